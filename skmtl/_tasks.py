@@ -1,0 +1,211 @@
+"""Validation and encoding of per-sample task ids.
+
+Every estimator of skmtl goes through this module to turn the user's ``tasks``
+argument into integer codes, so that the rules (what a task label may be, what
+a scalar means, what happens to unseen tasks) are written once.
+"""
+
+import numbers
+
+import numpy as np
+
+__all__ = ["check_task_labels", "encode_tasks", "TaskIndex"]
+
+
+def _is_scalar_label(tasks):
+    # Strings and bytes are iterable but are single labels; numpy scalars too.
+    return isinstance(tasks, (str, bytes, numbers.Number, np.generic)) or (
+        isinstance(tasks, tuple)
+    )
+
+
+def check_task_labels(tasks, n_samples, *, name="tasks"):
+    """Validate per-sample task labels and return them as a 1-D array.
+
+    Parameters
+    ----------
+    tasks : hashable scalar or array-like of shape (n_samples,)
+        Task label of each row. A scalar (a string, a number, a tuple) means that
+        every row belongs to that task.
+    n_samples : int
+        Number of rows that ``tasks`` must describe.
+    name : str, default="tasks"
+        Name of the argument, used in error messages.
+
+    Returns
+    -------
+    labels : ndarray of shape (n_samples,)
+        A new array (the caller's object is never modified).
+    """
+    if tasks is None:
+        raise ValueError(f"{name} must not be None here.")
+    if _is_scalar_label(tasks):
+        labels = np.empty(n_samples, dtype=object)
+        labels[:] = [tasks] * n_samples
+        return _normalise_dtype(labels, name)
+    if hasattr(tasks, "toarray"):
+        raise TypeError(f"{name} must be a 1-D array-like of labels, got a sparse matrix.")
+    # Series, lists, arrays: copy so that later steps can never write into the
+    # caller's object.
+    labels = np.array(getattr(tasks, "to_numpy", lambda: tasks)(), copy=True)
+    if labels.ndim == 2 and 1 in labels.shape:
+        raise ValueError(
+            f"{name} must be 1-D, got an array of shape {labels.shape}; pass "
+            f"{name}.ravel() if it is a column of labels."
+        )
+    if labels.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got an array of shape {labels.shape}.")
+    if labels.shape[0] != n_samples:
+        raise ValueError(
+            f"{name} has {labels.shape[0]} labels but X has {n_samples} rows; "
+            f"pass one task label per row (or a single scalar label)."
+        )
+    return _normalise_dtype(labels, name)
+
+
+def _normalise_dtype(labels, name):
+    """Reject missing labels and make object arrays of strings comparable."""
+    if labels.dtype.kind == "f":
+        if not np.all(np.isfinite(labels)):
+            raise ValueError(f"{name} contains NaN or infinite labels.")
+        return labels
+    if labels.dtype.kind == "O":
+        for value in labels:
+            if value is None or (isinstance(value, float) and np.isnan(value)):
+                raise ValueError(f"{name} contains missing labels (None or NaN).")
+        try:
+            hash(tuple(labels))
+        except TypeError as exc:
+            raise TypeError(f"{name} labels must be hashable: {exc}") from None
+    return labels
+
+
+def _unique_sorted(labels, name):
+    try:
+        return np.unique(labels)
+    except TypeError:
+        raise TypeError(
+            f"{name} mixes label types that cannot be sorted together "
+            f"({sorted({type(v).__name__ for v in labels})}); use labels of one type."
+        ) from None
+
+
+def encode_tasks(tasks, n_samples, *, name="tasks"):
+    """Encode training task labels.
+
+    Returns
+    -------
+    task_labels : ndarray of shape (n_tasks,)
+        Sorted unique labels; this is the order of the tasks in every fitted
+        attribute (``coef_`` rows, ``tasks_``).
+    codes : ndarray of int of shape (n_samples,)
+        Index of each row's task in ``task_labels``.
+    """
+    labels = check_task_labels(tasks, n_samples, name=name)
+    if n_samples == 0:
+        raise ValueError(f"{name}: no rows to fit.")
+    task_labels = _unique_sorted(labels, name)
+    codes = np.searchsorted(task_labels, labels).astype(np.intp)
+    return task_labels, codes
+
+
+class TaskIndex:
+    """Fitted task labels and the rule for tasks that were not seen in fit.
+
+    Parameters
+    ----------
+    task_labels : ndarray of shape (n_tasks,)
+        Sorted labels, as returned by :func:`encode_tasks`.
+    """
+
+    def __init__(self, task_labels):
+        self.task_labels = task_labels
+
+    @property
+    def n_tasks(self):
+        return len(self.task_labels)
+
+    def transform(self, tasks, n_samples, *, allow_unseen=False, name="tasks"):
+        """Codes of ``tasks`` in the fitted order; -1 marks unseen tasks.
+
+        Unseen tasks raise a ``ValueError`` unless ``allow_unseen`` is true.
+        """
+        labels = check_task_labels(tasks, n_samples, name=name)
+        known = self.task_labels
+        try:
+            pos = np.searchsorted(known, labels)
+        except TypeError:
+            pos = None
+        if pos is not None:
+            pos = np.clip(pos, 0, len(known) - 1)
+            found = known[pos] == labels
+            found = np.asarray(found, dtype=bool)
+        else:
+            lookup = {label: i for i, label in enumerate(known.tolist())}
+            pos = np.array([lookup.get(v, 0) for v in labels.tolist()], dtype=np.intp)
+            found = np.array([v in lookup for v in labels.tolist()], dtype=bool)
+        codes = np.where(found, pos, -1).astype(np.intp)
+        if not allow_unseen and not found.all():
+            unseen = list(dict.fromkeys(labels[~found].tolist()))
+            shown = ", ".join(repr(u) for u in unseen[:5])
+            more = f" and {len(unseen) - 5} more" if len(unseen) > 5 else ""
+            raise ValueError(
+                f"{name} contains task(s) not seen during fit: {shown}{more}. "
+                f"Known tasks: {_short_list(known)}."
+            )
+        return codes
+
+
+def _short_list(values, limit=10):
+    values = list(values)
+    text = ", ".join(repr(v) for v in values[:limit])
+    if len(values) > limit:
+        text += f", ... ({len(values)} in all)"
+    return f"[{text}]"
+
+
+def check_task_weights(task_weights, task_labels, *, name="task_weights"):
+    """Per-task loss weights as an array aligned with ``task_labels``.
+
+    ``task_weights`` may be None (all ones), a mapping ``{task label: weight}``
+    (tasks not named keep weight 1), or an array-like of length n_tasks in the
+    order of ``task_labels``.
+    """
+    n_tasks = len(task_labels)
+    if task_weights is None:
+        return np.ones(n_tasks)
+    if isinstance(task_weights, dict):
+        weights = np.ones(n_tasks)
+        index = TaskIndex(task_labels)
+        keys = list(task_weights.keys())
+        key_arr = np.empty(len(keys), dtype=object)
+        key_arr[:] = keys
+        if len(keys):
+            if all(isinstance(k, (numbers.Number, np.generic)) for k in keys):
+                key_arr = np.asarray(keys)
+            try:
+                codes = index.transform(key_arr, len(keys), allow_unseen=True)
+            except TypeError:
+                codes = -np.ones(len(keys), dtype=np.intp)
+            unknown = [k for k, c in zip(keys, codes) if c < 0]
+            if unknown:
+                raise ValueError(
+                    f"{name} names task(s) that are not in the training data: "
+                    f"{_short_list(unknown)}. Known tasks: {_short_list(task_labels)}."
+                )
+            weights[codes] = [float(task_weights[k]) for k in keys]
+    else:
+        weights = np.asarray(task_weights, dtype=float)
+        if weights.ndim != 1 or weights.shape[0] != n_tasks:
+            raise ValueError(
+                f"{name} must be a dict {{task: weight}} or an array of length "
+                f"n_tasks={n_tasks}, got shape {weights.shape}."
+            )
+        weights = weights.copy()
+    if not np.all(np.isfinite(weights)):
+        raise ValueError(f"{name} must be finite, got NaN or infinite values.")
+    if np.any(weights < 0):
+        raise ValueError(f"{name} must be non-negative, got {weights.min()}.")
+    if not np.any(weights > 0):
+        raise ValueError(f"{name} are all zero: at least one task must have weight.")
+    return weights

@@ -1,0 +1,51 @@
+"""Input checks shared by the estimators (weights, targets)."""
+
+import numbers
+
+import numpy as np
+
+
+def check_sample_weight(sample_weight, n_samples, *, name="sample_weight"):
+    """Validated per-row weights as a new float64 array of shape (n_samples,).
+
+    None gives ones; a scalar is broadcast. NaN, infinite or negative weights,
+    or a wrong length, raise a ``ValueError`` naming the argument.
+    """
+    if sample_weight is None:
+        return np.ones(n_samples)
+    if isinstance(sample_weight, numbers.Number):
+        sw = np.full(n_samples, float(sample_weight))
+    else:
+        try:
+            sw = np.array(sample_weight, dtype=np.float64, copy=True)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{name} must be numeric: {exc}") from None
+        if sw.ndim != 1:
+            raise ValueError(f"{name} must be 1-D, got an array of shape {sw.shape}.")
+        if sw.shape[0] != n_samples:
+            raise ValueError(
+                f"{name} has {sw.shape[0]} values but X has {n_samples} rows."
+            )
+    if not np.all(np.isfinite(sw)):
+        raise ValueError(f"{name} contains NaN or infinite values.")
+    if np.any(sw < 0):
+        raise ValueError(f"{name} must be non-negative, got a minimum of {sw.min()}.")
+    return sw
+
+
+def per_task_row_weights(sample_weight, codes, task_weights, task_labels):
+    """Row weights ``c_i = lambda_t * s_i / sum_{j in t} s_j`` of the per-task mean loss.
+
+    Raises a ``ValueError`` for a task whose rows all have zero weight, since
+    its mean loss is undefined.
+    """
+    n_tasks = len(task_labels)
+    totals = np.bincount(codes, weights=sample_weight, minlength=n_tasks)
+    empty = np.flatnonzero(totals <= 0)
+    if empty.size:
+        names = ", ".join(repr(task_labels[t]) for t in empty[:5])
+        raise ValueError(
+            f"task(s) {names} have no rows with positive sample_weight; every task "
+            f"needs at least one weighted row (drop the task or its zero weights)."
+        )
+    return task_weights[codes] * sample_weight / totals[codes]

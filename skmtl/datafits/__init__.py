@@ -1,0 +1,6 @@
+"""Per-task losses of the multi-task linear models."""
+
+from ._losses import Logistic, Multinomial, Quadratic
+from .base import BaseDatafit
+
+__all__ = ["BaseDatafit", "Quadratic", "Logistic", "Multinomial"]

@@ -1,0 +1,225 @@
+"""Common machinery of the multi-task linear estimators.
+
+The estimators validate input, encode tasks, build (datafit, penalty, solver),
+call ``solve`` and store fitted attributes. They never reach into a solver.
+"""
+
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .._design import SmoothLoss, TaskDesign, task_scores
+from .._tasks import TaskIndex, check_task_weights, encode_tasks
+from .._validation import check_sample_weight, per_task_row_weights
+from ..penalties import PENALTY_ALIASES, resolve_penalty
+from ..solvers import FISTA, LBFGS
+
+_SOLVERS = {"lbfgs": LBFGS, "fista": FISTA}
+
+_COMMON_OBJECTIVE_DOC = """
+    Tasks and normalisation
+    -----------------------
+    Row ``i`` belongs to task ``t(i)``. The loss of task ``t`` is the
+    sample-weighted mean of its rows' losses,
+    ``L_t = sum_{i in t} s_i * loss_i / sum_{i in t} s_i``, and the objective is
+    ``sum_t lambda_t * L_t + penalty(W)``, with ``lambda_t`` the
+    ``task_weights`` (1 by default). The per-task mean makes every task count
+    the same whatever its size (the usual choice of the multi-task literature:
+    otherwise a large task swamps the coupling of small ones) and keeps the
+    meaning of ``alpha`` independent of the number of rows, like
+    scikit-learn's ``Lasso`` / ``MultiTaskLasso``. Dividing by the weights' sum
+    makes ``sample_weight`` equivalent to repeating rows and invariant to a
+    global rescaling.
+"""
+
+
+def _check_y_finite(y):
+    if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
+        raise ValueError("Input y contains NaN or infinity.")
+
+
+class _MultiTaskLinearBase(BaseEstimator):
+    """Parameters, fit skeleton and prediction plumbing shared by the estimators."""
+
+    # Metadata routing: ``tasks`` is requested at class level so that
+    # meta-estimators route it without set_*_request calls.
+    __metadata_request__fit = {"tasks": True}
+    __metadata_request__predict = {"tasks": True}
+    __metadata_request__score = {"tasks": True}
+
+    _parameter_constraints = {
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "penalty": [StrOptions(set(PENALTY_ALIASES)), HasMethods(["bind"])],
+        "fit_intercept": ["boolean"],
+        "task_weights": [dict, "array-like", None],
+        "solver": [StrOptions({"auto", "lbfgs", "fista"})],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "warm_start": ["boolean"],
+        "unseen_tasks": [StrOptions({"error", "shared"})],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        alpha=1.0,
+        *,
+        penalty="independent",
+        fit_intercept=True,
+        task_weights=None,
+        solver="auto",
+        tol=1e-4,
+        max_iter=1000,
+        warm_start=False,
+        unseen_tasks="error",
+        verbose=0,
+    ):
+        self.alpha = alpha
+        self.penalty = penalty
+        self.fit_intercept = fit_intercept
+        self.task_weights = task_weights
+        self.solver = solver
+        self.tol = tol
+        self.max_iter = max_iter
+        self.warm_start = warm_start
+        self.unseen_tasks = unseen_tasks
+        self.verbose = verbose
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.target_tags.required = True
+        return tags
+
+    # ------------------------------------------------------------------ fit
+    def _validate_X_y(self, X, y, multi_output):
+        return validate_data(
+            self,
+            X,
+            y,
+            accept_sparse=("csr", "csc"),
+            dtype=[np.float64, np.float32],
+            multi_output=multi_output,
+            y_numeric=multi_output,
+        )
+
+    def _encode_fit_tasks(self, tasks, n_samples):
+        if tasks is None:
+            tasks = 0  # tasks=None with 1-D y: a single task, labelled 0
+        return encode_tasks(tasks, n_samples)
+
+    def _solve(self, X, codes, task_labels, y_rows, sample_weight, datafit, w_shape):
+        """Build the loss and penalty, pick a solver and run it.
+
+        ``codes=None`` is the shared design (every task sees every row of X);
+        ``y_rows`` and ``sample_weight`` are then already stacked task by task.
+        Returns the solver result and the user-facing penalty object.
+        """
+        n_tasks = len(task_labels)
+        design = TaskDesign(X, codes, n_tasks)
+        task_w = check_task_weights(self.task_weights, task_labels)
+        if codes is None:
+            row_codes = np.repeat(np.arange(n_tasks), X.shape[0])
+            rw = per_task_row_weights(sample_weight, row_codes, task_w, task_labels)
+        else:
+            rw = design.sort_rows(
+                per_task_row_weights(sample_weight, codes, task_w, task_labels)
+            )
+            y_rows = design.sort_rows(y_rows)
+        datafit.initialize(y_rows, rw, **self._datafit_extra(design, codes))
+        loss = SmoothLoss(design, datafit, self.fit_intercept)
+
+        penalty = resolve_penalty(self.penalty)
+        if self.unseen_tasks == "shared" and not hasattr(penalty, "split"):
+            raise ValueError(
+                "unseen_tasks='shared' needs a penalty with a shared component "
+                f"(penalty='mean'); {type(penalty).__name__} has none."
+            )
+        bound = penalty.bind(task_labels, float(self.alpha))
+        solver_name = self.solver
+        if solver_name == "auto":
+            solver_name = "lbfgs" if bound.is_smooth else "fista"
+        solver = _SOLVERS[solver_name](max_iter=self.max_iter, verbose=self.verbose)
+
+        b_shape = (n_tasks,) + tuple(w_shape[2:])
+        b_init = self._initial_intercept(y_rows, rw, design, b_shape)
+        W0, b0 = np.zeros(w_shape), b_init
+        if self.warm_start and getattr(self, "_W", None) is not None:
+            if self._W.shape == w_shape and np.array_equal(
+                np.asarray(self.tasks_, dtype=object), np.asarray(task_labels, dtype=object)
+            ):
+                W0, b0 = self._W.copy(), self._b.copy()
+        # Tolerance relative to the gradient at the zero model (with its best
+        # intercept), so that ``tol`` means the same whatever the scale of y.
+        _, gW0, _ = loss.value_grad(np.zeros(w_shape), b_init)
+        scale = float(np.max(np.abs(gW0), initial=0.0))
+        tol_abs = self.tol * (scale if scale > 0 else 1.0)
+        result = solver.solve(loss, bound, W0, b0, tol_abs)
+        return result, penalty
+
+    def _datafit_extra(self, design, codes):
+        return {}
+
+    def _initial_intercept(self, y_rows, row_weights, design, b_shape):
+        return np.zeros(b_shape)
+
+    def _store_fit(self, result, penalty, task_labels, dtype):
+        W, b = result.W, result.b
+        self._W, self._b = W, b
+        self.tasks_ = task_labels
+        # public layout: tasks first, as scikit-learn's multi-output models
+        self.coef_ = np.moveaxis(W, 0, -1).astype(dtype, copy=False)
+        self.intercept_ = b.astype(dtype, copy=False)
+        self.n_iter_ = result.n_iter
+        self.kkt_violation_ = result.kkt_violation
+        self.objective_ = result.objective
+        self.penalty_ = penalty
+        if hasattr(penalty, "split"):
+            w0, V = penalty.split(W)
+            self.shared_coef_ = np.moveaxis(w0, 0, -1).astype(dtype, copy=False)
+            self.specific_coef_ = np.moveaxis(V, 0, -1).astype(dtype, copy=False)
+            self.shared_intercept_ = b.mean(axis=0).astype(dtype, copy=False)
+
+    # -------------------------------------------------------------- predict
+    def _validate_X_predict(self, X):
+        check_is_fitted(self)
+        return validate_data(
+            self,
+            X,
+            accept_sparse=("csr", "csc"),
+            dtype=[np.float64, np.float32],
+            reset=False,
+        )
+
+    def _predict_codes(self, tasks, n_samples):
+        if tasks is None:
+            if len(self.tasks_) == 1:
+                return np.zeros(n_samples, dtype=np.intp)
+            raise ValueError(
+                f"tasks is required: this model was fitted on {len(self.tasks_)} "
+                "tasks. Pass tasks=... (one label per row or a scalar). In "
+                "GridSearchCV, cross_validate or Pipeline, enable metadata routing "
+                "(sklearn.set_config(enable_metadata_routing=True)) and pass "
+                "tasks as a parameter so that it reaches predict and score."
+            )
+        allow = self.unseen_tasks == "shared"
+        return TaskIndex(self.tasks_).transform(tasks, n_samples, allow_unseen=allow)
+
+    def _raw_scores(self, X, tasks):
+        """Linear scores per row (n_samples,) or (n_samples, n_classes)."""
+        X = self._validate_X_predict(X)
+        codes = self._predict_codes(tasks, X.shape[0])
+        W, b = self._W, self._b
+        if np.any(codes < 0):
+            # unseen tasks fall back to the shared component (unseen_tasks="shared")
+            w0, _ = self.penalty_.split(W)
+            W = np.concatenate([W, w0[:, None]], axis=1)
+            b = np.concatenate([b, b.mean(axis=0, keepdims=True)], axis=0)
+            codes = np.where(codes < 0, W.shape[1] - 1, codes)
+        if not self.fit_intercept:
+            b = np.zeros_like(b)
+        return task_scores(X, codes, W, b), codes
+

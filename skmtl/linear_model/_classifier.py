@@ -1,0 +1,228 @@
+"""Multi-task logistic regression (binary and multinomial)."""
+
+import numpy as np
+from scipy.special import expit, softmax
+from sklearn.base import ClassifierMixin, _fit_context
+from sklearn.metrics import accuracy_score
+from sklearn.utils.multiclass import check_classification_targets
+
+from .._validation import check_sample_weight
+from ..datafits import Logistic, Multinomial
+from ._base import _COMMON_OBJECTIVE_DOC, _MultiTaskLinearBase
+
+
+class MultiTaskClassifier(ClassifierMixin, _MultiTaskLinearBase):
+    """Multi-task logistic regression with a task-coupling penalty.
+
+    Minimises over the weights and intercepts of every task::
+
+        sum_t lambda_t * sum_{i in t} s_i * logloss_i / sum_{i in t} s_i + penalty(W)
+
+    The labels are encoded once over all tasks (``classes_``). With two
+    classes ``logloss_i = log(1 + exp(-y_i (x_i . w_t + b_t)))`` with ``y_i`` in
+    {-1, +1} and one weight vector per task (as scikit-learn's binary
+    ``LogisticRegression``); with more, the multinomial (softmax) loss with one
+    weight vector per task and class. With one task and
+    ``penalty="independent"`` this is ``LogisticRegression(C=1 / (alpha *
+    n_samples))``.
+    %(objective)s
+    Classes missing from a task
+    ---------------------------
+    A task must have at least two classes among its training rows (else a
+    ``ValueError`` names it). In the multiclass case a task may miss some of
+    ``classes_``: those classes are left out of that task's softmax, so the task
+    gives them probability 0 and a decision value of ``-inf`` (the
+    alternative, an unpenalised intercept drifting to ``-inf``, never
+    converges). ``task_class_mask_`` records which classes each task saw.
+
+    Parameters
+    ----------
+    alpha : float, default=1.0
+        Overall strength of the penalty.
+    penalty : {"independent", "mean", "graph", "l21"} or penalty object, \
+default="independent"
+        Task coupling, see :class:`MultiTaskRegressor`. For multinomial models
+        the penalties act on each task's weights of all classes (for ``"l21"``
+        a feature is selected for all tasks and classes at once).
+    fit_intercept : bool, default=True
+        Fit an unpenalised intercept per task (and class).
+    task_weights : dict or array-like of shape (n_tasks,), default=None
+        Per-task loss weights ``lambda_t``.
+    solver : {"auto", "lbfgs", "fista"}, default="auto"
+    tol : float, default=1e-4
+        Relative tolerance on the KKT violation, see :class:`MultiTaskRegressor`.
+    max_iter : int, default=1000
+    warm_start : bool, default=False
+    unseen_tasks : {"error", "shared"}, default="error"
+    verbose : int, default=0
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+    coef_ : ndarray of shape (n_tasks, n_features) or (n_tasks, n_classes, n_features)
+        Binary: one vector per task (for ``classes_[1]``); multiclass: one per
+        task and class.
+    intercept_ : ndarray of shape (n_tasks,) or (n_tasks, n_classes)
+    tasks_ : ndarray of shape (n_tasks,)
+    task_class_mask_ : ndarray of bool of shape (n_tasks, n_classes)
+        Classes seen by each task in fit.
+    shared_coef_, specific_coef_, shared_intercept_ : ndarray
+        Only for penalties with a shared component (``"mean"``).
+    n_iter_ : int
+    kkt_violation_ : float
+    objective_ : float
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+
+    See Also
+    --------
+    MultiTaskRegressor : the same models with a squared loss.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skmtl import MultiTaskClassifier
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(80, 2))
+    >>> tasks = np.repeat(["t1", "t2"], 40)
+    >>> y = np.where(X[:, 0] + 0.2 * rng.normal(size=80) > 0, "yes", "no")
+    >>> clf = MultiTaskClassifier(penalty="mean").fit(X, y, tasks=tasks)
+    >>> clf.classes_
+    array(['no', 'yes'], dtype='<U3')
+    >>> clf.predict([[2.0, 0.0]], tasks=["t2"])
+    array(['yes'], dtype='<U3')
+    """
+
+    __doc__ = __doc__.replace("%(objective)s", _COMMON_OBJECTIVE_DOC.strip("\n"))
+
+    __metadata_request__predict_proba = {"tasks": True}
+    __metadata_request__predict_log_proba = {"tasks": True}
+    __metadata_request__decision_function = {"tasks": True}
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, tasks=None, sample_weight=None):
+        """Fit the coupled classifiers.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+            Labels of any type; the classes are shared by all tasks.
+        tasks : hashable or array-like of shape (n_samples,), default=None
+            Task label of each row; a scalar puts every row in one task.
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : object
+        """
+        X, y = self._validate_X_y(X, y, multi_output=False)
+        check_classification_targets(y)
+        n, p = X.shape
+        sw = check_sample_weight(sample_weight, n)
+        classes, y_enc = np.unique(y, return_inverse=True)
+        if len(classes) < 2:
+            raise ValueError(
+                "This solver needs samples of at least 2 classes in the data, but "
+                f"the data contains only one class: {classes[0]!r}."
+            )
+        task_labels, codes = self._encode_fit_tasks(tasks, n)
+        n_tasks, n_classes = len(task_labels), len(classes)
+        mask = np.zeros((n_tasks, n_classes), dtype=bool)
+        mask[codes, y_enc] = True
+        poor = np.flatnonzero(mask.sum(axis=1) < 2)
+        if poor.size:
+            detail = ", ".join(
+                f"{task_labels[t]!r} (only {classes[mask[t]][0]!r})" for t in poor[:5]
+            )
+            raise ValueError(
+                f"every task needs training rows of at least 2 classes; task(s) "
+                f"{detail} have one class only. Remove those tasks or add rows."
+            )
+        self.classes_ = classes
+        self.task_class_mask_ = mask
+        if n_classes == 2:
+            datafit = Logistic()
+            y_rows = np.where(y_enc == 1, 1.0, -1.0)
+            w_shape = (p, n_tasks)
+        else:
+            datafit = Multinomial(n_classes)
+            y_rows = np.zeros((n, n_classes))
+            y_rows[np.arange(n), y_enc] = 1.0
+            w_shape = (p, n_tasks, n_classes)
+        result, penalty = self._solve(X, codes, task_labels, y_rows, sw, datafit, w_shape)
+        self._store_fit(result, penalty, task_labels, X.dtype)
+        return self
+
+    def _datafit_extra(self, design, codes):
+        if self.task_class_mask_.shape[1] == 2 or self.task_class_mask_.all():
+            return {}
+        return {"class_mask": design.sort_rows(self.task_class_mask_[codes])}
+
+    def decision_function(self, X, tasks=None):
+        """Linear scores of each row's task model.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        tasks : hashable or array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            Binary: the score of ``classes_[1]``. Multiclass: ``-inf`` for the
+            classes a row's task never saw in fit.
+        """
+        scores, codes = self._raw_scores(X, tasks)
+        if scores.ndim == 2:
+            mask = self._row_mask(codes)
+            if mask is not None:
+                scores = np.where(mask, scores, -np.inf)
+        return scores
+
+    def _row_mask(self, codes):
+        mask = self.task_class_mask_
+        if mask.all():
+            return None
+        # unseen tasks (shared fallback, code n_tasks) may predict any class
+        full = np.vstack([mask, np.ones((1, mask.shape[1]), dtype=bool)])
+        return full[codes]
+
+    def predict_proba(self, X, tasks=None):
+        """Class probabilities of each row under its task's model.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+        """
+        scores = self.decision_function(X, tasks)
+        if scores.ndim == 1:
+            p1 = expit(scores)
+            return np.column_stack([1.0 - p1, p1])
+        return softmax(scores, axis=1)
+
+    def predict_log_proba(self, X, tasks=None):
+        """Logarithm of :meth:`predict_proba`."""
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X, tasks))
+
+    def predict(self, X, tasks=None):
+        """Most probable class of each row under its task's model.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+        """
+        scores = self.decision_function(X, tasks)
+        if scores.ndim == 1:
+            return self.classes_[(scores > 0).astype(np.intp)]
+        return self.classes_[np.argmax(scores, axis=1)]
+
+    def score(self, X, y, tasks=None, sample_weight=None):
+        """Accuracy over all rows.
+
+        Returns
+        -------
+        score : float
+        """
+        return accuracy_score(y, self.predict(X, tasks), sample_weight=sample_weight)

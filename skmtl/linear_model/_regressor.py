@@ -1,0 +1,220 @@
+"""Multi-task linear regression."""
+
+import numpy as np
+from sklearn.base import RegressorMixin, _fit_context
+from sklearn.metrics import r2_score
+
+from .._tasks import check_task_labels
+from .._validation import check_sample_weight
+from ..datafits import Quadratic
+from ._base import _COMMON_OBJECTIVE_DOC, _check_y_finite, _MultiTaskLinearBase
+
+
+class MultiTaskRegressor(RegressorMixin, _MultiTaskLinearBase):
+    """Multi-task linear regression with a task-coupling penalty.
+
+    Minimises over the weights ``w_t`` and intercepts ``b_t`` of every task::
+
+        sum_t lambda_t * sum_{i in t} s_i (y_i - x_i . w_t - b_t)^2 / (2 sum_{i in t} s_i)
+            + penalty(W)
+
+    where ``penalty`` couples the tasks (see ``penalty``) and is scaled by
+    ``alpha``. The intercepts are not penalised. With one task and
+    ``penalty="independent"`` this is ``ElasticNet(l1_ratio=0)``'s objective,
+    i.e. ``Ridge(alpha=alpha * n_samples)``.
+    %(objective)s
+    Parameters
+    ----------
+    alpha : float, default=1.0
+        Overall strength of the penalty (scikit-learn's convention: larger is
+        stronger). ``alpha=0`` fits unregularised models (which need enough
+        rows per task to be well posed).
+    penalty : {"independent", "mean", "graph", "l21"} or penalty object, \
+default="independent"
+        Task coupling. Aliases build the penalty with default strengths:
+
+        - ``"independent"``: :class:`~skmtl.penalties.Independent`,
+          ``alpha / 2 * sum_t ||w_t||^2`` (no coupling);
+        - ``"mean"``: :class:`~skmtl.penalties.MeanRegularized`, shared plus
+          task-specific weights ``w_t = w_0 + v_t``;
+        - ``"graph"``: :class:`~skmtl.penalties.GraphLaplacian`, pulls linked
+          tasks together, every pair linked by default;
+        - ``"l21"``: :class:`~skmtl.penalties.L21`, joint feature selection as
+          in ``MultiTaskLasso``.
+
+        Pass an object (e.g. ``MeanRegularized(shared=0.1, specific=2.0)``) to
+        set its strengths; they are tunable as ``penalty__specific`` etc.
+    fit_intercept : bool, default=True
+        Fit an unpenalised intercept per task.
+    task_weights : dict or array-like of shape (n_tasks,), default=None
+        Per-task loss weights ``lambda_t``: a dict ``{task: weight}`` (other
+        tasks keep 1) or an array in the order of the sorted task labels.
+    solver : {"auto", "lbfgs", "fista"}, default="auto"
+        ``"lbfgs"`` for smooth penalties, ``"fista"`` (accelerated proximal
+        gradient with backtracking and restart) for any penalty; ``"auto"``
+        picks L-BFGS when the penalty is smooth, FISTA otherwise.
+    tol : float, default=1e-4
+        Stop when the KKT violation (max-norm of the gradient, or its distance
+        to the penalty's subdifferential) falls below ``tol`` times its value
+        at the zero model.
+    max_iter : int, default=1000
+        Maximum number of solver iterations.
+    warm_start : bool, default=False
+        Start from the previous solution when the tasks and shapes match.
+    unseen_tasks : {"error", "shared"}, default="error"
+        Rows of tasks not seen in fit raise an error, or (``"shared"``, only
+        with a penalty that has a shared component such as ``"mean"``) are
+        predicted with the shared weights ``w_0`` and the mean intercept.
+    verbose : int, default=0
+        Print solver progress.
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_tasks, n_features)
+        Weights of each task, rows in the order of ``tasks_``.
+    intercept_ : ndarray of shape (n_tasks,)
+    tasks_ : ndarray of shape (n_tasks,)
+        Sorted task labels seen in fit. With ``tasks=None`` and 1-D ``y`` there
+        is one task, labelled 0; with 2-D ``y`` the tasks are the columns
+        ``0 .. n_tasks - 1``.
+    shared_coef_, specific_coef_, shared_intercept_ : ndarray
+        Shared part ``w_0`` (n_features,) and specific parts ``v_t``
+        (n_tasks, n_features), with ``coef_ = shared_coef_ + specific_coef_``;
+        only for penalties with a shared component (``"mean"``).
+    n_iter_ : int
+        Solver iterations.
+    kkt_violation_ : float
+        Optimality criterion at the solution (see ``tol``).
+    objective_ : float
+        Objective value at the solution.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Defined when X has feature names that are all strings.
+
+    See Also
+    --------
+    MultiTaskClassifier : the same models with a logistic loss.
+    sklearn.linear_model.MultiTaskLasso : shared design, L2,1 penalty.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skmtl import MultiTaskRegressor
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(60, 3))
+    >>> tasks = np.repeat(["a", "b", "c"], 20)
+    >>> y = X @ [1.0, 2.0, 0.0] + (tasks == "b") + 0.01 * rng.normal(size=60)
+    >>> model = MultiTaskRegressor(alpha=0.01, penalty="mean").fit(X, y, tasks=tasks)
+    >>> model.coef_.shape
+    (3, 3)
+    >>> model.predict(X[:2], tasks="b").round(1)
+    array([ 4.3, -0.7])
+    """
+
+    __doc__ = __doc__.replace("%(objective)s", _COMMON_OBJECTIVE_DOC.strip("\n"))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, tasks=None, sample_weight=None):
+        """Fit the coupled models.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_tasks)
+            Targets. 2-D ``y`` (with ``tasks=None``) is the shared design: every
+            column is a task observed on all rows of X.
+        tasks : hashable or array-like of shape (n_samples,), default=None
+            Task label of each row (any hashable labels); a scalar puts every
+            row in one task.
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : object
+        """
+        X, y = self._validate_X_y(X, y, multi_output=True)
+        _check_y_finite(y)
+        n, p = X.shape
+        sw = check_sample_weight(sample_weight, n)
+        if y.ndim == 2:
+            if tasks is not None:
+                raise ValueError(
+                    f"y has shape {y.shape}: 2-D y means one column per task on a "
+                    "shared X and cannot be combined with tasks; pass 1-D y with "
+                    "tasks for the stacked form."
+                )
+            n_tasks = y.shape[1]
+            task_labels = np.arange(n_tasks)
+            codes = None
+            y_rows = np.ascontiguousarray(y.T).ravel()
+            sw_rows = np.tile(sw, n_tasks)
+        else:
+            task_labels, codes = self._encode_fit_tasks(tasks, n)
+            y_rows, sw_rows = y, sw
+        self._shared_design = codes is None
+        result, penalty = self._solve(
+            X,
+            codes,
+            task_labels,
+            y_rows.astype(np.float64),
+            sw_rows if codes is None else sw,
+            Quadratic(),
+            (p, len(task_labels)),
+        )
+        self._store_fit(result, penalty, task_labels, X.dtype)
+        return self
+
+    def _initial_intercept(self, y_rows, row_weights, design, b_shape):
+        # The best intercept of the zero model: each task's weighted mean of y.
+        if not self.fit_intercept:
+            return np.zeros(b_shape)
+        codes = np.repeat(np.arange(len(design.bounds) - 1), np.diff(design.bounds))
+        num = np.bincount(codes, weights=row_weights * y_rows, minlength=b_shape[0])
+        den = np.bincount(codes, weights=row_weights, minlength=b_shape[0])
+        return num / np.where(den > 0, den, 1.0)
+
+    def predict(self, X, tasks=None):
+        """Predict with each row's task model.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        tasks : hashable or array-like of shape (n_samples,), default=None
+            Task of each row. May be None when the model has a single task; for
+            a model fitted on 2-D ``y``, None predicts every task.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,) or (n_samples, n_tasks)
+        """
+        if tasks is None and getattr(self, "_shared_design", False):
+            X = self._validate_X_predict(X)
+            pred = X @ self._W.astype(X.dtype, copy=False)
+            if self.fit_intercept:
+                pred = pred + self._b
+            return np.asarray(pred, dtype=X.dtype)
+        scores, _ = self._raw_scores(X, tasks)
+        return scores.astype(self.coef_.dtype, copy=False)
+
+    def score(self, X, y, tasks=None, sample_weight=None):
+        """R^2 of the predictions (over all rows; uniform average for 2-D y).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_tasks)
+        tasks : hashable or array-like of shape (n_samples,), default=None
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        score : float
+        """
+        if tasks is not None:
+            check_task_labels(tasks, np.shape(y)[0])
+        return r2_score(y, self.predict(X, tasks=tasks), sample_weight=sample_weight)

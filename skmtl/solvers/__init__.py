@@ -1,0 +1,7 @@
+"""Solvers of the multi-task linear models."""
+
+from ._fista import FISTA
+from ._lbfgs import LBFGS
+from .base import check_solver_requirements
+
+__all__ = ["LBFGS", "FISTA", "check_solver_requirements"]

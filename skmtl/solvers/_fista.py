@@ -1,0 +1,103 @@
+"""Accelerated proximal gradient (FISTA) with backtracking and adaptive restart."""
+
+import numpy as np
+
+from .base import SolverResult, check_solver_requirements, warn_not_converged
+
+
+class FISTA:
+    """FISTA (Beck & Teboulle, 2009) for smooth loss + (possibly non-smooth) penalty.
+
+    - Backtracking: the step ``1 / L`` starts from a power-iteration estimate
+      of the Lipschitz constant and doubles ``L`` until the quadratic upper
+      bound holds, so the estimate never needs to be exact.
+    - Adaptive restart (O'Donoghue & Candes, 2015): momentum is reset when it
+      points against the last step, which restores linear convergence on
+      strongly convex pieces.
+    - Scores are linear in the coefficients, so those of the extrapolated point
+      are combined from the two last iterates instead of recomputed: one
+      product with X and one with X^T per iteration.
+    - Stops when the KKT violation (distance of minus the gradient to the
+      penalty's subdifferential, max-norm) is at most ``tol_abs``; checked every
+      ``check_every`` iterations.
+    """
+
+    _datafit_required_attr = ("value", "gradient", "curvature")
+    _penalty_required_attr = (
+        "value",
+        "smooth_value",
+        "gradient",
+        "prox",
+        "kkt_violation",
+        "lipschitz",
+    )
+
+    def __init__(self, max_iter=1000, verbose=0, check_every=10):
+        self.max_iter = max_iter
+        self.verbose = verbose
+        self.check_every = check_every
+
+    def _kkt(self, loss, penalty, W, b, S):
+        gW, gb = loss.grad_from_scores(S)
+        gW = gW + penalty.gradient(W)
+        kkt = penalty.kkt_violation(W, gW)
+        if loss.fit_intercept:
+            kkt = max(kkt, float(np.max(np.abs(gb), initial=0.0)))
+        return kkt
+
+    def solve(self, loss, penalty, W0, b0, tol_abs):
+        check_solver_requirements(self, loss.datafit, penalty)
+        fit_b = loss.fit_intercept
+        L = max(loss.lipschitz() + penalty.lipschitz(), 1e-12)
+
+        def smooth_value(W, S):
+            return loss.value_from_scores(S) + penalty.smooth_value(W)
+
+        x_W, x_b = W0.astype(np.float64), b0.astype(np.float64)
+        x_S = loss.scores(x_W, x_b)
+        y_W, y_b, y_S = x_W, x_b, x_S
+        t = 1.0
+        kkt = np.inf
+        n_iter = 0
+        for n_iter in range(1, self.max_iter + 1):
+            gW, gb = loss.grad_from_scores(y_S)
+            gW = gW + penalty.gradient(y_W)
+            f_y = smooth_value(y_W, y_S)
+            while True:
+                step = 1.0 / L
+                new_W = penalty.prox(y_W - step * gW, step)
+                new_b = y_b - step * gb if fit_b else y_b
+                new_S = loss.scores(new_W, new_b)
+                dW, db = new_W - y_W, new_b - y_b
+                sq = float(np.sum(dW * dW) + np.sum(db * db))
+                lin = float(np.sum(gW * dW) + np.sum(gb * db))
+                # relative slack keeps rounding errors from inflating L forever
+                if smooth_value(new_W, new_S) <= f_y + lin + 0.5 * L * sq + 1e-12 * abs(
+                    f_y
+                ):
+                    break
+                L *= 2.0
+            # restart when the momentum direction disagrees with the step taken
+            if float(np.sum((y_W - new_W) * (new_W - x_W))) + float(
+                np.sum((y_b - new_b) * (new_b - x_b))
+            ) > 0:
+                t = 1.0
+            t_new = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * t * t))
+            beta = (t - 1.0) / t_new
+            y_W = new_W + beta * (new_W - x_W)
+            y_b = new_b + beta * (new_b - x_b)
+            y_S = new_S + beta * (new_S - x_S)
+            x_W, x_b, x_S, t = new_W, new_b, new_S, t_new
+            if n_iter % self.check_every == 0 or n_iter == self.max_iter:
+                kkt = self._kkt(loss, penalty, x_W, x_b, x_S)
+                if self.verbose:
+                    obj = loss.value_from_scores(x_S) + penalty.value(x_W)
+                    print(f"[FISTA] iter {n_iter}: objective {obj:.8g}, KKT {kkt:.3g}")
+                if kkt <= tol_abs:
+                    break
+        objective = loss.value_from_scores(x_S) + penalty.value(x_W)
+        result = SolverResult(x_W, x_b, n_iter, kkt, objective, kkt <= tol_abs)
+        if not result.converged:
+            warn_not_converged("FISTA", result, tol_abs, self.max_iter)
+        return result
+
