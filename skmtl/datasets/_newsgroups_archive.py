@@ -17,7 +17,7 @@ import sys
 import tarfile
 import warnings
 import zlib
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import numpy as np
 
@@ -182,7 +182,9 @@ def _assemble(parts, source):
         corpus[split] = {
             "data": [p[2] for p in posts],
             "group": np.array([index[p[0]] for p in posts], dtype=np.int8),
-            "filenames": np.array([f"{SPLIT_FOLDERS[split]}/{p[0]}/{p[1]}" for p in posts]),
+            "filenames": np.array(
+                [f"{SPLIT_FOLDERS[split]}/{p[0]}/{p[1]}" for p in posts]
+            ),
         }
     return corpus
 
@@ -201,7 +203,9 @@ def _from_sklearn(data_home, download_if_missing, verbose):
             download_if_missing=download_if_missing,
         )
         names = np.asarray(bunch.target_names)[bunch.target]
-        for group, filename, text in zip(names, bunch.filenames, bunch.data):
+        for group, filename, text in zip(
+            names, bunch.filenames, bunch.data, strict=True
+        ):
             parts[split].append((str(group), Path(filename).name, text))
     return _assemble(parts, "sklearn.datasets.fetch_20newsgroups")
 
