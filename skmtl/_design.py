@@ -9,6 +9,13 @@ Rows are stored grouped by task (a stable sort of the task codes), so the
 scores of task ``t`` are ``X_t @ W[:, t] + b[t]`` on a contiguous slice. In the
 shared-design form (one X for every task, as in MultiTaskLasso) the product is
 a single ``X @ W`` instead of one product per task.
+
+With an intercept, the design is centred implicitly: the solvers work with
+``(X_t - m_t) @ w_t + b'_t`` where ``m_t`` is task t's weighted feature mean,
+computed as ``X_t @ w_t - m_t . w_t`` so that sparse X stays sparse. This is an
+exact change of variables (``b_t = b'_t - m_t . w_t``) that removes the
+coupling between intercept and weights, which otherwise slows first-order
+solvers badly on uncentred features.
 """
 
 import numpy as np
@@ -38,6 +45,7 @@ class TaskDesign:
         self.n_features = X.shape[1]
         self.dtype = X.dtype
         self.shared = codes is None
+        self.means = None
         if self.shared:
             self.X = X
             n = X.shape[0]
@@ -58,6 +66,29 @@ class TaskDesign:
             Xs = X[order]
         self.order = order
         self.blocks = [Xs[self.bounds[t] : self.bounds[t + 1]] for t in range(n_tasks)]
+
+    def center(self, row_weights):
+        """Use each task's ``row_weights``-weighted feature mean as offset."""
+        means = np.zeros((self.n_tasks, self.n_features))
+        for t in range(self.n_tasks):
+            lo, hi = self.bounds[t], self.bounds[t + 1]
+            w = row_weights[lo:hi]
+            if hi > lo and w.sum() > 0:
+                Xt = self.X if self.shared else self.blocks[t]
+                means[t] = np.asarray(Xt.T @ _as_dtype(w, self.dtype), float) / w.sum()
+        self.means = means
+        return self
+
+    def _offsets(self, W):
+        """``m_t . w_t`` for every task, shape (n_tasks, ...)."""
+        return np.einsum("tp,pt...->t...", self.means, W)
+
+    def intercept_from_centered(self, W, b):
+        """Intercept of the uncentred model, ``b_t = b'_t - m_t . w_t``."""
+        return b if self.means is None else b - self._offsets(W)
+
+    def intercept_to_centered(self, W, b):
+        return b if self.means is None else b + self._offsets(W)
 
     @property
     def n_rows(self):
@@ -82,6 +113,9 @@ class TaskDesign:
         """Scores of every row, in task-grouped order, shape (n_rows, ...)."""
         Wd = _as_dtype(W, self.dtype)
         out_shape = W.shape[2:]
+        if self.means is not None:
+            off = self._offsets(W)
+            b = -off if b is None else b - off
         if self.shared:
             n = self.X.shape[0]
             S = self.X @ Wd.reshape(self.n_features, -1)
@@ -107,7 +141,8 @@ class TaskDesign:
             gb = Gt.sum(axis=0)
             Gd = _as_dtype(np.ascontiguousarray(Gt.reshape(n, -1)), self.dtype)
             gW = np.asarray(self.X.T @ Gd, dtype=np.float64)
-            return gW.reshape((self.n_features, self.n_tasks) + out_shape), gb
+            gW = gW.reshape((self.n_features, self.n_tasks) + out_shape)
+            return self._center_grad(gW, gb), gb
         gW = np.zeros((self.n_features, self.n_tasks) + out_shape)
         gb = np.zeros((self.n_tasks,) + out_shape)
         for t, Xt in enumerate(self.blocks):
@@ -116,7 +151,13 @@ class TaskDesign:
                 Gslice = _as_dtype(G[lo:hi], self.dtype)
                 gW[:, t] = Xt.T @ Gslice
                 gb[t] = G[lo:hi].sum(axis=0)
-        return gW, gb
+        return self._center_grad(gW, gb), gb
+
+    def _center_grad(self, gW, gb):
+        if self.means is None:
+            return gW
+        # d/dW of -sum_t (m_t . w_t) * sum_i G_ti
+        return gW - np.einsum("tp,t...->pt...", self.means, gb)
 
     def block_lipschitz(self, row_curvature, fit_intercept, n_power_iter=20):
         """Upper estimate of the largest eigenvalue of the loss Hessian.
@@ -127,6 +168,7 @@ class TaskDesign:
         that is a little low).
         """
         rng = np.random.default_rng(0)
+        zero = np.zeros(self.n_features)
         if self.shared:
             blocks = [self.X]
             c_max = max(
@@ -134,26 +176,30 @@ class TaskDesign:
                 for t in range(self.n_tasks)
             )
             weights = [None]
+            means = [zero if self.means is None else self.means[0]]
         else:
             blocks = self.blocks
             weights = [
                 row_curvature[self.bounds[t] : self.bounds[t + 1]]
                 for t in range(self.n_tasks)
             ]
+            means = [zero if self.means is None else m for m in self.means]
         best = 0.0
-        for Xt, ct in zip(blocks, weights):
+        for Xt, ct, mt in zip(blocks, weights, means):
             if Xt.shape[0] == 0:
                 continue
             v = rng.standard_normal(self.n_features + int(fit_intercept))
             lam = 0.0
             for _ in range(n_power_iter):
                 v /= np.linalg.norm(v) or 1.0
-                u = np.asarray(Xt @ _as_dtype(v[: self.n_features], self.dtype), float)
+                vw = v[: self.n_features]
+                u = np.asarray(Xt @ _as_dtype(vw, self.dtype), float) - mt @ vw
                 if fit_intercept:
                     u = u + v[-1]
                 if ct is not None:
                     u = ct * u
                 w = np.asarray(Xt.T @ _as_dtype(u, self.dtype), dtype=float)
+                w = w - mt * u.sum()
                 if fit_intercept:
                     w = np.append(w, u.sum())
                 lam = float(np.dot(v, w))

@@ -65,7 +65,7 @@ class _MultiTaskLinearBase(BaseEstimator):
 
     def __init__(
         self,
-        alpha=1.0,
+        alpha=0.01,
         *,
         penalty="independent",
         fit_intercept=True,
@@ -129,6 +129,8 @@ class _MultiTaskLinearBase(BaseEstimator):
                 per_task_row_weights(sample_weight, codes, task_w, task_labels)
             )
             y_rows = design.sort_rows(y_rows)
+        if self.fit_intercept:
+            design.center(rw)
         datafit.initialize(y_rows, rw, **self._datafit_extra(design, codes))
         loss = SmoothLoss(design, datafit, self.fit_intercept)
 
@@ -151,13 +153,15 @@ class _MultiTaskLinearBase(BaseEstimator):
             if self._W.shape == w_shape and np.array_equal(
                 np.asarray(self.tasks_, dtype=object), np.asarray(task_labels, dtype=object)
             ):
-                W0, b0 = self._W.copy(), self._b.copy()
+                W0 = self._W.copy()
+                b0 = design.intercept_to_centered(W0, self._b.copy())
         # Tolerance relative to the gradient at the zero model (with its best
         # intercept), so that ``tol`` means the same whatever the scale of y.
         _, gW0, _ = loss.value_grad(np.zeros(w_shape), b_init)
         scale = float(np.max(np.abs(gW0), initial=0.0))
         tol_abs = self.tol * (scale if scale > 0 else 1.0)
         result = solver.solve(loss, bound, W0, b0, tol_abs)
+        result.b = design.intercept_from_centered(result.W, result.b)
         return result, penalty
 
     def _datafit_extra(self, design, codes):

@@ -37,8 +37,9 @@ class MultiTaskClassifier(ClassifierMixin, _MultiTaskLinearBase):
 
     Parameters
     ----------
-    alpha : float, default=1.0
-        Overall strength of the penalty.
+    alpha : float, default=0.01
+        Overall strength of the penalty, on the per-task mean loss (so
+        ``alpha = 1 / (C * n_t)`` for scikit-learn's ``C``).
     penalty : {"independent", "mean", "graph", "l21"} or penalty object, \
 default="independent"
         Task coupling, see :class:`MultiTaskRegressor`. For multinomial models

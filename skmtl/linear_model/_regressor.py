@@ -25,10 +25,13 @@ class MultiTaskRegressor(RegressorMixin, _MultiTaskLinearBase):
     %(objective)s
     Parameters
     ----------
-    alpha : float, default=1.0
+    alpha : float, default=0.01
         Overall strength of the penalty (scikit-learn's convention: larger is
-        stronger). ``alpha=0`` fits unregularised models (which need enough
-        rows per task to be well posed).
+        stronger). The losses are per-task means, so ``alpha`` is on the scale
+        of ``SGDRegressor`` / ``MultiTaskLasso``'s alpha, not of ``Ridge``'s;
+        the default is a mild regularisation on standardised features.
+        ``alpha=0`` fits unregularised models (which need enough rows per task
+        to be well posed).
     penalty : {"independent", "mean", "graph", "l21"} or penalty object, \
 default="independent"
         Task coupling. Aliases build the penalty with default strengths:

@@ -40,12 +40,13 @@ class SolverResult:
         self.converged = converged
 
 
-def warn_not_converged(name, result, tol_abs, max_iter):
+def warn_not_converged(name, result, tol_abs, max_iter, reason=None):
     if not result.converged:
+        why = reason or f"max_iter={max_iter} reached"
         warnings.warn(
-            f"{name} did not converge in {result.n_iter} iterations (max_iter="
-            f"{max_iter}): KKT violation {result.kkt_violation:.3g} > tolerance "
-            f"{tol_abs:.3g}. Increase max_iter, loosen tol, or scale the features.",
+            f"{name} stopped after {result.n_iter} iterations ({why}) with KKT "
+            f"violation {result.kkt_violation:.3g} > tolerance {tol_abs:.3g}. "
+            "Increase max_iter, loosen tol, or scale the features.",
             ConvergenceWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
