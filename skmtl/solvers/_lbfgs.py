@@ -59,13 +59,17 @@ class LBFGS:
         kkt = float(np.max(np.abs(g), initial=0.0))
         if self.verbose:
             print(f"[LBFGS] {res.nit} iterations, objective {f:.6g}, KKT {kkt:.3g}")
-        result = SolverResult(W, b, int(res.nit), kkt, f, kkt <= tol_abs)
-        if not result.converged and res.nit >= self.max_iter:
-            warn_not_converged("L-BFGS", result, tol_abs, self.max_iter)
-        elif not result.converged:
-            # the line search could not progress: the objective is flat to
-            # machine precision before the gradient test passed
-            warn_not_converged(
-                "L-BFGS", result, tol_abs, self.max_iter, reason=str(res.message)
+        # status 0: scipy's gradient test passed, or the objective stopped
+        # decreasing at machine precision (asking for more is meaningless);
+        # as scikit-learn, warn only on the iteration limit or a failed search.
+        converged = kkt <= tol_abs or res.status == 0
+        result = SolverResult(W, b, int(res.nit), kkt, f, converged)
+        reason = None
+        if res.status != 1:
+            reason = (
+                f"{res.message}: the line search found no decrease in floating "
+                "point, typically from ill-conditioning (very large or very small "
+                "strengths, unscaled features, float32 data)"
             )
+        warn_not_converged("L-BFGS", result, tol_abs, self.max_iter, reason=reason)
         return result

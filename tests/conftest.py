@@ -1,0 +1,44 @@
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+
+def ragged_problem(
+    sizes=(30, 55, 80), n_features=6, *, classification=False, n_classes=2, seed=0
+):
+    """Tasks of different sizes with related coefficients; returns X, y, tasks, labels."""
+    rng = np.random.default_rng(seed)
+    labels = np.array([f"task-{i}" for i in range(len(sizes))])
+    tasks = np.repeat(labels, sizes)
+    rng.shuffle(tasks)  # rows of a task need not be contiguous
+    X = rng.normal(size=(len(tasks), n_features))
+    shared = rng.normal(size=(n_features, max(n_classes, 2)))
+    y = np.empty(len(tasks), dtype=float)
+    for i, label in enumerate(labels):
+        rows = tasks == label
+        coef = shared + 0.3 * rng.normal(size=shared.shape)
+        scores = X[rows] @ coef + 0.2 * rng.normal(size=(rows.sum(), coef.shape[1]))
+        if not classification:
+            y[rows] = scores[:, 0] + i
+        elif n_classes == 2:
+            y[rows] = scores[:, 0] > 0
+        else:
+            y[rows] = np.argmax(scores[:, :n_classes], axis=1)
+    return X, y, tasks, labels
+
+
+def as_container(X, container, dtype=np.float64):
+    X = X.astype(dtype)
+    if container == "dense":
+        return X
+    return sp.csr_matrix(X) if container == "csr" else sp.csc_matrix(X)
+
+
+@pytest.fixture(params=["dense", "csr"])
+def container(request):
+    return request.param
+
+
+@pytest.fixture(params=[np.float64, np.float32], ids=["float64", "float32"])
+def dtype(request):
+    return request.param
