@@ -28,55 +28,89 @@ def _as_dtype(A, dtype):
     return A if A.dtype == dtype else A.astype(dtype)
 
 
+def _segment_sum(G, row_codes, n_tasks):
+    """Sum of the rows of G within each task (G of shape (n_rows,) or (n_rows, k))."""
+    if G.ndim == 1:
+        return np.bincount(row_codes, weights=G, minlength=n_tasks)
+    return np.stack(
+        [np.bincount(row_codes, weights=G[:, k], minlength=n_tasks) for k in range(G.shape[1])],
+        axis=1,
+    )
+
+
+# Dense X with at most this many tasks keeps one BLAS product per task; with
+# more, the Python loop over small blocks costs more than the products, and a
+# block-diagonal sparse matrix does every task in one product.
+_MAX_DENSE_BLOCKS = 4
+_MAX_DENSE_TO_SPARSE = 50_000_000  # entries of a dense X we agree to re-store
+
+
 class TaskDesign:
-    """Rows of X grouped by task.
+    """Rows of X grouped by task, as a linear operator ``W -> scores``.
+
+    Three storage modes, chosen once:
+
+    - ``"shared"``: one X for every task (2-D y); scores are ``X @ W``;
+    - ``"blocks"``: one slice ``X_t`` per task, one product per task (dense X
+      with few tasks, where BLAS on large blocks is fastest);
+    - ``"blockdiag"``: a CSR matrix of shape (n_rows, n_tasks * n_features)
+      whose row ``i`` holds ``x_i`` in the column block of its task, so that
+      every task is done by one sparse product (sparse X, or many tasks). It
+      stores the same non-zeros as X: nothing is densified.
 
     Parameters
     ----------
     X : {ndarray, sparse matrix} of shape (n_samples, n_features)
     codes : ndarray of int of shape (n_samples,) or None
-        Task index of each row. None with ``n_tasks`` means the shared design:
-        every task sees all rows of X.
+        Task index of each row. None means the shared design: every task sees
+        all rows of X.
     n_tasks : int
     """
 
     def __init__(self, X, codes, n_tasks):
         self.n_tasks = n_tasks
-        self.n_features = X.shape[1]
+        self.n_features = p = X.shape[1]
         self.dtype = X.dtype
-        self.shared = codes is None
         self.means = None
-        if self.shared:
+        self.order = None
+        if codes is None:
+            self.mode = "shared"
             self.X = X
-            n = X.shape[0]
-            self.order = None
-            self.bounds = np.arange(n_tasks + 1) * n
-            self.blocks = None
-            return
-        if sp.issparse(X) and X.format != "csr":
-            # Row slicing needs CSR; this is a format change, not densification.
-            X = X.tocsr()
-        order = np.argsort(codes, kind="stable")
-        counts = np.bincount(codes, minlength=n_tasks)
-        self.bounds = np.concatenate([[0], np.cumsum(counts)])
-        if np.all(order == np.arange(len(order))):
-            order = None  # already grouped: slices are views (dense) or cheap
-            Xs = X
+            self.bounds = np.arange(n_tasks + 1) * X.shape[0]
         else:
-            Xs = X[order]
-        self.order = order
-        self.blocks = [Xs[self.bounds[t] : self.bounds[t + 1]] for t in range(n_tasks)]
+            if sp.issparse(X) and X.format != "csr":
+                # Row slicing needs CSR: a format change, not densification.
+                X = X.tocsr()
+            order = np.argsort(codes, kind="stable")
+            counts = np.bincount(codes, minlength=n_tasks)
+            self.bounds = np.concatenate([[0], np.cumsum(counts)])
+            if np.any(order != np.arange(len(order))):
+                self.order = order
+                X = X[order]
+            sparse_ok = sp.issparse(X) or X.size <= _MAX_DENSE_TO_SPARSE
+            if n_tasks > 1 and sparse_ok and (sp.issparse(X) or n_tasks > _MAX_DENSE_BLOCKS):
+                self.mode = "blockdiag"
+                Xc = X if sp.issparse(X) else sp.csr_matrix(X)
+                row_codes = np.repeat(np.arange(n_tasks), counts)
+                cols = Xc.indices + p * np.repeat(row_codes, np.diff(Xc.indptr))
+                self.X = sp.csr_matrix(
+                    (Xc.data, cols, Xc.indptr), shape=(X.shape[0], n_tasks * p)
+                )
+            else:
+                self.mode = "blocks"
+                self.X = X
+                self.blocks = [
+                    X[self.bounds[t] : self.bounds[t + 1]] for t in range(n_tasks)
+                ]
+        self.row_codes = np.repeat(np.arange(n_tasks), np.diff(self.bounds))
 
     def center(self, row_weights):
         """Use each task's ``row_weights``-weighted feature mean as offset."""
-        means = np.zeros((self.n_tasks, self.n_features))
-        for t in range(self.n_tasks):
-            lo, hi = self.bounds[t], self.bounds[t + 1]
-            w = row_weights[lo:hi]
-            if hi > lo and w.sum() > 0:
-                Xt = self.X if self.shared else self.blocks[t]
-                means[t] = np.asarray(Xt.T @ _as_dtype(w, self.dtype), float) / w.sum()
-        self.means = means
+        wsum = np.bincount(self.row_codes, weights=row_weights, minlength=self.n_tasks)
+        wsum = np.where(wsum > 0, wsum, 1.0)
+        self.means = None  # the sums below must not be centred themselves
+        sums, _ = self.backward(row_weights)
+        self.means = sums.T / wsum[:, None]
         return self
 
     def _offsets(self, W):
@@ -96,7 +130,7 @@ class TaskDesign:
 
     def sort_rows(self, a):
         """Put a per-row array in the task-grouped order of the design."""
-        if self.shared:
+        if self.mode == "shared":
             # one copy of the per-sample values for each task
             return np.concatenate([a] * self.n_tasks, axis=0)
         return a if self.order is None else a[self.order]
@@ -116,41 +150,48 @@ class TaskDesign:
         if self.means is not None:
             off = self._offsets(W)
             b = -off if b is None else b - off
-        if self.shared:
+        if self.mode == "shared":
             n = self.X.shape[0]
             S = self.X @ Wd.reshape(self.n_features, -1)
             S = np.asarray(S, dtype=np.float64).reshape((n, self.n_tasks) + out_shape)
             if b is not None:
                 S = S + b
             return np.moveaxis(S, 1, 0).reshape((-1,) + out_shape)
-        scores = np.empty((self.n_rows,) + out_shape)
-        for t, Xt in enumerate(self.blocks):
-            lo, hi = self.bounds[t], self.bounds[t + 1]
-            if hi > lo:
-                scores[lo:hi] = Xt @ Wd[:, t]
-                if b is not None:
-                    scores[lo:hi] += b[t]
+        if self.mode == "blockdiag":
+            Wbd = np.moveaxis(Wd, 1, 0).reshape((-1,) + out_shape)
+            scores = np.asarray(self.X @ Wbd, dtype=np.float64)
+        else:
+            scores = np.empty((self.n_rows,) + out_shape)
+            for t, Xt in enumerate(self.blocks):
+                lo, hi = self.bounds[t], self.bounds[t + 1]
+                if hi > lo:
+                    scores[lo:hi] = Xt @ Wd[:, t]
+        if b is not None:
+            scores += b[self.row_codes]
         return scores
 
     def backward(self, G):
         """Adjoint of :meth:`forward`: gradients of W and b given d loss / d scores."""
         out_shape = G.shape[1:]
-        if self.shared:
+        T, p = self.n_tasks, self.n_features
+        if self.mode == "shared":
             n = self.X.shape[0]
-            Gt = np.moveaxis(G.reshape((self.n_tasks, n) + out_shape), 0, 1)
+            Gt = np.moveaxis(G.reshape((T, n) + out_shape), 0, 1)
             gb = Gt.sum(axis=0)
             Gd = _as_dtype(np.ascontiguousarray(Gt.reshape(n, -1)), self.dtype)
             gW = np.asarray(self.X.T @ Gd, dtype=np.float64)
-            gW = gW.reshape((self.n_features, self.n_tasks) + out_shape)
+            gW = gW.reshape((p, T) + out_shape)
             return self._center_grad(gW, gb), gb
-        gW = np.zeros((self.n_features, self.n_tasks) + out_shape)
-        gb = np.zeros((self.n_tasks,) + out_shape)
-        for t, Xt in enumerate(self.blocks):
-            lo, hi = self.bounds[t], self.bounds[t + 1]
-            if hi > lo:
-                Gslice = _as_dtype(G[lo:hi], self.dtype)
-                gW[:, t] = Xt.T @ Gslice
-                gb[t] = G[lo:hi].sum(axis=0)
+        gb = _segment_sum(G, self.row_codes, T)
+        if self.mode == "blockdiag":
+            gbd = np.asarray(self.X.T @ _as_dtype(G, self.dtype), dtype=np.float64)
+            gW = np.moveaxis(gbd.reshape((T, p) + out_shape), 0, 1)
+        else:
+            gW = np.zeros((p, T) + out_shape)
+            for t, Xt in enumerate(self.blocks):
+                lo, hi = self.bounds[t], self.bounds[t + 1]
+                if hi > lo:
+                    gW[:, t] = Xt.T @ _as_dtype(G[lo:hi], self.dtype)
         return self._center_grad(gW, gb), gb
 
     def _center_grad(self, gW, gb):
@@ -162,52 +203,27 @@ class TaskDesign:
     def block_lipschitz(self, row_curvature, fit_intercept, n_power_iter=20):
         """Upper estimate of the largest eigenvalue of the loss Hessian.
 
-        The Hessian is block-diagonal across tasks; each block is bounded by
-        ``[X_t, 1]^T diag(c_t) [X_t, 1]``, whose top eigenvalue is found by a
-        few power iterations (the solvers' backtracking corrects an estimate
-        that is a little low).
+        The Hessian is block-diagonal across tasks; block t is bounded by
+        ``[X_t - m_t, 1]^T diag(c_t) [X_t - m_t, 1]``. Power iterations run on
+        all blocks at once through :meth:`forward` / :meth:`backward`, one
+        normalisation per task; the solvers' backtracking corrects an estimate
+        that is a little low.
         """
         rng = np.random.default_rng(0)
-        zero = np.zeros(self.n_features)
-        if self.shared:
-            blocks = [self.X]
-            c_max = max(
-                row_curvature[self.bounds[t] : self.bounds[t + 1]].max(initial=0.0)
-                for t in range(self.n_tasks)
-            )
-            weights = [None]
-            means = [zero if self.means is None else self.means[0]]
-        else:
-            blocks = self.blocks
-            weights = [
-                row_curvature[self.bounds[t] : self.bounds[t + 1]]
-                for t in range(self.n_tasks)
-            ]
-            means = [zero if self.means is None else m for m in self.means]
-        best = 0.0
-        for Xt, ct, mt in zip(blocks, weights, means):
-            if Xt.shape[0] == 0:
-                continue
-            v = rng.standard_normal(self.n_features + int(fit_intercept))
-            lam = 0.0
-            for _ in range(n_power_iter):
-                v /= np.linalg.norm(v) or 1.0
-                vw = v[: self.n_features]
-                u = np.asarray(Xt @ _as_dtype(vw, self.dtype), float) - mt @ vw
-                if fit_intercept:
-                    u = u + v[-1]
-                if ct is not None:
-                    u = ct * u
-                w = np.asarray(Xt.T @ _as_dtype(u, self.dtype), dtype=float)
-                w = w - mt * u.sum()
-                if fit_intercept:
-                    w = np.append(w, u.sum())
-                lam = float(np.dot(v, w))
-                v = w
-            if ct is None:
-                lam *= c_max
-            best = max(best, lam)
-        return 1.05 * best
+        V = rng.standard_normal((self.n_features, self.n_tasks))
+        vb = rng.standard_normal(self.n_tasks) if fit_intercept else np.zeros(self.n_tasks)
+        lam = np.zeros(self.n_tasks)
+        for _ in range(n_power_iter):
+            norms = np.sqrt((V * V).sum(axis=0) + vb * vb)
+            norms[norms == 0] = 1.0
+            V, vb = V / norms, vb / norms
+            S = self.forward(V, vb if fit_intercept else None)
+            gW, gb = self.backward(row_curvature * S)
+            if not fit_intercept:
+                gb = np.zeros_like(gb)
+            lam = (V * gW).sum(axis=0) + vb * gb
+            V, vb = gW, gb
+        return 1.05 * float(lam.max(initial=0.0))
 
 
 class SmoothLoss:
