@@ -83,8 +83,9 @@ def _load(school_path, synthetic, random_state):
     return X, y, tasks, "synthetic (30 related tasks, 15-120 rows each)", "synthetic"
 
 
-def run(school_path=None, *, synthetic=False, n_splits=1, random_state=0, out=sys.stdout):
+def run(school_path=None, *, synthetic=False, n_splits=1, random_state=0, out=None):
     """Fit every model on ``n_splits`` random 75/25 per-task splits; return the scores."""
+    out = sys.stdout if out is None else out
     X, y, tasks, source, dataset = _load(school_path, synthetic, random_state)
     labels = np.unique(tasks)
     print(f"Data: {source}: {X.shape[0]} rows, {X.shape[1]} features, "
