@@ -157,7 +157,8 @@ class TaskIndex:
 
 
 def _short_list(values, limit=10):
-    values = list(values)
+    # tolist() turns numpy scalars into Python ones, so messages read [0, 1]
+    values = values.tolist() if hasattr(values, "tolist") else list(values)
     text = ", ".join(repr(v) for v in values[:limit])
     if len(values) > limit:
         text += f", ... ({len(values)} in all)"

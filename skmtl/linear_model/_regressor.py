@@ -111,7 +111,7 @@ default="independent"
     >>> model.coef_.shape
     (3, 3)
     >>> model.predict(X[:2], tasks="b").round(1)
-    array([ 4.3, -0.7])
+    array([0.9, 0. ])
     """
 
     __doc__ = __doc__.replace("%(objective)s", _COMMON_OBJECTIVE_DOC.strip("\n"))
