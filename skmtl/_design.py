@@ -21,6 +21,8 @@ solvers badly on uncentred features.
 import numpy as np
 import scipy.sparse as sp
 
+from .datafits.base import restrict_rows
+
 __all__ = ["TaskDesign", "SmoothLoss", "task_scores"]
 
 
@@ -88,6 +90,7 @@ class TaskDesign:
                 self.order = order
                 X = X[order]
             sparse_ok = sp.issparse(X) or X.size <= _MAX_DENSE_TO_SPARSE
+            self.X_sorted = X  # kept for per-task sub-problems (shares the data)
             if n_tasks > 1 and sparse_ok and (sp.issparse(X) or n_tasks > _MAX_DENSE_BLOCKS):
                 self.mode = "blockdiag"
                 Xc = X if sp.issparse(X) else sp.csr_matrix(X)
@@ -103,6 +106,17 @@ class TaskDesign:
                     X[self.bounds[t] : self.bounds[t + 1]] for t in range(n_tasks)
                 ]
         self.row_codes = np.repeat(np.arange(n_tasks), np.diff(self.bounds))
+
+    def restrict(self, t):
+        """The design of task ``t`` alone (a one-task design on its rows)."""
+        lo, hi = self.bounds[t], self.bounds[t + 1]
+        if self.mode == "shared":
+            sub = TaskDesign(self.X, None, 1)
+        else:
+            sub = TaskDesign(self.X_sorted[lo:hi], np.zeros(hi - lo, dtype=np.intp), 1)
+        if self.means is not None:
+            sub.means = self.means[t : t + 1]
+        return sub
 
     def center(self, row_weights):
         """Use each task's ``row_weights``-weighted feature mean as offset."""
@@ -256,6 +270,12 @@ class SmoothLoss:
 
     def lipschitz(self):
         return self.design.block_lipschitz(self.datafit.curvature(), self.fit_intercept)
+
+    def restrict(self, t):
+        """The loss of task ``t`` alone, for block-separable problems."""
+        lo, hi = self.design.bounds[t], self.design.bounds[t + 1]
+        datafit = restrict_rows(self.datafit, lo, hi, self.design.n_rows)
+        return SmoothLoss(self.design.restrict(t), datafit, self.fit_intercept)
 
 
 def task_scores(X, codes, W, b):

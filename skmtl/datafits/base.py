@@ -16,6 +16,21 @@ Methods, named after the maths:
 
 REQUIRED_DATAFIT_ATTRS = ("initialize", "value", "gradient", "curvature")
 
+import copy  # noqa: E402
+
+
+def restrict_rows(datafit, lo, hi, n_rows):
+    """A copy of an initialised datafit that sees only rows ``lo:hi``.
+
+    Every per-row array attribute (length ``n_rows``) is sliced; the rest is
+    shared. Used to solve block-separable problems task by task.
+    """
+    sub = copy.copy(datafit)
+    for name, value in vars(datafit).items():
+        if hasattr(value, "shape") and value.ndim >= 1 and value.shape[0] == n_rows:
+            setattr(sub, name, value[lo:hi])
+    return sub
+
 
 class BaseDatafit:
     """Base class of datafits; subclasses implement the four methods."""

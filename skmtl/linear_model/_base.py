@@ -4,6 +4,7 @@ The estimators validate input, encode tasks, build (datafit, penalty, solver),
 call ``solve`` and store fitted attributes. They never reach into a solver.
 """
 
+from functools import partial
 from numbers import Integral, Real
 
 import numpy as np
@@ -16,7 +17,7 @@ from .._design import SmoothLoss, TaskDesign, task_scores
 from .._tasks import TaskIndex, check_task_weights, encode_tasks
 from .._validation import check_sample_weight, per_task_row_weights
 from ..penalties import PENALTY_ALIASES, resolve_penalty
-from ..solvers import FISTA, LBFGS
+from ..solvers import FISTA, LBFGS, solve_by_task
 
 _SOLVERS = {"lbfgs": LBFGS, "fista": FISTA}
 
@@ -161,14 +162,19 @@ class _MultiTaskLinearBase(BaseEstimator):
         _, gW0, _ = loss.value_grad(np.zeros(w_shape), b_init)
         scale = float(np.max(np.abs(gW0), initial=0.0))
         tol_abs = self.tol * (scale if scale > 0 else 1.0)
-        if design.mode == "blockdiag":
+        if getattr(bound, "separable", False) and n_tasks > 1:
+            # No coupling: one small problem per task beats one large one.
+            strategy = partial(solve_by_task, solver)
+        else:
+            strategy = solver.solve
+        if design.mode == "blockdiag" or strategy is not solver.solve:
             # Sparse products are single-threaded; BLAS then only sees small
             # vector operations (numpy, L-BFGS), where OpenBLAS threads cost
             # far more than they bring (10x slower on a busy 2-core machine).
             with threadpool_limits(limits=1, user_api="blas"):
-                result = solver.solve(loss, bound, W0, b0, tol_abs)
+                result = strategy(loss, bound, W0, b0, tol_abs)
         else:
-            result = solver.solve(loss, bound, W0, b0, tol_abs)
+            result = strategy(loss, bound, W0, b0, tol_abs)
         result.b = design.intercept_from_centered(result.W, result.b)
         return result, penalty
 

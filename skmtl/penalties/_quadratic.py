@@ -27,6 +27,8 @@ class _BoundQuadratic(SmoothBoundPenalty):
         # M=None stands for the identity (independent ridge): no T x T product.
         self.M = M
         self.alpha = alpha
+        # without coupling the problem splits into one problem per task
+        self.separable = M is None
 
     def value(self, W):
         return 0.5 * self.alpha * float(np.sum(W * _apply_coupling(W, self.M)))

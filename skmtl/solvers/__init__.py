@@ -2,6 +2,6 @@
 
 from ._fista import FISTA
 from ._lbfgs import LBFGS
-from .base import check_solver_requirements
+from .base import check_solver_requirements, solve_by_task
 
-__all__ = ["LBFGS", "FISTA", "check_solver_requirements"]
+__all__ = ["LBFGS", "FISTA", "check_solver_requirements", "solve_by_task"]
