@@ -77,7 +77,7 @@ class TaskDesign:
         self.order = None
         if codes is None:
             self.mode = "shared"
-            self.X = X
+            self.X = self.X_sorted = X
             self.bounds = np.arange(n_tasks + 1) * X.shape[0]
         else:
             if sp.issparse(X) and X.format != "csr":
@@ -116,6 +116,17 @@ class TaskDesign:
             sub = TaskDesign(self.X_sorted[lo:hi], np.zeros(hi - lo, dtype=np.intp), 1)
         if self.means is not None:
             sub.means = self.means[t : t + 1]
+        return sub
+
+    def restrict_features(self, features):
+        """The same rows and tasks on a subset of the features (working sets)."""
+        Xf = self.X_sorted[:, features]
+        if self.mode == "shared":
+            sub = TaskDesign(Xf, None, self.n_tasks)
+        else:
+            sub = TaskDesign(Xf, self.row_codes, self.n_tasks)
+        if self.means is not None:
+            sub.means = self.means[:, features]
         return sub
 
     def center(self, row_weights):
@@ -270,6 +281,11 @@ class SmoothLoss:
 
     def lipschitz(self):
         return self.design.block_lipschitz(self.datafit.curvature(), self.fit_intercept)
+
+    def restrict_features(self, features):
+        """The loss as a function of the weights of ``features`` only."""
+        return SmoothLoss(self.design.restrict_features(features), self.datafit,
+                          self.fit_intercept)
 
     def restrict(self, t):
         """The loss of task ``t`` alone, for block-separable problems."""

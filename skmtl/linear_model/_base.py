@@ -17,7 +17,7 @@ from .._design import SmoothLoss, TaskDesign, task_scores
 from .._tasks import TaskIndex, check_task_weights, encode_tasks
 from .._validation import check_sample_weight, per_task_row_weights
 from ..penalties import PENALTY_ALIASES, resolve_penalty
-from ..solvers import FISTA, LBFGS, solve_by_task
+from ..solvers import FISTA, LBFGS, solve_by_task, solve_working_set
 
 _SOLVERS = {"lbfgs": LBFGS, "fista": FISTA}
 
@@ -165,6 +165,9 @@ class _MultiTaskLinearBase(BaseEstimator):
         if getattr(bound, "separable", False) and n_tasks > 1:
             # No coupling: one small problem per task beats one large one.
             strategy = partial(solve_by_task, solver)
+        elif getattr(bound, "feature_separable", False) and X.shape[1] > 50:
+            # Sparse solutions: solve on working sets of features.
+            strategy = partial(solve_working_set, solver)
         else:
             strategy = solver.solve
         if design.mode == "blockdiag" or strategy is not solver.solve:

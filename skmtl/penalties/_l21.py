@@ -7,6 +7,8 @@ from .base import BasePenalty
 
 class _BoundL21:
     is_smooth = False
+    # the penalty is a sum over features: working sets of features apply
+    feature_separable = True
 
     def __init__(self, alpha, l1_ratio):
         self.lam = alpha * l1_ratio  # weight of the non-smooth part
@@ -39,6 +41,10 @@ class _BoundL21:
         return W * scale.reshape((-1,) + (1,) * (W.ndim - 1))
 
     def kkt_violation(self, W, grad):
+        return float(self.feature_violations(W, grad).max(initial=0.0))
+
+    def feature_violations(self, W, grad):
+        """Per-feature distance of ``-grad`` to the subdifferential."""
         norms = self._row_norms(W)
         G = grad.reshape(grad.shape[0], -1)
         Wf = W.reshape(W.shape[0], -1)
@@ -47,7 +53,7 @@ class _BoundL21:
         if np.any(active):
             sub = G[active] + self.lam * Wf[active] / norms[active, None]
             viol[active] = np.sqrt(np.sum(sub * sub, axis=1))
-        return float(viol.max(initial=0.0))
+        return viol
 
 
 class L21(BasePenalty):

@@ -2,6 +2,11 @@
 
 from ._fista import FISTA
 from ._lbfgs import LBFGS
-from .base import check_solver_requirements, solve_by_task
+from .base import check_solver_requirements, solve_by_task, solve_working_set
 
-__all__ = ["LBFGS", "FISTA", "check_solver_requirements", "solve_by_task"]
+__all__ = [
+    "LBFGS",
+    "FISTA",
+    "check_solver_requirements", "solve_by_task",
+    "solve_working_set",
+]
