@@ -35,7 +35,10 @@ def _segment_sum(G, row_codes, n_tasks):
     if G.ndim == 1:
         return np.bincount(row_codes, weights=G, minlength=n_tasks)
     return np.stack(
-        [np.bincount(row_codes, weights=G[:, k], minlength=n_tasks) for k in range(G.shape[1])],
+        [
+            np.bincount(row_codes, weights=G[:, k], minlength=n_tasks)
+            for k in range(G.shape[1])
+        ],
         axis=1,
     )
 
@@ -91,7 +94,11 @@ class TaskDesign:
                 X = X[order]
             sparse_ok = sp.issparse(X) or X.size <= _MAX_DENSE_TO_SPARSE
             self.X_sorted = X  # kept for per-task sub-problems (shares the data)
-            if n_tasks > 1 and sparse_ok and (sp.issparse(X) or n_tasks > _MAX_DENSE_BLOCKS):
+            if (
+                n_tasks > 1
+                and sparse_ok
+                and (sp.issparse(X) or n_tasks > _MAX_DENSE_BLOCKS)
+            ):
                 self.mode = "blockdiag"
                 Xc = X if sp.issparse(X) else sp.csr_matrix(X)
                 row_codes = np.repeat(np.arange(n_tasks), counts)
@@ -236,7 +243,11 @@ class TaskDesign:
         """
         rng = np.random.default_rng(0)
         V = rng.standard_normal((self.n_features, self.n_tasks))
-        vb = rng.standard_normal(self.n_tasks) if fit_intercept else np.zeros(self.n_tasks)
+        vb = (
+            rng.standard_normal(self.n_tasks)
+            if fit_intercept
+            else np.zeros(self.n_tasks)
+        )
         lam = np.zeros(self.n_tasks)
         for _ in range(n_power_iter):
             norms = np.sqrt((V * V).sum(axis=0) + vb * vb)
@@ -284,8 +295,9 @@ class SmoothLoss:
 
     def restrict_features(self, features):
         """The loss as a function of the weights of ``features`` only."""
-        return SmoothLoss(self.design.restrict_features(features), self.datafit,
-                          self.fit_intercept)
+        return SmoothLoss(
+            self.design.restrict_features(features), self.datafit, self.fit_intercept
+        )
 
     def restrict(self, t):
         """The loss of task ``t`` alone, for block-separable problems."""

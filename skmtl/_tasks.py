@@ -44,7 +44,9 @@ def check_task_labels(tasks, n_samples, *, name="tasks"):
         labels[:] = [tasks] * n_samples
         return _normalise_dtype(labels, name)
     if hasattr(tasks, "toarray"):
-        raise TypeError(f"{name} must be a 1-D array-like of labels, got a sparse matrix.")
+        raise TypeError(
+            f"{name} must be a 1-D array-like of labels, got a sparse matrix."
+        )
     # Series, lists, arrays: copy so that later steps can never write into the
     # caller's object.
     labels = np.array(getattr(tasks, "to_numpy", lambda: tasks)(), copy=True)

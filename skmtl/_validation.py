@@ -34,7 +34,7 @@ def check_sample_weight(sample_weight, n_samples, *, name="sample_weight"):
 
 
 def per_task_row_weights(sample_weight, codes, task_weights, task_labels):
-    """Row weights ``c_i = lambda_t * s_i / sum_{j in t} s_j`` of the per-task mean loss.
+    """Per-row weights ``c_i = lambda_t * s_i / sum_{j in t} s_j`` (per-task means).
 
     Raises a ``ValueError`` for a task whose rows all have zero weight, since
     its mean loss is undefined.

@@ -27,8 +27,20 @@ __all__ = ["main", "run", "demo_models"]
 # 67/33 draws) inside a training split of seed 100, alpha over a log grid from
 # 0.003 to 10; the demo does not tune them again, to stay fast.
 _STRENGTHS = {
-    "school": {"independent": 0.3, "pooled": 0.01, "mean": 10.0, "graph": 0.03, "l21": 10.0},
-    "synthetic": {"independent": 0.1, "pooled": 0.01, "mean": 1.0, "graph": 0.1, "l21": 0.03},
+    "school": {
+        "independent": 0.3,
+        "pooled": 0.01,
+        "mean": 10.0,
+        "graph": 0.03,
+        "l21": 10.0,
+    },
+    "synthetic": {
+        "independent": 0.1,
+        "pooled": 0.01,
+        "mean": 1.0,
+        "graph": 0.1,
+        "l21": 0.03,
+    },
 }
 
 
@@ -49,6 +61,7 @@ def demo_models(dataset="school"):
         ("graph", MultiTaskRegressor(alpha=a["graph"], penalty=GraphLaplacian()), True),
         ("l21", MultiTaskRegressor(alpha=a["l21"], penalty=L21(), max_iter=3000), True),
     ]
+
 
 def _explained_variance(y_true, y_pred):
     # the School literature's score: 1 - MSE / Var(y) over the test rows
@@ -84,19 +97,27 @@ def _load(school_path, synthetic, random_state):
 
 
 def run(school_path=None, *, synthetic=False, n_splits=1, random_state=0, out=None):
-    """Fit every model on ``n_splits`` random 75/25 per-task splits; return the scores."""
+    """Fit every model on ``n_splits`` random 75/25 per-task splits; return scores."""
     out = sys.stdout if out is None else out
     X, y, tasks, source, dataset = _load(school_path, synthetic, random_state)
     labels = np.unique(tasks)
-    print(f"Data: {source}: {X.shape[0]} rows, {X.shape[1]} features, "
-          f"{len(labels)} tasks.", file=out)
+    print(
+        f"Data: {source}: {X.shape[0]} rows, {X.shape[1]} features, "
+        f"{len(labels)} tasks.",
+        file=out,
+    )
     models = demo_models(dataset)
     per_task = {name: np.zeros((n_splits, len(labels))) for name, _, _ in models}
     overall = {name: [] for name, _, _ in models}
     seconds = {name: 0.0 for name, _, _ in models}
     for split in range(n_splits):
         X_tr, X_te, y_tr, y_te, t_tr, t_te = train_test_split_tasks(
-            X, y, tasks, train_size=0.75, stratify=False, random_state=random_state + split
+            X,
+            y,
+            tasks,
+            train_size=0.75,
+            stratify=False,
+            random_state=random_state + split,
         )
         scaler = StandardScaler().fit(X_tr)
         X_tr, X_te = scaler.transform(X_tr), scaler.transform(X_te)
@@ -112,8 +133,11 @@ def run(school_path=None, *, synthetic=False, n_splits=1, random_state=0, out=No
                 rows = t_te == label
                 per_task[name][split, k] = _explained_variance(y_te[rows], pred[rows])
     names = [name for name, _, _ in models]
-    print("\nPer-task explained variance on held-out rows "
-          f"(mean over {n_splits} split(s)):", file=out)
+    print(
+        "\nPer-task explained variance on held-out rows "
+        f"(mean over {n_splits} split(s)):",
+        file=out,
+    )
     header = f"{'task':>8} " + " ".join(f"{n:>13}" for n in names)
     print(header, file=out)
     print("-" * len(header), file=out)
@@ -121,30 +145,53 @@ def run(school_path=None, *, synthetic=False, n_splits=1, random_state=0, out=No
         row = " ".join(f"{per_task[n][:, k].mean():13.3f}" for n in names)
         print(f"{label!s:>8} {row}", file=out)
     print("-" * len(header), file=out)
-    wins = {n: int(np.sum(per_task[n].mean(0) >= per_task["independent"].mean(0)))
-            for n in names}
-    print(f"{'overall':>8} " + " ".join(
-        f"{np.mean(overall[n]):.3f}+-{np.std(overall[n]):.3f}".rjust(13) for n in names
-    ), file=out)
+    wins = {
+        n: int(np.sum(per_task[n].mean(0) >= per_task["independent"].mean(0)))
+        for n in names
+    }
+    print(
+        f"{'overall':>8} "
+        + " ".join(
+            f"{np.mean(overall[n]):.3f}+-{np.std(overall[n]):.3f}".rjust(13)
+            for n in names
+        ),
+        file=out,
+    )
     print(f"{'>=indep':>8} " + " ".join(f"{wins[n]:>13d}" for n in names), file=out)
-    print(f"{'seconds':>8} " + " ".join(f"{seconds[n] / n_splits:13.2f}" for n in names),
-          file=out)
-    print("\noverall: explained variance 1 - MSE/Var(y) over all test rows "
-          "(mean+-sd over splits); >=indep: tasks where the model is at least as good "
-          "as independent ridge; seconds: fit time per split.", file=out)
+    print(
+        f"{'seconds':>8} " + " ".join(f"{seconds[n] / n_splits:13.2f}" for n in names),
+        file=out,
+    )
+    print(
+        "\noverall: explained variance 1 - MSE/Var(y) over all test rows "
+        "(mean+-sd over splits); >=indep: tasks where the model is at least as good "
+        "as independent ridge; seconds: fit time per split.",
+        file=out,
+    )
     return {n: float(np.mean(overall[n])) for n in names}
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m skmtl.demo", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m skmtl.demo",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--school", default=None, help="path to school.mat")
-    parser.add_argument("--synthetic", action="store_true",
-                        help="use the built-in synthetic problem even if School is found")
+    parser.add_argument(
+        "--synthetic",
+        action="store_true",
+        help="use the built-in synthetic problem even if School is found",
+    )
     parser.add_argument("--splits", type=int, default=3, help="number of random splits")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    run(args.school, synthetic=args.synthetic, n_splits=args.splits, random_state=args.seed)
+    run(
+        args.school,
+        synthetic=args.synthetic,
+        n_splits=args.splits,
+        random_state=args.seed,
+    )
     return 0
 
 

@@ -6,7 +6,7 @@ import scipy.sparse as sp
 def ragged_problem(
     sizes=(30, 55, 80), n_features=6, *, classification=False, n_classes=2, seed=0
 ):
-    """Tasks of different sizes with related coefficients; returns X, y, tasks, labels."""
+    """Tasks of different sizes with related coefficients: X, y, tasks, labels."""
     rng = np.random.default_rng(seed)
     labels = np.array([f"task-{i}" for i in range(len(sizes))])
     tasks = np.repeat(labels, sizes)

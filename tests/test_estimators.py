@@ -53,7 +53,9 @@ def test_scalar_tasks_means_one_task(Est):
 
 
 def test_ragged_sparse_multiclass_fit_predict():
-    X, y, tasks, labels = ragged_problem(sizes=(12, 90, 40), classification=True, n_classes=4)
+    X, y, tasks, labels = ragged_problem(
+        sizes=(12, 90, 40), classification=True, n_classes=4
+    )
     Xs = sp.csr_matrix(np.where(np.abs(X) > 0.8, X, 0.0))
     for penalty in PENALTIES:
         clf = MultiTaskClassifier(penalty=penalty, alpha=0.01).fit(Xs, y, tasks=tasks)
@@ -66,7 +68,9 @@ def test_ragged_sparse_multiclass_fit_predict():
 
 
 def test_task_missing_a_class_gets_zero_probability():
-    X, y, tasks, labels = ragged_problem(classification=True, n_classes=3, sizes=(60, 60))
+    X, y, tasks, labels = ragged_problem(
+        classification=True, n_classes=3, sizes=(60, 60)
+    )
     keep = ~((tasks == labels[0]) & (y == 2))
     X, y, tasks = X[keep], y[keep], tasks[keep]
     clf = MultiTaskClassifier(penalty="mean").fit(X, y, tasks=tasks)
@@ -93,9 +97,13 @@ def test_unseen_task_error_and_shared_fallback(Est):
         model.predict(X[:3], tasks="new")
     shared = Est(penalty="mean", unseen_tasks="shared").fit(X, y, tasks=tasks)
     scores = shared._raw_scores(X[:3], "new")[0]
-    expected = X[:3] @ np.moveaxis(shared.shared_coef_, -1, 0) + shared.shared_intercept_
+    expected = (
+        X[:3] @ np.moveaxis(shared.shared_coef_, -1, 0) + shared.shared_intercept_
+    )
     assert_allclose(scores, expected, atol=1e-10)
-    assert_allclose(shared.coef_, shared.shared_coef_ + shared.specific_coef_, atol=1e-12)
+    assert_allclose(
+        shared.coef_, shared.shared_coef_ + shared.specific_coef_, atol=1e-12
+    )
     with pytest.raises(ValueError, match="shared component"):
         Est(penalty="l21", unseen_tasks="shared").fit(X, y, tasks=tasks)
 
@@ -170,7 +178,9 @@ def test_bad_input_errors_name_the_argument(Est):
     with pytest.raises(ValueError, match="adjacency weights must be non-negative"):
         Est(penalty=GraphLaplacian(adjacency=-np.ones((3, 3)))).fit(X, y, tasks=tasks)
     with pytest.raises(ValueError, match="adjacency names task pair"):
-        Est(penalty=GraphLaplacian(adjacency=[("task-0", "zzz")])).fit(X, y, tasks=tasks)
+        Est(penalty=GraphLaplacian(adjacency=[("task-0", "zzz")])).fit(
+            X, y, tasks=tasks
+        )
     with pytest.raises(ValueError, match="specific must be a finite non-negative"):
         Est(penalty=MeanRegularized(specific=-1)).fit(X, y, tasks=tasks)
     with pytest.raises(ValueError, match="penalty"):
@@ -241,7 +251,9 @@ def test_warm_start_needs_fewer_iterations(penalty):
     model.fit(X, y, tasks=tasks)
     first = model.n_iter_
     model.set_params(alpha=0.011).fit(X, y, tasks=tasks)
-    cold = MultiTaskRegressor(alpha=0.011, penalty=penalty, tol=1e-8).fit(X, y, tasks=tasks)
+    cold = MultiTaskRegressor(alpha=0.011, penalty=penalty, tol=1e-8).fit(
+        X, y, tasks=tasks
+    )
     assert model.n_iter_ < max(first, cold.n_iter_)
     assert_allclose(model.coef_, cold.coef_, atol=1e-5)
 
@@ -268,7 +280,9 @@ def test_verbose_prints(capsys):
 # --------------------------------------------------- scikit-learn ecosystem
 def test_grid_search_over_penalty_parameters_with_routing():
     X, y, tasks, _ = ragged_problem(classification=True, sizes=(60, 60, 60))
-    pipe = make_pipeline(StandardScaler(), MultiTaskClassifier(penalty=MeanRegularized()))
+    pipe = make_pipeline(
+        StandardScaler(), MultiTaskClassifier(penalty=MeanRegularized())
+    )
     grid = {"multitaskclassifier__penalty__specific": [0.1, 10.0]}
     with sklearn.config_context(enable_metadata_routing=True):
         search = GridSearchCV(pipe, grid, cv=KFold(3, shuffle=True, random_state=0))
@@ -285,7 +299,8 @@ def test_grid_search_over_penalty_parameters_with_routing():
 
 def test_import_leaves_sklearn_config_and_torch_alone():
     code = (
-        "import sys, sklearn; before = sklearn.get_config(); import skmtl, skmtl.datasets;"
+        "import sys, sklearn; before = sklearn.get_config(); "
+        "import skmtl, skmtl.datasets; "
         "assert sklearn.get_config() == before; assert 'torch' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -294,8 +309,14 @@ def test_import_leaves_sklearn_config_and_torch_alone():
 def test_public_names_import():
     import importlib
 
-    for module in ("skmtl", "skmtl.penalties", "skmtl.datafits", "skmtl.solvers",
-                   "skmtl.linear_model", "skmtl.datasets"):
+    for module in (
+        "skmtl",
+        "skmtl.penalties",
+        "skmtl.datafits",
+        "skmtl.solvers",
+        "skmtl.linear_model",
+        "skmtl.datasets",
+    ):
         mod = importlib.import_module(module)
         for name in mod.__all__:
             assert hasattr(mod, name), f"{module}.{name}"

@@ -15,7 +15,7 @@ from threadpoolctl import threadpool_limits
 
 from .._design import SmoothLoss, TaskDesign, task_scores
 from .._tasks import TaskIndex, check_task_weights, encode_tasks
-from .._validation import check_sample_weight, per_task_row_weights
+from .._validation import per_task_row_weights
 from ..penalties import PENALTY_ALIASES, resolve_penalty
 from ..solvers import FISTA, LBFGS, solve_by_task, solve_working_set
 
@@ -153,7 +153,8 @@ class _MultiTaskLinearBase(BaseEstimator):
         W0, b0 = np.zeros(w_shape), b_init
         if self.warm_start and getattr(self, "_W", None) is not None:
             if self._W.shape == w_shape and np.array_equal(
-                np.asarray(self.tasks_, dtype=object), np.asarray(task_labels, dtype=object)
+                np.asarray(self.tasks_, dtype=object),
+                np.asarray(task_labels, dtype=object),
             ):
                 W0 = self._W.copy()
                 b0 = design.intercept_to_centered(W0, self._b.copy())
@@ -179,6 +180,7 @@ class _MultiTaskLinearBase(BaseEstimator):
         else:
             result = strategy(loss, bound, W0, b0, tol_abs)
         result.b = design.intercept_from_centered(result.W, result.b)
+        self.kkt_tol_ = tol_abs
         return result, penalty
 
     def _datafit_extra(self, design, codes):
@@ -243,4 +245,3 @@ class _MultiTaskLinearBase(BaseEstimator):
         if not self.fit_intercept:
             b = np.zeros_like(b)
         return task_scores(X, codes, W, b), codes
-

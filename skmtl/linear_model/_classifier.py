@@ -71,6 +71,7 @@ default="independent"
         Only for penalties with a shared component (``"mean"``).
     n_iter_ : int
     kkt_violation_ : float
+    kkt_tol_ : float
     objective_ : float
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -151,7 +152,9 @@ default="independent"
             y_rows = np.zeros((n, n_classes))
             y_rows[np.arange(n), y_enc] = 1.0
             w_shape = (p, n_tasks, n_classes)
-        result, penalty = self._solve(X, codes, task_labels, y_rows, sw, datafit, w_shape)
+        result, penalty = self._solve(
+            X, codes, task_labels, y_rows, sw, datafit, w_shape
+        )
         self._store_fit(result, penalty, task_labels, X.dtype)
         return self
 

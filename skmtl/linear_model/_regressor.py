@@ -15,7 +15,7 @@ class MultiTaskRegressor(RegressorMixin, _MultiTaskLinearBase):
 
     Minimises over the weights ``w_t`` and intercepts ``b_t`` of every task::
 
-        sum_t lambda_t * sum_{i in t} s_i (y_i - x_i . w_t - b_t)^2 / (2 sum_{i in t} s_i)
+        sum_t lambda_t sum_{i in t} s_i (y_i - x_i.w_t - b_t)^2 / (2 sum_{i in t} s_i)
             + penalty(W)
 
     where ``penalty`` couples the tasks (see ``penalty``) and is scaled by
@@ -88,6 +88,9 @@ default="independent"
         Solver iterations.
     kkt_violation_ : float
         Optimality criterion at the solution (see ``tol``).
+    kkt_tol_ : float
+        The absolute threshold the solver aimed for: ``tol`` times the KKT
+        violation of the zero model.
     objective_ : float
         Objective value at the solution.
     n_features_in_ : int

@@ -177,7 +177,9 @@ class GraphLaplacian(BasePenalty):
                     raise ValueError(
                         f"adjacency keys must be pairs of task labels, got {pair!r}."
                     )
-                codes = index.transform(np.array(pair, dtype=object), 2, allow_unseen=True)
+                codes = index.transform(
+                    np.array(pair, dtype=object), 2, allow_unseen=True
+                )
                 if np.any(codes < 0):
                     raise ValueError(
                         f"adjacency names task pair {pair!r} with a task not in the "

@@ -7,6 +7,7 @@ from .base import check_solver_requirements, solve_by_task, solve_working_set
 __all__ = [
     "LBFGS",
     "FISTA",
-    "check_solver_requirements", "solve_by_task",
+    "check_solver_requirements",
+    "solve_by_task",
     "solve_working_set",
 ]

@@ -80,9 +80,11 @@ class FISTA:
                     break
                 L *= 2.0
             # restart when the momentum direction disagrees with the step taken
-            if float(np.sum((y_W - new_W) * (new_W - x_W))) + float(
-                np.sum((y_b - new_b) * (new_b - x_b))
-            ) > 0:
+            if (
+                float(np.sum((y_W - new_W) * (new_W - x_W)))
+                + float(np.sum((y_b - new_b) * (new_b - x_b)))
+                > 0
+            ):
                 t = 1.0
             t_new = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * t * t))
             beta = (t - 1.0) / t_new
@@ -102,4 +104,3 @@ class FISTA:
         if not result.converged:
             warn_not_converged("FISTA", result, tol_abs, self.max_iter)
         return result
-

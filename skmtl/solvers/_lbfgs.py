@@ -36,7 +36,9 @@ class LBFGS:
             f, gW, gb = loss.value_grad(W, b)
             f += penalty.value(W)
             gW += penalty.gradient(W)
-            return f, np.concatenate([gW.ravel(), gb.ravel() if fit_b else 0 * gb.ravel()])
+            return f, np.concatenate(
+                [gW.ravel(), gb.ravel() if fit_b else 0 * gb.ravel()]
+            )
 
         x0 = np.concatenate([W0.ravel(), b0.ravel()]).astype(np.float64)
         res = minimize(

@@ -10,7 +10,7 @@ from ..penalties.base import REQUIRED_PENALTY_ATTRS
 
 
 def check_solver_requirements(solver, datafit, penalty):
-    """Raise a clear error when the datafit or penalty lacks a method the solver uses."""
+    """Raise a clear error when the datafit or penalty lacks a method of the solver."""
     for obj, role, default in (
         (datafit, "datafit", REQUIRED_DATAFIT_ATTRS),
         (penalty, "penalty", REQUIRED_PENALTY_ATTRS),
@@ -68,7 +68,9 @@ def solve_by_task(solver, loss, penalty, W0, b0, tol_abs):
     for t in range(n_tasks):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ConvergenceWarning)
-            res = solver.solve(loss.restrict(t), penalty, W0[:, t : t + 1], b0[t : t + 1], tol_abs)
+            res = solver.solve(
+                loss.restrict(t), penalty, W0[:, t : t + 1], b0[t : t + 1], tol_abs
+            )
         for w in caught:
             if not issubclass(w.category, ConvergenceWarning):
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
@@ -89,7 +91,9 @@ def solve_by_task(solver, loss, penalty, W0, b0, tol_abs):
     return result
 
 
-def solve_working_set(solver, loss, penalty, W0, b0, tol_abs, *, min_size=10, max_outer=100):
+def solve_working_set(
+    solver, loss, penalty, W0, b0, tol_abs, *, min_size=10, max_outer=100
+):
     """Solve a feature-separable sparse problem on growing working sets of features.
 
     The outer loop computes the full gradient, stops when the KKT violation of
@@ -127,6 +131,7 @@ def solve_working_set(solver, loss, penalty, W0, b0, tol_abs, *, min_size=10, ma
     S = loss.scores(W, b)
     objective = loss.value_from_scores(S) + penalty.value(W)
     result = SolverResult(W, b, n_iter, kkt, objective, kkt <= tol_abs)
-    warn_not_converged(f"{type(solver).__name__} (working sets)", result, tol_abs,
-                       solver.max_iter)
+    warn_not_converged(
+        f"{type(solver).__name__} (working sets)", result, tol_abs, solver.max_iter
+    )
     return result
