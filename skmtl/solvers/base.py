@@ -105,9 +105,12 @@ def solve_working_set(
     """
     n_features = W0.shape[0]
     W, b = W0.astype(np.float64).copy(), b0.astype(np.float64).copy()
-    n_iter, kkt, inner = 0, np.inf, None
+    n_iter, kkt = 0, np.inf
+    # Scores are kept from the restricted problems (the weights outside the
+    # working set are zero), so each outer step costs one product with X^T.
+    S = loss.scores(W, b)
     for _ in range(max_outer):
-        f, gW, gb = loss.value_grad(W, b)
+        gW, gb = loss.grad_from_scores(S)
         gW = gW + penalty.gradient(W)
         viol = penalty.feature_violations(W, gW)
         kkt = float(viol.max(initial=0.0))
@@ -120,15 +123,14 @@ def solve_working_set(
         priority = viol.copy()
         priority[support] = np.inf  # the support always stays in
         ws = np.sort(np.argsort(-priority, kind="stable")[:size])
+        sub_loss = loss.restrict_features(ws)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            inner = solver.solve(
-                loss.restrict_features(ws), penalty, W[ws], b, max(0.3 * kkt, tol_abs)
-            )
+            inner = solver.solve(sub_loss, penalty, W[ws], b, max(0.3 * kkt, tol_abs))
         W = np.zeros_like(W)
         W[ws], b = inner.W, inner.b
+        S = sub_loss.scores(inner.W, inner.b)
         n_iter += inner.n_iter
-    S = loss.scores(W, b)
     objective = loss.value_from_scores(S) + penalty.value(W)
     result = SolverResult(W, b, n_iter, kkt, objective, kkt <= tol_abs)
     warn_not_converged(
