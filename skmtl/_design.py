@@ -232,7 +232,7 @@ class TaskDesign:
         # d/dW of -sum_t (m_t . w_t) * sum_i G_ti
         return gW - np.einsum("tp,t...->pt...", self.means, gb)
 
-    def block_lipschitz(self, row_curvature, fit_intercept, n_power_iter=20):
+    def block_lipschitz(self, row_curvature, fit_intercept, n_power_iter=10):
         """Upper estimate of the largest eigenvalue of the loss Hessian.
 
         The Hessian is block-diagonal across tasks; block t is bounded by

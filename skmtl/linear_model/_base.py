@@ -4,14 +4,14 @@ The estimators validate input, encode tasks, build (datafit, penalty, solver),
 call ``solve`` and store fitted attributes. They never reach into a solver.
 """
 
-from functools import partial
+from functools import lru_cache, partial
 from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from .._design import SmoothLoss, TaskDesign, task_scores
 from .._tasks import TaskIndex, check_task_weights, encode_tasks
@@ -36,6 +36,12 @@ _COMMON_OBJECTIVE_DOC = """
     makes ``sample_weight`` equivalent to repeating rows and invariant to a
     global rescaling.
 """
+
+
+@lru_cache(maxsize=1)
+def _blas_controller():
+    # Inspecting the loaded libraries takes ~1.5 ms: do it once per process.
+    return ThreadpoolController()
 
 
 def _check_y_finite(y):
@@ -171,11 +177,13 @@ class _MultiTaskLinearBase(BaseEstimator):
             strategy = partial(solve_working_set, solver)
         else:
             strategy = solver.solve
-        if design.mode == "blockdiag" or strategy is not solver.solve:
-            # Sparse products are single-threaded; BLAS then only sees small
-            # vector operations (numpy, L-BFGS), where OpenBLAS threads cost
-            # far more than they bring (10x slower on a busy 2-core machine).
-            with threadpool_limits(limits=1, user_api="blas"):
+        if design.mode == "blockdiag" or getattr(strategy, "func", None) is solve_by_task:
+            # Sparse products are single-threaded and per-task problems are
+            # small: BLAS then only sees small vector operations (numpy,
+            # L-BFGS), where OpenBLAS threads cost far more than they bring
+            # (10x slower on a busy 2-core machine). Dense products on one
+            # large X keep their threads.
+            with _blas_controller().limit(limits=1, user_api="blas"):
                 result = strategy(loss, bound, W0, b0, tol_abs)
         else:
             result = strategy(loss, bound, W0, b0, tol_abs)

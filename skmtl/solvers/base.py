@@ -92,7 +92,7 @@ def solve_by_task(solver, loss, penalty, W0, b0, tol_abs):
 
 
 def solve_working_set(
-    solver, loss, penalty, W0, b0, tol_abs, *, min_size=10, max_outer=100
+    solver, loss, penalty, W0, b0, tol_abs, *, min_size=50, max_outer=100
 ):
     """Solve a feature-separable sparse problem on growing working sets of features.
 
