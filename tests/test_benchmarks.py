@@ -1,0 +1,73 @@
+"""Smoke tests of the benchmark scripts: they run, on tiny sizes, and report.
+
+Benchmarks that nobody runs rot; these keep ``benchmarks/`` importable and
+working against the current API without measuring anything.
+"""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH_DIR = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def _load(name):
+    path = BENCH_DIR / f"{name}.py"
+    if not path.exists():
+        pytest.skip(f"{path} is not in this checkout")
+    spec = importlib.util.spec_from_file_location(f"_bench_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bench_core_quick(tmp_path, monkeypatch):
+    bench = _load("bench_core")
+    # Hide matplotlib: the report must not need it (and the test stays fast).
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    rows = bench.main(quick=True, out_dir=tmp_path, peers=("sklearn",))
+
+    l21 = [f"l21 n={n} p={p} T={T}" for n, p, T in bench.QUICK["l21"]]
+    logistic = [r["problem"] for r in rows if r["problem"].startswith("logistic")]
+    assert len(set(logistic)) == len(bench.QUICK["logistic"])
+    settings = ["default tol", f"gap <= {bench.TARGET_GAP:g}"]
+    expected = {(p, s, "sklearn MultiTaskLasso") for p in l21 for s in settings}
+    expected |= {
+        (p, s, "sklearn LogisticRegression loop") for p in logistic for s in settings
+    }
+    # skglm was not requested: one row per L2,1 problem says so
+    expected |= {(p, "-", "skglm MultiTaskLasso") for p in l21}
+    assert {(r["problem"], r["setting"], r["peer"]) for r in rows} == expected
+
+    for row in rows:
+        if row["setting"] == "-":
+            assert "ratio" not in row
+            assert row["note"]
+            continue
+        assert row["skmtl_s"] > 0 and row["peer_s"] > 0
+        assert row["ratio"] == pytest.approx(row["skmtl_s"] / row["peer_s"])
+        # both sides solve the same problem: tiny objective gaps
+        assert row["skmtl_gap"] < 1e-3 and row["peer_gap"] < 1e-3
+        if row["setting"] != "default tol":
+            assert "did not reach" not in row["note"]
+
+    report = (tmp_path / "core.md").read_text()
+    assert "bench_core.main(quick=True)" in report
+    assert "matplotlib is not installed" in report
+    assert not (tmp_path / "core.png").exists()
+    for problem, _setting, peer in expected:
+        assert problem in report and peer in report
+
+
+def test_bench_core_skglm_rows(monkeypatch):
+    pytest.importorskip("skglm", reason="skglm is an optional peer")
+    bench = _load("bench_core")
+    # One L2,1 problem only: skglm compiles with numba on its first fit (seconds).
+    tiny = dict(bench.QUICK, l21=bench.QUICK["l21"][:1], logistic=[])
+    monkeypatch.setattr(bench, "QUICK", tiny)
+    rows = bench.main(quick=True, out_dir=None)
+    peers = {r["peer"] for r in rows}
+    assert peers == {"sklearn MultiTaskLasso", "skglm MultiTaskLasso"}
+    assert all(r["skmtl_gap"] < 1e-3 and r["peer_gap"] < 1e-3 for r in rows)
