@@ -177,7 +177,8 @@ class _MultiTaskLinearBase(BaseEstimator):
             strategy = partial(solve_working_set, solver)
         else:
             strategy = solver.solve
-        if design.mode == "blockdiag" or getattr(strategy, "func", None) is solve_by_task:
+        per_task = getattr(strategy, "func", None) is solve_by_task
+        if design.mode == "blockdiag" or per_task:
             # Sparse products are single-threaded and per-task problems are
             # small: BLAS then only sees small vector operations (numpy,
             # L-BFGS), where OpenBLAS threads cost far more than they bring

@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from ..penalties.base import REQUIRED_PENALTY_ATTRS
 from .base import SolverResult, check_solver_requirements, warn_not_converged
 
 
@@ -23,14 +24,8 @@ class FISTA:
     """
 
     _datafit_required_attr = ("value", "gradient", "curvature")
-    _penalty_required_attr = (
-        "value",
-        "smooth_value",
-        "gradient",
-        "prox",
-        "kkt_violation",
-        "lipschitz",
-    )
+    # every method of the penalty protocol: value, smooth part, prox, KKT
+    _penalty_required_attr = REQUIRED_PENALTY_ATTRS
 
     def __init__(self, max_iter=1000, verbose=0, check_every=10):
         self.max_iter = max_iter
