@@ -31,6 +31,14 @@ def test_demo_school_coupled_models_beat_independent():
     assert scores["graph"] > scores["independent"] + 0.02
 
 
-def test_demo_cli_main(capsys):
-    assert demo.main(["--synthetic", "--splits", "1"]) == 0
-    assert "Per-task explained variance" in capsys.readouterr().out
+def test_demo_cli_main(capsys, tmp_path):
+    plot = tmp_path / "demo.png"
+    assert demo.main(["--synthetic", "--splits", "1", "--plot", str(plot)]) == 0
+    out = capsys.readouterr().out
+    assert "Per-task explained variance" in out
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        assert "matplotlib is not installed" in out
+    else:
+        assert plot.stat().st_size > 0
