@@ -323,6 +323,8 @@ def fetch_20newsgroups_transfer(
 
         data : list of str of length n_source + n_target
             The documents.
+        X, y : aliases of ``data`` and ``target`` (the same objects), the
+            names the skmtl estimators' ``fit(X, y, tasks=...)`` uses.
         target : ndarray of shape (n_samples,), dtype=int
             1 for the first-named category (``target_names[1]``), else 0.
         tasks : ndarray of shape (n_samples,), dtype=object
@@ -418,6 +420,9 @@ def fetch_20newsgroups_transfer(
         data=data,
         target=target,
         tasks=tasks,
+        # the stacked form under the names the skmtl estimators use
+        X=data,
+        y=target,
         groups=np.concatenate([src.groups, tgt.groups]),
         filenames=np.concatenate([src.filenames, tgt.filenames]),
         source_data=src.data,
@@ -589,6 +594,8 @@ def fetch_20newsgroups_multitask(
 
         data : list of str of length n_rows
             The documents.
+        X, y : aliases of ``data`` and ``target`` (the same objects), the
+            names the skmtl estimators' ``fit(X, y, tasks=...)`` uses.
         target : ndarray of shape (n_rows,), dtype=int
             1 if the document is on its task's positive side, else 0.
         tasks : ndarray of shape (n_rows,), dtype=object
@@ -699,6 +706,9 @@ def fetch_20newsgroups_multitask(
         data=data,
         target=target,
         tasks=tasks,
+        # the stacked form under the names the skmtl estimators use
+        X=data,
+        y=target,
         task_names=np.array(list(definition), dtype=object),
         groups=groups[idx],
         filenames=files[idx],
