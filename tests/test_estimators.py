@@ -341,3 +341,17 @@ def test_solver_requirements_checked():
         X, y, tasks, _ = ragged_problem()
         with pytest.raises(ValueError, match="smooth penalties only"):
             MultiTaskRegressor(penalty="l21", solver="lbfgs").fit(X, y, tasks=tasks)
+
+
+@pytest.mark.parametrize("Est", ESTIMATORS)
+@pytest.mark.parametrize("penalty", PENALTIES)
+def test_fit_path_equals_cold_fits(Est, penalty):
+    X, y, tasks, _ = _problem(Est)
+    alphas = [1.0, 0.1, 0.01, 0.001]
+    est = Est(penalty=penalty, tol=1e-8, max_iter=5000)
+    for alpha, fitted in zip(alphas, est._fit_path(X, y, tasks, None, alphas=alphas)):
+        cold = Est(alpha=alpha, penalty=penalty, tol=1e-8, max_iter=5000)
+        cold.fit(X, y, tasks=tasks)
+        assert fitted.alpha == alpha
+        assert_allclose(fitted.coef_, cold.coef_, rtol=1e-4, atol=1e-5)
+        assert_allclose(fitted.intercept_, cold.intercept_, rtol=1e-4, atol=1e-5)

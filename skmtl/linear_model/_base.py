@@ -49,6 +49,22 @@ def _check_y_finite(y):
         raise ValueError("Input y contains NaN or infinity.")
 
 
+def _next_start(previous, current, path, k):
+    """Starting point for ``path[k + 1]`` from the solutions at ``k - 1`` and ``k``.
+
+    The solutions of smooth problems move smoothly with log(alpha): a linear
+    extrapolation in log(alpha) (a predictor step of path following) starts
+    closer than the last solution alone. Non-smooth (sparse) paths only reuse
+    the last solution, so that zeros stay zeros.
+    """
+    if previous is None or k + 1 >= len(path) or min(path[k - 1 : k + 2]) <= 0:
+        return current
+    step = np.log(path[k + 1] / path[k]) / np.log(path[k] / path[k - 1])
+    if not np.isfinite(step) or abs(step) > 2:
+        return current
+    return tuple(c + step * (c - p) for c, p in zip(current, previous))
+
+
 class _MultiTaskLinearBase(BaseEstimator):
     """Parameters, fit skeleton and prediction plumbing shared by the estimators."""
 
@@ -119,12 +135,25 @@ class _MultiTaskLinearBase(BaseEstimator):
             tasks = 0  # tasks=None with 1-D y: a single task, labelled 0
         return encode_tasks(tasks, n_samples)
 
-    def _solve(self, X, codes, task_labels, y_rows, sample_weight, datafit, w_shape):
+    def _solve(
+        self,
+        X,
+        codes,
+        task_labels,
+        y_rows,
+        sample_weight,
+        datafit,
+        w_shape,
+        alphas=None,
+    ):
         """Build the loss and penalty, pick a solver and run it.
 
         ``codes=None`` is the shared design (every task sees every row of X);
         ``y_rows`` and ``sample_weight`` are then already stacked task by task.
-        Returns the solver result and the user-facing penalty object.
+        With ``alphas`` (a sequence), the problem is built once and solved
+        along the path, each solution warm-starting the next (largest alpha
+        first is fastest). Returns the solver result (a list of them for a
+        path) and the user-facing penalty object.
         """
         n_tasks = len(task_labels)
         design = TaskDesign(X, codes, n_tasks)
@@ -148,12 +177,6 @@ class _MultiTaskLinearBase(BaseEstimator):
                 "unseen_tasks='shared' needs a penalty with a shared component "
                 f"(penalty='mean'); {type(penalty).__name__} has none."
             )
-        bound = penalty.bind(task_labels, float(self.alpha))
-        solver_name = self.solver
-        if solver_name == "auto":
-            solver_name = "lbfgs" if bound.is_smooth else "fista"
-        solver = _SOLVERS[solver_name](max_iter=self.max_iter, verbose=self.verbose)
-
         b_shape = (n_tasks,) + tuple(w_shape[2:])
         b_init = self._initial_intercept(y_rows, rw, design, b_shape)
         W0, b0 = np.zeros(w_shape), b_init
@@ -169,10 +192,31 @@ class _MultiTaskLinearBase(BaseEstimator):
         _, gW0, _ = loss.value_grad(np.zeros(w_shape), b_init)
         scale = float(np.max(np.abs(gW0), initial=0.0))
         tol_abs = self.tol * (scale if scale > 0 else 1.0)
-        if getattr(bound, "separable", False) and n_tasks > 1:
+        self.kkt_tol_ = tol_abs
+
+        results, previous = [], None
+        path = [float(self.alpha)] if alphas is None else [float(a) for a in alphas]
+        for k, alpha in enumerate(path):
+            bound = penalty.bind(task_labels, alpha)
+            result = self._run_solver(loss, bound, W0, b0, tol_abs)
+            W0, b0 = (result.W, result.b)
+            if bound.is_smooth:
+                W0, b0 = _next_start(previous, (W0, b0), path, k)
+            previous = (result.W, result.b)
+            result.b = design.intercept_from_centered(result.W, result.b)
+            results.append(result)
+        return (results[0] if alphas is None else results), penalty
+
+    def _run_solver(self, loss, bound, W0, b0, tol_abs):
+        solver_name = self.solver
+        if solver_name == "auto":
+            solver_name = "lbfgs" if bound.is_smooth else "fista"
+        solver = _SOLVERS[solver_name](max_iter=self.max_iter, verbose=self.verbose)
+        design = loss.design
+        if getattr(bound, "separable", False) and design.n_tasks > 1:
             # No coupling: one small problem per task beats one large one.
             strategy = partial(solve_by_task, solver)
-        elif getattr(bound, "feature_separable", False) and X.shape[1] > 50:
+        elif getattr(bound, "feature_separable", False) and design.n_features > 50:
             # Sparse solutions: solve on working sets of features.
             strategy = partial(solve_working_set, solver)
         else:
@@ -185,12 +229,24 @@ class _MultiTaskLinearBase(BaseEstimator):
             # (10x slower on a busy 2-core machine). Dense products on one
             # large X keep their threads.
             with _blas_controller().limit(limits=1, user_api="blas"):
-                result = strategy(loss, bound, W0, b0, tol_abs)
-        else:
-            result = strategy(loss, bound, W0, b0, tol_abs)
-        result.b = design.intercept_from_centered(result.W, result.b)
-        self.kkt_tol_ = tol_abs
-        return result, penalty
+                return strategy(loss, bound, W0, b0, tol_abs)
+        return strategy(loss, bound, W0, b0, tol_abs)
+
+    def _fit_path(self, X, y, tasks=None, sample_weight=None, *, alphas):
+        """Fit along ``alphas`` on one problem; yield the model at each alpha.
+
+        Used by the cross-validated estimators: the design, centring and
+        datafit are built once, each solution warm-starts the next, and after
+        each ``yield`` the estimator is fitted at that alpha (its ``alpha``
+        parameter is set accordingly).
+        """
+        results, penalty, task_labels, dtype = self._fit_impl(
+            X, y, tasks, sample_weight, alphas=list(alphas)
+        )
+        for alpha, result in zip(alphas, results):
+            self.alpha = alpha
+            self._store_fit(result, penalty, task_labels, dtype)
+            yield self
 
     def _datafit_extra(self, design, codes):
         return {}

@@ -118,6 +118,11 @@ default="independent"
         -------
         self : object
         """
+        result, penalty, task_labels, dtype = self._fit_impl(X, y, tasks, sample_weight)
+        self._store_fit(result, penalty, task_labels, dtype)
+        return self
+
+    def _fit_impl(self, X, y, tasks, sample_weight, alphas=None):
         X, y = self._validate_X_y(X, y, multi_output=False)
         check_classification_targets(y)
         n, p = X.shape
@@ -153,10 +158,9 @@ default="independent"
             y_rows[np.arange(n), y_enc] = 1.0
             w_shape = (p, n_tasks, n_classes)
         result, penalty = self._solve(
-            X, codes, task_labels, y_rows, sw, datafit, w_shape
+            X, codes, task_labels, y_rows, sw, datafit, w_shape, alphas=alphas
         )
-        self._store_fit(result, penalty, task_labels, X.dtype)
-        return self
+        return result, penalty, task_labels, X.dtype
 
     def _datafit_extra(self, design, codes):
         if self.task_class_mask_.shape[1] == 2 or self.task_class_mask_.all():

@@ -143,6 +143,11 @@ default="independent"
         -------
         self : object
         """
+        result, penalty, task_labels, dtype = self._fit_impl(X, y, tasks, sample_weight)
+        self._store_fit(result, penalty, task_labels, dtype)
+        return self
+
+    def _fit_impl(self, X, y, tasks, sample_weight, alphas=None):
         X, y = self._validate_X_y(X, y, multi_output=True)
         _check_y_finite(y)
         n, p = X.shape
@@ -171,9 +176,9 @@ default="independent"
             sw_rows if codes is None else sw,
             Quadratic(),
             (p, len(task_labels)),
+            alphas=alphas,
         )
-        self._store_fit(result, penalty, task_labels, X.dtype)
-        return self
+        return result, penalty, task_labels, X.dtype
 
     def _initial_intercept(self, y_rows, row_weights, design, b_shape):
         # The best intercept of the zero model: each task's weighted mean of y.
