@@ -114,6 +114,14 @@ class TaskDesign:
                 ]
         self.row_codes = np.repeat(np.arange(n_tasks), np.diff(self.bounds))
 
+    @property
+    def XT(self):
+        # scipy builds a new transposed object at every ``.T`` (~40 us): once
+        # per design is enough
+        if getattr(self, "_XT", None) is None:
+            self._XT = self.X.T
+        return self._XT
+
     def restrict(self, t):
         """The design of task ``t`` alone (a one-task design on its rows)."""
         lo, hi = self.bounds[t], self.bounds[t + 1]
@@ -211,12 +219,12 @@ class TaskDesign:
             Gt = np.moveaxis(G.reshape((T, n) + out_shape), 0, 1)
             gb = Gt.sum(axis=0)
             Gd = _as_dtype(np.ascontiguousarray(Gt.reshape(n, -1)), self.dtype)
-            gW = np.asarray(self.X.T @ Gd, dtype=np.float64)
+            gW = np.asarray(self.XT @ Gd, dtype=np.float64)
             gW = gW.reshape((p, T) + out_shape)
             return self._center_grad(gW, gb), gb
         gb = _segment_sum(G, self.row_codes, T)
         if self.mode == "blockdiag":
-            gbd = np.asarray(self.X.T @ _as_dtype(G, self.dtype), dtype=np.float64)
+            gbd = np.asarray(self.XT @ _as_dtype(G, self.dtype), dtype=np.float64)
             gW = np.moveaxis(gbd.reshape((T, p) + out_shape), 0, 1)
         else:
             gW = np.zeros((p, T) + out_shape)

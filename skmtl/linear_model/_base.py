@@ -194,11 +194,12 @@ class _MultiTaskLinearBase(BaseEstimator):
         tol_abs = self.tol * (scale if scale > 0 else 1.0)
         self.kkt_tol_ = tol_abs
 
-        results, previous = [], None
+        results, previous, memory = [], None, None
         path = [float(self.alpha)] if alphas is None else [float(a) for a in alphas]
         for k, alpha in enumerate(path):
             bound = penalty.bind(task_labels, alpha)
-            result = self._run_solver(loss, bound, W0, b0, tol_abs)
+            result = self._run_solver(loss, bound, W0, b0, tol_abs, memory)
+            memory = getattr(result, "memory", None)
             W0, b0 = (result.W, result.b)
             if bound.is_smooth:
                 W0, b0 = _next_start(previous, (W0, b0), path, k)
@@ -207,7 +208,7 @@ class _MultiTaskLinearBase(BaseEstimator):
             results.append(result)
         return (results[0] if alphas is None else results), penalty
 
-    def _run_solver(self, loss, bound, W0, b0, tol_abs):
+    def _run_solver(self, loss, bound, W0, b0, tol_abs, memory=None):
         solver_name = self.solver
         if solver_name == "auto":
             solver_name = "lbfgs" if bound.is_smooth else "fista"
@@ -222,6 +223,9 @@ class _MultiTaskLinearBase(BaseEstimator):
         else:
             strategy = solver.solve
         per_task = getattr(strategy, "func", None) is solve_by_task
+        if memory is not None:
+            # curvature pairs of the previous alpha (L-BFGS along a path)
+            strategy = partial(strategy, memory=memory)
         if design.mode == "blockdiag" or per_task:
             # Sparse products are single-threaded and per-task problems are
             # small: BLAS then only sees small vector operations (numpy,

@@ -53,7 +53,7 @@ def warn_not_converged(name, result, tol_abs, max_iter, reason=None):
         )
 
 
-def solve_by_task(solver, loss, penalty, W0, b0, tol_abs):
+def solve_by_task(solver, loss, penalty, W0, b0, tol_abs, memory=None):
     """Solve a block-separable problem (``penalty.separable``) one task at a time.
 
     Each task's problem is small, so the solver's per-iteration work on the
@@ -64,13 +64,20 @@ def solve_by_task(solver, loss, penalty, W0, b0, tol_abs):
     """
     n_tasks = W0.shape[1]
     W, b = np.empty_like(W0, dtype=np.float64), np.empty_like(b0, dtype=np.float64)
-    n_iter, kkt, objective, short = 0, 0.0, 0.0, []
+    n_iter, kkt, objective, short, memories = 0, 0.0, 0.0, [], []
     for t in range(n_tasks):
+        extra = {} if memory is None else {"memory": memory[t]}
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ConvergenceWarning)
             res = solver.solve(
-                loss.restrict(t), penalty, W0[:, t : t + 1], b0[t : t + 1], tol_abs
+                loss.restrict(t),
+                penalty,
+                W0[:, t : t + 1],
+                b0[t : t + 1],
+                tol_abs,
+                **extra,
             )
+        memories.append(getattr(res, "memory", None))
         for w in caught:
             if not issubclass(w.category, ConvergenceWarning):
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
@@ -80,6 +87,7 @@ def solve_by_task(solver, loss, penalty, W0, b0, tol_abs):
         if not res.converged:
             short.append(t)
     result = SolverResult(W, b, n_iter, kkt, objective, not short)
+    result.memory = memories if all(m is not None for m in memories) else None
     if short:
         warnings.warn(
             f"{type(solver).__name__} stopped short on {len(short)} of {n_tasks} "
