@@ -310,6 +310,9 @@ def test_public_names_import():
     import importlib
 
     for module in (
+        "skmtl.metrics",
+        "skmtl.model_selection",
+        "skmtl.pipeline",
         "skmtl",
         "skmtl.penalties",
         "skmtl.datafits",

@@ -1,0 +1,347 @@
+"""Cross-validated multi-task estimators: alpha paths with warm starts inside folds."""
+
+import inspect
+import numbers
+import time
+
+import numpy as np
+from joblib import Parallel, delayed
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
+from sklearn.model_selection import ParameterGrid
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from .._tasks import check_task_labels
+from ..linear_model import MultiTaskClassifier, MultiTaskRegressor
+from ..penalties import PENALTY_ALIASES, resolve_penalty
+
+__all__ = ["MultiTaskRegressorCV", "MultiTaskClassifierCV"]
+
+#: alphas tried when none are given (the per-task mean loss puts useful
+#: strengths between 1e-4 and 10 for standardised or TF-IDF features)
+DEFAULT_ALPHAS = np.logspace(1, -4, 11)
+
+
+def _index(X, rows):
+    if hasattr(X, "iloc"):
+        return X.iloc[rows]
+    if isinstance(X, list):
+        return [X[i] for i in rows]
+    return X[rows]
+
+
+def _score(estimator, scoring, X, y, tasks):
+    if scoring is None:
+        return estimator.score(X, y, tasks=tasks)
+    return scoring(estimator, X, y, tasks=tasks)
+
+
+def _path_scores(base, penalty_params, alphas, X, y, tasks, sw, train, test, scoring):
+    """Scores of one (penalty setting, fold) along the alpha path."""
+    est = clone(base)
+    if penalty_params:
+        penalty = clone(resolve_penalty(est.penalty)).set_params(**penalty_params)
+        est.set_params(penalty=penalty)
+    X_tr, X_te = _index(X, train), _index(X, test)
+    sw_tr = None if sw is None else sw[train]
+    start = time.perf_counter()
+    scores = []
+    for fitted in est._fit_path(X_tr, y[train], tasks[train], sw_tr, alphas=alphas):
+        scores.append(_score(fitted, scoring, X_te, y[test], tasks[test]))
+    return np.asarray(scores), time.perf_counter() - start
+
+
+class _MultiTaskCVBase(BaseEstimator):
+    """Grid over alpha and penalty strengths, one warm-started path per fold."""
+
+    __metadata_request__fit = {"tasks": True}
+    __metadata_request__predict = {"tasks": True}
+    __metadata_request__score = {"tasks": True}
+
+    _parameter_constraints = {
+        "alphas": ["array-like", None],
+        "penalty": [StrOptions(set(PENALTY_ALIASES)), HasMethods(["bind"])],
+        "penalty_grid": [dict, list, None],
+        "cv": ["cv_object"],
+        "scoring": [str, callable, None],
+        "n_jobs": [numbers.Integral, None],
+        "refit": ["boolean"],
+        "fit_intercept": ["boolean"],
+        "task_weights": [dict, "array-like", None],
+        "solver": [StrOptions({"auto", "lbfgs", "fista"})],
+        "tol": [Interval(numbers.Real, 0, None, closed="left")],
+        "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        "unseen_tasks": [StrOptions({"error", "shared"})],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        alphas=None,
+        *,
+        penalty="independent",
+        penalty_grid=None,
+        cv=5,
+        scoring=None,
+        n_jobs=None,
+        refit=True,
+        fit_intercept=True,
+        task_weights=None,
+        solver="auto",
+        tol=1e-4,
+        max_iter=1000,
+        unseen_tasks="error",
+        verbose=0,
+    ):
+        self.alphas = alphas
+        self.penalty = penalty
+        self.penalty_grid = penalty_grid
+        self.cv = cv
+        self.scoring = scoring
+        self.n_jobs = n_jobs
+        self.refit = refit
+        self.fit_intercept = fit_intercept
+        self.task_weights = task_weights
+        self.solver = solver
+        self.tol = tol
+        self.max_iter = max_iter
+        self.unseen_tasks = unseen_tasks
+        self.verbose = verbose
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.target_tags.required = True
+        return tags
+
+    def _base_estimator(self):
+        return self._estimator_class(
+            penalty=self.penalty,
+            fit_intercept=self.fit_intercept,
+            task_weights=self.task_weights,
+            solver=self.solver,
+            tol=self.tol,
+            max_iter=self.max_iter,
+            warm_start=True,
+            unseen_tasks=self.unseen_tasks,
+        )
+
+    def _check_alphas(self):
+        alphas = DEFAULT_ALPHAS if self.alphas is None else self.alphas
+        alphas = np.asarray(alphas, dtype=float).ravel()
+        if alphas.size == 0 or not np.all(np.isfinite(alphas)) or np.any(alphas < 0):
+            raise ValueError("alphas must be a non-empty list of finite values >= 0.")
+        # largest first: strong penalties are cheap and warm-start the rest
+        return np.unique(alphas)[::-1]
+
+    def _check_cv(self, y):
+        if self.cv is None or isinstance(self.cv, numbers.Integral):
+            from ._split import TaskStratifiedKFold
+
+            return TaskStratifiedKFold(5 if self.cv is None else self.cv)
+        if hasattr(self.cv, "split"):
+            return self.cv
+        return list(self.cv)  # an iterable of (train, test)
+
+    def _check_scoring(self):
+        if isinstance(self.scoring, str):
+            from ..metrics import make_task_scorer
+
+            return make_task_scorer(self.scoring)
+        return self.scoring
+
+    def fit(self, X, y, tasks=None, sample_weight=None):
+        """Cross-validate every (alpha, penalty setting), then refit the best.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        tasks : hashable or array-like of shape (n_samples,), default=None
+        sample_weight : array-like of shape (n_samples,), default=None
+            Used in fitting (not in scoring).
+
+        Returns
+        -------
+        self : object
+        """
+        self._validate_params()
+        n = len(y) if not hasattr(y, "shape") else y.shape[0]
+        tasks = check_task_labels(0 if tasks is None else tasks, n)
+        y = np.asarray(y)
+        sw = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
+        alphas = self._check_alphas()
+        grid = list(ParameterGrid(self.penalty_grid or {}))
+        cv = self._check_cv(y)
+        if not hasattr(cv, "split"):
+            splits = list(cv)
+        elif "tasks" in inspect.signature(cv.split).parameters:
+            splits = list(cv.split(X, y, tasks=tasks))
+        else:
+            splits = list(cv.split(X, y))
+        scoring = self._check_scoring()
+        base = self._base_estimator()
+        jobs = (
+            delayed(_path_scores)(
+                base, params, alphas, X, y, tasks, sw, tr, te, scoring
+            )
+            for params in grid
+            for tr, te in splits
+        )
+        out = Parallel(n_jobs=self.n_jobs, verbose=self.verbose)(jobs)
+        n_splits = len(splits)
+        # scores[g, k, a]: penalty setting g, fold k, alpha a
+        scores = np.array([s for s, _ in out]).reshape(len(grid), n_splits, len(alphas))
+        self.fit_time_ = float(sum(t for _, t in out))
+        self._store_results(scores, grid, alphas)
+        if self.refit:
+            best = self.best_params_
+            est = clone(base).set_params(warm_start=False, alpha=best["alpha"])
+            penalty_params = {
+                k[len("penalty__") :]: v
+                for k, v in best.items()
+                if k.startswith("penalty__")
+            }
+            if penalty_params:
+                penalty = clone(resolve_penalty(est.penalty)).set_params(
+                    **penalty_params
+                )
+                est.set_params(penalty=penalty)
+            self.best_estimator_ = est.fit(X, y, tasks=tasks, sample_weight=sw)
+            self.tasks_ = self.best_estimator_.tasks_
+            self.n_features_in_ = self.best_estimator_.n_features_in_
+            if hasattr(self.best_estimator_, "feature_names_in_"):
+                self.feature_names_in_ = self.best_estimator_.feature_names_in_
+        return self
+
+    def _store_results(self, scores, grid, alphas):
+        n_grid, n_splits, n_alphas = scores.shape
+        params, per_split = [], []
+        for g, setting in enumerate(grid):
+            for a, alpha in enumerate(alphas):
+                entry = {"alpha": float(alpha)}
+                entry.update({f"penalty__{k}": v for k, v in setting.items()})
+                params.append(entry)
+                per_split.append(scores[g, :, a])
+        per_split = np.array(per_split)  # (n_candidates, n_splits)
+        mean = per_split.mean(axis=1)
+        results = {"params": params}
+        for key in params[0]:
+            results[f"param_{key}"] = np.array([p[key] for p in params], dtype=object)
+        for k in range(n_splits):
+            results[f"split{k}_test_score"] = per_split[:, k]
+        results["mean_test_score"] = mean
+        results["std_test_score"] = per_split.std(axis=1)
+        # rank 1 is best; ties share the lowest rank, as in GridSearchCV
+        order = np.argsort(-mean, kind="stable")
+        ranks = np.empty(len(mean), dtype=np.int32)
+        ranks[order] = np.arange(1, len(mean) + 1)
+        for i in range(len(mean)):
+            ranks[i] = np.min(ranks[mean == mean[i]])
+        results["rank_test_score"] = ranks
+        self.cv_results_ = results
+        # the first best candidate in parameter order, as GridSearchCV
+        self.best_index_ = int(np.flatnonzero(mean == mean.max())[0])
+        self.best_params_ = params[self.best_index_]
+        self.best_score_ = float(mean[self.best_index_])
+        self.alpha_ = self.best_params_["alpha"]
+        self.alphas_ = alphas
+        self.n_splits_ = n_splits
+
+    def _delegate(self, name, X, tasks):
+        check_is_fitted(self, "best_estimator_")
+        return getattr(self.best_estimator_, name)(X, tasks=tasks)
+
+    def predict(self, X, tasks=None):
+        """Predict with the refitted best model (see its ``predict``)."""
+        return self._delegate("predict", X, tasks)
+
+    def score(self, X, y, tasks=None, sample_weight=None):
+        """Score of the refitted best model (see its ``score``)."""
+        check_is_fitted(self, "best_estimator_")
+        return self.best_estimator_.score(
+            X, y, tasks=tasks, sample_weight=sample_weight
+        )
+
+
+_DOC = """Cross-validated {model}: alpha and penalty strengths over a grid.
+
+    For every penalty setting of ``penalty_grid`` and every fold, the alphas
+    are solved as one path, largest first, each solution warm-starting the next
+    and the problem (design, centring, loss) built once per fold; a
+    ``GridSearchCV`` over the same grid and folds refits from scratch for every
+    candidate. The best candidate (highest mean test score, first in parameter
+    order on ties, as ``GridSearchCV``) is refitted on all the data.
+
+    Parameters
+    ----------
+    alphas : array-like, default=None
+        Values of ``alpha`` to try; None tries ``numpy.logspace(1, -4, 11)``.
+    penalty : str or penalty object, default="independent"
+        As for :class:`~skmtl.{model}`.
+    penalty_grid : dict or list of dicts, default=None
+        Grids of the penalty's own parameters, e.g. ``{{"specific": [0.1, 1,
+        10]}}`` for ``MeanRegularized``; they appear as ``penalty__<name>`` in
+        ``best_params_`` and ``cv_results_``.
+    cv : int, cross-validation generator or iterable, default=5
+        An int is a :class:`~skmtl.model_selection.TaskStratifiedKFold` with
+        that many folds (every task{classes} in every fold). A splitter
+        receives ``tasks`` in ``split(X, y, tasks=tasks)``.
+    scoring : str, callable or None, default=None
+        None uses the estimator's ``score`` with the test rows' tasks; a str
+        is turned into a task-aware scorer by
+        :func:`skmtl.metrics.make_task_scorer`; a callable is called as
+        ``scoring(estimator, X, y, tasks=tasks)``.
+    n_jobs : int, default=None
+        Parallel (penalty setting, fold) paths, through joblib (any joblib
+        backend, e.g. dask, applies).
+    refit : bool, default=True
+    fit_intercept, task_weights, solver, tol, max_iter, unseen_tasks
+        As for :class:`~skmtl.{model}`.
+    verbose : int, default=0
+
+    Attributes
+    ----------
+    best_estimator_ : {model}
+    best_params_ : dict
+        ``alpha`` and ``penalty__<name>`` of the best candidate.
+    best_score_ : float
+    best_index_ : int
+    alpha_ : float
+    alphas_ : ndarray
+        The alphas tried, largest first.
+    cv_results_ : dict
+        As ``GridSearchCV.cv_results_``: ``params``, ``param_<name>``,
+        ``split<k>_test_score``, ``mean_test_score``, ``std_test_score``,
+        ``rank_test_score``.
+    fit_time_ : float
+        Total seconds spent in the cross-validated paths.
+    tasks_ : ndarray
+    n_features_in_ : int
+"""
+
+
+class MultiTaskRegressorCV(RegressorMixin, _MultiTaskCVBase):
+    __doc__ = _DOC.format(model="MultiTaskRegressor", classes="")
+    _estimator_class = MultiTaskRegressor
+
+
+class MultiTaskClassifierCV(ClassifierMixin, _MultiTaskCVBase):
+    __doc__ = _DOC.format(model="MultiTaskClassifier", classes=" and class")
+    _estimator_class = MultiTaskClassifier
+
+    __metadata_request__predict_proba = {"tasks": True}
+    __metadata_request__decision_function = {"tasks": True}
+
+    @property
+    def classes_(self):
+        check_is_fitted(self, "best_estimator_")
+        return self.best_estimator_.classes_
+
+    def predict_proba(self, X, tasks=None):
+        """Class probabilities of the refitted best model."""
+        return self._delegate("predict_proba", X, tasks)
+
+    def decision_function(self, X, tasks=None):
+        """Decision values of the refitted best model."""
+        return self._delegate("decision_function", X, tasks)
