@@ -5,11 +5,12 @@ import numbers
 import time
 
 import numpy as np
+import scipy.sparse as sp
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 from sklearn.model_selection import ParameterGrid
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._tasks import check_task_labels
 from ..linear_model import MultiTaskClassifier, MultiTaskRegressor
@@ -166,10 +167,25 @@ class _MultiTaskCVBase(BaseEstimator):
         self : object
         """
         self._validate_params()
-        n = len(y) if not hasattr(y, "shape") else y.shape[0]
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            accept_sparse=("csr", "csc"),
+            dtype=[np.float64, np.float32],
+            y_numeric=not isinstance(self, ClassifierMixin),
+        )
+        if sp.issparse(X):
+            X = X.tocsr()  # the folds index rows
+        n = X.shape[0]
         tasks = check_task_labels(0 if tasks is None else tasks, n)
-        y = np.asarray(y)
         sw = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
+        n_splits = self.cv if isinstance(self.cv, numbers.Integral) else None
+        if n_splits is not None and n < n_splits:
+            raise ValueError(
+                f"Cannot have number of splits cv={n_splits} greater than the "
+                f"number of samples: n_samples={n}."
+            )
         alphas = self._check_alphas()
         grid = list(ParameterGrid(self.penalty_grid or {}))
         cv = self._check_cv(y)
@@ -209,9 +225,7 @@ class _MultiTaskCVBase(BaseEstimator):
                 est.set_params(penalty=penalty)
             self.best_estimator_ = est.fit(X, y, tasks=tasks, sample_weight=sw)
             self.tasks_ = self.best_estimator_.tasks_
-            self.n_features_in_ = self.best_estimator_.n_features_in_
-            if hasattr(self.best_estimator_, "feature_names_in_"):
-                self.feature_names_in_ = self.best_estimator_.feature_names_in_
+            self.n_iter_ = self.best_estimator_.n_iter_
         return self
 
     def _store_results(self, scores, grid, alphas):
@@ -250,6 +264,10 @@ class _MultiTaskCVBase(BaseEstimator):
 
     def _delegate(self, name, X, tasks):
         check_is_fitted(self, "best_estimator_")
+        X = validate_data(
+            self, X, accept_sparse=("csr", "csc"), dtype=[np.float64, np.float32],
+            reset=False,
+        )  # fmt: skip
         return getattr(self.best_estimator_, name)(X, tasks=tasks)
 
     def predict(self, X, tasks=None):
@@ -317,18 +335,24 @@ _DOC = """Cross-validated {model}: alpha and penalty strengths over a grid.
     fit_time_ : float
         Total seconds spent in the cross-validated paths.
     tasks_ : ndarray
+    n_iter_ : int
+        Solver iterations of the refit.
     n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
 """
 
 
 class MultiTaskRegressorCV(RegressorMixin, _MultiTaskCVBase):
     __doc__ = _DOC.format(model="MultiTaskRegressor", classes="")
     _estimator_class = MultiTaskRegressor
+    # the mixin's score takes no tasks: use the delegating one
+    score = _MultiTaskCVBase.score
 
 
 class MultiTaskClassifierCV(ClassifierMixin, _MultiTaskCVBase):
     __doc__ = _DOC.format(model="MultiTaskClassifier", classes=" and class")
     _estimator_class = MultiTaskClassifier
+    score = _MultiTaskCVBase.score
 
     __metadata_request__predict_proba = {"tasks": True}
     __metadata_request__decision_function = {"tasks": True}
