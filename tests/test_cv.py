@@ -65,8 +65,11 @@ def test_same_choice_and_scores_as_grid_search(
     assert cvm.best_params_ == {k: float(v) if k == "alpha" else v
                                 for k, v in gs.best_params_.items()}  # fmt: skip
     # the same candidates in a different order: compare score by parameters
-    ours = {tuple(sorted(p.items())): s
-            for p, s in zip(cvm.cv_results_["params"], cvm.cv_results_["mean_test_score"])}  # fmt: skip
+    res = cvm.cv_results_
+    ours = {
+        tuple(sorted(p.items())): s
+        for p, s in zip(res["params"], res["mean_test_score"])
+    }
     for p, s in zip(gs.cv_results_["params"], gs.cv_results_["mean_test_score"]):
         key = tuple(sorted((k, float(v) if k == "alpha" else v) for k, v in p.items()))
         assert_allclose(ours[key], s, rtol=1e-6, atol=1e-9)
