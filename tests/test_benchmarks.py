@@ -71,3 +71,10 @@ def test_bench_core_skglm_rows(monkeypatch):
     peers = {r["peer"] for r in rows}
     assert peers == {"sklearn MultiTaskLasso", "skglm MultiTaskLasso"}
     assert all(r["skmtl_gap"] < 1e-3 and r["peer_gap"] < 1e-3 for r in rows)
+
+
+def test_bench_cv_quick(tmp_path):
+    rows = _load("bench_cv").main(quick=True, out_dir=tmp_path)
+    assert len(rows) == 2
+    assert all(r["same_choice"] for r in rows)
+    assert (tmp_path / "cv.md").read_text().count("| synthetic") == 2
