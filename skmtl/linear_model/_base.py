@@ -293,9 +293,11 @@ class _MultiTaskLinearBase(BaseEstimator):
             raise ValueError(
                 f"tasks is required: this model was fitted on {len(self.tasks_)} "
                 "tasks. Pass tasks=... (one label per row or a scalar). In "
-                "GridSearchCV, cross_validate or Pipeline, enable metadata routing "
-                "(sklearn.set_config(enable_metadata_routing=True)) and pass "
-                "tasks as a parameter so that it reaches predict and score."
+                "GridSearchCV, cross_validate or Pipeline, either enable metadata "
+                "routing (sklearn.set_config(enable_metadata_routing=True)), pass "
+                "tasks as a parameter and score with skmtl.metrics.make_task_scorer, "
+                "or keep the task id in a column of X and wrap the model in "
+                "skmtl.pipeline.TaskColumnEstimator (column mode)."
             )
         allow = self.unseen_tasks == "shared"
         return TaskIndex(self.tasks_).transform(tasks, n_samples, allow_unseen=allow)
