@@ -29,15 +29,16 @@ def _tols(dtype):
     return (1e-10, 1e-6) if dtype == np.float64 else (1e-4, 5e-3)
 
 
-def test_independent_equals_ridge_per_task(container, dtype):
+@pytest.mark.parametrize("solver", ["newton-cg", "lbfgs"])
+def test_independent_equals_ridge_per_task(container, dtype, solver):
     X, y, tasks, labels = ragged_problem()
     rng = np.random.default_rng(1)
     sw = rng.uniform(0.5, 2.0, size=len(y))
     alpha, tw = 0.05, {"task-1": 3.0}
     solver_tol, rtol = _tols(dtype)
-    model = MultiTaskRegressor(alpha=alpha, task_weights=tw, tol=solver_tol).fit(
-        as_container(X, container, dtype), y, tasks=tasks, sample_weight=sw
-    )
+    model = MultiTaskRegressor(
+        alpha=alpha, task_weights=tw, tol=solver_tol, solver=solver
+    ).fit(as_container(X, container, dtype), y, tasks=tasks, sample_weight=sw)
     for t, label in enumerate(labels):
         rows = tasks == label
         lam = tw.get(label, 1.0)
@@ -51,11 +52,12 @@ def test_independent_equals_ridge_per_task(container, dtype):
 
 
 @pytest.mark.parametrize("n_classes", [2, 3])
-def test_independent_equals_logistic_per_task(container, dtype, n_classes):
+@pytest.mark.parametrize("solver", ["newton-cg", "lbfgs"])
+def test_independent_equals_logistic_per_task(container, dtype, n_classes, solver):
     X, y, tasks, labels = ragged_problem(classification=True, n_classes=n_classes)
     alpha = 0.02
     solver_tol, rtol = _tols(dtype)
-    model = MultiTaskClassifier(alpha=alpha, tol=solver_tol).fit(
+    model = MultiTaskClassifier(alpha=alpha, tol=solver_tol, solver=solver).fit(
         as_container(X, container, dtype), y, tasks=tasks
     )
     Xc = as_container(X, container, dtype)
@@ -118,7 +120,8 @@ def test_l21_equals_multitask_lasso(container, dtype, l1_ratio, p):
         )
 
 
-def test_mean_equals_ridge_on_daume_features(container, dtype):
+@pytest.mark.parametrize("solver", ["newton-cg", "lbfgs"])
+def test_mean_equals_ridge_on_daume_features(container, dtype, solver):
     X, y, tasks, labels = ragged_problem()
     mu, alpha = 0.7, 0.1
     solver_tol, rtol = _tols(dtype)
@@ -127,6 +130,7 @@ def test_mean_equals_ridge_on_daume_features(container, dtype):
         penalty=MeanRegularized(shared=mu, specific=1.0),
         fit_intercept=False,
         tol=solver_tol,
+        solver=solver,
     ).fit(as_container(X, container, dtype), y, tasks=tasks)
     # Daume's augmentation [x / sqrt(mu), 0, .., x, .., 0], ridge with the
     # per-task mean loss expressed as sample weights 1 / n_t.
@@ -195,7 +199,8 @@ def test_mean_limits_pooled_and_independent():
         assert_allclose(free.coef_[t], ols.coef_, rtol=1e-4, atol=1e-4)
 
 
-def test_graph_closed_form(container, dtype):
+@pytest.mark.parametrize("solver", ["newton-cg", "lbfgs"])
+def test_graph_closed_form(container, dtype, solver):
     # Squared loss, no intercept: the normal equations written in the test.
     X, y, tasks, labels = ragged_problem(sizes=(25, 40, 60, 35))
     T, p = len(labels), X.shape[1]
@@ -207,6 +212,7 @@ def test_graph_closed_form(container, dtype):
         penalty=GraphLaplacian(adjacency=A, coupling=coupling, ridge=ridge),
         fit_intercept=False,
         tol=solver_tol,
+        solver=solver,
     ).fit(as_container(X, container, dtype), y, tasks=tasks)
     # objective: sum_t 1/(2 n_t) ||y_t - X_t w_t||^2
     #   + alpha/2 (ridge sum_t ||w_t||^2 + coupling sum_{s,t} A_st ||w_s - w_t||^2)

@@ -24,6 +24,9 @@ class Quadratic(BaseDatafit):
     def curvature(self):
         return self.weights
 
+    def hessian_diag(self, scores):
+        return self.weights
+
 
 class Logistic(BaseDatafit):
     """Binary logistic loss ``sum_i w_i * log(1 + exp(-y_i s_i))``, y in {-1, +1}.
@@ -49,6 +52,10 @@ class Logistic(BaseDatafit):
     def curvature(self):
         # sigma'(z) <= 1/4
         return 0.25 * self.weights
+
+    def hessian_diag(self, scores):
+        p = expit(self.y * scores)
+        return self.weights * p * (1.0 - p)
 
 
 class Multinomial(BaseDatafit):
@@ -99,3 +106,13 @@ class Multinomial(BaseDatafit):
     def curvature(self):
         # The softmax Hessian diag(p) - p p^T has spectral norm <= 1/2.
         return 0.5 * self.weights
+
+    def hessian_diag(self, scores):
+        # not diagonal in the classes: use hessian_product
+        return None
+
+    def hessian_product(self, scores, V):
+        """Per row ``w_i (diag(p_i) - p_i p_i^T) v_i`` for score directions V."""
+        p = softmax(self._masked(scores), axis=1)
+        pv = np.einsum("ik,ik->i", p, V)
+        return self.weights[:, None] * p * (V - pv[:, None])

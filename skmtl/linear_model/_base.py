@@ -17,9 +17,9 @@ from .._design import SmoothLoss, TaskDesign, task_scores
 from .._tasks import TaskIndex, check_task_weights, encode_tasks
 from .._validation import per_task_row_weights
 from ..penalties import PENALTY_ALIASES, resolve_penalty
-from ..solvers import FISTA, LBFGS, solve_by_task, solve_working_set
+from ..solvers import FISTA, LBFGS, NewtonCG, solve_by_task, solve_working_set
 
-_SOLVERS = {"lbfgs": LBFGS, "fista": FISTA}
+_SOLVERS = {"lbfgs": LBFGS, "fista": FISTA, "newton-cg": NewtonCG}
 
 _COMMON_OBJECTIVE_DOC = """
     Tasks and normalisation
@@ -79,7 +79,7 @@ class _MultiTaskLinearBase(BaseEstimator):
         "penalty": [StrOptions(set(PENALTY_ALIASES)), HasMethods(["bind"])],
         "fit_intercept": ["boolean"],
         "task_weights": [dict, "array-like", None],
-        "solver": [StrOptions({"auto", "lbfgs", "fista"})],
+        "solver": [StrOptions({"auto", "newton-cg", "lbfgs", "fista"})],
         "tol": [Interval(Real, 0, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "warm_start": ["boolean"],
@@ -211,7 +211,7 @@ class _MultiTaskLinearBase(BaseEstimator):
     def _run_solver(self, loss, bound, W0, b0, tol_abs, memory=None):
         solver_name = self.solver
         if solver_name == "auto":
-            solver_name = "lbfgs" if bound.is_smooth else "fista"
+            solver_name = "newton-cg" if bound.is_smooth else "fista"
         solver = _SOLVERS[solver_name](max_iter=self.max_iter, verbose=self.verbose)
         design = loss.design
         if getattr(bound, "separable", False) and design.n_tasks > 1:

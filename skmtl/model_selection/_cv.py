@@ -69,7 +69,7 @@ class _MultiTaskCVBase(BaseEstimator):
         "refit": ["boolean"],
         "fit_intercept": ["boolean"],
         "task_weights": [dict, "array-like", None],
-        "solver": [StrOptions({"auto", "lbfgs", "fista"})],
+        "solver": [StrOptions({"auto", "newton-cg", "lbfgs", "fista"})],
         "tol": [Interval(numbers.Real, 0, None, closed="left")],
         "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
         "unseen_tasks": [StrOptions({"error", "shared"})],

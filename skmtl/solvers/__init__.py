@@ -2,10 +2,12 @@
 
 from ._fista import FISTA
 from ._lbfgs import LBFGS
+from ._newton import NewtonCG
 from .base import check_solver_requirements, solve_by_task, solve_working_set
 
 __all__ = [
     "LBFGS",
+    "NewtonCG",
     "FISTA",
     "check_solver_requirements",
     "solve_by_task",
