@@ -1,3 +1,6 @@
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -42,3 +45,24 @@ def container(request):
 @pytest.fixture(params=[np.float64, np.float32], ids=["float64", "float32"])
 def dtype(request):
     return request.param
+
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+ARCHIVE = SHARED_DATA / "20news-bydate.tar.gz"
+needs_archive = pytest.mark.skipif(
+    not ARCHIVE.is_file(),
+    reason=f"20 Newsgroups archive not found at {ARCHIVE} (tests never download)",
+)
+
+
+@pytest.fixture(scope="module")
+def data_home(tmp_path_factory):
+    """Parse caches go to a temporary folder, never to the user's home."""
+    home = tmp_path_factory.mktemp("skmtl_data")
+    old = os.environ.get("SKMTL_DATA_HOME")
+    os.environ["SKMTL_DATA_HOME"] = str(home)
+    yield home
+    if old is None:
+        del os.environ["SKMTL_DATA_HOME"]
+    else:
+        os.environ["SKMTL_DATA_HOME"] = old

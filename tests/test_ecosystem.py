@@ -1,8 +1,5 @@
 """Real flows through scikit-learn tools: 20 Newsgroups text, both task modes, dask."""
 
-import os
-from pathlib import Path
-
 import numpy as np
 import pytest
 import sklearn
@@ -18,33 +15,19 @@ from skmtl.model_selection import MultiTaskClassifierCV, TaskStratifiedKFold
 from skmtl.penalties import MeanRegularized
 from skmtl.pipeline import TaskColumnEstimator
 
-pd = pytest.importorskip("pandas")
+from .conftest import needs_archive
 
-ARCHIVE = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-ARCHIVE = ARCHIVE / "20news-bydate.tar.gz"
-needs_archive = pytest.mark.skipif(
-    not ARCHIVE.is_file(),
-    reason=f"20 Newsgroups archive not found at {ARCHIVE} (tests never download)",
-)
+pd = pytest.importorskip("pandas")
 
 
 @pytest.fixture(scope="module")
-def newsgroups(tmp_path_factory):
+def newsgroups(data_home):
     """60 labelled documents per task of the comp_vs_rec setting (4 tasks)."""
     from skmtl.datasets import fetch_20newsgroups_multitask
 
-    home = tmp_path_factory.mktemp("skmtl_data")
-    old = os.environ.get("SKMTL_DATA_HOME")
-    os.environ["SKMTL_DATA_HOME"] = str(home)
-    try:
-        data = fetch_20newsgroups_multitask(
-            "comp_vs_rec", remove=("headers", "footers", "quotes")
-        )
-    finally:
-        if old is None:
-            del os.environ["SKMTL_DATA_HOME"]
-        else:
-            os.environ["SKMTL_DATA_HOME"] = old
+    data = fetch_20newsgroups_multitask(
+        "comp_vs_rec", remove=("headers", "footers", "quotes")
+    )
     docs = np.asarray(data.data, dtype=object)
     X, _, y, _, tasks, _ = train_test_split_tasks(
         docs, data.target, data.tasks, train_size=60, random_state=0

@@ -1,10 +1,8 @@
 """Text pipelines: TF-IDF in front of skmtl estimators, tasks reaching the estimator."""
 
 import os
-from pathlib import Path
 
 import numpy as np
-import pytest
 import sklearn
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -13,25 +11,7 @@ from skmtl import MultiTaskClassifier
 from skmtl.demo import compare_newsgroups, text_pipeline
 from skmtl.penalties import MeanRegularized
 
-ARCHIVE = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-ARCHIVE = ARCHIVE / "20news-bydate.tar.gz"
-needs_archive = pytest.mark.skipif(
-    not ARCHIVE.is_file(),
-    reason=f"20 Newsgroups archive not found at {ARCHIVE} (tests never download)",
-)
-
-
-@pytest.fixture(scope="module")
-def data_home(tmp_path_factory):
-    # parse caches go to a temporary folder, never to the user's home
-    home = tmp_path_factory.mktemp("skmtl_data")
-    old = os.environ.get("SKMTL_DATA_HOME")
-    os.environ["SKMTL_DATA_HOME"] = str(home)
-    yield home
-    if old is None:
-        del os.environ["SKMTL_DATA_HOME"]
-    else:
-        os.environ["SKMTL_DATA_HOME"] = old
+from .conftest import needs_archive
 
 
 def _toy_corpus(seed=0):
