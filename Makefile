@@ -13,7 +13,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e ".[test]"
 	touch $(STAMP)
 
-demo: $(STAMP)
+# the demo's plot needs matplotlib (optional: without it the demo says so)
+$(VENV)/.demo: $(STAMP)
+	$(BIN)/pip install --quiet -e ".[demo]" || echo "matplotlib not installed: the demo runs without its plot"
+	touch $(VENV)/.demo
+
+demo: $(VENV)/.demo
 	$(BIN)/python -m skmtl.demo $(ARGS)
 
 test: $(STAMP)
