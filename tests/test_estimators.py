@@ -313,6 +313,7 @@ def test_public_names_import():
         "skmtl.metrics",
         "skmtl.model_selection",
         "skmtl.pipeline",
+        "skmtl.transfer",
         "skmtl",
         "skmtl.penalties",
         "skmtl.datafits",
