@@ -1,6 +1,7 @@
 """Task-coupling penalties of the multi-task linear models."""
 
 from ._l21 import L21
+from ._prior import TransferPrior
 from ._quadratic import GraphLaplacian, Independent, MeanRegularized
 from .base import BasePenalty
 
@@ -10,6 +11,7 @@ __all__ = [
     "MeanRegularized",
     "GraphLaplacian",
     "L21",
+    "TransferPrior",
     "PENALTY_ALIASES",
     "resolve_penalty",
 ]

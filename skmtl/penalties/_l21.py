@@ -29,6 +29,9 @@ class _BoundL21:
     def gradient(self, W):
         return self.mu * W
 
+    def hvp(self, V):
+        return self.mu * V
+
     def lipschitz(self):
         return self.mu
 

@@ -29,14 +29,15 @@ class _BoundQuadratic(SmoothBoundPenalty):
         self.alpha = alpha
         # without coupling the problem splits into one problem per task
         self.separable = M is None
-        # gradient(W) = alpha * W M is linear in W (solvers may exploit it)
-        self.linear_gradient = True
 
     def value(self, W):
         return 0.5 * self.alpha * float(np.sum(W * _apply_coupling(W, self.M)))
 
     def gradient(self, W):
         return self.alpha * _apply_coupling(W, self.M)
+
+    def hvp(self, V):
+        return self.alpha * _apply_coupling(V, self.M)
 
     def lipschitz(self):
         if self.M is None:

@@ -12,6 +12,8 @@ A penalty has two faces:
   - ``value(W)``: the penalty value (smooth and non-smooth parts);
   - ``smooth_value(W)``: the smooth part alone;
   - ``gradient(W)``: gradient of the smooth part;
+  - ``hvp(V)``: Hessian of the smooth part times ``V`` (the smooth parts are
+    quadratic, so this is exact and independent of W);
   - ``prox(W, step)``: proximal operator of ``step`` times the non-smooth
     part (the identity for smooth penalties);
   - ``kkt_violation(W, grad)``: distance from ``-grad`` (gradient of the
@@ -28,6 +30,7 @@ REQUIRED_PENALTY_ATTRS = (
     "value",
     "smooth_value",
     "gradient",
+    "hvp",
     "prox",
     "kkt_violation",
     "lipschitz",

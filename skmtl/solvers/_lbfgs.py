@@ -12,7 +12,7 @@ class LBFGSMemory:
 
     Along an alpha path of a quadratic penalty the Hessian changes by
     ``(alpha_new - alpha_old) * M`` only, so each pair can be corrected exactly,
-    ``y_i += grad_new(s_i) - grad_old(s_i)``, and the next solve starts with a
+    ``y_i += hvp_new(s_i) - hvp_old(s_i)``, and the next solve starts with a
     Hessian model as good as the last one had (instead of the identity).
     """
 
@@ -21,14 +21,12 @@ class LBFGSMemory:
         self.penalty = penalty
 
     def for_penalty(self, penalty, n_w, w_shape):
-        if not getattr(penalty, "linear_gradient", False) or not getattr(
-            self.penalty, "linear_gradient", False
-        ):
+        if not hasattr(penalty, "hvp") or not hasattr(self.penalty, "hvp"):
             return deque(self.pairs, maxlen=self.pairs.maxlen)
         out = deque(maxlen=self.pairs.maxlen)
         for s, y in self.pairs:
             sW = s[:n_w].reshape(w_shape)
-            dy = (penalty.gradient(sW) - self.penalty.gradient(sW)).ravel()
+            dy = (penalty.hvp(sW) - self.penalty.hvp(sW)).ravel()
             y = y.copy()
             y[:n_w] += dy
             if np.dot(s, y) > 0:

@@ -19,7 +19,7 @@ class NewtonCG:
     """
 
     _datafit_required_attr = ("value", "gradient", "hessian_diag")
-    _penalty_required_attr = ("value", "gradient")
+    _penalty_required_attr = ("value", "gradient", "hvp")
     _requires_smooth = True
 
     def __init__(self, max_iter=100, verbose=0, max_cg=200):
@@ -29,8 +29,6 @@ class NewtonCG:
 
     def solve(self, loss, penalty, W0, b0, tol_abs, memory=None):
         check_solver_requirements(self, loss.datafit, penalty)
-        if not getattr(penalty, "linear_gradient", False):
-            raise ValueError("NewtonCG needs a penalty with a linear gradient.")
         fit_b = loss.fit_intercept
         W, b = W0.astype(np.float64).copy(), b0.astype(np.float64).copy()
 
@@ -56,7 +54,7 @@ class NewtonCG:
                 else:
                     HS = h * SV
                 hW, hb = loss.design.backward(HS)
-                return hW + penalty.gradient(VW), hb if fit_b else 0 * hb
+                return hW + penalty.hvp(VW), hb if fit_b else 0 * hb
 
             # conjugate gradient on H d = -g, truncated
             gnorm = np.sqrt(np.sum(gW * gW) + np.sum(gb * gb))

@@ -1,9 +1,17 @@
 """Transfer from a source to a target domain.
 
-So far: :class:`FeatureAugmenter`, Daume's feature augmentation, which turns
-any scikit-learn linear model into a shared + task-specific model.
+- model-based: :class:`RegularizedTransferRegressor` and
+  :class:`RegularizedTransferClassifier` pull the target weights toward a
+  fitted source model (or the shared part of a multi-task model);
+- data-based: :class:`FeatureAugmenter`, Daume's feature augmentation, which
+  turns any scikit-learn linear model into a shared + task-specific model.
 """
 
 from ._augment import FeatureAugmenter
+from ._prior import RegularizedTransferClassifier, RegularizedTransferRegressor
 
-__all__ = ["FeatureAugmenter"]
+__all__ = [
+    "FeatureAugmenter",
+    "RegularizedTransferRegressor",
+    "RegularizedTransferClassifier",
+]
