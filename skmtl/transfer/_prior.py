@@ -132,7 +132,7 @@ class _RegularizedTransferBase(BaseEstimator):
             max_iter=self.max_iter,
             verbose=self.verbose,
         )
-        if np.ndim(y) == 2:
+        if len(getattr(y, "shape", ())) == 2:
             # one target task: a column vector is raveled with sklearn's warning
             y = column_or_1d(y, warn=True)
         model.fit(Xf, y, sample_weight=sample_weight)
