@@ -3,15 +3,21 @@
 - model-based: :class:`RegularizedTransferRegressor` and
   :class:`RegularizedTransferClassifier` pull the target weights toward a
   fitted source model (or the shared part of a multi-task model);
-- data-based: :class:`FeatureAugmenter`, Daume's feature augmentation, which
-  turns any scikit-learn linear model into a shared + task-specific model.
+- data-based: :class:`JointTransferRegressor` and
+  :class:`JointTransferClassifier` (joint weighted loss
+  ``lam * L_source + (1 - lam) * L_target``), and :class:`FeatureAugmenter`,
+  Daume's feature augmentation, which turns any scikit-learn linear model into
+  a shared + task-specific model.
 """
 
 from ._augment import FeatureAugmenter
+from ._joint import JointTransferClassifier, JointTransferRegressor
 from ._prior import RegularizedTransferClassifier, RegularizedTransferRegressor
 
 __all__ = [
     "FeatureAugmenter",
     "RegularizedTransferRegressor",
     "RegularizedTransferClassifier",
+    "JointTransferRegressor",
+    "JointTransferClassifier",
 ]

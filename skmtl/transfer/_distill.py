@@ -1,0 +1,508 @@
+"""Knowledge distillation into a linear softmax student (Hinton et al., 2015)."""
+
+import numbers
+from numbers import Integral, Real
+
+import numpy as np
+from scipy.special import softmax
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import (
+    check_is_fitted,
+    has_fit_parameter,
+    validate_data,
+)
+
+from .._design import SmoothLoss, TaskDesign
+from .._validation import check_sample_weight
+from ..datafits._soft import Distillation
+from ..penalties import Independent
+from ..solvers import FISTA, LBFGS, NewtonCG
+
+__all__ = ["DistilledClassifier"]
+
+_SOLVERS = {"newton-cg": NewtonCG, "lbfgs": LBFGS, "fista": FISTA}
+
+#: label of unlabelled rows, as in ``sklearn.semi_supervised``
+UNLABELLED = -1
+
+
+def _unlabelled_mask(y):
+    """Rows whose label is the integer -1 (numeric or object ``y``)."""
+    if y.dtype.kind in "iuf":
+        return y == UNLABELLED
+    if y.dtype.kind == "O":
+        return np.fromiter(
+            (
+                isinstance(v, numbers.Number) and not isinstance(v, bool) and v == -1
+                for v in y
+            ),
+            dtype=bool,
+            count=len(y),
+        )
+    return np.zeros(len(y), dtype=bool)  # strings or bools: no unlabelled rows
+
+
+def _teacher_logits(teacher, X, n_classes, response):
+    """The teacher's logits, shape (n_samples, n_classes)."""
+    if response == "auto":
+        has_df = hasattr(teacher, "decision_function")
+        response = "decision_function" if has_df else "predict_proba"
+    if response == "decision_function":
+        logits = np.asarray(teacher.decision_function(X), dtype=np.float64)
+        if logits.ndim == 1 or logits.shape[1] == 1:
+            # binary scikit-learn convention: the score of classes_[1]
+            logits = logits.reshape(-1)
+            logits = np.column_stack([np.zeros_like(logits), logits])
+    else:
+        with np.errstate(divide="ignore"):
+            logits = np.log(np.asarray(teacher.predict_proba(X), dtype=np.float64))
+    if logits.ndim != 2 or logits.shape[1] != n_classes:
+        raise ValueError(
+            f"the teacher's {response} has shape {logits.shape}; expected "
+            f"(n_samples, {n_classes}) for its {n_classes} classes_."
+        )
+    if np.any(np.isnan(logits)) or np.any(np.isposinf(logits)):
+        raise ValueError(f"the teacher's {response} contains NaN or +inf.")
+    if np.any(np.all(np.isneginf(logits), axis=1)):
+        raise ValueError(f"the teacher's {response} gives no finite class on a row.")
+    return logits
+
+
+class DistilledClassifier(ClassifierMixin, BaseEstimator):
+    """Linear softmax student trained on labels and a teacher's soft targets.
+
+    Knowledge distillation (Hinton, Vinyals & Dean, 2015): the student fits a
+    mix of the usual cross-entropy on the labels and the cross-entropy to the
+    teacher's probabilities softened by a temperature ``T``. Minimises over
+    the student's weights ``W`` (one column per class) and intercepts::
+
+        sum_i w_i * [ (1 - mix) * CE(y_i, softmax(z_i))
+                      + mix * T**2 * CE(q_i, softmax(z_i / T)) ]  (labelled rows)
+      + sum_i w_i * T**2 * CE(q_i, softmax(z_i / T))               (unlabelled rows)
+      + alpha / 2 * ||W||^2
+
+    where ``z_i = x_i W + b`` are the student's logits, ``q_i =
+    softmax(t_i / T)`` the teacher's probabilities at temperature ``T`` (``t_i``
+    its logits), ``CE(u, p) = -sum_k u_k log p_k`` and ``w_i = s_i / sum_j s_j``
+    the normalised sample weights (the loss is a per-row mean over all rows,
+    labelled or not, as in :class:`~skmtl.MultiTaskClassifier`). The
+    ``T**2`` factor keeps the soft term's gradients on the scale of the hard
+    term's (Hinton et al., 2015, section 2).
+
+    Unlabelled rows (``y == -1``, the convention of
+    ``sklearn.semi_supervised``) are learned from the teacher alone: their
+    whole weight ``w_i`` goes to the soft term, whatever ``mix``. ``mix``
+    only splits the weight of labelled rows.
+
+    With ``mix=0`` and every row labelled this is exactly
+    :class:`~skmtl.MultiTaskClassifier` with the same ``alpha`` (one task); a
+    binary problem is solved with two softmax columns whose ridge strength is
+    doubled, which is exactly the binary logistic model with ridge ``alpha``
+    on ``w_1 - w_0``.
+
+    Parameters
+    ----------
+    teacher : fitted classifier or None, default=None
+        Any fitted classifier with ``classes_`` and ``decision_function`` or
+        ``predict_proba``, applied to ``X`` in fit (or to ``teacher_X``, see
+        :meth:`fit`). Its logits are its ``decision_function`` when it has one
+        (a binary one-column score ``d`` gives logits ``[0, d]``), else
+        ``log(predict_proba)``; see ``teacher_response``. ``None`` is
+        self-distillation: a ridge logistic teacher,
+        ``MultiTaskClassifier(alpha, fit_intercept, tol, max_iter)``, is fitted
+        inside ``fit`` on the labelled rows and then teaches the student on all
+        rows (its classes are those of the labelled rows).
+    temperature : float, default=2.0
+        Softmax temperature ``T > 0`` of the soft term (student and teacher).
+    mix : float, default=0.5
+        Weight in [0, 1] of the soft term on labelled rows.
+    alpha : float, default=0.01
+        Ridge strength on the student's weights (per-row-mean loss, so
+        ``alpha = 1 / (C * n_samples)`` for scikit-learn's ``C``).
+    fit_intercept : bool, default=True
+        Fit an unpenalised intercept per class.
+    student : None or scikit-learn classifier, default=None
+        ``None``: the built-in linear softmax student above (any temperature).
+        A classifier whose ``fit`` accepts ``sample_weight`` and whose loss
+        is the log-loss (e.g. ``LogisticRegression``) is fitted on rows
+        expanded per class: a labelled row gives one row of its label with
+        weight ``s_i * (1 - mix)``, and every row gives one row per class
+        ``k`` with weight ``s_i * c_i * q_ik`` (``c_i = mix`` if labelled else
+        1). Its weighted log-loss then equals the objective above exactly, but
+        only for ``temperature=1`` (a ``ValueError`` otherwise: the student's
+        tempered probabilities are not available), and with the student's own
+        regularisation (``alpha``, ``fit_intercept``, ``solver``, ``tol`` and
+        ``max_iter`` are then not used, except by a ``teacher=None``).
+    teacher_response : {"auto", "decision_function", "predict_proba"}, \
+default="auto"
+        Which teacher output gives the logits. ``"auto"`` prefers
+        ``decision_function``; use ``"predict_proba"`` for a teacher whose
+        decision function is not a logit (an SVM margin, a calibrated model).
+    tol : float, default=1e-4
+        Tolerance on the KKT violation, relative to the gradient at the zero
+        model.
+    max_iter : int, default=1000
+    solver : {"auto", "newton-cg", "lbfgs", "fista"}, default="auto"
+        ``"auto"`` is Newton-CG.
+    verbose : int, default=0
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The teacher's ``classes_``.
+    coef_ : ndarray of shape (1, n_features) or (n_classes, n_features)
+        Built-in student only. Binary: the weights of ``classes_[1]`` against
+        ``classes_[0]`` (``w_1 - w_0``), as scikit-learn's
+        ``LogisticRegression``; multiclass: one row per class.
+    intercept_ : ndarray of shape (1,) or (n_classes,)
+        Built-in student only.
+    teacher_ : classifier
+        The teacher used (the given object, not a copy, or the fitted
+        self-distillation teacher).
+    student_ : classifier
+        Only with a scikit-learn ``student``: its fitted clone.
+    n_iter_, kkt_violation_, kkt_tol_, objective_ : int, float, float, float
+        Built-in student only: how the solver run went.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+
+    See Also
+    --------
+    skmtl.MultiTaskClassifier : the student's model without a teacher.
+    sklearn.semi_supervised.SelfTrainingClassifier : hard pseudo-labels
+        instead of soft targets.
+
+    Notes
+    -----
+    ``predict_proba`` gives the student's probabilities at temperature 1.
+    ``objective_`` is the value of the objective above (cross-entropies, so it
+    includes the teacher's entropy, a constant).
+
+    References
+    ----------
+    G. Hinton, O. Vinyals and J. Dean, "Distilling the knowledge in a neural
+    network", NIPS Deep Learning Workshop, 2015 (arXiv:1503.02531).
+
+    D. Lopez-Paz, L. Bottou, B. Schoelkopf and V. Vapnik, "Unifying
+    distillation and privileged information", ICLR 2016 (a teacher that sees
+    other features: ``teacher_X``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from skmtl.transfer import DistilledClassifier
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(200, 3))
+    >>> y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    >>> teacher = LogisticRegression().fit(X, y)
+    >>> y_few = np.full(200, -1)
+    >>> y_few[:10] = y[:10]  # 10 labels, 190 unlabelled rows
+    >>> student = DistilledClassifier(teacher, temperature=2.0).fit(X, y_few)
+    >>> student.classes_
+    array([0, 1])
+    >>> bool(student.score(X, y) > 0.9)
+    True
+    """
+
+    _parameter_constraints = {
+        "teacher": [
+            HasMethods(["predict_proba"]),
+            HasMethods(["decision_function"]),
+            None,
+        ],
+        "temperature": [Interval(Real, 0, None, closed="neither")],
+        "mix": [Interval(Real, 0, 1, closed="both")],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "fit_intercept": ["boolean"],
+        "student": [HasMethods(["fit", "predict_proba"]), None],
+        "teacher_response": [
+            StrOptions({"auto", "decision_function", "predict_proba"})
+        ],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "solver": [StrOptions({"auto", "newton-cg", "lbfgs", "fista"})],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        teacher=None,
+        *,
+        temperature=2.0,
+        mix=0.5,
+        alpha=0.01,
+        fit_intercept=True,
+        student=None,
+        teacher_response="auto",
+        tol=1e-4,
+        max_iter=1000,
+        solver="auto",
+        verbose=0,
+    ):
+        self.teacher = teacher
+        self.temperature = temperature
+        self.mix = mix
+        self.alpha = alpha
+        self.fit_intercept = fit_intercept
+        self.student = student
+        self.teacher_response = teacher_response
+        self.tol = tol
+        self.max_iter = max_iter
+        self.solver = solver
+        self.verbose = verbose
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.target_tags.required = True
+        return tags
+
+    # ------------------------------------------------------------------ fit
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None, teacher_X=None):
+        """Fit the student on the labels and the teacher's soft targets.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The student's features.
+        y : array-like of shape (n_samples,)
+            Labels among the teacher's ``classes_``; ``-1`` marks an unlabelled
+            row (for string labels use an object array holding the integer -1,
+            as ``sklearn.semi_supervised`` does).
+        sample_weight : array-like of shape (n_samples,), default=None
+        teacher_X : object, default=None
+            The same rows in the teacher's representation (raw documents for
+            a text pipeline, privileged features, ...). ``None`` gives the
+            teacher ``X`` as passed (before validation, so a DataFrame keeps its
+            column names). Not allowed with ``teacher=None``.
+
+        Returns
+        -------
+        self : object
+        """
+        X_raw = X
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            accept_sparse=("csr", "csc"),
+            dtype=[np.float64, np.float32],
+        )
+        n = X.shape[0]
+        sw = check_sample_weight(sample_weight, n)
+        unlabelled = _unlabelled_mask(y)
+        labelled = ~unlabelled
+        if labelled.any():
+            check_classification_targets(y[labelled])
+
+        teacher = self._fitted_teacher(X, y, sw, labelled, teacher_X)
+        classes = np.asarray(teacher.classes_)
+        if len(classes) < 2:
+            raise ValueError(
+                f"the teacher has {len(classes)} class(es); distillation needs 2 "
+                "or more."
+            )
+        if np.any(_unlabelled_mask(classes)):
+            raise ValueError(
+                "the teacher has a class -1, which marks unlabelled rows in y; "
+                "relabel that class."
+            )
+        lookup = {c: k for k, c in enumerate(classes.tolist())}
+        try:
+            y_codes = np.array([lookup[v] for v in y[labelled].tolist()], dtype=int)
+        except (KeyError, TypeError):
+            unknown = sorted(
+                {repr(v) for v in y[labelled].tolist()}
+                - set(map(repr, classes.tolist()))
+            )
+            raise ValueError(
+                f"y has labels {unknown[:5]} that are not among the teacher's "
+                f"classes_ {classes.tolist()[:10]} (use -1 for unlabelled rows)."
+            ) from None
+        self.classes_ = classes
+        self.teacher_ = teacher
+        n_classes = len(classes)
+
+        if self.teacher is None:
+            Xt = X  # the self-distillation teacher was fitted on validated X
+        else:
+            Xt = X_raw if teacher_X is None else teacher_X
+        logits = _teacher_logits(teacher, Xt, n_classes, self.teacher_response)
+        if logits.shape[0] != n:
+            raise ValueError(
+                f"the teacher gave {logits.shape[0]} rows of logits for {n} rows of X."
+            )
+        Y = np.zeros((n, n_classes))
+        Y[np.flatnonzero(labelled), y_codes] = 1.0
+
+        if self.student is None:
+            self._fit_linear(X, Y, sw, logits)
+        else:
+            self._fit_sklearn_student(X, Y, sw, logits)
+        return self
+
+    def _fitted_teacher(self, X, y, sw, labelled, teacher_X):
+        if self.teacher is not None:
+            check_is_fitted(self.teacher)
+            if not hasattr(self.teacher, "classes_"):
+                raise ValueError(
+                    "the teacher must be a fitted classifier with classes_."
+                )
+            return self.teacher
+        if teacher_X is not None:
+            raise ValueError("teacher_X needs a teacher: teacher=None fits one on X.")
+        if not labelled.any():
+            raise ValueError(
+                "teacher=None (self-distillation) needs labelled rows; every y is -1."
+            )
+        # imported here: skmtl.linear_model does not depend on skmtl.transfer
+        from ..linear_model import MultiTaskClassifier
+
+        self_teacher = MultiTaskClassifier(
+            self.alpha,
+            fit_intercept=self.fit_intercept,
+            tol=self.tol,
+            max_iter=self.max_iter,
+        )
+        return self_teacher.fit(X[labelled], y[labelled], sample_weight=sw[labelled])
+
+    def _fit_linear(self, X, Y, sw, logits):
+        n, p = X.shape
+        n_classes = Y.shape[1]
+        total = sw.sum()
+        if not total > 0:
+            raise ValueError("sample_weight sums to zero: nothing to fit.")
+        row_weights = sw / total
+        design = TaskDesign(X, None, 1)
+        if self.fit_intercept:
+            design.center(row_weights)
+        datafit = Distillation(n_classes, self.temperature, self.mix)
+        datafit.initialize(Y, row_weights, logits)
+        loss = SmoothLoss(design, datafit, self.fit_intercept)
+        # Two softmax columns with ridge 2 * alpha equal one logistic column
+        # w_1 - w_0 with ridge alpha (the minimiser has w_0 = -w_1).
+        alpha = 2.0 * self.alpha if n_classes == 2 else self.alpha
+        penalty = Independent().bind(np.array([0]), alpha)
+        W0, b0 = np.zeros((p, 1, n_classes)), np.zeros((1, n_classes))
+        # tolerance relative to the gradient at the zero model, as the core
+        _, gW0, _ = loss.value_grad(W0, b0)
+        scale = float(np.max(np.abs(gW0), initial=0.0))
+        tol_abs = self.tol * (scale if scale > 0 else 1.0)
+        name = "newton-cg" if self.solver == "auto" else self.solver
+        solver = _SOLVERS[name](max_iter=self.max_iter, verbose=self.verbose)
+        result = solver.solve(loss, penalty, W0, b0, tol_abs)
+        W = result.W[:, 0]
+        b = design.intercept_from_centered(result.W, result.b)[0]
+        if not self.fit_intercept:
+            b = np.zeros_like(b)
+        self._W, self._b = W, b
+        if n_classes == 2:
+            coef, intercept = (W[:, 1] - W[:, 0])[None], b[1:] - b[:1]
+        else:
+            coef, intercept = W.T, b
+        self.coef_ = np.ascontiguousarray(coef).astype(X.dtype, copy=False)
+        self.intercept_ = intercept.astype(X.dtype, copy=False)
+        self.n_iter_ = result.n_iter
+        self.kkt_violation_ = result.kkt_violation
+        self.kkt_tol_ = tol_abs
+        self.objective_ = result.objective
+
+    def _fit_sklearn_student(self, X, Y, sw, logits):
+        if self.temperature != 1:
+            raise ValueError(
+                f"a scikit-learn student is exact for temperature=1 only (rows "
+                f"expanded per class), got temperature={self.temperature}; use "
+                "student=None (the built-in softmax student) for any temperature."
+            )
+        if not has_fit_parameter(self.student, "sample_weight"):
+            raise ValueError(
+                f"the student {type(self.student).__name__} does not accept "
+                "sample_weight in fit, which the row expansion needs."
+            )
+        n, n_classes = Y.shape
+        labelled = Y.sum(axis=1) > 0
+        Q = softmax(logits, axis=1)
+        soft_w = sw * np.where(labelled, self.mix, 1.0)
+        # one row per (row, class) with the teacher's probability as weight,
+        # plus one row per labelled row for the hard term
+        rows_s, cls_s = np.nonzero(soft_w[:, None] * Q > 0)
+        rows_h = np.flatnonzero(labelled & (sw * (1.0 - self.mix) > 0))
+        rows = np.concatenate([rows_h, rows_s])
+        codes = np.concatenate([np.argmax(Y[rows_h], axis=1), cls_s])
+        weights = np.concatenate(
+            [sw[rows_h] * (1.0 - self.mix), soft_w[rows_s] * Q[rows_s, cls_s]]
+        )
+        self.student_ = clone(self.student).fit(
+            X[rows], self.classes_[codes], sample_weight=weights
+        )
+
+    # -------------------------------------------------------------- predict
+    def _validate_X_predict(self, X):
+        check_is_fitted(self)
+        return validate_data(
+            self,
+            X,
+            accept_sparse=("csr", "csc"),
+            dtype=[np.float64, np.float32],
+            reset=False,
+        )
+
+    def _logits(self, X):
+        X = self._validate_X_predict(X)
+        return np.asarray(X @ self._W, dtype=np.float64) + self._b
+
+    def decision_function(self, X):
+        """The student's logits.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            Binary: the score of ``classes_[1]`` against ``classes_[0]``.
+        """
+        if self.student is not None:
+            check_is_fitted(self)
+            return self.student_.decision_function(self._validate_X_predict(X))
+        Z = self._logits(X)
+        return Z[:, 1] - Z[:, 0] if Z.shape[1] == 2 else Z
+
+    def predict_proba(self, X):
+        """The student's class probabilities (temperature 1).
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Columns in the order of ``classes_``.
+        """
+        if self.student is not None:
+            check_is_fitted(self)
+            P = self.student_.predict_proba(self._validate_X_predict(X))
+            # a class that no expanded row carried is absent from the student
+            out = np.zeros((P.shape[0], len(self.classes_)))
+            pos = {c: k for k, c in enumerate(self.classes_.tolist())}
+            for j, c in enumerate(self.student_.classes_.tolist()):
+                out[:, pos[c]] = P[:, j]
+            return out
+        return softmax(self._logits(X), axis=1)
+
+    def predict_log_proba(self, X):
+        """Logarithm of :meth:`predict_proba`."""
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
+    def predict(self, X):
+        """The most probable class of each row.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+        """
+        check_is_fitted(self)
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
