@@ -2,7 +2,10 @@
 
 - model-based: :class:`RegularizedTransferRegressor` and
   :class:`RegularizedTransferClassifier` pull the target weights toward a
-  fitted source model (or the shared part of a multi-task model);
+  fitted source model (or the shared part of a multi-task model), and
+  :class:`FineTunedRegressor` / :class:`FineTunedClassifier` start at the
+  source weights and train on the target for a budget of iterations or with
+  early stopping;
 - data-based: :class:`JointTransferRegressor` and
   :class:`JointTransferClassifier` (joint weighted loss
   ``lam * L_source + (1 - lam) * L_target``), and :class:`FeatureAugmenter`,
@@ -11,6 +14,7 @@
 """
 
 from ._augment import FeatureAugmenter
+from ._finetune import FineTunedClassifier, FineTunedRegressor
 from ._joint import JointTransferClassifier, JointTransferRegressor
 from ._prior import RegularizedTransferClassifier, RegularizedTransferRegressor
 
@@ -20,4 +24,6 @@ __all__ = [
     "RegularizedTransferClassifier",
     "JointTransferRegressor",
     "JointTransferClassifier",
+    "FineTunedRegressor",
+    "FineTunedClassifier",
 ]

@@ -163,7 +163,10 @@ default="auto"
         self-distillation teacher).
     student_ : classifier
         Only with a scikit-learn ``student``: its fitted clone.
-    n_iter_, kkt_violation_, kkt_tol_, objective_ : int, float, float, float
+    n_iter_ : int
+        Iterations of the solver (with a scikit-learn ``student``: its
+        ``n_iter_``, when it has one).
+    kkt_violation_, kkt_tol_, objective_ : float
         Built-in student only: how the solver run went.
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -355,9 +358,11 @@ default="auto"
             return self.teacher
         if teacher_X is not None:
             raise ValueError("teacher_X needs a teacher: teacher=None fits one on X.")
-        if not labelled.any():
+        if len(np.unique(y[labelled])) < 2:
             raise ValueError(
-                "teacher=None (self-distillation) needs labelled rows; every y is -1."
+                "teacher=None (self-distillation) needs labelled rows of at least 2 "
+                f"classes, got {np.unique(y[labelled]).tolist()} (y == -1 marks "
+                "unlabelled rows)."
             )
         # imported here: skmtl.linear_model does not depend on skmtl.transfer
         from ..linear_model import MultiTaskClassifier
@@ -439,6 +444,8 @@ default="auto"
         self.student_ = clone(self.student).fit(
             X[rows], self.classes_[codes], sample_weight=weights
         )
+        if hasattr(self.student_, "n_iter_"):
+            self.n_iter_ = int(np.max(self.student_.n_iter_))
 
     # -------------------------------------------------------------- predict
     def _validate_X_predict(self, X):

@@ -1,5 +1,6 @@
 """TrAdaBoost: boosting for transfer learning (Dai, Yang, Xue and Yu, 2007)."""
 
+from collections.abc import Hashable
 from math import ceil, log, sqrt
 from numbers import Integral
 
@@ -8,7 +9,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils import check_random_state, get_tags
 from sklearn.utils._param_validation import HasMethods, Interval
-from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, has_fit_parameter, validate_data
 
 from .._tasks import TaskIndex, encode_tasks
@@ -168,7 +169,7 @@ class TrAdaBoostClassifier(ClassifierMixin, BaseEstimator):
     _parameter_constraints = {
         "estimator": [HasMethods(["fit", "predict"]), None],
         "n_estimators": [Interval(Integral, 1, None, closed="left")],
-        "target": ["no_validation"],
+        "target": [Hashable],
         "random_state": ["random_state"],
     }  # fmt: skip
 
@@ -239,12 +240,17 @@ class TrAdaBoostClassifier(ClassifierMixin, BaseEstimator):
             self, X, y, accept_sparse=("csr", "csc"), dtype=[np.float64, np.float32]
         )
         check_classification_targets(y)
+        y_type = type_of_target(y, input_name="y")
+        if y_type != "binary":
+            raise ValueError(
+                "Only binary classification is supported. TrAdaBoost (Dai et al., "
+                f"2007) is a two-class method; the type of the target is {y_type}."
+            )
         self.classes_, y01 = np.unique(y, return_inverse=True)
         if len(self.classes_) != 2:
             raise ValueError(
-                f"TrAdaBoostClassifier is a binary classifier (as in Dai et al., "
-                f"2007) and needs y with 2 classes; got {len(self.classes_)} "
-                f"class(es): {self.classes_.tolist()[:10]}."
+                "TrAdaBoostClassifier needs y with 2 classes; got 1 class: "
+                f"{self.classes_.tolist()}."
             )
         n_samples = X.shape[0]
         self.tasks_, is_target = self._split_domains(tasks, n_samples)
@@ -354,7 +360,8 @@ class TrAdaBoostClassifier(ClassifierMixin, BaseEstimator):
         -------
         y_pred : ndarray of shape (n_samples,)
         """
-        return self.classes_[(self.decision_function(X) >= 0).astype(np.intp)]
+        score = self.decision_function(X)
+        return self.classes_[(score >= 0).astype(np.intp)]
 
     def score(self, X, y, sample_weight=None, tasks=None):
         """Accuracy of ``predict`` (``tasks`` is ignored)."""

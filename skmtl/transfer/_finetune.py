@@ -1,0 +1,239 @@
+"""Warm-start fine-tuning: start at the source weights, train on the target."""
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, column_or_1d
+
+from ..linear_model import MultiTaskClassifier, MultiTaskRegressor
+from ._prior import source_parts
+
+__all__ = ["FineTunedRegressor", "FineTunedClassifier"]
+
+
+class _FineTunedBase(BaseEstimator):
+    _parameter_constraints = {
+        "source": "no_validation",
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "check_every": [Interval(Integral, 1, None, closed="left")],
+        "solver": [StrOptions({"lbfgs", "fista", "newton-cg"})],
+        "source_task": "no_validation",
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self,
+        source=None,
+        *,
+        alpha=0.01,
+        max_iter=20,
+        early_stopping=False,
+        validation_fraction=0.2,
+        n_iter_no_change=3,
+        check_every=2,
+        solver="lbfgs",
+        source_task=None,
+        random_state=None,
+    ):
+        self.source = source
+        self.alpha = alpha
+        self.max_iter = max_iter
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.check_every = check_every
+        self.solver = solver
+        self.source_task = source_task
+        self.random_state = random_state
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+    def _start(self, model, coef):
+        """Put the source weights in ``model`` as the warm start."""
+        p = model.n_features_in_
+        W = np.zeros_like(model._W) if coef is None else np.moveaxis(
+            np.broadcast_to(np.asarray(coef, float), model.coef_.shape[1:])[None], -1, 0
+        ).copy()  # fmt: skip
+        if W.shape[0] != p:
+            raise ValueError(
+                f"the source has {W.shape[0]} weights per class, the target rows "
+                f"{p} features."
+            )
+        model._W, model._b = W, np.zeros_like(model._b)
+
+    def _run(self, model, X, y, sw, n_iter):
+        model.set_params(max_iter=n_iter)
+        with warnings.catch_warnings():
+            # a budget of iterations is meant to stop before convergence
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.fit(X, y, sample_weight=sw)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fine-tune from the source weights on the target rows.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : object
+        """
+        coef, self.features_, _ = source_parts(
+            self.source, source_task=self.source_task
+        )
+        Xf = X if self.features_ is None else self.features_.transform(X)
+        if len(getattr(y, "shape", ())) == 2:
+            y = column_or_1d(y, warn=True)
+        model = self._model_class(
+            alpha=self.alpha, solver=self.solver, warm_start=True, max_iter=1, tol=0.0
+        )
+        # one iteration to set up the fitted state, then restart from the source
+        self._run(model, Xf, y, sample_weight, 1)
+        self._start(model, coef)
+        if not self.early_stopping:
+            self._run(model, Xf, y, sample_weight, self.max_iter)
+            self.n_iter_ = self.max_iter
+        else:
+            self._early_stop(model, Xf, y, sample_weight, coef)
+        self.model_ = model
+        self.coef_ = model.coef_[0]
+        self.intercept_ = model.intercept_[0]
+        if self.features_ is None:
+            self.n_features_in_ = model.n_features_in_
+            if hasattr(model, "feature_names_in_"):
+                self.feature_names_in_ = model.feature_names_in_
+        return self
+
+    def _early_stop(self, model, X, y, sw, coef):
+        """Fit in chunks, keep the weights with the best validation score."""
+        idx = np.arange(X.shape[0] if hasattr(X, "shape") else len(X))
+        strat = y if isinstance(self, ClassifierMixin) else None
+        try:
+            tr, va = train_test_split(
+                idx, test_size=self.validation_fraction,
+                random_state=self.random_state, stratify=strat,
+            )  # fmt: skip
+        except ValueError:  # too few rows of a class to stratify
+            tr, va = train_test_split(
+                idx, test_size=self.validation_fraction, random_state=self.random_state
+            )
+        sw_tr = None if sw is None else np.asarray(sw)[tr]
+        best, best_state, stall, done = -np.inf, None, 0, 0
+        self.validation_scores_ = []
+        self._start(model, coef)
+        while done < self.max_iter:
+            done += self.check_every
+            self._run(model, X[tr], y[tr], sw_tr, self.check_every)
+            score = model.score(X[va], y[va])
+            self.validation_scores_.append(score)
+            if score > best:
+                best, stall = score, 0
+                best_state = (model._W.copy(), model._b.copy(), done)
+            else:
+                stall += 1
+                if stall >= self.n_iter_no_change:
+                    break
+        model._W, model._b, self.n_iter_ = best_state
+        model.coef_ = np.moveaxis(model._W, 0, -1)
+        model.intercept_ = model._b.copy()
+        self.best_validation_score_ = best
+
+    def predict(self, X):
+        """Predict with the fine-tuned model."""
+        check_is_fitted(self)
+        return self.model_.predict(self._features(X))
+
+    def _features(self, X):
+        return X if self.features_ is None else self.features_.transform(X)
+
+    def score(self, X, y, sample_weight=None):
+        """Score of the fine-tuned model (R^2 or accuracy)."""
+        check_is_fitted(self)
+        return self.model_.score(self._features(X), y, sample_weight=sample_weight)
+
+
+_DOC = """Warm-start fine-tuning: start at the source weights, train on the target.
+
+    The target objective is the core {model}'s (mean {loss} + ``alpha / 2 *
+    ||w||^2``), minimised by ``solver`` starting from the source weights (the
+    intercept starts at 0) and stopped after ``max_iter`` iterations, or, with
+    ``early_stopping=True``, at the iteration count (a multiple of
+    ``check_every``) with the best score on a held-out ``validation_fraction``
+    of the target rows, after ``n_iter_no_change`` checks without progress. A
+    small budget keeps the model near the source; a large one converges to the
+    target-only model.
+
+    Parameters
+    ----------
+    source : array-like, fitted estimator, Pipeline or None, default=None
+        As for :class:`RegularizedTransfer{kind}` (None starts at zero).
+    alpha : float, default=0.01
+    max_iter : int, default=20
+        Iteration budget of the solver.
+    early_stopping : bool, default=False
+    validation_fraction : float, default=0.2
+    n_iter_no_change : int, default=3
+    check_every : int, default=2
+    solver : {{"lbfgs", "fista", "newton-cg"}}, default="lbfgs"
+        L-BFGS iterations are the closest to training epochs; Newton steps are
+        few and large.
+    source_task : hashable, default=None
+    random_state : int, RandomState or None, default=None
+        Draw of the validation rows.
+
+    Attributes
+    ----------
+    model_ : {model}
+    coef_, intercept_ : ndarray
+    n_iter_ : int
+        Iterations run (the best count with early stopping).
+    validation_scores_ : list of float
+        With early stopping: the score after every ``check_every`` iterations.
+    """
+
+
+class FineTunedRegressor(RegressorMixin, _FineTunedBase):
+    __doc__ = _DOC.format(
+        model="MultiTaskRegressor", loss="squared loss", kind="Regressor"
+    )
+    _model_class = MultiTaskRegressor
+    score = _FineTunedBase.score
+
+
+class FineTunedClassifier(ClassifierMixin, _FineTunedBase):
+    __doc__ = _DOC.format(
+        model="MultiTaskClassifier", loss="log-loss", kind="Classifier"
+    )
+    _model_class = MultiTaskClassifier
+    score = _FineTunedBase.score
+
+    @property
+    def classes_(self):
+        check_is_fitted(self)
+        return self.model_.classes_
+
+    def predict_proba(self, X):
+        """Class probabilities of the fine-tuned model."""
+        check_is_fitted(self)
+        return self.model_.predict_proba(self._features(X))
+
+    def decision_function(self, X):
+        """Decision values of the fine-tuned model."""
+        check_is_fitted(self)
+        return self.model_.decision_function(self._features(X))
