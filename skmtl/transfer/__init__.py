@@ -6,6 +6,9 @@
   :class:`FineTunedRegressor` / :class:`FineTunedClassifier` start at the
   source weights and train on the target for a budget of iterations or with
   early stopping;
+- knowledge distillation: :class:`DistilledClassifier` trains a linear
+  student on a teacher's softened outputs (Hinton et al., 2015), unlabelled
+  rows (``y == -1``) included;
 - data-based: :class:`JointTransferRegressor` and
   :class:`JointTransferClassifier` (joint weighted loss
   ``lam * L_source + (1 - lam) * L_target``), and :class:`FeatureAugmenter`,
@@ -14,6 +17,7 @@
 """
 
 from ._augment import FeatureAugmenter
+from ._distill import DistilledClassifier
 from ._finetune import FineTunedClassifier, FineTunedRegressor
 from ._joint import JointTransferClassifier, JointTransferRegressor
 from ._prior import RegularizedTransferClassifier, RegularizedTransferRegressor
@@ -26,4 +30,5 @@ __all__ = [
     "JointTransferClassifier",
     "FineTunedRegressor",
     "FineTunedClassifier",
+    "DistilledClassifier",
 ]

@@ -17,6 +17,7 @@ from sklearn.utils.validation import (
 from .._design import SmoothLoss, TaskDesign
 from .._validation import check_sample_weight
 from ..datafits._soft import Distillation
+from ..linear_model import MultiTaskClassifier
 from ..penalties import Independent
 from ..solvers import FISTA, LBFGS, NewtonCG
 
@@ -358,15 +359,13 @@ default="auto"
             return self.teacher
         if teacher_X is not None:
             raise ValueError("teacher_X needs a teacher: teacher=None fits one on X.")
-        if len(np.unique(y[labelled])) < 2:
+        seen = np.unique(y[labelled]).tolist()
+        if len(seen) < 2:
             raise ValueError(
                 "teacher=None (self-distillation) needs labelled rows of at least 2 "
-                f"classes, got {np.unique(y[labelled]).tolist()} (y == -1 marks "
+                f"classes, got {len(seen)} class(es) {seen[:1]} (y == -1 marks "
                 "unlabelled rows)."
             )
-        # imported here: skmtl.linear_model does not depend on skmtl.transfer
-        from ..linear_model import MultiTaskClassifier
-
         self_teacher = MultiTaskClassifier(
             self.alpha,
             fit_intercept=self.fit_intercept,
