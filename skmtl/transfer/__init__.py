@@ -6,6 +6,7 @@
   :class:`FineTunedRegressor` / :class:`FineTunedClassifier` start at the
   source weights and train on the target for a budget of iterations or with
   early stopping;
+- instance weighting: :class:`TrAdaBoostClassifier` (Dai et al., ICML 2007);
 - knowledge distillation: :class:`DistilledClassifier` trains a linear
   student on a teacher's softened outputs (Hinton et al., 2015), unlabelled
   rows (``y == -1``) included;
@@ -21,6 +22,7 @@ from ._distill import DistilledClassifier
 from ._finetune import FineTunedClassifier, FineTunedRegressor
 from ._joint import JointTransferClassifier, JointTransferRegressor
 from ._prior import RegularizedTransferClassifier, RegularizedTransferRegressor
+from ._tradaboost import TrAdaBoostClassifier
 
 __all__ = [
     "FeatureAugmenter",
@@ -31,4 +33,5 @@ __all__ = [
     "FineTunedRegressor",
     "FineTunedClassifier",
     "DistilledClassifier",
+    "TrAdaBoostClassifier",
 ]
