@@ -4,19 +4,19 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
+from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, column_or_1d
+from sklearn.utils.validation import column_or_1d
 
 from ..linear_model import MultiTaskClassifier, MultiTaskRegressor
-from ._prior import source_parts
+from ._prior import _TargetClassifier, _TargetModel, source_parts
 
 __all__ = ["FineTunedRegressor", "FineTunedClassifier"]
 
 
-class _FineTunedBase(BaseEstimator):
+class _FineTunedBase(_TargetModel):
     _parameter_constraints = {
         "source": "no_validation",
         "alpha": [Interval(Real, 0, None, closed="left")],
@@ -54,11 +54,6 @@ class _FineTunedBase(BaseEstimator):
         self.solver = solver
         self.source_task = source_task
         self.random_state = random_state
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True
-        return tags
 
     def _start(self, model, coef):
         """Put the source weights in ``model`` as the warm start."""
@@ -154,19 +149,6 @@ class _FineTunedBase(BaseEstimator):
         model.intercept_ = model._b.copy()
         self.best_validation_score_ = best
 
-    def predict(self, X):
-        """Predict with the fine-tuned model."""
-        check_is_fitted(self)
-        return self.model_.predict(self._features(X))
-
-    def _features(self, X):
-        return X if self.features_ is None else self.features_.transform(X)
-
-    def score(self, X, y, sample_weight=None):
-        """Score of the fine-tuned model (R^2 or accuracy)."""
-        check_is_fitted(self)
-        return self.model_.score(self._features(X), y, sample_weight=sample_weight)
-
 
 _DOC = """Warm-start fine-tuning: start at the source weights, train on the target.
 
@@ -216,24 +198,9 @@ class FineTunedRegressor(RegressorMixin, _FineTunedBase):
     score = _FineTunedBase.score
 
 
-class FineTunedClassifier(ClassifierMixin, _FineTunedBase):
+class FineTunedClassifier(_TargetClassifier, ClassifierMixin, _FineTunedBase):
     __doc__ = _DOC.format(
         model="MultiTaskClassifier", loss="log-loss", kind="Classifier"
     )
     _model_class = MultiTaskClassifier
     score = _FineTunedBase.score
-
-    @property
-    def classes_(self):
-        check_is_fitted(self)
-        return self.model_.classes_
-
-    def predict_proba(self, X):
-        """Class probabilities of the fine-tuned model."""
-        check_is_fitted(self)
-        return self.model_.predict_proba(self._features(X))
-
-    def decision_function(self, X):
-        """Decision values of the fine-tuned model."""
-        check_is_fitted(self)
-        return self.model_.decision_function(self._features(X))

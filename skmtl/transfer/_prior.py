@@ -61,7 +61,52 @@ def source_parts(source, *, source_task=None):
     return coef, features, classes
 
 
-class _RegularizedTransferBase(BaseEstimator):
+class _TargetModel(BaseEstimator):
+    """Delegation to the fitted one-task target model ``model_``.
+
+    ``features_`` (the feature steps of a Pipeline source, or None) transform
+    X first.
+    """
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+    def _features(self, X):
+        return X if self.features_ is None else self.features_.transform(X)
+
+    def predict(self, X):
+        """Predict with the target model."""
+        check_is_fitted(self)
+        return self.model_.predict(self._features(X))
+
+    def score(self, X, y, sample_weight=None):
+        """Score of the target model (R^2 or accuracy)."""
+        check_is_fitted(self)
+        return self.model_.score(self._features(X), y, sample_weight=sample_weight)
+
+
+class _TargetClassifier:
+    """Classifier methods of :class:`_TargetModel`."""
+
+    @property
+    def classes_(self):
+        check_is_fitted(self)
+        return self.model_.classes_
+
+    def predict_proba(self, X):
+        """Class probabilities of the target model."""
+        check_is_fitted(self)
+        return self.model_.predict_proba(self._features(X))
+
+    def decision_function(self, X):
+        """Decision values of the target model."""
+        check_is_fitted(self)
+        return self.model_.decision_function(self._features(X))
+
+
+class _RegularizedTransferBase(_TargetModel):
     _parameter_constraints = {
         "source": "no_validation",
         "alpha": [Interval(Real, 0, None, closed="left")],
@@ -93,14 +138,6 @@ class _RegularizedTransferBase(BaseEstimator):
         self.tol = tol
         self.max_iter = max_iter
         self.verbose = verbose
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True
-        return tags
-
-    def _features(self, X):
-        return X if self.features_ is None else self.features_.transform(X)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
@@ -155,16 +192,6 @@ class _RegularizedTransferBase(BaseEstimator):
                 self.feature_names_in_ = model.feature_names_in_
         return self
 
-    def predict(self, X):
-        """Predict with the target model."""
-        check_is_fitted(self)
-        return self.model_.predict(self._features(X))
-
-    def score(self, X, y, sample_weight=None):
-        """Score of the target model (R^2 or accuracy)."""
-        check_is_fitted(self)
-        return self.model_.score(self._features(X), y, sample_weight=sample_weight)
-
 
 _DOC = """Target model regularized toward a source model (biased regularization).
 
@@ -216,25 +243,12 @@ class RegularizedTransferRegressor(RegressorMixin, _RegularizedTransferBase):
     _model_class = MultiTaskRegressor
 
 
-class RegularizedTransferClassifier(ClassifierMixin, _RegularizedTransferBase):
+class RegularizedTransferClassifier(
+    _TargetClassifier, ClassifierMixin, _RegularizedTransferBase
+):
     __doc__ = _DOC.format(
         loss="logistic (binary) or multinomial log-loss",
         model="MultiTaskClassifier",
         extra="classes_ : ndarray\n        Must equal the source's classes.",
     )
     _model_class = MultiTaskClassifier
-
-    @property
-    def classes_(self):
-        check_is_fitted(self)
-        return self.model_.classes_
-
-    def predict_proba(self, X):
-        """Class probabilities of the target model."""
-        check_is_fitted(self)
-        return self.model_.predict_proba(self._features(X))
-
-    def decision_function(self, X):
-        """Decision values of the target model."""
-        check_is_fitted(self)
-        return self.model_.decision_function(self._features(X))
