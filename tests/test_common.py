@@ -1,43 +1,130 @@
-"""scikit-learn's estimator checks for every public estimator and penalty alias."""
+"""scikit-learn's estimator checks for every public estimator.
+
+This module holds the project's only list of expected check failures, each
+with its written reason.
+"""
 
 import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skmtl import MultiTaskClassifier, MultiTaskRegressor
 from skmtl.model_selection import MultiTaskClassifierCV, MultiTaskRegressorCV
+from skmtl.pipeline import TaskColumnEstimator
+from skmtl.transfer import (
+    DistilledClassifier,
+    FeatureAugmenter,
+    FineTunedClassifier,
+    FineTunedRegressor,
+    JointTransferClassifier,
+    JointTransferRegressor,
+    RegularizedTransferClassifier,
+    RegularizedTransferRegressor,
+    TrAdaBoostClassifier,
+)
 
-# Expected failures, each with its reason. Keep this the only such list.
+from .test_pipeline import _PooledTasksClassifier
+
 _CV_WEIGHTS = (
     "cross-validation folds are drawn from the rows, so repeating a row and "
     "doubling its weight give different folds (GridSearchCV behaves the same); "
     "the refit then differs at the solver's tolerance"
 )
-_CV_FAILURES = {
-    "check_sample_weight_equivalence_on_dense_data": _CV_WEIGHTS,
-    "check_sample_weight_equivalence_on_sparse_data": _CV_WEIGHTS,
-}
-# non-strict: some draws of the check's data happen to pick the same folds
+_STUMP_TIES = (
+    "on the check's 15 rows x 30 features many features split the rows "
+    "perfectly; a depth-1 tree breaks the tie on float round-off (impurity "
+    "-4e-16 against 0), and the boosting weights p^t * sum(w) are not integers, "
+    "so repeated and weighted rows sum in another order and pick another "
+    "feature. The default LogisticRegression base passes."
+)
+_MINUS_ONE = (
+    "the check uses labels {-1, 1}; y == -1 marks unlabelled rows (the "
+    "convention of sklearn.semi_supervised), so one class is left"
+)
+_TASK_COLUMN = (
+    "column 0 of the check's blobs is taken as the task column, so the "
+    "classifier learns from the other features only and misses the check's "
+    "training accuracy threshold (0.83) on these blobs."
+)
+
+# The only list of expected failures (non-strict: some draws of the checks'
+# data pass), keyed by _key(estimator).
 EXPECTED_FAILED_CHECKS = {
-    "MultiTaskRegressorCV": _CV_FAILURES,
-    "MultiTaskClassifierCV": _CV_FAILURES,
+    "MultiTaskRegressorCV": {
+        "check_sample_weight_equivalence_on_dense_data": _CV_WEIGHTS,
+        "check_sample_weight_equivalence_on_sparse_data": _CV_WEIGHTS,
+    },
+    "MultiTaskClassifierCV": {
+        "check_sample_weight_equivalence_on_dense_data": _CV_WEIGHTS,
+        "check_sample_weight_equivalence_on_sparse_data": _CV_WEIGHTS,
+    },
+    "TrAdaBoostClassifier[stump]": {
+        "check_sample_weight_equivalence_on_dense_data": _STUMP_TIES,
+        "check_sample_weight_equivalence_on_sparse_data": _STUMP_TIES,
+    },
+    "DistilledClassifier": {"check_classifiers_classes": _MINUS_ONE},
+    "TaskColumnEstimator[_PooledTasksClassifier]": {
+        "check_classifiers_train": _TASK_COLUMN
+    },
 }
 
-ESTIMATORS = [
-    Est(penalty=penalty)
-    for Est in (MultiTaskRegressor, MultiTaskClassifier)
-    for penalty in ("independent", "mean", "graph", "l21")
-] + [
-    EstCV(alphas=[0.1, 0.01], penalty=penalty, cv=3)
-    for EstCV in (MultiTaskRegressorCV, MultiTaskClassifierCV)
-    for penalty in ("mean", "l21")
-]
+ESTIMATORS = (
+    [
+        Est(penalty=penalty)
+        for Est in (MultiTaskRegressor, MultiTaskClassifier)
+        for penalty in ("independent", "mean", "graph", "l21")
+    ]
+    + [
+        EstCV(alphas=[0.1, 0.01], penalty=penalty, cv=3)
+        for EstCV in (MultiTaskRegressorCV, MultiTaskClassifierCV)
+        for penalty in ("mean", "l21")
+    ]
+    + [
+        # source=None: a prior at zero / fine-tuning from zero (no source data)
+        RegularizedTransferRegressor(alpha=0.1),
+        RegularizedTransferClassifier(alpha=0.01),
+        FineTunedRegressor(max_iter=50),
+        FineTunedClassifier(max_iter=50),
+        # tasks=None: every row is a target row
+        JointTransferRegressor(),
+        JointTransferClassifier(),
+        FeatureAugmenter(),
+        FeatureAugmenter(shared_scale=2.0),
+        TrAdaBoostClassifier(n_estimators=5),
+        TrAdaBoostClassifier(DecisionTreeClassifier(max_depth=1), n_estimators=5),
+        # teacher=None: self-distillation (the teacher adapts to the checks' X);
+        # newton-cholesky is 20x faster than lbfgs on these small problems
+        DistilledClassifier(),
+        DistilledClassifier(
+            temperature=1.0, student=LogisticRegression(solver="newton-cholesky")
+        ),
+        # a real multi-task regressor: column 0 gives one task per row, unseen
+        # tasks use the shared weights
+        TaskColumnEstimator(
+            MultiTaskRegressor(penalty="mean", unseen_tasks="shared"), task_column=0
+        ),
+        # a stand-in that validates the tasks, then pools them (see its docstring)
+        TaskColumnEstimator(_PooledTasksClassifier(), task_column=0),
+    ]
+)
 
 
-def _expected_failed_checks(estimator):
-    return EXPECTED_FAILED_CHECKS.get(type(estimator).__name__, {})
+def _key(estimator):
+    name = type(estimator).__name__
+    if isinstance(estimator, TrAdaBoostClassifier) and isinstance(
+        estimator.estimator, DecisionTreeClassifier
+    ):
+        return f"{name}[stump]"
+    if isinstance(estimator, TaskColumnEstimator):
+        return f"{name}[{type(estimator.estimator).__name__}]"
+    return name
 
 
-@parametrize_with_checks(ESTIMATORS, expected_failed_checks=_expected_failed_checks)
+@parametrize_with_checks(
+    ESTIMATORS,
+    expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS.get(_key(est), {}),
+)
 def test_sklearn_compatible(estimator, check):
     check(estimator)
 

@@ -11,7 +11,6 @@ from sklearn.datasets import make_classification
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.naive_bayes import GaussianNB
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skmtl import MultiTaskClassifier
 from skmtl.datafits._soft import Distillation
@@ -274,24 +273,4 @@ def test_self_distillation_and_pickle_roundtrip(container):
     assert np.sum(y == -1) == 40
 
 
-# ------------------------------------------------------------ sklearn checks
-_MINUS_ONE = (
-    "the check uses labels {-1, 1}; y == -1 marks unlabelled rows (the "
-    "convention of sklearn.semi_supervised), so one class is left"
-)
-# Expected failures, each with its reason: the only such list for this module.
-EXPECTED_FAILED_CHECKS = {"check_classifiers_classes": _MINUS_ONE}
-
-
-@parametrize_with_checks(
-    [
-        DistilledClassifier(),  # self-distillation: the teacher adapts to X
-        # newton-cholesky: 20x faster than lbfgs on these small problems
-        DistilledClassifier(
-            temperature=1.0, student=LogisticRegression(solver="newton-cholesky")
-        ),
-    ],
-    expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS,
-)
-def test_sklearn_compatible(estimator, check):
-    check(estimator)
+# scikit-learn checks: tests/test_common.py (the one expected-failure list)

@@ -16,7 +16,6 @@ from sklearn.model_selection import (
 )
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skmtl import MultiTaskClassifier, MultiTaskRegressor
 from skmtl._tasks import check_task_labels
@@ -45,35 +44,7 @@ class _PooledTasksClassifier(MultiTaskClassifier):
         return super().decision_function(X, tasks=None)
 
 
-CHECKED = [
-    # A real multi-task regressor: column 0 gives one task per row, which the
-    # mean-regularised model fits, and unseen tasks use the shared weights.
-    TaskColumnEstimator(
-        MultiTaskRegressor(penalty="mean", unseen_tasks="shared"), task_column=0
-    ),
-    TaskColumnEstimator(_PooledTasksClassifier(), task_column=0),
-]
-
-# Expected failures, each with its written reason, keyed by the inner estimator.
-EXPECTED_FAILED_CHECKS = {
-    "_PooledTasksClassifier": {
-        "check_classifiers_train": (
-            "column 0 of the check's blobs is taken as the task column, so the "
-            "classifier learns from the other features only and misses the "
-            "check's training accuracy threshold (0.83) on these blobs."
-        ),
-    },
-}
-
-
-@parametrize_with_checks(
-    CHECKED,
-    expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS.get(
-        type(est.estimator).__name__, {}
-    ),
-)
-def test_sklearn_compatible(estimator, check):
-    check(estimator)
+# scikit-learn checks of TaskColumnEstimator: tests/test_common.py
 
 
 # ------------------------------------------------------------------ data

@@ -13,42 +13,12 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skmtl.transfer import TrAdaBoostClassifier
 
 CLIP = 1e-10  # the documented clipping of eps_t into [CLIP, 1/2 - CLIP]
 
-# Expected failures, each with its reason. Keep this the only such list.
-_STUMP_TIES = (
-    "on the check's 15 rows x 30 features many features split the rows "
-    "perfectly; a depth-1 tree breaks the tie on float round-off (impurity "
-    "-4e-16 against 0), and the boosting weights p^t * sum(w) are not integers, "
-    "so repeated and weighted rows sum in another order and pick another "
-    "feature. The default LogisticRegression base passes."
-)
-EXPECTED_FAILED_CHECKS = {
-    "stump": {
-        "check_sample_weight_equivalence_on_dense_data": _STUMP_TIES,
-        "check_sample_weight_equivalence_on_sparse_data": _STUMP_TIES,
-    }
-}
-
-
-def _expected_failed_checks(estimator):
-    kind = "stump" if isinstance(estimator.estimator, DecisionTreeClassifier) else ""
-    return EXPECTED_FAILED_CHECKS.get(kind, {})
-
-
-@parametrize_with_checks(
-    [
-        TrAdaBoostClassifier(n_estimators=5),
-        TrAdaBoostClassifier(DecisionTreeClassifier(max_depth=1), n_estimators=5),
-    ],
-    expected_failed_checks=_expected_failed_checks,
-)
-def test_sklearn_compatible(estimator, check):
-    check(estimator)
+# scikit-learn checks: tests/test_common.py (the one expected-failure list)
 
 
 class ThresholdStump(ClassifierMixin, BaseEstimator):

@@ -7,18 +7,12 @@ import sklearn
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import make_pipeline
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skmtl import MultiTaskClassifier, MultiTaskRegressor
 from skmtl.penalties import MeanRegularized
 from skmtl.transfer import FeatureAugmenter
 
 from .conftest import as_container, ragged_problem
-
-
-@parametrize_with_checks([FeatureAugmenter(), FeatureAugmenter(shared_scale=2.0)])
-def test_sklearn_compatible(estimator, check):
-    check(estimator)
 
 
 @pytest.mark.parametrize("scale", [1.0, 0.5])

@@ -3,18 +3,9 @@
 import numpy as np
 from numpy.testing import assert_allclose
 from sklearn.linear_model import LogisticRegression, Ridge
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skmtl import MultiTaskClassifier, MultiTaskRegressor
 from skmtl.transfer import FineTunedClassifier, FineTunedRegressor
-
-
-@parametrize_with_checks(
-    [FineTunedRegressor(max_iter=50), FineTunedClassifier(max_iter=50)]
-)
-def test_sklearn_checks(estimator, check):
-    # source=None: fine-tuning from zero weights
-    check(estimator)
 
 
 def _data(seed=0):

@@ -5,17 +5,10 @@ import pytest
 import sklearn
 from numpy.testing import assert_allclose
 from sklearn.model_selection import GridSearchCV
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skmtl import MultiTaskClassifier, MultiTaskRegressor
 from skmtl.model_selection import SourceTargetSplit
 from skmtl.transfer import JointTransferClassifier, JointTransferRegressor
-
-
-@parametrize_with_checks([JointTransferRegressor(), JointTransferClassifier()])
-def test_sklearn_checks(estimator, check):
-    # tasks=None: every row is a target row
-    check(estimator)
 
 
 def _domains(seed=0, n_source=200, n_target=20, classification=False):

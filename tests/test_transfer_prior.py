@@ -12,7 +12,6 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skmtl import MultiTaskClassifier, MultiTaskRegressor
 from skmtl.transfer import RegularizedTransferClassifier, RegularizedTransferRegressor
@@ -32,14 +31,6 @@ def _source_target(seed=0, classification=False, n_target=30):
     if classification:
         ys, yt = (ys > 0).astype(int), (yt > 0.5).astype(int)
     return Xs, ys, Xt, yt
-
-
-@parametrize_with_checks(
-    [RegularizedTransferRegressor(alpha=0.1), RegularizedTransferClassifier(alpha=0.01)]
-)
-def test_sklearn_checks(estimator, check):
-    # source=None: prior at zero (the checks' data have no source)
-    check(estimator)
 
 
 def test_ridge_transfer_closed_form(container, dtype):
