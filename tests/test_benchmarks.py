@@ -78,3 +78,33 @@ def test_bench_cv_quick(tmp_path):
     assert len(rows) == 2
     assert all(r["same_choice"] for r in rows)
     assert (tmp_path / "cv.md").read_text().count("| synthetic") == 2
+
+
+def test_bench_transfer_quick(tmp_path):
+    bench = _load("bench_transfer")
+    results = bench.main(quick=True, out_dir=tmp_path)
+    assert set(results) == {("synthetic", 0.1), ("synthetic", 0.2)}
+    required = set(bench.BASELINES) | {
+        m for m in bench.TRANSFER if m not in bench.OPTIONAL
+    }
+    for draws in results.values():
+        assert len(draws) == 2
+        for draw in draws:
+            assert draw["folds"] >= 2  # 15 and 30 labelled target rows: CV ran
+            methods = {k for k, v in draw.items() if isinstance(v, dict)}
+            assert required <= methods
+            assert not any(m.startswith("ADAPT") for m in methods)  # quick: no TF
+            for m in methods:
+                assert "error" not in draw[m], (m, draw[m])
+                assert 0.0 <= draw[m]["acc"] <= 1.0 and draw[m]["time"] > 0
+
+    report = (tmp_path / "transfer.md").read_text()
+    assert "bench_transfer.main(quick=True" in report
+    assert "ADAPT: not run" in report
+    assert "Partial results" not in report
+    assert "## synthetic" in report and "## Summary" in report
+    assert "cells where its mean accuracy" in report
+    for m in required:
+        assert f"| {m}" in report
+    if importlib.util.find_spec("matplotlib") is not None:
+        assert (tmp_path / "transfer.png").stat().st_size > 0
