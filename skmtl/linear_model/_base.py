@@ -21,6 +21,14 @@ from ..solvers import FISTA, LBFGS, NewtonCG, solve_by_task, solve_working_set
 
 _SOLVERS = {"lbfgs": LBFGS, "fista": FISTA, "newton-cg": NewtonCG}
 
+#: constraints of the solver parameters, shared by every estimator that
+#: builds a core model (one place to edit when a solver is added)
+SOLVER_CONSTRAINTS = {
+    "solver": [StrOptions({"auto", *_SOLVERS})],
+    "tol": [Interval(Real, 0, None, closed="left")],
+    "max_iter": [Interval(Integral, 1, None, closed="left")],
+}
+
 _COMMON_OBJECTIVE_DOC = """
     Tasks and normalisation
     -----------------------
@@ -79,9 +87,7 @@ class _MultiTaskLinearBase(BaseEstimator):
         "penalty": [StrOptions(set(PENALTY_ALIASES)), HasMethods(["bind"])],
         "fit_intercept": ["boolean"],
         "task_weights": [dict, "array-like", None],
-        "solver": [StrOptions({"auto", "newton-cg", "lbfgs", "fista"})],
-        "tol": [Interval(Real, 0, None, closed="left")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        **SOLVER_CONSTRAINTS,
         "warm_start": ["boolean"],
         "unseen_tasks": [StrOptions({"error", "shared"})],
         "verbose": ["verbose"],

@@ -9,11 +9,12 @@ import scipy.sparse as sp
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 from sklearn.model_selection import ParameterGrid
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._tasks import check_task_labels
 from ..linear_model import MultiTaskClassifier, MultiTaskRegressor
+from ..linear_model._base import SOLVER_CONSTRAINTS
 from ..penalties import PENALTY_ALIASES, resolve_penalty
 
 __all__ = ["MultiTaskRegressorCV", "MultiTaskClassifierCV"]
@@ -69,9 +70,7 @@ class _MultiTaskCVBase(BaseEstimator):
         "refit": ["boolean"],
         "fit_intercept": ["boolean"],
         "task_weights": [dict, "array-like", None],
-        "solver": [StrOptions({"auto", "newton-cg", "lbfgs", "fista"})],
-        "tol": [Interval(numbers.Real, 0, None, closed="left")],
-        "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        **SOLVER_CONSTRAINTS,
         "unseen_tasks": [StrOptions({"error", "shared"})],
         "verbose": ["verbose"],
     }

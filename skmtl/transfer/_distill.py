@@ -1,7 +1,7 @@
 """Knowledge distillation into a linear softmax student (Hinton et al., 2015)."""
 
 import numbers
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
 from scipy.special import softmax
@@ -18,6 +18,7 @@ from .._design import SmoothLoss, TaskDesign
 from .._validation import check_sample_weight
 from ..datafits._soft import Distillation
 from ..linear_model import MultiTaskClassifier
+from ..linear_model._base import SOLVER_CONSTRAINTS
 from ..penalties import Independent
 from ..solvers import FISTA, LBFGS, NewtonCG
 
@@ -225,9 +226,7 @@ default="auto"
         "teacher_response": [
             StrOptions({"auto", "decision_function", "predict_proba"})
         ],
-        "tol": [Interval(Real, 0, None, closed="left")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "solver": [StrOptions({"auto", "newton-cg", "lbfgs", "fista"})],
+        **SOLVER_CONSTRAINTS,
         "verbose": ["verbose"],
     }
 

@@ -1,6 +1,6 @@
 """Data-based transfer: a joint weighted loss over source and target rows."""
 
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
@@ -10,6 +10,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .._tasks import check_task_labels
 from .._validation import check_sample_weight
 from ..linear_model import MultiTaskClassifier, MultiTaskRegressor
+from ..linear_model._base import SOLVER_CONSTRAINTS
 from ..penalties import PENALTY_ALIASES
 
 __all__ = ["JointTransferRegressor", "JointTransferClassifier"]
@@ -26,9 +27,7 @@ class _JointTransferBase(BaseEstimator):
         "penalty": [None, StrOptions(set(PENALTY_ALIASES)), HasMethods(["bind"])],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "fit_intercept": ["boolean"],
-        "solver": [StrOptions({"auto", "newton-cg", "lbfgs", "fista"})],
-        "tol": [Interval(Real, 0, None, closed="left")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        **SOLVER_CONSTRAINTS,
     }
 
     def __init__(

@@ -1,14 +1,15 @@
 """Model-based transfer: regularization toward a fitted source model."""
 
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.pipeline import Pipeline
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from ..linear_model import MultiTaskClassifier, MultiTaskRegressor
+from ..linear_model._base import SOLVER_CONSTRAINTS
 from ..penalties import TransferPrior
 
 __all__ = ["RegularizedTransferRegressor", "RegularizedTransferClassifier"]
@@ -112,9 +113,7 @@ class _RegularizedTransferBase(_TargetModel):
         "alpha": [Interval(Real, 0, None, closed="left")],
         "source_task": "no_validation",
         "fit_intercept": ["boolean"],
-        "solver": [StrOptions({"auto", "newton-cg", "lbfgs", "fista"})],
-        "tol": [Interval(Real, 0, None, closed="left")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        **SOLVER_CONSTRAINTS,
         "verbose": ["verbose"],
     }
 
