@@ -240,6 +240,53 @@ class TaskDesign:
         # d/dW of -sum_t (m_t . w_t) * sum_i G_ti
         return gW - np.einsum("tp,t...->pt...", self.means, gb)
 
+    def _stacked_rows(self):
+        """X's rows in task-grouped order (the shared design repeats X per task)."""
+        if self.mode == "shared":
+            stack = sp.vstack if sp.issparse(self.X) else np.vstack
+            return stack([self.X] * self.n_tasks)
+        return self.X_sorted
+
+    def row_gram(self):
+        """Inner products of the (centred) rows, shape (n_rows, n_rows), float64.
+
+        Entry ``(i, k)`` is ``(x_i - m_{t(i)}) . (x_k - m_{t(k)})``, computed from
+        ``X X^T`` so that sparse X is never densified.
+        """
+        Xs = self._stacked_rows()
+        G = Xs @ Xs.T
+        G = G.toarray() if sp.issparse(G) else np.asarray(G)
+        G = G.astype(np.float64, copy=False)
+        if self.means is not None:
+            rc = self.row_codes
+            P = np.asarray(Xs @ self.means.T.astype(self.dtype), dtype=np.float64)
+            Q = self.means @ self.means.T
+            Pr = P[:, rc]  # x_i . m_{t(k)}
+            G = G - Pr - Pr.T + Q[np.ix_(rc, rc)]
+        return G
+
+    def task_grams(self, row_weights):
+        """Per-task weighted Gram matrices of the centred design, (n_tasks, p, p).
+
+        Block ``t`` is ``sum_{i in t} d_i (x_i - m_t)(x_i - m_t)^T`` with ``d``
+        the row weights (the centring weights, when the design is centred).
+        """
+        Xs = self._stacked_rows()
+        p = self.n_features
+        out = np.empty((self.n_tasks, p, p))
+        for t in range(self.n_tasks):
+            lo, hi = self.bounds[t], self.bounds[t + 1]
+            Xt, d = Xs[lo:hi], row_weights[lo:hi]
+            if sp.issparse(Xt):
+                A = (Xt.multiply(d[:, None]).T @ Xt).toarray()
+            else:
+                Xt = np.asarray(Xt, dtype=np.float64)
+                A = (Xt * d[:, None]).T @ Xt
+            if self.means is not None:
+                A = A - d.sum() * np.outer(self.means[t], self.means[t])
+            out[t] = 0.5 * (A + A.T)
+        return out
+
     def block_lipschitz(self, row_curvature, fit_intercept, n_power_iter=10):
         """Upper estimate of the largest eigenvalue of the loss Hessian.
 
@@ -280,6 +327,9 @@ class SmoothLoss:
         self.design = design
         self.datafit = datafit
         self.fit_intercept = fit_intercept
+        # what solvers compute once per problem and reuse along a path of
+        # alphas and penalty settings (Gram matrices, factorisations)
+        self.cache = {}
 
     def scores(self, W, b):
         return self.design.forward(W, b if self.fit_intercept else None)
@@ -308,10 +358,19 @@ class SmoothLoss:
         )
 
     def restrict(self, t):
-        """The loss of task ``t`` alone, for block-separable problems."""
-        lo, hi = self.design.bounds[t], self.design.bounds[t + 1]
-        datafit = restrict_rows(self.datafit, lo, hi, self.design.n_rows)
-        return SmoothLoss(self.design.restrict(t), datafit, self.fit_intercept)
+        """The loss of task ``t`` alone, for block-separable problems.
+
+        Kept in :attr:`cache`, so that a path reuses each task's problem (and
+        what its solvers cached) at every alpha.
+        """
+        key = ("task", t)
+        if key not in self.cache:
+            lo, hi = self.design.bounds[t], self.design.bounds[t + 1]
+            datafit = restrict_rows(self.datafit, lo, hi, self.design.n_rows)
+            self.cache[key] = SmoothLoss(
+                self.design.restrict(t), datafit, self.fit_intercept
+            )
+        return self.cache[key]
 
 
 def task_scores(X, codes, W, b):

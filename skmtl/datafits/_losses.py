@@ -9,6 +9,9 @@ from .base import BaseDatafit
 class Quadratic(BaseDatafit):
     """Squared loss ``sum_i w_i * (y_i - s_i)**2 / 2``."""
 
+    #: the Hessian does not depend on the scores (direct solvers apply)
+    is_quadratic = True
+
     def initialize(self, y, weights):
         self.y = np.asarray(y, dtype=np.float64)
         self.weights = np.asarray(weights, dtype=np.float64)

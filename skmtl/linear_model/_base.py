@@ -17,9 +17,24 @@ from .._design import SmoothLoss, TaskDesign, task_scores
 from .._tasks import TaskIndex, check_task_weights, encode_tasks
 from .._validation import per_task_row_weights
 from ..penalties import PENALTY_ALIASES, resolve_penalty
-from ..solvers import FISTA, LBFGS, NewtonCG, solve_by_task, solve_working_set
+from ..solvers import (
+    FISTA,
+    LBFGS,
+    GramSolver,
+    KernelNewton,
+    NewtonCG,
+    SmoothAuto,
+    solve_by_task,
+    solve_working_set,
+)
 
-_SOLVERS = {"lbfgs": LBFGS, "fista": FISTA, "newton-cg": NewtonCG}
+_SOLVERS = {
+    "lbfgs": LBFGS,
+    "fista": FISTA,
+    "newton-cg": NewtonCG,
+    "gram": GramSolver,
+    "kernel": KernelNewton,
+}
 
 #: constraints of the solver parameters, shared by every estimator that
 #: builds a core model (one place to edit when a solver is added)
@@ -215,10 +230,12 @@ class _MultiTaskLinearBase(BaseEstimator):
         return (results[0] if alphas is None else results), penalty
 
     def _run_solver(self, loss, bound, W0, b0, tol_abs, memory=None):
-        solver_name = self.solver
-        if solver_name == "auto":
-            solver_name = "newton-cg" if bound.is_smooth else "fista"
-        solver = _SOLVERS[solver_name](max_iter=self.max_iter, verbose=self.verbose)
+        if self.solver != "auto":
+            solver_class = _SOLVERS[self.solver]
+        else:
+            # smooth: a direct solver where one applies, else Newton-CG
+            solver_class = SmoothAuto if bound.is_smooth else FISTA
+        solver = solver_class(max_iter=self.max_iter, verbose=self.verbose)
         design = loss.design
         if getattr(bound, "separable", False) and design.n_tasks > 1:
             # No coupling: one small problem per task beats one large one.

@@ -1,0 +1,347 @@
+"""Direct solvers for quadratic task couplings: factorise once, solve every alpha.
+
+Both apply to the quadratic penalties ``alpha / 2 * sum_j w_j M w_j^T``
+(:class:`~skmtl.penalties.Independent`, :class:`~skmtl.penalties.MeanRegularized`,
+:class:`~skmtl.penalties.GraphLaplacian`), whose bound form exposes ``M``. What
+depends on the data alone is computed once per problem and kept in
+``loss.cache``, so that a path over alphas and penalty settings (the
+cross-validated estimators) pays for it once per fold:
+
+- :class:`GramSolver` (squared loss, few features): per-task Gram matrices and
+  their eigendecompositions; every alpha is then an exact solve of
+  ``(blockdiag(A_t) + alpha M (x) I) W = R`` in ``O(n_tasks * p^2)``, through
+  Woodbury's identity when the tasks are coupled through ``M = diag(a) + b 11^T``.
+- :class:`KernelNewton` (squared or binary logistic loss, fewer rows than
+  coefficients, as for text): by the representer theorem
+  ``w_t = sum_s (M^-1)_st X_s^T c_s``, so the model lives in the span of the
+  rows; Newton's method runs on the ``n_rows`` dual coefficients ``c`` and the
+  intercepts with the kernel ``K_ik = x_i . x_k (M^-1)_{t(i) t(k)}``, each step an
+  exact dense solve.
+
+Both stop on the same criterion as every other solver (the KKT violation of the
+primal problem, max-norm, at most ``tol_abs``), checked on the primal gradient,
+and fall back to :class:`~skmtl.solvers.NewtonCG` polishing if rounding leaves
+the exact solution above the tolerance.
+"""
+
+import numpy as np
+import scipy.linalg
+
+from .._design import _segment_sum
+from ._newton import NewtonCG
+from .base import SolverResult, warn_not_converged
+
+__all__ = ["GramSolver", "KernelNewton", "SmoothAuto"]
+
+#: the Gram solver factorises one p x p matrix per task
+GRAM_MAX_FEATURES = 256
+#: the kernel solver factorises one dense (n_rows + n_tasks) square matrix
+KERNEL_MAX_ROWS = 2000
+
+
+def _coupling(penalty):
+    """``(alpha, M)`` of a quadratic coupling (M None: identity), or None."""
+    if not hasattr(penalty, "M") or not getattr(penalty, "is_smooth", False):
+        return None
+    return penalty.alpha, penalty.M
+
+
+def _not_applicable(solver, why):
+    raise ValueError(f"solver={solver!r} does not apply here: {why}.")
+
+
+class GramSolver:
+    """Exact solve of squared-loss problems with a quadratic coupling, via Gram matrices.
+
+    For the centred design the intercepts are the tasks' weighted means of y,
+    and the weights solve ``A_t w_t + alpha * sum_s M_ts w_s = r_t`` with
+    ``A_t`` task t's weighted Gram matrix and ``r_t = X_t^T D_t y_t``. With
+    ``M = diag(a) + b 11^T`` (independent, mean-regularized and all-pairs
+    graph couplings) this is block-diagonal plus a rank-p term: each block is
+    inverted from the eigendecomposition of ``A_t`` (computed once per problem,
+    valid for every alpha) and the rank-p term through a p x p system.
+    """
+
+    name = "gram"
+
+    def __init__(self, max_iter=100, verbose=0):
+        self.max_iter = max_iter
+        self.verbose = verbose
+
+    @staticmethod
+    def applicable(loss, penalty, W0):
+        """None when the solver applies, else the reason it does not."""
+        if not getattr(loss.datafit, "is_quadratic", False):
+            return "it needs the squared loss"
+        coupling = _coupling(penalty)
+        if coupling is None:
+            return "it needs a quadratic coupling (independent, mean or graph)"
+        if W0.ndim != 2:
+            return "it needs one score per row"
+        if loss.design.n_features > GRAM_MAX_FEATURES:
+            return f"it needs at most {GRAM_MAX_FEATURES} features"
+        alpha, M = coupling
+        if M is not None and M.shape[0] > 1:
+            off = M[~np.eye(M.shape[0], dtype=bool)]
+            if np.ptp(off) > 1e-12 * max(1.0, float(np.max(np.abs(M)))):
+                return "it needs equal coupling between every pair of tasks"
+        return None
+
+    def _factors(self, loss):
+        if "gram" not in loss.cache:
+            datafit, design = loss.datafit, loss.design
+            A = design.task_grams(datafit.weights)
+            sigma, Q = np.linalg.eigh(A)
+            # r_t = X_t^T D_t (y_t - ybar_t): minus the gradient at W = 0 with
+            # the exact intercepts
+            b = self._intercepts(loss)
+            S0 = loss.scores(np.zeros((design.n_features, design.n_tasks)), b)
+            R, _ = loss.grad_from_scores(S0)
+            loss.cache["gram"] = (np.maximum(sigma, 0.0), Q, -R, b)
+        return loss.cache["gram"]
+
+    @staticmethod
+    def _intercepts(loss):
+        design, datafit = loss.design, loss.datafit
+        n_tasks = design.n_tasks
+        if not loss.fit_intercept:
+            return np.zeros(n_tasks)
+        w = datafit.weights
+        num = _segment_sum(w * datafit.y, design.row_codes, n_tasks)
+        den = _segment_sum(w, design.row_codes, n_tasks)
+        return num / np.where(den > 0, den, 1.0)
+
+    def solve(self, loss, penalty, W0, b0, tol_abs, memory=None):
+        why = self.applicable(loss, penalty, W0)
+        if why is not None:
+            _not_applicable(self.name, why)
+        sigma, Q, R, b = self._factors(loss)
+        alpha, M = _coupling(penalty)
+        n_tasks = loss.design.n_tasks
+        if M is None:
+            a, off = np.ones(n_tasks), 0.0
+        else:
+            off = float(M[0, 1]) if n_tasks > 1 else 0.0
+            a = np.diag(M) - off
+        denom = sigma + alpha * a[:, None]  # (n_tasks, p) eigenvalues of the blocks
+        W = None
+        if np.all(denom > 1e-12 * max(1.0, float(np.max(denom, initial=0.0)))):
+            inv = 1.0 / denom
+
+            def block_solve(V):  # (A_t + alpha a_t I)^-1 v_t for every task
+                return np.einsum("tij,tj->it", Q, inv * np.einsum("tji,jt->ti", Q, V))
+
+            U = block_solve(R)
+            if off != 0.0:
+                # Woodbury: sum_t w_t = z solves (I + alpha b sum_t P_t^-1) z = sum_t u_t
+                C = np.einsum("tij,tj,tkj->ik", Q, inv, Q)
+                C = np.eye(C.shape[0]) + alpha * off * C
+                try:
+                    z = np.linalg.solve(C, U.sum(axis=1))
+                except np.linalg.LinAlgError:
+                    z = None
+                if z is not None:
+                    W = U - alpha * off * block_solve(np.repeat(z[:, None], n_tasks, 1))
+            else:
+                W = U
+        if W is None or not np.all(np.isfinite(W)):
+            # singular blocks (alpha = 0 on a rank-deficient task): iterate
+            return NewtonCG(self.max_iter, self.verbose).solve(
+                loss, penalty, W0, b0, tol_abs
+            )
+        return _checked(self, loss, penalty, W, b, tol_abs, n_iter=1)
+
+
+def _checked(solver, loss, penalty, W, b, tol_abs, n_iter, memory=None):
+    """Result of a direct solve, polished by Newton-CG if above the tolerance."""
+    f, gW, gb = loss.value_grad(W, b)
+    f += penalty.value(W)
+    gW = gW + penalty.gradient(W)
+    kkt = max(float(np.max(np.abs(gW))), float(np.max(np.abs(gb), initial=0.0)))
+    if kkt > tol_abs:
+        polish = NewtonCG(solver.max_iter, solver.verbose).solve(
+            loss, penalty, W, b, tol_abs
+        )
+        polish.n_iter += n_iter
+        polish.memory = memory
+        return polish
+    if solver.verbose:
+        print(f"[{type(solver).__name__}] objective {f:.8g}, KKT {kkt:.3g}")
+    result = SolverResult(W, b, n_iter, kkt, f, True)
+    result.memory = memory
+    return result
+
+
+class _DualStart:
+    """Dual coefficients of a kernel solve, to warm-start the next one."""
+
+    def __init__(self, c, b):
+        self.c, self.b = c, b
+
+
+class KernelNewton:
+    """Newton's method on the dual coefficients of a quadratic coupling.
+
+    Minimises ``F(K c + E b) + alpha / 2 * c^T K c`` over the ``n_rows`` dual
+    coefficients ``c`` and the intercepts ``b`` (``E`` maps tasks to rows),
+    which has the same minimiser as the primal problem when ``M`` is positive
+    definite and ``alpha > 0``. A Newton step solves::
+
+        [ D K + alpha I   D E ] [dc]   [ -(g + alpha c) ]
+        [ E^T             0   ] [db] = [ -E^T c          ]
+
+        with g, D the loss' first and second derivatives in the scores
+
+    exactly (the first row is the Newton equation premultiplied by ``K^-1``,
+    the second the intercepts' optimality), followed by an Armijo step. The
+    primal gradient is ``X_t^T (g_t + alpha c_t)`` for task t, which gives the
+    usual stopping rule. With the squared loss one step is exact.
+    """
+
+    name = "kernel"
+
+    def __init__(self, max_iter=100, verbose=0):
+        self.max_iter = max_iter
+        self.verbose = verbose
+
+    @staticmethod
+    def applicable(loss, penalty, W0):
+        """None when the solver applies, else the reason it does not."""
+        coupling = _coupling(penalty)
+        if coupling is None:
+            return "it needs a quadratic coupling (independent, mean or graph)"
+        if W0.ndim != 2 or not hasattr(loss.datafit, "hessian_diag"):
+            return "it needs one score per row (squared or binary logistic loss)"
+        alpha, M = coupling
+        if not alpha > 0:
+            return "it needs alpha > 0"
+        if loss.design.n_rows > KERNEL_MAX_ROWS:
+            return f"it needs at most {KERNEL_MAX_ROWS} training rows"
+        if M is not None:
+            eig = np.linalg.eigvalsh(M)
+            if eig[0] <= 1e-10 * max(eig[-1], 0.0):
+                return "it needs a positive definite coupling (ridge > 0)"
+        return None
+
+    def _kernel(self, loss, M):
+        cache = loss.cache
+        if "row_gram" not in cache:
+            cache["row_gram"] = loss.design.row_gram()
+        key = ("kernel", None if M is None else M.tobytes())
+        if cache.get("kernel_key") != key:
+            rc = loss.design.row_codes
+            if M is None:
+                Minv = np.eye(loss.design.n_tasks)
+                K = np.where(rc[:, None] == rc[None, :], cache["row_gram"], 0.0)
+            else:
+                Minv = np.linalg.inv(M)
+                Minv = 0.5 * (Minv + Minv.T)
+                K = cache["row_gram"] * Minv[np.ix_(rc, rc)]
+            cache["kernel_key"], cache["kernel"] = key, (K, Minv)
+        return cache["kernel"]
+
+    def solve(self, loss, penalty, W0, b0, tol_abs, memory=None):
+        why = self.applicable(loss, penalty, W0)
+        if why is not None:
+            _not_applicable(self.name, why)
+        alpha, M = _coupling(penalty)
+        K, Minv = self._kernel(loss, M)
+        design, datafit, fit_b = loss.design, loss.datafit, loss.fit_intercept
+        n, T, rc = design.n_rows, design.n_tasks, design.row_codes
+        if isinstance(memory, _DualStart) and memory.c.shape == (n,):
+            c, b = memory.c.copy(), memory.b.copy()
+        else:
+            c, b = np.zeros(n), np.asarray(b0, dtype=np.float64).copy()
+        if not fit_b:
+            b = np.zeros(T)
+
+        def state(c, b):
+            Kc = K @ c
+            S = Kc + b[rc]
+            return Kc, S, datafit.value(S) + 0.5 * alpha * float(c @ Kc)
+
+        Kc, S, f = state(c, b)
+        eps = np.finfo(float).eps
+        n_iter, flat, reason = 0, 0, None
+        while True:
+            g = datafit.gradient(S)
+            r = g + alpha * c
+            gW, _ = design.backward(r)
+            gb = _segment_sum(g, rc, T) if fit_b else np.zeros(T)
+            kkt = max(float(np.max(np.abs(gW))), float(np.max(np.abs(gb), initial=0.0)))
+            if kkt <= tol_abs or n_iter >= self.max_iter or flat >= 2:
+                break
+            n_iter += 1
+            h = datafit.hessian_diag(S)
+            if fit_b:
+                A = np.zeros((n + T, n + T))
+                A[:n, :n] = h[:, None] * K
+                A[:n, n:][np.arange(n), rc] = h
+                A[n:, :n][rc, np.arange(n)] = 1.0
+                rhs = np.concatenate([-r, -_segment_sum(c, rc, T)])
+            else:
+                A = h[:, None] * K
+                rhs = -r
+            A[np.arange(n), np.arange(n)] += alpha
+            try:
+                step = scipy.linalg.solve(A, rhs, check_finite=False)
+            except (np.linalg.LinAlgError, ValueError):
+                reason = "the Newton system was singular"
+                break
+            u, db = step[:n], (step[n:] if fit_b else np.zeros(T))
+            Ku = K @ u
+            slope = float(g @ (Ku + db[rc]) + alpha * (u @ Kc))
+            if not slope < 0:
+                u, db = -r, -gb  # not a descent direction (rounding): gradient step
+                Ku = K @ u
+                slope = float(g @ (Ku + db[rc]) + alpha * (u @ Kc))
+            t = 1.0
+            for _ in range(40):
+                c_new, b_new = c + t * u, b + t * db
+                Kc_new, S_new, f_new = state(c_new, b_new)
+                if f_new <= f + 1e-4 * t * slope:
+                    break
+                t *= 0.5
+            else:
+                reason = "the line search found no decrease in floating point"
+                break
+            flat = flat + 1 if f - f_new <= 10 * eps * max(abs(f), 1.0) else 0
+            c, b, Kc, S, f = c_new, b_new, Kc_new, S_new, f_new
+        W = design.backward(c)[0] @ Minv
+        memory = _DualStart(c, b)
+        if kkt > tol_abs and reason is None and n_iter < self.max_iter:
+            # stalled at rounding level: let the primal check / polish decide
+            return _checked(self, loss, penalty, W, b, tol_abs, n_iter, memory)
+        if self.verbose:
+            print(f"[KernelNewton] {n_iter} iterations, objective {f:.8g}, KKT {kkt:.3g}")
+        result = SolverResult(W, b, n_iter, kkt, f, kkt <= tol_abs)
+        result.memory = memory
+        warn_not_converged("Newton (kernel)", result, tol_abs, self.max_iter, reason)
+        return result
+
+
+class SmoothAuto:
+    """The default for smooth penalties: a direct solver where one applies, else Newton-CG.
+
+    Chosen per problem (so per task for uncoupled tasks): :class:`GramSolver`
+    for the squared loss on few features, :class:`KernelNewton` when there are
+    fewer rows than coefficients, :class:`~skmtl.solvers.NewtonCG` otherwise.
+    """
+
+    def __init__(self, max_iter=100, verbose=0):
+        self.max_iter = max_iter
+        self.verbose = verbose
+
+    def choose(self, loss, penalty, W0):
+        if GramSolver.applicable(loss, penalty, W0) is None:
+            return GramSolver
+        n_coef = loss.design.n_features * loss.design.n_tasks
+        if loss.design.n_rows * 2 <= n_coef and (
+            KernelNewton.applicable(loss, penalty, W0) is None
+        ):
+            return KernelNewton
+        return NewtonCG
+
+    def solve(self, loss, penalty, W0, b0, tol_abs, memory=None):
+        solver = self.choose(loss, penalty, W0)(self.max_iter, self.verbose)
+        return solver.solve(loss, penalty, W0, b0, tol_abs, memory=memory)
