@@ -51,7 +51,7 @@ def _not_applicable(solver, why):
 
 
 class GramSolver:
-    """Exact solve of squared-loss problems with a quadratic coupling, via Gram matrices.
+    """Exact solve of squared-loss problems with a quadratic coupling (Gram matrices).
 
     For the centred design the intercepts are the tasks' weighted means of y,
     and the weights solve ``A_t w_t + alpha * sum_s M_ts w_s = r_t`` with
@@ -133,7 +133,8 @@ class GramSolver:
 
             U = block_solve(R)
             if off != 0.0:
-                # Woodbury: sum_t w_t = z solves (I + alpha b sum_t P_t^-1) z = sum_t u_t
+                # Woodbury: z = sum_t w_t solves
+                # (I + alpha b sum_t P_t^-1) z = sum_t u_t
                 C = np.einsum("tij,tj,tkj->ik", Q, inv, Q)
                 C = np.eye(C.shape[0]) + alpha * off * C
                 try:
@@ -313,7 +314,9 @@ class KernelNewton:
             # stalled at rounding level: let the primal check / polish decide
             return _checked(self, loss, penalty, W, b, tol_abs, n_iter, memory)
         if self.verbose:
-            print(f"[KernelNewton] {n_iter} iterations, objective {f:.8g}, KKT {kkt:.3g}")
+            print(
+                f"[KernelNewton] {n_iter} iterations, objective {f:.8g}, KKT {kkt:.3g}"
+            )
         result = SolverResult(W, b, n_iter, kkt, f, kkt <= tol_abs)
         result.memory = memory
         warn_not_converged("Newton (kernel)", result, tol_abs, self.max_iter, reason)
@@ -321,7 +324,7 @@ class KernelNewton:
 
 
 class SmoothAuto:
-    """The default for smooth penalties: a direct solver where one applies, else Newton-CG.
+    """Default for smooth penalties: a direct solver where one applies, else Newton-CG.
 
     Chosen per problem (so per task for uncoupled tasks): :class:`GramSolver`
     for the squared loss on few features, :class:`KernelNewton` when there are
