@@ -173,8 +173,10 @@ class _MultiTaskLinearBase(BaseEstimator):
         ``y_rows`` and ``sample_weight`` are then already stacked task by task.
         With ``alphas`` (a sequence), the problem is built once and solved
         along the path, each solution warm-starting the next (largest alpha
-        first is fastest). Returns the solver result (a list of them for a
-        path) and the user-facing penalty object.
+        first is fastest); an entry may also be a ``(penalty, alpha)`` pair,
+        consecutive entries with the same penalty object forming one path.
+        Returns the solver result and the user-facing penalty object (lists of
+        them for a path).
         """
         n_tasks = len(task_labels)
         design = TaskDesign(X, codes, n_tasks)
@@ -192,12 +194,6 @@ class _MultiTaskLinearBase(BaseEstimator):
         datafit.initialize(y_rows, rw, **self._datafit_extra(design, codes))
         loss = SmoothLoss(design, datafit, self.fit_intercept)
 
-        penalty = resolve_penalty(self.penalty)
-        if self.unseen_tasks == "shared" and not hasattr(penalty, "split"):
-            raise ValueError(
-                "unseen_tasks='shared' needs a penalty with a shared component "
-                f"(penalty='mean'); {type(penalty).__name__} has none."
-            )
         b_shape = (n_tasks,) + tuple(w_shape[2:])
         b_init = self._initial_intercept(y_rows, rw, design, b_shape)
         W0, b0 = np.zeros(w_shape), b_init
@@ -215,19 +211,46 @@ class _MultiTaskLinearBase(BaseEstimator):
         tol_abs = self.tol * (scale if scale > 0 else 1.0)
         self.kkt_tol_ = tol_abs
 
-        results, previous, memory = [], None, None
-        path = [float(self.alpha)] if alphas is None else [float(a) for a in alphas]
-        for k, alpha in enumerate(path):
+        if alphas is None:
+            path = [(self.penalty, float(self.alpha))]
+        else:
+            path = [a if isinstance(a, tuple) else (self.penalty, a) for a in alphas]
+        results, penalties = [], []
+        previous, memory, first, current = None, None, None, None
+        for k, (spec, alpha) in enumerate(path):
+            alpha = float(alpha)
+            if spec is not current:
+                # a new penalty setting: start from the first solution of the
+                # previous one (the largest alpha), not from its last
+                current, penalty = spec, self._resolve_fit_penalty(spec)
+                alphas_g = [float(a) for s, a in path if s is spec]
+                if first is not None:
+                    W0, b0, memory = first
+                previous, first, k0 = None, None, k
             bound = penalty.bind(task_labels, alpha)
             result = self._run_solver(loss, bound, W0, b0, tol_abs, memory)
             memory = getattr(result, "memory", None)
             W0, b0 = (result.W, result.b)
+            if first is None:
+                first = (W0, b0, memory)
             if bound.is_smooth:
-                W0, b0 = _next_start(previous, (W0, b0), path, k)
+                W0, b0 = _next_start(previous, (W0, b0), alphas_g, k - k0)
             previous = (result.W, result.b)
             result.b = design.intercept_from_centered(result.W, result.b)
             results.append(result)
-        return (results[0] if alphas is None else results), penalty
+            penalties.append(penalty)
+        if alphas is None:
+            return results[0], penalties[0]
+        return results, penalties
+
+    def _resolve_fit_penalty(self, spec):
+        penalty = resolve_penalty(spec)
+        if self.unseen_tasks == "shared" and not hasattr(penalty, "split"):
+            raise ValueError(
+                "unseen_tasks='shared' needs a penalty with a shared component "
+                f"(penalty='mean'); {type(penalty).__name__} has none."
+            )
+        return penalty
 
     def _run_solver(self, loss, bound, W0, b0, tol_abs, memory=None):
         if self.solver != "auto":
@@ -259,19 +282,28 @@ class _MultiTaskLinearBase(BaseEstimator):
                 return strategy(loss, bound, W0, b0, tol_abs)
         return strategy(loss, bound, W0, b0, tol_abs)
 
-    def _fit_path(self, X, y, tasks=None, sample_weight=None, *, alphas):
+    def _fit_path(
+        self, X, y, tasks=None, sample_weight=None, *, alphas, penalties=None
+    ):
         """Fit along ``alphas`` on one problem; yield the model at each alpha.
 
-        Used by the cross-validated estimators: the design, centring and
-        datafit are built once, each solution warm-starts the next, and after
-        each ``yield`` the estimator is fitted at that alpha (its ``alpha``
-        parameter is set accordingly).
+        Used by the cross-validated estimators: the design, centring, datafit
+        and what the solvers cache (Gram matrices, factorisations) are built
+        once; each solution warm-starts the next. With ``penalties`` (a list of
+        penalty objects) the path runs over every (penalty, alpha) pair,
+        penalties outermost, the first alpha of each setting warm-started from
+        the first of the previous one. After each ``yield`` the estimator is
+        fitted at that point (its ``alpha`` and ``penalty`` parameters are set
+        accordingly).
         """
-        results, penalty, task_labels, dtype = self._fit_impl(
-            X, y, tasks, sample_weight, alphas=list(alphas)
+        alphas = [float(a) for a in alphas]
+        specs = [self.penalty] if penalties is None else list(penalties)
+        path = [(spec, a) for spec in specs for a in alphas]
+        results, used, task_labels, dtype = self._fit_impl(
+            X, y, tasks, sample_weight, alphas=path
         )
-        for alpha, result in zip(alphas, results):
-            self.alpha = alpha
+        for (spec, alpha), result, penalty in zip(path, results, used):
+            self.alpha, self.penalty = alpha, spec
             self._store_fit(result, penalty, task_labels, dtype)
             yield self
 
@@ -325,8 +357,28 @@ class _MultiTaskLinearBase(BaseEstimator):
         allow = self.unseen_tasks == "shared"
         return TaskIndex(self.tasks_).transform(tasks, n_samples, allow_unseen=allow)
 
+    def _cache_rows(self, X, tasks):
+        """Validate rows once for repeated predictions on the same ``X`` object.
+
+        Cross-validation scores the same test rows at every point of a path:
+        after this, ``predict`` & co. on this very ``X`` (and ``tasks``) object
+        skip the validation and reuse the task-grouped design of the rows.
+        The model must be fitted; rows of unseen tasks are not cached.
+        """
+        self._rows_cache = None
+        Xv = self._validate_X_predict(X)
+        codes = self._predict_codes(tasks, Xv.shape[0])
+        if np.all(codes >= 0):
+            design = TaskDesign(Xv, codes, len(self.tasks_))
+            self._rows_cache = (X, tasks, design, codes)
+
     def _raw_scores(self, X, tasks):
         """Linear scores per row (n_samples,) or (n_samples, n_classes)."""
+        cache = getattr(self, "_rows_cache", None)
+        if cache is not None and X is cache[0] and tasks is cache[1]:
+            design, codes = cache[2], cache[3]
+            b = self._b if self.fit_intercept else np.zeros_like(self._b)
+            return design.unsort_rows(design.forward(self._W, b)), codes
         X = self._validate_X_predict(X)
         codes = self._predict_codes(tasks, X.shape[0])
         W, b = self._W, self._b

@@ -32,25 +32,44 @@ def _index(X, rows):
     return X[rows]
 
 
-def _score(estimator, scoring, X, y, tasks):
-    if scoring is None:
-        return estimator.score(X, y, tasks=tasks)
-    return scoring(estimator, X, y, tasks=tasks)
+def _default_score(estimator, X, y, tasks):
+    """``estimator.score`` (accuracy or R^2 over all rows) without re-validation."""
+    pred = estimator.predict(X, tasks=tasks)
+    if isinstance(estimator, ClassifierMixin):
+        return float(np.mean(pred == y))
+    # sklearn's r2_score for 1-D y without weights (force_finite=True)
+    numerator = float(np.sum((y - pred) ** 2))
+    denominator = float(np.sum((y - np.mean(y)) ** 2))
+    if denominator == 0.0:
+        return 1.0 if numerator == 0.0 else 0.0
+    return 1.0 - numerator / denominator
 
 
-def _path_scores(base, penalty_params, alphas, X, y, tasks, sw, train, test, scoring):
-    """Scores of one (penalty setting, fold) along the alpha path."""
+def _fold_scores(base, penalties, alphas, X, y, tasks, sw, train, test, scoring):
+    """Scores of one fold at every (penalty setting, alpha): (n_settings, n_alphas).
+
+    One problem is built for the fold and solved along every setting's alpha
+    path; the test rows are validated once and reused at every point.
+    """
     est = clone(base)
-    if penalty_params:
-        penalty = clone(resolve_penalty(est.penalty)).set_params(**penalty_params)
-        est.set_params(penalty=penalty)
     X_tr, X_te = _index(X, train), _index(X, test)
+    y_te, tasks_te = y[test], tasks[test]
     sw_tr = None if sw is None else sw[train]
     start = time.perf_counter()
     scores = []
-    for fitted in est._fit_path(X_tr, y[train], tasks[train], sw_tr, alphas=alphas):
-        scores.append(_score(fitted, scoring, X_te, y[test], tasks[test]))
-    return np.asarray(scores), time.perf_counter() - start
+    path = est._fit_path(
+        X_tr, y[train], tasks[train], sw_tr, alphas=alphas, penalties=penalties
+    )
+    for k, fitted in enumerate(path):
+        if k == 0:
+            fitted._cache_rows(X_te, tasks_te)
+        if scoring is None:
+            scores.append(_default_score(fitted, X_te, y_te, tasks_te))
+        else:
+            scores.append(scoring(fitted, X_te, y_te, tasks=tasks_te))
+    fitted._rows_cache = None
+    elapsed = time.perf_counter() - start
+    return np.asarray(scores).reshape(len(penalties), len(alphas)), elapsed
 
 
 class _MultiTaskCVBase(BaseEstimator):
@@ -196,17 +215,17 @@ class _MultiTaskCVBase(BaseEstimator):
             splits = list(cv.split(X, y))
         scoring = self._check_scoring()
         base = self._base_estimator()
+        penalties = [self._setting_penalty(base, params) for params in grid]
         jobs = (
-            delayed(_path_scores)(
-                base, params, alphas, X, y, tasks, sw, tr, te, scoring
+            delayed(_fold_scores)(
+                base, penalties, alphas, X, y, tasks, sw, tr, te, scoring
             )
-            for params in grid
             for tr, te in splits
         )
         out = Parallel(n_jobs=self.n_jobs, verbose=self.verbose)(jobs)
         n_splits = len(splits)
         # scores[g, k, a]: penalty setting g, fold k, alpha a
-        scores = np.array([s for s, _ in out]).reshape(len(grid), n_splits, len(alphas))
+        scores = np.stack([s for s, _ in out], axis=1)
         self.fit_time_ = float(sum(t for _, t in out))
         self._store_results(scores, grid, alphas)
         if self.refit:
@@ -217,15 +236,18 @@ class _MultiTaskCVBase(BaseEstimator):
                 for k, v in best.items()
                 if k.startswith("penalty__")
             }
-            if penalty_params:
-                penalty = clone(resolve_penalty(est.penalty)).set_params(
-                    **penalty_params
-                )
-                est.set_params(penalty=penalty)
+            est.set_params(penalty=self._setting_penalty(base, penalty_params))
             self.best_estimator_ = est.fit(X, y, tasks=tasks, sample_weight=sw)
             self.tasks_ = self.best_estimator_.tasks_
             self.n_iter_ = self.best_estimator_.n_iter_
         return self
+
+    @staticmethod
+    def _setting_penalty(base, params):
+        """The penalty of one setting of ``penalty_grid`` (a new object)."""
+        if not params:
+            return base.penalty
+        return clone(resolve_penalty(base.penalty)).set_params(**params)
 
     def _store_results(self, scores, grid, alphas):
         n_grid, n_splits, n_alphas = scores.shape

@@ -174,10 +174,56 @@ def _checked(solver, loss, penalty, W, b, tol_abs, n_iter, memory=None):
 
 
 class _DualStart:
-    """Dual coefficients of a kernel solve, to warm-start the next one."""
+    """Dual coefficients of a kernel solve, to warm-start the next one.
 
-    def __init__(self, c, b):
-        self.c, self.b = c, b
+    Keeps the solution at the previous alpha too: along a path the next start
+    is extrapolated linearly in log(alpha), as for the primal solvers.
+    """
+
+    def __init__(self, alpha, c, b, previous=None):
+        self.alpha, self.c, self.b = alpha, c, b
+        self.previous = previous
+
+    def start(self, alpha):
+        prev = self.previous
+        if prev is None or min(alpha, self.alpha, prev.alpha) <= 0:
+            return self.c.copy(), self.b.copy()
+        denom = np.log(self.alpha / prev.alpha)
+        step = np.log(alpha / self.alpha) / denom if denom != 0 else np.inf
+        if not np.isfinite(step) or abs(step) > 2 or prev.c.shape != self.c.shape:
+            return self.c.copy(), self.b.copy()
+        return self.c + step * (self.c - prev.c), self.b + step * (self.b - prev.b)
+
+
+def _newton_step(K, h, alpha, r, c, rc, n_tasks, fit_b):
+    """Solve the kernel Newton system by one Cholesky factorisation.
+
+    ``B = diag(h) K + alpha I`` is not symmetric, but
+    ``B^-1 v = (v - D^1/2 Ht^-1 D^1/2 K v) / alpha`` with the positive definite
+    ``Ht = D^1/2 K D^1/2 + alpha I`` (valid for h >= 0, zero-weight rows
+    included). The intercept steps come from the ``n_tasks`` x ``n_tasks``
+    system ``E^T B^-1 D E db = E^T B^-1 (-r) + E^T c`` (Schur complement).
+    """
+    n = len(h)
+    sq = np.sqrt(h)
+    Ht = sq[:, None] * K * sq[None, :]
+    Ht[np.arange(n), np.arange(n)] += alpha
+    factor = scipy.linalg.cho_factor(Ht, lower=True, check_finite=False)
+    V = -r[:, None]
+    if fit_b:
+        E = np.zeros((n, n_tasks))
+        E[np.arange(n), rc] = h
+        V = np.hstack([V, E])
+    Q = scipy.linalg.cho_solve(factor, sq[:, None] * (K @ V), check_finite=False)
+    U = (V - sq[:, None] * Q) / alpha  # B^-1 V
+    u = U[:, 0]
+    if not fit_b:
+        return u, np.zeros(n_tasks)
+    Z = U[:, 1:]  # B^-1 D E
+    lhs = _segment_sum(Z, rc, n_tasks)
+    rhs = _segment_sum(u, rc, n_tasks) + _segment_sum(c, rc, n_tasks)
+    db = np.linalg.solve(lhs, rhs)
+    return u - Z @ db, db
 
 
 class KernelNewton:
@@ -250,7 +296,7 @@ class KernelNewton:
         design, datafit, fit_b = loss.design, loss.datafit, loss.fit_intercept
         n, T, rc = design.n_rows, design.n_tasks, design.row_codes
         if isinstance(memory, _DualStart) and memory.c.shape == (n,):
-            c, b = memory.c.copy(), memory.b.copy()
+            c, b = memory.start(alpha)
         else:
             c, b = np.zeros(n), np.asarray(b0, dtype=np.float64).copy()
         if not fit_b:
@@ -274,22 +320,11 @@ class KernelNewton:
                 break
             n_iter += 1
             h = datafit.hessian_diag(S)
-            if fit_b:
-                A = np.zeros((n + T, n + T))
-                A[:n, :n] = h[:, None] * K
-                A[:n, n:][np.arange(n), rc] = h
-                A[n:, :n][rc, np.arange(n)] = 1.0
-                rhs = np.concatenate([-r, -_segment_sum(c, rc, T)])
-            else:
-                A = h[:, None] * K
-                rhs = -r
-            A[np.arange(n), np.arange(n)] += alpha
             try:
-                step = scipy.linalg.solve(A, rhs, check_finite=False)
+                u, db = _newton_step(K, h, alpha, r, c, rc, T, fit_b)
             except (np.linalg.LinAlgError, ValueError):
                 reason = "the Newton system was singular"
                 break
-            u, db = step[:n], (step[n:] if fit_b else np.zeros(T))
             Ku = K @ u
             slope = float(g @ (Ku + db[rc]) + alpha * (u @ Kc))
             if not slope < 0:
@@ -309,7 +344,10 @@ class KernelNewton:
             flat = flat + 1 if f - f_new <= 10 * eps * max(abs(f), 1.0) else 0
             c, b, Kc, S, f = c_new, b_new, Kc_new, S_new, f_new
         W = design.backward(c)[0] @ Minv
-        memory = _DualStart(c, b)
+        last = memory if isinstance(memory, _DualStart) else None
+        if last is not None:
+            last.previous = None  # keep two solutions, not the whole path
+        memory = _DualStart(alpha, c, b, last)
         if kkt > tol_abs and reason is None and n_iter < self.max_iter:
             # stalled at rounding level: let the primal check / polish decide
             return _checked(self, loss, penalty, W, b, tol_abs, n_iter, memory)
