@@ -43,10 +43,12 @@ def _segment_sum(G, row_codes, n_tasks):
     )
 
 
-# Dense X with at most this many tasks keeps one BLAS product per task; with
-# more, the Python loop over small blocks costs more than the products, and a
-# block-diagonal sparse matrix does every task in one product.
+# Dense X with at most this many tasks, or with large blocks (entries per
+# task), keeps one BLAS product per task; with many small blocks the Python
+# loop costs more than the products, and a block-diagonal sparse matrix does
+# every task in one product.
 _MAX_DENSE_BLOCKS = 4
+_MIN_DENSE_BLOCK_SIZE = 10_000
 _MAX_DENSE_TO_SPARSE = 50_000_000  # entries of a dense X we agree to re-store
 
 
@@ -97,14 +99,26 @@ class TaskDesign:
             if (
                 n_tasks > 1
                 and sparse_ok
-                and (sp.issparse(X) or n_tasks > _MAX_DENSE_BLOCKS)
+                and (
+                    sp.issparse(X)
+                    or (
+                        n_tasks > _MAX_DENSE_BLOCKS
+                        and X.size < _MIN_DENSE_BLOCK_SIZE * n_tasks
+                    )
+                )
             ):
                 self.mode = "blockdiag"
-                Xc = X if sp.issparse(X) else sp.csr_matrix(X)
                 row_codes = np.repeat(np.arange(n_tasks), counts)
-                cols = Xc.indices + p * np.repeat(row_codes, np.diff(Xc.indptr))
+                if sp.issparse(X):
+                    data, indices, indptr = X.data, X.indices, X.indptr
+                else:
+                    # every entry of a dense row, without scanning for zeros
+                    data = np.ascontiguousarray(X).ravel()
+                    indices = np.tile(np.arange(p, dtype=np.int64), X.shape[0])
+                    indptr = np.arange(0, X.size + 1, p, dtype=np.int64)
+                cols = indices + p * np.repeat(row_codes, np.diff(indptr))
                 self.X = sp.csr_matrix(
-                    (Xc.data, cols, Xc.indptr), shape=(X.shape[0], n_tasks * p)
+                    (data, cols, indptr), shape=(X.shape[0], n_tasks * p)
                 )
             else:
                 self.mode = "blocks"
@@ -287,22 +301,27 @@ class TaskDesign:
             out[t] = 0.5 * (A + A.T)
         return out
 
-    def block_lipschitz(self, row_curvature, fit_intercept, n_power_iter=10):
+    def block_lipschitz(
+        self, row_curvature, fit_intercept, n_power_iter=10, start=None
+    ):
         """Upper estimate of the largest eigenvalue of the loss Hessian.
 
         The Hessian is block-diagonal across tasks; block t is bounded by
         ``[X_t - m_t, 1]^T diag(c_t) [X_t - m_t, 1]``. Power iterations run on
         all blocks at once through :meth:`forward` / :meth:`backward`, one
         normalisation per task; the solvers' backtracking corrects an estimate
-        that is a little low.
+        that is a little low. ``start`` (a pair ``(V, vb)``, e.g. the vectors
+        of a nearby problem) replaces the random start. Returns the estimate
+        and the last vectors.
         """
-        rng = np.random.default_rng(0)
-        V = rng.standard_normal((self.n_features, self.n_tasks))
-        vb = (
-            rng.standard_normal(self.n_tasks)
-            if fit_intercept
-            else np.zeros(self.n_tasks)
-        )
+        if start is None:
+            rng = np.random.default_rng(0)
+            V = rng.standard_normal((self.n_features, self.n_tasks))
+            vb = rng.standard_normal(self.n_tasks)
+        else:
+            V, vb = start
+        if not fit_intercept:
+            vb = np.zeros(self.n_tasks)
         lam = np.zeros(self.n_tasks)
         for _ in range(n_power_iter):
             norms = np.sqrt((V * V).sum(axis=0) + vb * vb)
@@ -314,7 +333,7 @@ class TaskDesign:
                 gb = np.zeros_like(gb)
             lam = (V * gW).sum(axis=0) + vb * gb
             V, vb = gW, gb
-        return 1.05 * float(lam.max(initial=0.0))
+        return 1.05 * float(lam.max(initial=0.0)), (V, vb)
 
 
 class SmoothLoss:
@@ -349,13 +368,38 @@ class SmoothLoss:
         return self.value_from_scores(S), gW, gb
 
     def lipschitz(self):
-        return self.design.block_lipschitz(self.datafit.curvature(), self.fit_intercept)
+        """Upper estimate of the Lipschitz constant of the gradient.
+
+        A loss made by :meth:`restrict_features` starts its power iterations
+        from its parent's last vectors (restricted to its features) and needs
+        fewer of them; the vectors go back to the parent afterwards.
+        """
+        parent = self.cache.get("parent")
+        start, n_iter = None, 10
+        if parent is not None and "power" in parent[0].cache:
+            (V, vb), features = parent[0].cache["power"], parent[1]
+            start, n_iter = (V[features], vb), 4
+        L, (V, vb) = self.design.block_lipschitz(
+            self.datafit.curvature(), self.fit_intercept, n_iter, start
+        )
+        if parent is not None:
+            full, features = parent
+            if "power" not in full.cache:
+                rng = np.random.default_rng(0)
+                shape = (full.design.n_features,) + V.shape[1:]
+                full.cache["power"] = (rng.standard_normal(shape), vb)
+            Vfull, _ = full.cache["power"]
+            Vfull[features] = V
+            full.cache["power"] = (Vfull, vb)
+        return L
 
     def restrict_features(self, features):
         """The loss as a function of the weights of ``features`` only."""
-        return SmoothLoss(
+        sub = SmoothLoss(
             self.design.restrict_features(features), self.datafit, self.fit_intercept
         )
+        sub.cache["parent"] = (self, np.asarray(features))
+        return sub
 
     def restrict(self, t):
         """The loss of task ``t`` alone, for block-separable problems.
