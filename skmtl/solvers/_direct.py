@@ -366,7 +366,13 @@ class KernelNewton:
             else:
                 reason = "the line search found no decrease in floating point"
                 break
-            flat = flat + 1 if f - f_new <= 10 * eps * max(abs(f), 1.0) else 0
+            if f - f_new <= 10 * eps * max(abs(f), 1.0):
+                # no decrease beyond rounding: after a chord step, refactorise
+                # first; after two full Newton steps, stop (as Newton-CG)
+                flat = flat if reuse else flat + 1
+                kkt_prev = 0.0  # no reuse at the next step
+            else:
+                flat = 0
             c, b, Kc, S, f = c_new, b_new, Kc_new, S_new, f_new
         W = design.backward(c)[0] @ Minv
         tangent = None
