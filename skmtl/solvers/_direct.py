@@ -177,16 +177,19 @@ class _DualStart:
     """Dual solution of a kernel solve and its tangent, to warm-start the next one.
 
     ``tangent`` is ``d(c, b) / d log(alpha)`` at the solution, from the
-    implicit function theorem (one more solve with the last Newton system):
-    along a path the next start is the first-order prediction
-    ``(c, b) + log(alpha_new / alpha) * tangent`` (Euler predictor), which lands
-    within Newton's quadratic convergence region far more often than the last
-    solution alone. Only used for the same kernel (penalty setting).
+    implicit function theorem (one more solve with the last Newton system).
+    Along a path the next start is predicted from it: to first order
+    (Euler predictor), or to second order when the solution at the previous
+    alpha is known (Hermite extrapolation: the tangent here and the previous
+    point fix a quadratic in log(alpha)). Such a start lands within Newton's
+    fast convergence region far more often than the last solution alone.
+    Only used for the same kernel (penalty setting).
     """
 
-    def __init__(self, alpha, c, b, key, tangent=None):
+    def __init__(self, alpha, c, b, key, tangent=None, previous=None):
         self.alpha, self.c, self.b, self.key = alpha, c, b, key
         self.tangent = tangent
+        self.previous = previous
 
     def start(self, alpha, key):
         if self.tangent is None or key != self.key or not alpha > 0:
@@ -195,7 +198,16 @@ class _DualStart:
         if not np.isfinite(step) or abs(step) > 3:
             return self.c.copy(), self.b.copy()
         dc, db = self.tangent
-        return self.c + step * dc, self.b + step * db
+        c, b = self.c + step * dc, self.b + step * db
+        prev = self.previous
+        if prev is not None and prev.key == key:
+            back = np.log(prev.alpha / self.alpha)  # previous point, log scale
+            if np.isfinite(back) and back != 0 and abs(step / back) <= 2:
+                # quadratic term through the previous solution
+                qc = (prev.c - self.c - back * dc) / back**2
+                qb = (prev.b - self.b - back * db) / back**2
+                c, b = c + step**2 * qc, b + step**2 * qb
+        return c, b
 
 
 class _NewtonSystem:
@@ -381,7 +393,10 @@ class KernelNewton:
             # (that of the last step: close to the solution's)
             dc, db = system.solve(c, np.zeros(T))
             tangent = (alpha * dc, alpha * db)
-        memory = _DualStart(alpha, c, b, key, tangent)
+        last = memory if isinstance(memory, _DualStart) else None
+        if last is not None:
+            last.previous = None  # keep two solutions, not the whole path
+        memory = _DualStart(alpha, c, b, key, tangent, last)
         if kkt > tol_abs and reason is None and n_iter < self.max_iter:
             # stalled at rounding level: let the primal check / polish decide
             return _checked(self, loss, penalty, W, b, tol_abs, n_iter, memory)
