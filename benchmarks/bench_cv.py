@@ -135,7 +135,7 @@ def run_problem(name, X, y, tasks, Est, EstCV, penalty, alphas, grid, repeats):
 
 
 def main(quick=False, out_dir=None, repeats=None):
-    repeats = repeats or (1 if quick else 2)
+    repeats = repeats or (1 if quick else 3)
     rows = [run_problem(*p, repeats) for p in _problems(quick)]
     lines = [
         "# MultiTask*CV vs GridSearchCV: same grid, same folds",
