@@ -49,8 +49,8 @@ default="independent"
         Fit an unpenalised intercept per task (and class).
     task_weights : dict or array-like of shape (n_tasks,), default=None
         Per-task loss weights ``lambda_t``.
-    solver : {"auto", "newton-cg", "lbfgs", "fista"}, default="auto"
-        See :class:`MultiTaskRegressor`.
+    solver : {"auto", "newton-cg", "lbfgs", "fista", "kernel"}, default="auto"
+        See :class:`MultiTaskRegressor` (``"kernel"``: two classes only).
     tol : float, default=1e-4
         Relative tolerance on the KKT violation, see :class:`MultiTaskRegressor`.
     max_iter : int, default=1000

@@ -52,13 +52,21 @@ default="independent"
     task_weights : dict or array-like of shape (n_tasks,), default=None
         Per-task loss weights ``lambda_t``: a dict ``{task: weight}`` (other
         tasks keep 1) or an array in the order of the sorted task labels.
-    solver : {"auto", "newton-cg", "lbfgs", "fista"}, default="auto"
+    solver : {"auto", "newton-cg", "lbfgs", "fista", "gram", "kernel"}, \
+            default="auto"
         ``"newton-cg"`` (truncated Newton on Hessian-vector products) or
         ``"lbfgs"`` for smooth penalties, ``"fista"`` (accelerated proximal
         gradient with backtracking and restart, on working sets of features
-        for L2,1) for any penalty; ``"auto"`` picks Newton-CG when the penalty
-        is smooth (measured 2-10x faster than L-BFGS here, and one or two
-        steps from a warm start), FISTA otherwise.
+        for L2,1) for any penalty. Two direct solvers for the quadratic
+        couplings (independent, mean, graph): ``"gram"`` (squared loss, at most
+        256 features, equal coupling between all task pairs; an exact solve
+        from per-task Gram matrices) and ``"kernel"`` (squared or binary
+        logistic loss, alpha > 0, positive definite coupling, at most 2000
+        rows; Newton on one dual coefficient per row, for fewer rows than
+        coefficients as with text). ``"auto"`` picks ``"gram"``, else
+        ``"kernel"`` when the rows are at most half the coefficients, else
+        Newton-CG for smooth penalties, and FISTA otherwise. See
+        :mod:`skmtl.solvers`.
     tol : float, default=1e-4
         Stop when the KKT violation (max-norm of the gradient, or its distance
         to the penalty's subdifferential) falls below ``tol`` times its value

@@ -305,9 +305,11 @@ class _MultiTaskCVBase(BaseEstimator):
 
 _DOC = """Cross-validated {model}: alpha and penalty strengths over a grid.
 
-    For every penalty setting of ``penalty_grid`` and every fold, the alphas
-    are solved as one path, largest first, each solution warm-starting the next
-    and the problem (design, centring, loss) built once per fold; a
+    Each fold is one job: the problem (design, centring, loss, and the
+    solvers' factorisations) is built once, and for every penalty setting of
+    ``penalty_grid`` the alphas are solved as one path, largest first, each
+    solution warm-starting the next (each setting starting from the previous
+    setting's first solution); the test rows are validated once. A
     ``GridSearchCV`` over the same grid and folds refits from scratch for every
     candidate. The best candidate (highest mean test score, first in parameter
     order on ties, as ``GridSearchCV``) is refitted on all the data.
@@ -332,7 +334,7 @@ _DOC = """Cross-validated {model}: alpha and penalty strengths over a grid.
         :func:`skmtl.metrics.make_task_scorer`; a callable is called as
         ``scoring(estimator, X, y, tasks=tasks)``.
     n_jobs : int, default=None
-        Parallel (penalty setting, fold) paths, through joblib (any joblib
+        Folds run in parallel, one job each, through joblib (any joblib
         backend, e.g. dask, applies).
     refit : bool, default=True
     fit_intercept, task_weights, solver, tol, max_iter, unseen_tasks
