@@ -178,6 +178,7 @@ class _MultiTaskLinearBase(BaseEstimator):
         Returns the solver result and the user-facing penalty object (lists of
         them for a path).
         """
+        self._rows_cache = None  # rows validated for the previous model
         n_tasks = len(task_labels)
         design = TaskDesign(X, codes, n_tasks)
         task_w = check_task_weights(self.task_weights, task_labels)

@@ -205,7 +205,7 @@ class _MultiTaskCVBase(BaseEstimator):
                 f"number of samples: n_samples={n}."
             )
         alphas = self._check_alphas()
-        grid = list(ParameterGrid(self.penalty_grid or {}))
+        grid, candidates = self._candidates(alphas)
         cv = self._check_cv(y)
         if not hasattr(cv, "split"):
             splits = list(cv)
@@ -227,7 +227,7 @@ class _MultiTaskCVBase(BaseEstimator):
         # scores[g, k, a]: penalty setting g, fold k, alpha a
         scores = np.stack([s for s, _ in out], axis=1)
         self.fit_time_ = float(sum(t for _, t in out))
-        self._store_results(scores, grid, alphas)
+        self._store_results(scores, grid, alphas, candidates)
         if self.refit:
             best = self.best_params_
             est = clone(base).set_params(warm_start=False, alpha=best["alpha"])
@@ -249,20 +249,56 @@ class _MultiTaskCVBase(BaseEstimator):
             return base.penalty
         return clone(resolve_penalty(base.penalty)).set_params(**params)
 
-    def _store_results(self, scores, grid, alphas):
+    def _candidates(self, alphas):
+        """Penalty settings to solve, and the candidates in GridSearchCV's order.
+
+        The equivalent ``GridSearchCV`` grid is ``{"alpha": alphas,
+        "penalty__<name>": ...}`` (one such dict per dict of a list
+        ``penalty_grid``); ``ParameterGrid`` lists it sub-grid by sub-grid,
+        alpha outermost in the order given, then the penalty parameters. The
+        candidates follow that order, so that ties break as in GridSearchCV.
+        Returns the flat list of settings and ``(setting, alpha index)`` pairs,
+        alpha indices into ``alphas`` (largest first).
+        """
+        grids = self.penalty_grid
+        if not grids:
+            grids = [{}]
+        elif isinstance(grids, dict):
+            grids = [grids]
+        given = DEFAULT_ALPHAS if self.alphas is None else self.alphas
+        given = np.asarray(given, dtype=float).ravel()
+        _, first = np.unique(given, return_index=True)
+        user_order = given[np.sort(first)]  # distinct, in the order given
+        position = {float(a): i for i, a in enumerate(alphas)}
+        settings, candidates = [], []
+        for sub in grids:
+            start = len(settings)
+            settings.extend(ParameterGrid(sub))
+            for alpha in user_order:
+                for g in range(start, len(settings)):
+                    candidates.append((g, position[float(alpha)]))
+        return settings, candidates
+
+    def _store_results(self, scores, grid, alphas, candidates):
         n_grid, n_splits, n_alphas = scores.shape
         params, per_split = [], []
-        for g, setting in enumerate(grid):
-            for a, alpha in enumerate(alphas):
-                entry = {"alpha": float(alpha)}
-                entry.update({f"penalty__{k}": v for k, v in setting.items()})
-                params.append(entry)
-                per_split.append(scores[g, :, a])
+        for g, a in candidates:
+            entry = {"alpha": float(alphas[a])}
+            entry.update({f"penalty__{k}": v for k, v in grid[g].items()})
+            params.append(entry)
+            per_split.append(scores[g, :, a])
         per_split = np.array(per_split)  # (n_candidates, n_splits)
         mean = per_split.mean(axis=1)
         results = {"params": params}
-        for key in params[0]:
-            results[f"param_{key}"] = np.array([p[key] for p in params], dtype=object)
+        keys = sorted({key for p in params for key in p})
+        for key in keys:
+            values = np.empty(len(params), dtype=object)
+            missing = np.array([key not in p for p in params])
+            values[~missing] = [p[key] for p in params if key in p]
+            # masked where a sub-grid lacks the parameter, as GridSearchCV
+            results[f"param_{key}"] = (
+                np.ma.MaskedArray(values, mask=missing) if missing.any() else values
+            )
         for k in range(n_splits):
             results[f"split{k}_test_score"] = per_split[:, k]
         results["mean_test_score"] = mean
