@@ -234,18 +234,24 @@ def _loss(X, y, tasks, datafit, fit_intercept=True):
     return SmoothLoss(design, datafit, fit_intercept), labels
 
 
-def test_auto_choice():
-    auto = SmoothAuto()
+@pytest.mark.parametrize("path", [False, True], ids=["single-fit", "path"])
+def test_auto_choice(path):
+    auto = SmoothAuto(path=path)
     X, y, tasks, _ = ragged_problem()
     yc = np.where(y > np.median(y), 1.0, -1.0)
-    Xw, yw, tw = _wide_problem()
+    Xw, yw, tw = _wide_problem()  # 60 rows, 1500 coefficients
+    Xv, yv, tv = _wide_problem(p=800)  # 60 rows, 2400 coefficients
+    # a single fit takes the kernel only when its n^3 / 3 Cholesky is clearly
+    # cheap (n^3 <= 100 p T); a path shares it, so up to n^3 <= 900 p T
+    wide = KernelNewton if path else NewtonCG
     cases = [
         # few features, squared loss: Gram, whatever the coupling
         ((X, y, tasks, Quadratic()), "mean", 0.1, GramSolver),
         ((X, y, tasks, Quadratic()), "graph", 0.0, GramSolver),
         # fewer rows than coefficients
-        ((Xw, yw, tw, Quadratic()), "mean", 0.1, KernelNewton),
-        ((Xw, np.where(yw > 1, 1.0, -1.0), tw, Logistic()), "graph", 0.1, KernelNewton),
+        ((Xw, yw, tw, Quadratic()), "mean", 0.1, wide),
+        ((Xw, np.where(yw > 1, 1.0, -1.0), tw, Logistic()), "graph", 0.1, wide),
+        ((Xv, yv, tv, Quadratic()), "mean", 0.1, KernelNewton),
         # wide but alpha = 0 (the dual needs alpha > 0)
         ((Xw, yw, tw, Quadratic()), "mean", 0.0, NewtonCG),
         # logistic with more rows than coefficients
@@ -281,13 +287,13 @@ def test_auto_few_features_is_gram(container, penalty):
 
 @pytest.mark.parametrize("penalty", ["independent", "mean", "graph"])
 def test_auto_wide_is_kernel(penalty):
-    X, y, tasks = _wide_problem()
+    X, y, tasks = _wide_problem(p=800)
     kwargs = dict(alpha=0.1, penalty=PENALTIES[penalty](), tol=1e-10)
     auto = MultiTaskRegressor(**kwargs).fit(X, y, tasks=tasks)
     kernel = MultiTaskRegressor(solver="kernel", **kwargs).fit(X, y, tasks=tasks)
     assert_allclose(auto.coef_, kernel.coef_, rtol=1e-12, atol=1e-14)
     assert_allclose(auto.intercept_, kernel.intercept_, rtol=1e-12, atol=1e-14)
-    # and the kernel solution is the exact one (1500 coefficients, 60 rows)
+    # and the kernel solution is the exact one (2400 coefficients, 60 rows)
     labels = np.unique(tasks)
     coef, intercept = _normal_equations(
         _blocks(X.toarray(), y, tasks, labels, np.ones(len(y))),

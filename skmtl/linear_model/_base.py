@@ -229,7 +229,9 @@ class _MultiTaskLinearBase(BaseEstimator):
                     W0, b0, memory = first
                 previous, first, k0 = None, None, k
             bound = penalty.bind(task_labels, alpha)
-            result = self._run_solver(loss, bound, W0, b0, tol_abs, memory)
+            result = self._run_solver(
+                loss, bound, W0, b0, tol_abs, memory, on_path=len(path) > 1
+            )
             memory = getattr(result, "memory", None)
             W0, b0 = (result.W, result.b)
             if first is None:
@@ -253,13 +255,15 @@ class _MultiTaskLinearBase(BaseEstimator):
             )
         return penalty
 
-    def _run_solver(self, loss, bound, W0, b0, tol_abs, memory=None):
+    def _run_solver(self, loss, bound, W0, b0, tol_abs, memory=None, on_path=False):
         if self.solver != "auto":
-            solver_class = _SOLVERS[self.solver]
+            solver = _SOLVERS[self.solver](max_iter=self.max_iter, verbose=self.verbose)
+        elif bound.is_smooth:
+            # a direct solver where it pays (more often along a path), else
+            # Newton-CG
+            solver = SmoothAuto(self.max_iter, self.verbose, path=on_path)
         else:
-            # smooth: a direct solver where one applies, else Newton-CG
-            solver_class = SmoothAuto if bound.is_smooth else FISTA
-        solver = solver_class(max_iter=self.max_iter, verbose=self.verbose)
+            solver = FISTA(max_iter=self.max_iter, verbose=self.verbose)
         design = loss.design
         if getattr(bound, "separable", False) and design.n_tasks > 1:
             # No coupling: one small problem per task beats one large one.

@@ -63,10 +63,11 @@ default="independent"
         from per-task Gram matrices) and ``"kernel"`` (squared or binary
         logistic loss, alpha > 0, positive definite coupling, at most 2000
         rows; Newton on one dual coefficient per row, for fewer rows than
-        coefficients as with text). ``"auto"`` picks ``"gram"``, else
-        ``"kernel"`` when the rows are at most half the coefficients, else
-        Newton-CG for smooth penalties, and FISTA otherwise. See
-        :mod:`skmtl.solvers`.
+        coefficients as with text). ``"auto"`` picks a direct solver where
+        its operation count is clearly below Newton-CG's (more often along the
+        alpha paths of the cross-validated estimators, which share its
+        factorisations), else Newton-CG for smooth penalties, and FISTA
+        otherwise. See :class:`skmtl.solvers.SmoothAuto`.
     tol : float, default=1e-4
         Stop when the KKT violation (max-norm of the gradient, or its distance
         to the penalty's subdifferential) falls below ``tol`` times its value
