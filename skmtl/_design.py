@@ -285,12 +285,13 @@ class TaskDesign:
         Block ``t`` is ``sum_{i in t} d_i (x_i - m_t)(x_i - m_t)^T`` with ``d``
         the row weights (the centring weights, when the design is centred).
         """
-        Xs = self._stacked_rows()
         p = self.n_features
         out = np.empty((self.n_tasks, p, p))
         for t in range(self.n_tasks):
             lo, hi = self.bounds[t], self.bounds[t + 1]
-            Xt, d = Xs[lo:hi], row_weights[lo:hi]
+            # the shared design: every task sees all of X, with its own weights
+            Xt = self.X if self.mode == "shared" else self.X_sorted[lo:hi]
+            d = row_weights[lo:hi]
             if sp.issparse(Xt):
                 A = (Xt.multiply(d[:, None]).T @ Xt).toarray()
             else:

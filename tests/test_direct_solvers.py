@@ -7,6 +7,7 @@ and for the requests they refuse.
 """
 
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -417,3 +418,35 @@ def test_inputs_not_modified(container, solver, classification):
     assert_array_equal(y, y0)
     assert_array_equal(sw, sw0)
     assert_array_equal(tasks, tasks0)
+
+
+@pytest.mark.parametrize("solver", ["gram", "kernel"])
+def test_zero_task_weight_and_zero_sample_weights(solver):
+    # a task with task weight 0 does not depend on its intercept (the kernel's
+    # intercept system would be singular); rows with weight 0 drop out
+    X, y, tasks, _ = ragged_problem()
+    sw = np.random.default_rng(0).uniform(0.0, 2.0, len(y))
+    sw[:7] = 0.0
+    kw = dict(alpha=0.1, penalty="mean", task_weights=[1.0, 0.0, 2.0], tol=1e-10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        direct = MultiTaskRegressor(solver=solver, **kw).fit(
+            X, y, tasks=tasks, sample_weight=sw
+        )
+    ref = MultiTaskRegressor(solver="newton-cg", **kw).fit(
+        X, y, tasks=tasks, sample_weight=sw
+    )
+    assert_allclose(direct.coef_, ref.coef_, rtol=1e-6, atol=1e-9)
+    assert_allclose(direct.intercept_, ref.intercept_, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("solver", ["gram", "kernel"])
+def test_shared_design_matches_newton_cg(solver):
+    # 2-D y: every task sees every row of X
+    rng = np.random.default_rng(1)
+    X, Y = rng.normal(size=(40, 6)), rng.normal(size=(40, 3))
+    kw = dict(alpha=0.1, penalty="mean", tol=1e-10)
+    direct = MultiTaskRegressor(solver=solver, **kw).fit(X, Y)
+    ref = MultiTaskRegressor(solver="newton-cg", **kw).fit(X, Y)
+    assert_allclose(direct.coef_, ref.coef_, rtol=1e-6, atol=1e-9)
+    assert_allclose(direct.predict(X), ref.predict(X), rtol=1e-6, atol=1e-9)

@@ -239,6 +239,13 @@ class _NewtonSystem:
             E[np.arange(n), rc] = h
             self.Z = self._apply_inverse(E)  # B^-1 D E
             self.schur = _segment_sum(self.Z, rc, n_tasks)
+            # a task with zero total weight (task_weights=0) does not depend on
+            # its intercept: keep that intercept where it is
+            self.free = _segment_sum(h, rc, n_tasks) <= 0
+            if np.any(self.free):
+                self.schur[self.free, :] = 0.0
+                self.schur[:, self.free] = 0.0
+                self.schur[self.free, self.free] = 1.0
 
     def _apply_inverse(self, V):
         sq = self.sq[:, None] if V.ndim == 2 else self.sq
@@ -250,6 +257,7 @@ class _NewtonSystem:
         if not self.fit_b:
             return u, np.zeros(self.n_tasks)
         rhs = _segment_sum(u, self.rc, self.n_tasks) + s
+        rhs[self.free] = 0.0
         db = np.linalg.solve(self.schur, rhs)
         return u - self.Z @ db, db
 
