@@ -344,10 +344,6 @@ def test_refused_requests():
         MultiTaskRegressor(solver="gram").fit(Xwide, y[:90], tasks=tasks[:90])
     # 256 features is still accepted
     MultiTaskRegressor(solver="gram").fit(Xwide[:, :256], y[:90], tasks=tasks[:90])
-    with _raises("gram", "equal coupling"):
-        MultiTaskRegressor(
-            penalty=GraphLaplacian(adjacency=[(0, 1)]), solver="gram"
-        ).fit(X, y, tasks=np.searchsorted(np.unique(tasks), tasks))
 
 
 # --------------------------------------------------------------------- paths
@@ -450,3 +446,33 @@ def test_shared_design_matches_newton_cg(solver):
     ref = MultiTaskRegressor(solver="newton-cg", **kw).fit(X, Y)
     assert_allclose(direct.coef_, ref.coef_, rtol=1e-6, atol=1e-9)
     assert_allclose(direct.predict(X), ref.predict(X), rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "csr"])
+def test_gram_any_graph_equals_normal_equations(sparse):
+    # a graph that is not all-pairs (a weighted chain over 4 tasks): the
+    # preconditioner is no longer exact, conjugate gradients finish the job
+    rng = np.random.default_rng(3)
+    n_tasks, p = 4, 7
+    sizes = [25, 40, 31, 50]
+    X = rng.normal(size=(sum(sizes), p))
+    tasks = np.repeat(np.arange(n_tasks), sizes)
+    y = X @ rng.normal(size=p) + tasks + rng.normal(size=len(tasks))
+    A = np.zeros((n_tasks, n_tasks))
+    for s_, t_, w in [(0, 1, 2.0), (1, 2, 0.5), (2, 3, 1.0)]:
+        A[s_, t_] = A[t_, s_] = w
+    penalty = GraphLaplacian(adjacency=A, coupling=COUPLING, ridge=RIDGE)
+    Xf = sp.csr_matrix(X) if sparse else X
+    model = MultiTaskRegressor(alpha=0.3, penalty=penalty, solver="gram", tol=1e-10)
+    model.fit(Xf, y, tasks=tasks)
+    M = RIDGE * np.eye(n_tasks) + 2.0 * COUPLING * (np.diag(A.sum(axis=1)) - A)
+    blocks = [(X[tasks == t], y[tasks == t], np.ones(sizes[t])) for t in range(4)]
+    coef, intercept = _normal_equations(blocks, M, 0.3, True)
+    assert_allclose(model.coef_, coef, rtol=1e-7, atol=1e-9)
+    assert_allclose(model.intercept_, intercept, rtol=1e-7, atol=1e-9)
+    assert 1 < model.n_iter_ < 30  # iterations, but few
+    # and auto takes it (few features)
+    auto = MultiTaskRegressor(alpha=0.3, penalty=penalty, tol=1e-10).fit(
+        Xf, y, tasks=tasks
+    )
+    assert_allclose(auto.coef_, coef, rtol=1e-7, atol=1e-9)

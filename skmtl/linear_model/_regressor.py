@@ -59,15 +59,15 @@ default="independent"
         gradient with backtracking and restart, on working sets of features
         for L2,1) for any penalty. Two direct solvers for the quadratic
         couplings (independent, mean, graph): ``"gram"`` (squared loss, at most
-        256 features, equal coupling between all task pairs; an exact solve
-        from per-task Gram matrices) and ``"kernel"`` (squared or binary
-        logistic loss, alpha > 0, positive definite coupling, at most 2000
-        rows; Newton on one dual coefficient per row, for fewer rows than
-        coefficients as with text). ``"auto"`` picks a direct solver where
-        its operation count is clearly below Newton-CG's (more often along the
-        alpha paths of the cross-validated estimators, which share its
-        factorisations), else Newton-CG for smooth penalties, and FISTA
-        otherwise. See :class:`skmtl.solvers.SmoothAuto`.
+        256 features; per-task Gram matrices, an exact solve when every pair of
+        tasks is coupled alike, a few preconditioned CG steps otherwise) and
+        ``"kernel"`` (squared or binary logistic loss, alpha > 0, positive
+        definite coupling, at most 2000 rows; Newton on one dual coefficient
+        per row, for fewer rows than coefficients as with text). ``"auto"``
+        picks a direct solver where its operation count is clearly below
+        Newton-CG's (more often along the alpha paths of the cross-validated
+        estimators, which share its factorisations), else Newton-CG for
+        smooth penalties, and FISTA otherwise. See :class:`skmtl.solvers.SmoothAuto`.
     tol : float, default=1e-4
         Stop when the KKT violation (max-norm of the gradient, or its distance
         to the penalty's subdifferential) falls below ``tol`` times its value
