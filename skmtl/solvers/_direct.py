@@ -132,15 +132,23 @@ class GramSolver:
             return None  # singular blocks (alpha = 0 on a rank-deficient task)
         inv = 1.0 / denom
 
+        Qt = np.ascontiguousarray(Q.transpose(0, 2, 1))
+
         def block_solve(V):  # (A_t + alpha a_t I)^-1 v_t for every task
-            return np.einsum("tij,tj->it", Q, inv * np.einsum("tji,jt->ti", Q, V))
+            # batched products (matmul) on the columns of V, one per task
+            coords = inv * np.matmul(Qt, V.T[:, :, None])[:, :, 0]
+            return np.matmul(Q, coords[:, :, None])[:, :, 0].T
 
         if off == 0.0:
             return block_solve
         # Woodbury for the rank-p term alpha b (1 1^T) (x) I: the p x p
         # capacitance C = I + alpha b sum_t P_t^-1 (positive definite exactly
         # when the preconditioner is)
-        C = np.eye(Q.shape[1]) + alpha * off * np.einsum("tij,tj,tkj->ik", Q, inv, Q)
+        # sum_t Q_t diag(inv_t) Q_t^T as one product
+        scaled = (
+            (Q * np.sqrt(inv)[:, None, :]).transpose(1, 0, 2).reshape(Q.shape[1], -1)
+        )
+        C = np.eye(Q.shape[1]) + alpha * off * (scaled @ scaled.T)
         try:
             factor = scipy.linalg.cho_factor(C, check_finite=False)
         except np.linalg.LinAlgError:
@@ -166,7 +174,7 @@ class GramSolver:
             )
 
         def hessian(V):  # (blockdiag(A_t) + alpha M (x) I) V
-            HV = np.einsum("tij,jt->it", A, V)
+            HV = np.matmul(A, V.T[:, :, None])[:, :, 0].T
             return HV + alpha * (V if M is None else V @ M)
 
         W = np.asarray(W0, dtype=np.float64).copy()
