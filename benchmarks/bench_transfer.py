@@ -114,6 +114,7 @@ TRANSFER = (
     "FeatureAugmenter + LR",
     "MeanRegularized MTL",
     "TrAdaBoost",
+    "TrAdaBoost (dynamic)",
     "Distilled",
 )
 PEERS = ("ADAPT RegularTransferLC", "ADAPT TrAdaBoost")
@@ -379,10 +380,10 @@ def run_draw(X, y, tasks, labelled, seed, sources, methods, adapt):
             params["specific"] = model.best_params_["penalty__specific"]
         return (lambda Z: model.predict(Z, tasks="target")), params
 
-    def tradaboost():
+    def tradaboost(dynamic=False):
         est = skt.TrAdaBoostClassifier(
             MultiTaskClassifier(base_alpha), n_estimators=TRADABOOST_ROUNDS,
-            random_state=seed,
+            random_state=seed, dynamic=dynamic,
         ).fit(X_tr, y_tr, tasks=t_tr)  # fmt: skip
         return est.predict, {"alpha": base_alpha}
 
@@ -400,6 +401,7 @@ def run_draw(X, y, tasks, labelled, seed, sources, methods, adapt):
     record("FeatureAugmenter + LR", augmented)
     record("MeanRegularized MTL", mean_regularized)
     record("TrAdaBoost", tradaboost)
+    record("TrAdaBoost (dynamic)", lambda: tradaboost(dynamic=True))
     record("Distilled", distilled)
 
     if adapt is not None:

@@ -98,6 +98,7 @@ ESTIMATORS = (
         FeatureAugmenter(),
         FeatureAugmenter(shared_scale=2.0),
         TrAdaBoostClassifier(n_estimators=5),
+        TrAdaBoostClassifier(n_estimators=5, dynamic=True),
         TrAdaBoostClassifier(DecisionTreeClassifier(max_depth=1), n_estimators=5),
         # teacher=None: self-distillation (the teacher adapts to the checks' X);
         # newton-cholesky is 20x faster than lbfgs on these small problems

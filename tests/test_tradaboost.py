@@ -70,10 +70,13 @@ Y_SMALL = np.array([0, 0, 1, 1, 1, 0, 0, 1, 1, 1])
 T_SMALL = np.array(["s"] * 6 + ["t"] * 4)
 
 
+@pytest.mark.parametrize("dynamic", [False, True])
 @pytest.mark.parametrize("weighted", [False, True])
-def test_weights_after_one_round_match_hand_computation(weighted):
+def test_weights_after_one_round_match_hand_computation(weighted, dynamic):
     sw = np.array([1, 1, 1, 1, 1, 1, 1, 2, 1, 1.0]) if weighted else None
-    clf = TrAdaBoostClassifier(ThresholdStump(), n_estimators=1, target="t")
+    clf = TrAdaBoostClassifier(
+        ThresholdStump(), n_estimators=1, target="t", dynamic=dynamic
+    )
     clf.fit(X_SMALL, Y_SMALL, tasks=T_SMALL, sample_weight=sw)
     # eps_1: weight of the missed target row x = -0.5 over the target weight
     eps = 2 / 5 if weighted else 1 / 4
@@ -83,6 +86,8 @@ def test_weights_after_one_round_match_hand_computation(weighted):
     w2 = w1.copy()
     w2[[2, 5]] *= beta  # missed source rows lose weight
     w2[7] /= beta_1  # the missed target row gains weight
+    if dynamic:
+        w2[:6] *= 2 * (1 - eps)  # Al-Stouhi & Reddy's correction, source rows
     assert_allclose(clf.estimator_errors_, [eps])
     assert_allclose(clf.estimator_weights_, [beta_1])
     assert_allclose(clf.beta_, beta)
@@ -279,3 +284,24 @@ def test_errors():
         TrAdaBoostClassifier(target="t").fit(X, y, tasks=tasks, sample_weight=sw)
     with pytest.raises(TypeError, match="KNeighborsClassifier does not accept"):
         TrAdaBoostClassifier(KNeighborsClassifier(), target="t").fit(X, y, tasks=tasks)
+
+
+def test_dynamic_factor_stops_the_drift_of_correct_source_rows():
+    # Al-Stouhi & Reddy (2011): when every source row is classified correctly,
+    # the original update still moves weight from the source to the target
+    # rows (their misses gain weight, then everything is normalised); the
+    # factor 2 (1 - eps_t) keeps the source share exactly where it was.
+    X = np.array([-3, -2, 2, 3, -1, -0.5, 0.5, 1.0])[:, None]
+    y = np.array([0, 0, 1, 1, 0, 1, 1, 1])  # target x = -0.5 against 1[x > 0]
+    tasks = np.array(["s"] * 4 + ["t"] * 4)
+    shares = {}
+    for dynamic in (False, True):
+        clf = TrAdaBoostClassifier(
+            ThresholdStump(), n_estimators=5, target="t", dynamic=dynamic
+        ).fit(X, y, tasks=tasks)
+        shares[dynamic] = clf.sample_weights_[:4].sum()
+    assert_allclose(shares[True], 0.5)  # the initial share, after 5 rounds
+    # without it: round 1 has eps = 1/4, the target total grows to
+    # 2 * (1/2) * (3/4) = 3/4 against 1/2 for the source, a share of 0.4;
+    # later rounds have eps = 1/2 (clipped just below) and change nothing
+    assert_allclose(shares[False], 0.4, rtol=1e-6)

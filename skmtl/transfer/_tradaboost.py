@@ -49,6 +49,14 @@ class TrAdaBoostClassifier(ClassifierMixin, BaseEstimator):
        ``w_i^{t+1} = w_i^t * beta_t ** (-|h_t(x_i) - c(x_i)|)`` (AdaBoost's
        update: a target row that the learner gets wrong gains weight).
 
+    With ``dynamic=True`` (Al-Stouhi & Reddy, 2011) the source update of step
+    5 is multiplied by the correction factor ``C_t = 2 (1 - eps_t)``. Without
+    it the source weights drain into the target rows even when every source
+    row is classified correctly (normalisation against the growing target
+    weights), so that late rounds, the only ones that vote, hardly see the
+    source data any more; ``C_t`` compensates that drift exactly for the
+    correctly classified source rows.
+
     The prediction is a weighted vote of the second half of the rounds only,
     ``t = ceil(N/2), ..., N``:
     ``h_f(x) = 1`` if ``prod_t beta_t ** (-h_t(x)) >= prod_t beta_t ** (-1/2)``,
@@ -65,6 +73,10 @@ class TrAdaBoostClassifier(ClassifierMixin, BaseEstimator):
         Number of boosting rounds ``N``.
     target : hashable, default="target"
         The label, in ``tasks``, of the target rows.
+    dynamic : bool, default=False
+        Multiply the source weights by ``C_t = 2 (1 - eps_t)`` each round
+        (Dynamic TrAdaBoost, Al-Stouhi & Reddy, 2011); False is the original
+        algorithm.
     random_state : int, RandomState instance or None, default=None
         Draws one seed per round for every ``random_state`` parameter of the
         base estimator (nested ones included), so that a fit is reproducible.
@@ -146,6 +158,9 @@ class TrAdaBoostClassifier(ClassifierMixin, BaseEstimator):
     W. Dai, Q. Yang, G.-R. Xue and Y. Yu, "Boosting for transfer learning",
     ICML 2007, pp. 193-200.
 
+    S. Al-Stouhi and C. K. Reddy, "Adaptive boosting for transfer learning
+    using dynamic updates", ECML PKDD 2011, pp. 60-75.
+
     Examples
     --------
     >>> import numpy as np
@@ -170,15 +185,23 @@ class TrAdaBoostClassifier(ClassifierMixin, BaseEstimator):
         "estimator": [HasMethods(["fit", "predict"]), None],
         "n_estimators": [Interval(Integral, 1, None, closed="left")],
         "target": [Hashable],
+        "dynamic": ["boolean"],
         "random_state": ["random_state"],
     }  # fmt: skip
 
     def __init__(
-        self, estimator=None, n_estimators=50, *, target="target", random_state=None
+        self,
+        estimator=None,
+        n_estimators=50,
+        *,
+        target="target",
+        dynamic=False,
+        random_state=None,
     ):
         self.estimator = estimator
         self.n_estimators = n_estimators
         self.target = target
+        self.dynamic = dynamic
         self.random_state = random_state
 
     def _template(self):
@@ -292,6 +315,9 @@ class TrAdaBoostClassifier(ClassifierMixin, BaseEstimator):
             # w * beta ** miss on source rows, w * beta_t ** -miss on target rows
             factor = np.where(is_target, 1.0 / beta_t, self.beta_)
             w = np.where(miss, p * factor, p)
+            if self.dynamic:
+                # correction factor C_t = 2 (1 - eps_t) on every source row
+                w = np.where(is_target, w, 2.0 * (1.0 - eps_c) * w)
             self.estimators_.append(est)
             errors[t], betas[t] = eps, beta_t
         self.estimator_errors_ = errors
