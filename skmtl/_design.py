@@ -23,7 +23,7 @@ import scipy.sparse as sp
 
 from .datafits.base import restrict_rows
 
-__all__ = ["TaskDesign", "SmoothLoss", "task_scores"]
+__all__ = ["TaskDesign", "SmoothLoss", "task_scores", "task_weighted_means"]
 
 
 def _as_dtype(A, dtype):
@@ -41,6 +41,13 @@ def _segment_sum(G, row_codes, n_tasks):
         ],
         axis=1,
     )
+
+
+def task_weighted_means(values, weights, row_codes, n_tasks):
+    """Per task, the ``weights``-weighted mean of ``values`` (0 at zero weight)."""
+    num = _segment_sum(weights * values, row_codes, n_tasks)
+    den = _segment_sum(weights, row_codes, n_tasks)
+    return num / np.where(den > 0, den, 1.0)
 
 
 # Dense X with at most this many tasks, or with large blocks (entries per

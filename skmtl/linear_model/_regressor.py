@@ -4,6 +4,7 @@ import numpy as np
 from sklearn.base import RegressorMixin, _fit_context
 from sklearn.metrics import r2_score
 
+from .._design import task_weighted_means
 from .._tasks import check_task_labels
 from .._validation import check_sample_weight
 from ..datafits import Quadratic
@@ -196,10 +197,7 @@ default="independent"
         # The best intercept of the zero model: each task's weighted mean of y.
         if not self.fit_intercept:
             return np.zeros(b_shape)
-        codes = np.repeat(np.arange(len(design.bounds) - 1), np.diff(design.bounds))
-        num = np.bincount(codes, weights=row_weights * y_rows, minlength=b_shape[0])
-        den = np.bincount(codes, weights=row_weights, minlength=b_shape[0])
-        return num / np.where(den > 0, den, 1.0)
+        return task_weighted_means(y_rows, row_weights, design.row_codes, b_shape[0])
 
     def predict(self, X, tasks=None):
         """Predict with each row's task model.

@@ -29,7 +29,7 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
 
-from .._design import _segment_sum
+from .._design import _segment_sum, task_weighted_means
 from ._newton import NewtonCG
 from .base import SolverResult, warn_not_converged
 
@@ -111,10 +111,9 @@ class GramSolver:
         n_tasks = design.n_tasks
         if not loss.fit_intercept:
             return np.zeros(n_tasks)
-        w = datafit.weights
-        num = _segment_sum(w * datafit.y, design.row_codes, n_tasks)
-        den = _segment_sum(w, design.row_codes, n_tasks)
-        return num / np.where(den > 0, den, 1.0)
+        return task_weighted_means(
+            datafit.y, datafit.weights, design.row_codes, n_tasks
+        )
 
     @staticmethod
     def _preconditioner(sigma, Q, alpha, M):
