@@ -31,7 +31,7 @@ import scipy.sparse as sp
 
 from .._design import _segment_sum, task_weighted_means
 from ._newton import NewtonCG
-from .base import SolverResult, warn_not_converged
+from .base import SolverResult, armijo_backtracking, warn_not_converged
 
 __all__ = ["GramSolver", "KernelNewton", "SmoothAuto"]
 
@@ -48,11 +48,27 @@ def _coupling(penalty):
     return penalty.alpha, penalty.M
 
 
-def _not_applicable(solver, why):
-    raise ValueError(f"solver={solver!r} does not apply here: {why}.")
+class _DirectSolver:
+    """What the direct solvers share: their parameters and the applicability check."""
+
+    name = None
+
+    def __init__(self, max_iter=100, verbose=0):
+        self.max_iter = max_iter
+        self.verbose = verbose
+
+    @staticmethod
+    def applicable(loss, penalty, W0):  # pragma: no cover - interface
+        """None when the solver applies, else the reason it does not."""
+        raise NotImplementedError
+
+    def _check_applicable(self, loss, penalty, W0):
+        why = self.applicable(loss, penalty, W0)
+        if why is not None:
+            raise ValueError(f"solver={self.name!r} does not apply here: {why}.")
 
 
-class GramSolver:
+class GramSolver(_DirectSolver):
     """Squared-loss problems with a quadratic coupling, solved on Gram matrices.
 
     For the centred design the intercepts are the tasks' weighted means of y,
@@ -73,10 +89,6 @@ class GramSolver:
     """
 
     name = "gram"
-
-    def __init__(self, max_iter=100, verbose=0):
-        self.max_iter = max_iter
-        self.verbose = verbose
 
     @staticmethod
     def applicable(loss, penalty, W0):
@@ -161,9 +173,7 @@ class GramSolver:
         return solve
 
     def solve(self, loss, penalty, W0, b0, tol_abs, memory=None):
-        why = self.applicable(loss, penalty, W0)
-        if why is not None:
-            _not_applicable(self.name, why)
+        self._check_applicable(loss, penalty, W0)
         A, sigma, Q, R, b = self._factors(loss)
         alpha, M = _coupling(penalty)
         precondition = self._preconditioner(sigma, Q, alpha, M)
@@ -305,7 +315,7 @@ class _NewtonSystem:
         return u - self.Z @ db, db
 
 
-class KernelNewton:
+class KernelNewton(_DirectSolver):
     """Newton's method on the dual coefficients of a quadratic coupling.
 
     Minimises ``F(K c + E b) + alpha / 2 * c^T K c`` over the ``n_rows`` dual
@@ -325,10 +335,6 @@ class KernelNewton:
     """
 
     name = "kernel"
-
-    def __init__(self, max_iter=100, verbose=0):
-        self.max_iter = max_iter
-        self.verbose = verbose
 
     @staticmethod
     def applicable(loss, penalty, W0):
@@ -391,9 +397,7 @@ class KernelNewton:
         return loss.cache["col_norms"]
 
     def solve(self, loss, penalty, W0, b0, tol_abs, memory=None):
-        why = self.applicable(loss, penalty, W0)
-        if why is not None:
-            _not_applicable(self.name, why)
+        self._check_applicable(loss, penalty, W0)
         alpha, M = _coupling(penalty)
         K, Minv = self._kernel(loss, M)
         design, datafit, fit_b = loss.design, loss.datafit, loss.fit_intercept
@@ -452,16 +456,17 @@ class KernelNewton:
                 u, db = -r, -gb  # not a descent direction (rounding): gradient step
                 Ku = K @ u
                 slope = float(g @ (Ku + db[rc]) + alpha * (u @ Kc))
-            t = 1.0
-            for _ in range(40):
-                c_new, b_new = c + t * u, b + t * db
-                Kc_new, S_new, f_new = state(c_new, b_new)
-                if f_new <= f + 1e-4 * t * slope:
-                    break
-                t *= 0.5
-            else:
+
+            def evaluate(t, c=c, b=b, u=u, db=db):
+                Kc_t, S_t, f_t = state(c + t * u, b + t * db)
+                return f_t, (Kc_t, S_t)
+
+            step = armijo_backtracking(evaluate, f, slope)
+            if step is None:
                 reason = "the line search found no decrease in floating point"
                 break
+            t, f_new, (Kc_new, S_new) = step
+            c_new, b_new = c + t * u, b + t * db
             if f - f_new <= 10 * eps * max(abs(f), 1.0):
                 # no decrease beyond rounding: after a chord step, refactorise
                 # first; after two full Newton steps, stop (as Newton-CG)

@@ -2,7 +2,12 @@
 
 import numpy as np
 
-from .base import SolverResult, check_solver_requirements, warn_not_converged
+from .base import (
+    SolverResult,
+    armijo_backtracking,
+    check_solver_requirements,
+    warn_not_converged,
+)
 
 
 class NewtonCG:
@@ -82,15 +87,16 @@ class NewtonCG:
             if not np.any(dW) and not np.any(db):
                 dW, db = -gW, -gb
             slope = float(np.sum(gW * dW) + np.sum(gb * db))
-            t = 1.0
-            for _ in range(40):
-                S_new, f_new, gW_new, gb_new = value_grad(W + t * dW, b + t * db)
-                if f_new <= f + 1e-4 * t * slope:
-                    break
-                t *= 0.5
-            else:
+
+            def evaluate(t, W=W, b=b, dW=dW, db=db):
+                S_t, f_t, gW_t, gb_t = value_grad(W + t * dW, b + t * db)
+                return f_t, (S_t, gW_t, gb_t)
+
+            step = armijo_backtracking(evaluate, f, slope)
+            if step is None:
                 reason = "the line search found no decrease in floating point"
                 break
+            t, f_new, (S_new, gW_new, gb_new) = step
             W, b = W + t * dW, b + t * db
             # steps that change f only at rounding level: the gradient test
             # asks for more than the precision allows (as for L-BFGS)

@@ -41,6 +41,23 @@ class SolverResult:
         self.converged = converged
 
 
+def armijo_backtracking(evaluate, f, slope, max_halvings=40):
+    """First step ``t = 2^-k`` (k = 0, 1, ...) of sufficient decrease (Armijo).
+
+    ``evaluate(t)`` returns ``(f_t, extra)``, the objective at step ``t`` and
+    whatever the caller wants back at the accepted step. Returns ``(t, f_t,
+    extra)`` for the first ``t`` with ``f_t <= f + 1e-4 * t * slope`` (Armijo),
+    or None when ``max_halvings`` halvings found no decrease (rounding).
+    """
+    t = 1.0
+    for _ in range(max_halvings):
+        f_t, extra = evaluate(t)
+        if f_t <= f + 1e-4 * t * slope:
+            return t, f_t, extra
+        t *= 0.5
+    return None
+
+
 def warn_not_converged(name, result, tol_abs, max_iter, reason=None):
     if not result.converged:
         why = reason or f"max_iter={max_iter} reached"
