@@ -18,12 +18,34 @@ coupling between intercept and weights, which otherwise slows first-order
 solvers badly on uncentred features.
 """
 
+from dataclasses import dataclass, field
+
 import numpy as np
 import scipy.sparse as sp
 
-from .datafits.base import restrict_rows
+__all__ = [
+    "TaskDesign",
+    "SmoothLoss",
+    "SolverCache",
+    "task_scores",
+    "task_weighted_means",
+    "public_coef",
+    "internal_coef",
+]
 
-__all__ = ["TaskDesign", "SmoothLoss", "task_scores", "task_weighted_means"]
+
+def public_coef(W):
+    """Internal ``W`` (n_features, n_tasks[, n_classes]) -> public ``coef_``.
+
+    The public layout puts tasks first, as scikit-learn's multi-output models:
+    (n_tasks, n_features) or (n_tasks, n_classes, n_features).
+    """
+    return np.moveaxis(W, 0, -1)
+
+
+def internal_coef(coef):
+    """Inverse of :func:`public_coef`."""
+    return np.moveaxis(coef, -1, 0)
 
 
 def _as_dtype(A, dtype):
@@ -261,7 +283,7 @@ class TaskDesign:
         # d/dW of -sum_t (m_t . w_t) * sum_i G_ti
         return gW - np.einsum("tp,t...->pt...", self.means, gb)
 
-    def _stacked_rows(self):
+    def stacked_rows(self):
         """X's rows in task-grouped order (the shared design repeats X per task)."""
         if self.mode == "shared":
             stack = sp.vstack if sp.issparse(self.X) else np.vstack
@@ -274,7 +296,7 @@ class TaskDesign:
         Entry ``(i, k)`` is ``(x_i - m_{t(i)}) . (x_k - m_{t(k)})``, computed from
         ``X X^T`` so that sparse X is never densified.
         """
-        Xs = self._stacked_rows()
+        Xs = self.stacked_rows()
         G = Xs @ Xs.T
         G = G.toarray() if sp.issparse(G) else np.asarray(G)
         G = G.astype(np.float64, copy=False)
@@ -344,19 +366,64 @@ class TaskDesign:
         return 1.05 * float(lam.max(initial=0.0)), (V, vb)
 
 
+@dataclass
+class SolverCache:
+    """What solvers compute once per problem and reuse along a path.
+
+    One per :class:`SmoothLoss`; a path over alphas and penalty settings (the
+    cross-validated estimators) solves every point on the same loss, so each
+    entry is paid for once per fold. Entries (None until computed):
+
+    - ``gram``: :class:`~skmtl.solvers.GramSolver`'s factors ``(A, sigma, Q,
+      R, b)``: per-task Gram matrices (n_tasks, p, p), their eigenvalues
+      (n_tasks, p) and eigenvectors (n_tasks, p, p), ``X_t^T D_t (y_t -
+      ybar_t)`` (p, n_tasks) and the exact intercepts (n_tasks,);
+    - ``row_gram``: centred row inner products (n_rows, n_rows)
+      (:class:`~skmtl.solvers.KernelNewton`);
+    - ``kernel``: ``(key, K, M^-1)``, the kernel matrix of the last coupling
+      ``M`` seen (``key`` identifies it);
+    - ``column_norms``: per task, the largest centred column norm (n_tasks,);
+    - ``power``: the last power-iteration vectors ``(V, vb)`` of
+      :meth:`SmoothLoss.lipschitz`, to start the next estimate;
+    - ``task_losses``: ``{t: SmoothLoss}``, the per-task losses of
+      :meth:`SmoothLoss.restrict`;
+    - ``parent``: for a loss made by :meth:`SmoothLoss.restrict_features`, the
+      parent loss and the feature indices.
+    """
+
+    gram: tuple = None
+    row_gram: np.ndarray = None
+    kernel: tuple = None
+    column_norms: np.ndarray = None
+    power: tuple = None
+    task_losses: dict = field(default_factory=dict)
+    parent: tuple = None
+
+
 class SmoothLoss:
     """A datafit composed with a task design: ``f(W, b) = datafit(scores(W, b))``.
 
-    Solvers use only this object and the penalty; they never see X.
+    Solvers use only this object and the penalty; they never see X. Shapes:
+    ``W`` (n_features, n_tasks[, n_classes]), ``b`` (n_tasks[, n_classes]),
+    scores (n_rows[, n_classes]) in the design's task-grouped row order.
+
+    Declared capabilities, from the datafit: ``is_quadratic``,
+    ``diagonal_hessian`` and ``n_outputs`` (see :mod:`skmtl.datafits.base`).
     """
 
     def __init__(self, design, datafit, fit_intercept):
         self.design = design
         self.datafit = datafit
         self.fit_intercept = fit_intercept
-        # what solvers compute once per problem and reuse along a path of
-        # alphas and penalty settings (Gram matrices, factorisations)
-        self.cache = {}
+        self.cache = SolverCache()
+
+    @property
+    def is_quadratic(self):
+        return bool(self.datafit.is_quadratic)
+
+    @property
+    def diagonal_hessian(self):
+        return bool(self.datafit.diagonal_hessian)
 
     def scores(self, W, b):
         return self.design.forward(W, b if self.fit_intercept else None)
@@ -371,9 +438,59 @@ class SmoothLoss:
         return gW, gb
 
     def value_grad(self, W, b):
+        """``(f, gW, gb)`` at ``(W, b)`` (``gb`` zero without intercept)."""
         S = self.scores(W, b)
         gW, gb = self.grad_from_scores(S)
         return self.value_from_scores(S), gW, gb
+
+    def gradient_hessian_product(self, W, b):
+        """Value, gradient and a Hessian-vector-product closure at ``(W, b)``.
+
+        Returns ``(f, gW, gb, hessp)`` with ``hessp(VW, vb) -> (HW, Hb)`` the
+        Hessian of ``f`` in ``(W, b)`` times the direction ``(VW, vb)``
+        (``Hb`` zero without intercept). The datafit's second derivative is
+        evaluated once, here; each product then costs one product with X and
+        one with X^T (as scikit-learn's ``LinearModelLoss``).
+        """
+        S = self.scores(W, b)
+        gW, gb = self.grad_from_scores(S)
+        return self.value_from_scores(S), gW, gb, self.hessian_product(S)
+
+    def hessian_product(self, S):
+        """The Hessian-vector-product closure at the point whose scores are ``S``.
+
+        For solvers that already hold the scores of their iterate (from
+        :meth:`scores`): ``hessp(VW, vb) -> (HW, Hb)`` as in
+        :meth:`gradient_hessian_product`, without recomputing the gradient.
+        """
+        apply_h = self.datafit.hessian_operator(S)
+
+        def hessp(VW, vb):
+            # scores are linear in (W, b): the direction's scores, then H, X^T
+            HW, Hb = self.design.backward(apply_h(self.scores(VW, vb)))
+            return HW, (Hb if self.fit_intercept else np.zeros_like(Hb))
+
+        return hessp
+
+    # Score-space access for the dual (kernel) and Gram solvers, which work on
+    # the scores directly rather than through X.
+    def score_gradient(self, S):
+        """The datafit's gradient in score space, shape of ``S``."""
+        return self.datafit.gradient(S)
+
+    def score_hessian_diag(self, S):
+        """The datafit's Hessian diagonal in score space (``diagonal_hessian`` only)."""
+        return self.datafit.hessian_diag(S)
+
+    @property
+    def row_weights(self):
+        """Per-row loss weights (n_rows,) of a datafit with one weight per row."""
+        return self.datafit.weights
+
+    @property
+    def targets(self):
+        """Per-row targets of the datafit (n_rows,) or (n_rows, n_outputs)."""
+        return self.datafit.y
 
     def lipschitz(self):
         """Upper estimate of the Lipschitz constant of the gradient.
@@ -382,23 +499,23 @@ class SmoothLoss:
         from its parent's last vectors (restricted to its features) and needs
         fewer of them; the vectors go back to the parent afterwards.
         """
-        parent = self.cache.get("parent")
+        parent = self.cache.parent
         start, n_iter = None, 10
-        if parent is not None and "power" in parent[0].cache:
-            (V, vb), features = parent[0].cache["power"], parent[1]
+        if parent is not None and parent[0].cache.power is not None:
+            (V, vb), features = parent[0].cache.power, parent[1]
             start, n_iter = (V[features], vb), 4
         L, (V, vb) = self.design.block_lipschitz(
             self.datafit.curvature(), self.fit_intercept, n_iter, start
         )
         if parent is not None:
             full, features = parent
-            if "power" not in full.cache:
+            if full.cache.power is None:
                 rng = np.random.default_rng(0)
                 shape = (full.design.n_features,) + V.shape[1:]
-                full.cache["power"] = (rng.standard_normal(shape), vb)
-            Vfull, _ = full.cache["power"]
+                full.cache.power = (rng.standard_normal(shape), vb)
+            Vfull, _ = full.cache.power
             Vfull[features] = V
-            full.cache["power"] = (Vfull, vb)
+            full.cache.power = (Vfull, vb)
         return L
 
     def restrict_features(self, features):
@@ -406,7 +523,7 @@ class SmoothLoss:
         sub = SmoothLoss(
             self.design.restrict_features(features), self.datafit, self.fit_intercept
         )
-        sub.cache["parent"] = (self, np.asarray(features))
+        sub.cache.parent = (self, np.asarray(features))
         return sub
 
     def restrict(self, t):
@@ -415,14 +532,12 @@ class SmoothLoss:
         Kept in :attr:`cache`, so that a path reuses each task's problem (and
         what its solvers cached) at every alpha.
         """
-        key = ("task", t)
-        if key not in self.cache:
+        losses = self.cache.task_losses
+        if t not in losses:
             lo, hi = self.design.bounds[t], self.design.bounds[t + 1]
-            datafit = restrict_rows(self.datafit, lo, hi, self.design.n_rows)
-            self.cache[key] = SmoothLoss(
-                self.design.restrict(t), datafit, self.fit_intercept
-            )
-        return self.cache[key]
+            datafit = self.datafit.restrict_rows(lo, hi)
+            losses[t] = SmoothLoss(self.design.restrict(t), datafit, self.fit_intercept)
+        return losses[t]
 
 
 def task_scores(X, codes, W, b):

@@ -8,11 +8,9 @@ column of a 2-D array) that the wrapper splits off and hands to the final
 skmtl estimator as ``tasks``.
 """
 
-import numbers
 from dataclasses import replace
 
 import numpy as np
-import scipy.sparse as sp
 from sklearn import get_config
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone
 from sklearn.pipeline import Pipeline, make_pipeline
@@ -25,161 +23,15 @@ from sklearn.utils.metadata_routing import (
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from ._tasks import check_task_labels, encode_tasks
+from ._task_column import as_table, split_task_column, task_column_values
+from ._tasks import encode_tasks
 
-__all__ = ["TaskColumnEstimator", "make_task_pipeline"]
-
-
-def _is_column_key(key):
-    return isinstance(key, (str, numbers.Integral)) and not isinstance(key, bool)
-
-
-def _n_rows(X):
-    return X.shape[0] if hasattr(X, "shape") else len(X)
-
-
-def _as_table(X, name="X"):
-    """X as a DataFrame, a 2-D array or a sparse matrix (never copied if one)."""
-    if sp.issparse(X):
-        # column slicing needs CSR / CSC (COO, DIA, ... are not subscriptable)
-        return X if X.format in ("csr", "csc") else X.tocsr()
-    if hasattr(X, "iloc"):
-        if X.ndim != 2:
-            raise ValueError(f"{name} must be 2-D (rows x columns), got a Series.")
-        return X
-    X = np.asarray(X)
-    if X.ndim != 2:
-        raise ValueError(
-            f"{name} must be 2-D with a task column, got an array of shape "
-            f"{X.shape}. Reshape your data: X.reshape(-1, 1) for a single column."
-        )
-    if np.iscomplexobj(X):
-        raise ValueError("Complex data not supported.")
-    return X
-
-
-def _check_two_columns(X, name):
-    if X.shape[1] < 2:
-        # Worded as scikit-learn's check_array, which users know.
-        raise ValueError(
-            f"{name} has {X.shape[1]} feature(s) (shape={X.shape}) while a minimum "
-            "of 2 is required: the task column and at least one feature column."
-        )
-    return X
-
-
-def _column_position(X, column, param):
-    """Integer position of ``column`` (a DataFrame name, or an integer index)."""
-    n_columns = X.shape[1]
-    if hasattr(X, "columns"):
-        if column in X.columns:
-            return X.columns.get_loc(column)
-        if isinstance(column, numbers.Integral) and not isinstance(column, bool):
-            pass  # a position in a DataFrame without that name, checked below
-        else:
-            raise ValueError(
-                f"{param}={column!r} is not a column of X; columns are "
-                f"{list(X.columns)[:20]}."
-            )
-    elif not isinstance(column, numbers.Integral) or isinstance(column, bool):
-        raise ValueError(
-            f"{param}={column!r}: X is an array without column names, so the "
-            f"column must be an integer index; pass a pandas DataFrame to select "
-            f"columns by name."
-        )
-    if not -n_columns <= column < n_columns:
-        raise ValueError(
-            f"{param}={column} is out of range for X with {n_columns} columns."
-        )
-    return int(column) % n_columns
-
-
-def _take_columns(X, positions):
-    if hasattr(X, "iloc"):
-        return X.iloc[:, positions]
-    return X[:, positions]
-
-
-def _holds_text(columns):
-    """Whether a one-column table holds strings (text), not numbers."""
-    if sp.issparse(columns):
-        return False
-    values = np.asarray(columns).reshape(-1)
-    if values.dtype.kind in "USa":
-        return True
-    if values.dtype.kind == "O":
-        return any(isinstance(v, (str, bytes)) for v in values)
-    return False
-
-
-def task_column_values(X, task_column, *, param="task_column"):
-    """Task labels read from one column of ``X``, validated.
-
-    Parameters
-    ----------
-    X : {DataFrame, array-like, sparse matrix} of shape (n_samples, n_columns)
-    task_column : str or int
-        Column name (DataFrame) or integer position.
-    param : str, default="task_column"
-        Name used in error messages.
-
-    Returns
-    -------
-    tasks : ndarray of shape (n_samples,)
-    """
-    X = _as_table(X)
-    pos = _column_position(X, task_column, param)
-    col = _take_columns(X, [pos])
-    if sp.issparse(col):
-        col = col.toarray()
-    col = np.asarray(col).reshape(-1)
-    return check_task_labels(col, _n_rows(X), name=f"task column {task_column!r}")
-
-
-def split_task_column(X, task_column, feature_columns=None):
-    """Split ``X`` into its feature part and its task labels.
-
-    Parameters
-    ----------
-    X : {DataFrame, array-like, sparse matrix} of shape (n_samples, n_columns)
-    task_column : str or int
-        Column name (DataFrame) or integer position of the task labels.
-    feature_columns : str, int, list or None, default=None
-        Columns handed on. None: every column but the task column, as a 1-D
-        Series / array when exactly one remains and it holds strings (text).
-        A single name or index: that column, 1-D. A list: those columns, 2-D.
-
-    Returns
-    -------
-    X_features : DataFrame, Series, ndarray or sparse matrix
-    tasks : ndarray of shape (n_samples,)
-    """
-    X = _check_two_columns(_as_table(X), "X")
-    pos = _column_position(X, task_column, "task_column")
-    tasks = task_column_values(X, task_column)
-    if feature_columns is None:
-        keep = [j for j in range(X.shape[1]) if j != pos]
-        if not keep:
-            raise ValueError(
-                f"X has no column besides the task column {task_column!r}."
-            )
-        squeeze = len(keep) == 1 and _holds_text(_take_columns(X, keep))
-    elif _is_column_key(feature_columns):
-        keep = [_column_position(X, feature_columns, "feature_columns")]
-        squeeze = True
-    else:
-        keep = [_column_position(X, c, "feature_columns") for c in feature_columns]
-        squeeze = False
-        if not keep:
-            raise ValueError("feature_columns must name at least one column.")
-    if squeeze:
-        # A single text column: TfidfVectorizer and friends take 1-D input.
-        if hasattr(X, "iloc"):
-            return X.iloc[:, keep[0]], tasks
-        col = X[:, [keep[0]]]
-        col = col.toarray() if sp.issparse(col) else col
-        return np.asarray(col).reshape(-1), tasks
-    return _take_columns(X, keep), tasks
+__all__ = [
+    "TaskColumnEstimator",
+    "make_task_pipeline",
+    "split_task_column",
+    "task_column_values",
+]
 
 
 def _final_estimator(est):
@@ -310,7 +162,7 @@ class TaskColumnEstimator(MetaEstimatorMixin, BaseEstimator):
 
     # ------------------------------------------------------------- helpers
     def _split(self, X, *, reset):
-        X = _as_table(X)
+        X = as_table(X)
         # Column names and count of the outer X, as sklearn sets them; no
         # conversion (the columns may be strings).
         validate_data(self, X, skip_check_array=True, reset=reset)

@@ -1,7 +1,7 @@
 """Paths over (penalty setting, alpha), cached test rows and fold scores.
 
-What the cross-validated estimators build on: ``_fit_path`` with several
-penalty settings must reach the cold fits at every point, ``_cache_rows`` must
+What the cross-validated estimators build on: ``fit_path`` with several
+penalty settings must reach the cold fits at every point, its ``X_eval`` must
 cache rows (never predictions), ``_default_score`` must be ``score``, and the
 whole must choose and score as ``GridSearchCV`` on the same grid and folds.
 """
@@ -16,6 +16,7 @@ from sklearn.model_selection import GridSearchCV
 
 from skmtl import MultiTaskClassifier, MultiTaskRegressor
 from skmtl.datasets import make_multitask_classification, make_multitask_regression
+from skmtl.linear_model import fit_path
 from skmtl.model_selection import (
     MultiTaskClassifierCV,
     MultiTaskRegressorCV,
@@ -118,9 +119,12 @@ def test_path_over_settings_matches_cold_fits(
     X, y, tasks = data()
     penalties = settings()
     est = Est(solver=solver, tol=1e-10)
-    points = []
-    for fitted in est._fit_path(X, y, tasks, None, alphas=ALPHAS, penalties=penalties):
-        assert fitted is est
+    params = est.get_params()
+    points, seen = [], []
+    for fitted in fit_path(est, X, y, tasks, None, alphas=ALPHAS, penalties=penalties):
+        # a new model per point; the estimator given is neither fitted nor changed
+        assert fitted is not est and all(fitted is not f for f in seen)
+        seen.append(fitted)
         points.append(
             (
                 fitted.get_params()["alpha"],
@@ -144,8 +148,12 @@ def test_path_over_settings_matches_cold_fits(
         assert_allclose(
             _identifiable(intercept), _identifiable(cold.intercept_), rtol=0, atol=1e-6
         )
-    # the last point is left fitted, with its parameters
-    assert est.alpha == ALPHAS[-1] and est.penalty is penalties[-1]
+    assert est.get_params() == params and not hasattr(est, "coef_")
+    # every yielded model is still the one of its point (no shared state)
+    for model, (alpha, penalty, coef, _) in zip(seen, points):
+        assert model.alpha == alpha and model.penalty is penalty
+        assert_array_equal(model.coef_, coef)
+        assert model.penalty_ is not penalty  # fitted state never aliases a param
 
 
 def test_path_settings_differ_and_are_not_reused():
@@ -154,8 +162,14 @@ def test_path_settings_differ_and_are_not_reused():
     X, y, tasks = _small_regression()
     coefs = [
         est.coef_.copy()
-        for est in MultiTaskRegressor(tol=1e-10)._fit_path(
-            X, y, tasks, None, alphas=[0.1], penalties=_mean_settings()
+        for est in fit_path(
+            MultiTaskRegressor(tol=1e-10),
+            X,
+            y,
+            tasks,
+            None,
+            alphas=[0.1],
+            penalties=_mean_settings(),
         )
     ]
     assert np.abs(coefs[0] - coefs[2]).max() > 1e-3
@@ -194,63 +208,89 @@ CACHE_CASES = [
     "Est, data", CACHE_CASES, ids=["regression", "binary", "multiclass"]
 )
 @pytest.mark.parametrize("sparse", [False, True], ids=["dense", "csr"])
-def test_cached_rows_give_the_uncached_results(Est, data, sparse, monkeypatch):
+def test_cached_rows_give_the_uncached_results(Est, data, sparse):
     X, y, tasks = data()
     if sparse:
         X = sp.csr_matrix(X)
     (X_tr, y_tr, t_tr), (X_te, y_te, t_te) = _split_half(X, y, tasks)
-    est = Est(alpha=0.1, penalty="mean").fit(X_tr, y_tr, tasks=t_tr)
-    est._cache_rows(X_te, t_te)
-    assert est._rows_cache is not None
     X_copy = X_te.copy()
-    cached = _outputs(est, X_te, y_te, t_te)
-    _assert_same_outputs(cached, _outputs(est, X_copy, y_te, t_te))
+    est = Est(alpha=0.1, penalty="mean")
+    [cached_model] = fit_path(
+        est, X_tr, y_tr, t_tr, alphas=[0.1], X_eval=X_te, tasks_eval=t_te
+    )
+    cached = _outputs(cached_model, X_te, y_te, t_te)
+    _assert_same_outputs(cached, _outputs(cached_model, X_copy, y_te, t_te))
+    # equal to a plain fit
+    plain = est.fit(X_tr, y_tr, tasks=t_tr)
+    for name, value in _outputs(plain, X_copy, y_te, t_te).items():
+        assert_allclose(cached[name], value, rtol=1e-6, atol=1e-8, err_msg=name)
 
     # the same X with other tasks is not served from the cache
     t_other = t_te[::-1].copy()
     _assert_same_outputs(
-        _outputs(est, X_te, y_te, t_other), _outputs(est, X_copy, y_te, t_other)
+        _outputs(cached_model, X_te, y_te, t_other),
+        _outputs(cached_model, X_copy, y_te, t_other),
     )
 
-    # a new fit drops the cache (the tasks may have changed) ...
-    est.set_params(alpha=10.0).fit(X_tr, y_tr, tasks=t_tr)
-    assert est._rows_cache is None
-    # ... and the cache holds rows, not predictions
-    est._cache_rows(X_te, t_te)
-    refitted = _outputs(est, X_te, y_te, t_te)
-    _assert_same_outputs(refitted, _outputs(est, X_copy, y_te, t_te))
+    # a new fit drops the cache (the tasks may have changed) and the cache
+    # holds rows, not predictions
+    cached_model.set_params(alpha=10.0).fit(X_tr, y_tr, tasks=t_tr)
+    refitted = _outputs(cached_model, X_te, y_te, t_te)
+    _assert_same_outputs(refitted, _outputs(cached_model, X_copy, y_te, t_te))
     moved = "predict_proba" if "predict_proba" in cached else "predict"
     assert np.abs(refitted[moved] - cached[moved]).max() > 1e-3
 
-    # and the cache is really used: without validation, the cached X still
-    # predicts, while any other X goes through (failing) validation
-    def no_validation(X):
-        raise AssertionError("validated")
 
-    monkeypatch.setattr(est, "_validate_X_predict", no_validation)
-    _assert_same_outputs(_outputs(est, X_te, y_te, t_te), refitted)
-    with pytest.raises(AssertionError, match="validated"):
-        est.predict(X_copy, tasks=t_te)
+@pytest.mark.parametrize("Est, data", CACHE_CASES[:2], ids=["regression", "binary"])
+def test_cached_rows_are_used(Est, data, monkeypatch):
+    # X_eval is validated once, when the first model is yielded; the models'
+    # predictions on that object then skip validation, other objects do not
+    import skmtl.linear_model._base as base_module
+
+    X, y, tasks = data()
+    (X_tr, y_tr, t_tr), (X_te, _, t_te) = _split_half(X, y, tasks)
+    calls = []
+    original = base_module.validate_data
+
+    def counting(est, X, *args, **kwargs):
+        calls.append(X)
+        return original(est, X, *args, **kwargs)
+
+    monkeypatch.setattr(base_module, "validate_data", counting)
+    path = fit_path(
+        Est(), X_tr, y_tr, t_tr, alphas=ALPHAS, X_eval=X_te, tasks_eval=t_te
+    )
+    models = list(path)
+    assert sum(c is X_te for c in calls) == 1
+    n_calls = len(calls)
+    for model in models:
+        model.predict(X_te, tasks=t_te)
+    assert len(calls) == n_calls
+    models[0].predict(X_te.copy(), tasks=t_te)
+    assert len(calls) == n_calls + 1
 
 
 @pytest.mark.parametrize("Est, data", CACHE_CASES[:2], ids=["regression", "binary"])
 def test_cached_rows_along_a_path(Est, data):
-    # as in _fold_scores: cache at the first point, score at every point
+    # as in _fold_scores: the rows prepared once, scored at every point
     X, y, tasks = data()
     (X_tr, y_tr, t_tr), (X_te, y_te, t_te) = _split_half(X, y, tasks)
     X_copy = X_te.copy()
-    est = Est(tol=1e-8)
     seen = []
-    path = est._fit_path(
-        X_tr, y_tr, t_tr, None, alphas=ALPHAS, penalties=_mean_settings()
+    path = fit_path(
+        Est(tol=1e-8),
+        X_tr,
+        y_tr,
+        t_tr,
+        alphas=ALPHAS,
+        penalties=_mean_settings(),
+        X_eval=X_te,
+        tasks_eval=t_te,
     )
-    for k, fitted in enumerate(path):
-        if k == 0:
-            fitted._cache_rows(X_te, t_te)
+    for fitted in path:
         out = _outputs(fitted, X_te, y_te, t_te)
         _assert_same_outputs(out, _outputs(fitted, X_copy, y_te, t_te))
         seen.append(out["predict_proba" if "predict_proba" in out else "predict"])
-    assert fitted._rows_cache is not None
     assert len(seen) == 9 and np.abs(seen[0] - seen[-1]).max() > 1e-3
 
 
@@ -259,27 +299,15 @@ def test_unseen_task_is_not_cached(Est, data):
     X, y, tasks = data()
     (X_tr, y_tr, t_tr), (X_te, y_te, t_te) = _split_half(X, y, tasks)
     est = Est(alpha=0.1, penalty="mean", unseen_tasks="shared")
-    est.fit(X_tr, y_tr, tasks=t_tr)
     t_te = t_te.copy()
     t_te[:5] = 99  # a task never seen in fit
-    est._cache_rows(X_te, t_te)
-    assert est._rows_cache is None
+    [fitted] = fit_path(
+        est, X_tr, y_tr, t_tr, alphas=[0.1], X_eval=X_te, tasks_eval=t_te
+    )
     X_copy = X_te.copy()
     _assert_same_outputs(
-        _outputs(est, X_te, y_te, t_te), _outputs(est, X_copy, y_te, t_te)
+        _outputs(fitted, X_te, y_te, t_te), _outputs(fitted, X_copy, y_te, t_te)
     )
-    # unseen rows use the shared model, seen ones their task's
-    shared = X_te[:5] @ est.shared_coef_ + est.shared_intercept_
-    index = {t: k for k, t in enumerate(est.tasks_)}
-    rows = [index[t] for t in t_te[5:]]
-    own = np.einsum("ij,ij->i", X_te[5:], est.coef_[rows]) + est.intercept_[rows]
-    scores = (
-        est.decision_function(X_te, tasks=t_te)
-        if hasattr(est, "decision_function")
-        else est.predict(X_te, tasks=t_te)
-    )
-    assert_allclose(scores[:5], shared, rtol=1e-10, atol=1e-10)
-    assert_allclose(scores[5:], own, rtol=1e-10, atol=1e-10)
 
 
 def test_fold_scores_match_cold_fits():

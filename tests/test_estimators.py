@@ -17,6 +17,7 @@ from sklearn.preprocessing import StandardScaler
 
 import skmtl
 from skmtl import MultiTaskClassifier, MultiTaskRegressor
+from skmtl.linear_model import fit_path
 from skmtl.penalties import GraphLaplacian, MeanRegularized
 
 from .conftest import ragged_problem
@@ -337,10 +338,13 @@ def test_solver_requirements_checked():
         def value(self, W):
             return 0.0
 
+    from skmtl._design import SmoothLoss, TaskDesign
     from skmtl.datafits import Quadratic
 
+    X = np.ones((3, 2))
+    loss = SmoothLoss(TaskDesign(X, None, 1), Quadratic(), True)
     with pytest.raises(AttributeError, match="LBFGS needs a penalty with method"):
-        check_solver_requirements(LBFGS(), Quadratic(), NoGradient())
+        check_solver_requirements(LBFGS(), loss, NoGradient())
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         X, y, tasks, _ = ragged_problem()
@@ -354,7 +358,7 @@ def test_fit_path_equals_cold_fits(Est, penalty):
     X, y, tasks, _ = _problem(Est)
     alphas = [1.0, 0.1, 0.01, 0.001]
     est = Est(penalty=penalty, tol=1e-8, max_iter=5000)
-    for alpha, fitted in zip(alphas, est._fit_path(X, y, tasks, None, alphas=alphas)):
+    for alpha, fitted in zip(alphas, fit_path(est, X, y, tasks, None, alphas=alphas)):
         cold = Est(alpha=alpha, penalty=penalty, tol=1e-8, max_iter=5000)
         cold.fit(X, y, tasks=tasks)
         assert fitted.alpha == alpha

@@ -11,6 +11,8 @@ class Quadratic(BaseDatafit):
 
     #: the Hessian does not depend on the scores (direct solvers apply)
     is_quadratic = True
+    diagonal_hessian = True
+    per_row_attributes = ("y", "weights")
 
     def initialize(self, y, weights):
         self.y = np.asarray(y, dtype=np.float64)
@@ -37,6 +39,9 @@ class Logistic(BaseDatafit):
     Written with ``log_expit`` so that large margins neither overflow nor lose
     precision.
     """
+
+    diagonal_hessian = True
+    per_row_attributes = ("y", "weights")
 
     def initialize(self, y, weights):
         y = np.asarray(y, dtype=np.float64)
@@ -75,6 +80,8 @@ class Multinomial(BaseDatafit):
     zero probability, instead of pushing its unpenalised intercept to -inf.
     """
 
+    per_row_attributes = ("Y", "weights", "offset")
+
     def __init__(self, n_classes):
         self.n_outputs = n_classes
 
@@ -110,12 +117,13 @@ class Multinomial(BaseDatafit):
         # The softmax Hessian diag(p) - p p^T has spectral norm <= 1/2.
         return 0.5 * self.weights
 
-    def hessian_diag(self, scores):
-        # not diagonal in the classes: use hessian_product
-        return None
-
-    def hessian_product(self, scores, V):
-        """Per row ``w_i (diag(p_i) - p_i p_i^T) v_i`` for score directions V."""
+    def hessian_operator(self, scores):
+        """``V -> `` per row ``w_i (diag(p_i) - p_i p_i^T) v_i`` (p_i computed once)."""
         p = softmax(self._masked(scores), axis=1)
-        pv = np.einsum("ik,ik->i", p, V)
-        return self.weights[:, None] * p * (V - pv[:, None])
+        wp = self.weights[:, None] * p
+
+        def product(V):
+            pv = np.einsum("ik,ik->i", p, V)
+            return wp * (V - pv[:, None])
+
+        return product

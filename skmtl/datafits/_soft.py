@@ -55,6 +55,8 @@ class Distillation(BaseDatafit):
     2.252728
     """
 
+    per_row_attributes = ("Y", "Q", "hard_weights", "soft_weights")
+
     def __init__(self, n_classes, temperature=1.0, mix=0.5):
         self.n_outputs = n_classes
         self.temperature = float(temperature)
@@ -118,18 +120,25 @@ class Distillation(BaseDatafit):
         # scaled by T**2 * (1 / T)**2 = 1
         return 0.5 * (self.hard_weights + self.soft_weights)
 
-    def hessian_diag(self, scores):
-        # not diagonal in the classes: NewtonCG then calls hessian_product
-        return None
+    def hessian_operator(self, scores):
+        """``V -> `` per row ``a_i H(p_i) v_i + c_i H(r_i) v_i``.
 
-    def hessian_product(self, scores, V):
-        """Per row ``a_i H(p_i) v_i + c_i H(r_i) v_i``, ``H(p) = diag(p) - p p^T``."""
+        ``H(p) = diag(p) - p p^T``; the softmaxes are computed once.
+        """
         T = self.temperature
-        out = np.zeros_like(V, dtype=np.float64)
-        for weights, proba in (
-            (self.hard_weights, softmax(scores, axis=1)),
-            (self.soft_weights, softmax(scores / T, axis=1)),
-        ):
-            pv = np.einsum("ik,ik->i", proba, V)
-            out += weights[:, None] * proba * (V - pv[:, None])
-        return out
+        terms = [
+            (weights[:, None] * proba, proba)
+            for weights, proba in (
+                (self.hard_weights, softmax(scores, axis=1)),
+                (self.soft_weights, softmax(scores / T, axis=1)),
+            )
+        ]
+
+        def product(V):
+            out = np.zeros_like(V, dtype=np.float64)
+            for wp, proba in terms:
+                pv = np.einsum("ik,ik->i", proba, V)
+                out += wp * (V - pv[:, None])
+            return out
+
+        return product

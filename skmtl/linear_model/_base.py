@@ -1,48 +1,33 @@
 """Common machinery of the multi-task linear estimators.
 
-The estimators validate input, encode tasks, build (datafit, penalty, solver),
-call ``solve`` and store fitted attributes. They never reach into a solver.
+An estimator validates its input (``_prepare``, one per family), builds the
+loss (design, centring, per-row weights, datafit), hands it with the penalty
+path to :func:`skmtl.solvers.solve_path` and stores the fitted attributes. It
+never reaches into a solver: the solver, its strategy and its BLAS threads are
+chosen in :mod:`skmtl.solvers`.
 """
 
-from functools import lru_cache, partial
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, clone
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
-from threadpoolctl import ThreadpoolController
 
-from .._design import SmoothLoss, TaskDesign, task_scores
-from .._tasks import TaskIndex, check_task_weights, encode_tasks
-from .._validation import per_task_row_weights
-from ..penalties import PENALTY_ALIASES, resolve_penalty
-from ..solvers import (
-    FISTA,
-    LBFGS,
-    GramSolver,
-    KernelNewton,
-    NewtonCG,
-    SmoothAuto,
-    solve_by_task,
-    solve_working_set,
+from .._design import (
+    SmoothLoss,
+    TaskDesign,
+    internal_coef,
+    public_coef,
+    task_scores,
 )
+from .._tasks import check_task_weights
+from .._validation import per_task_row_weights
+from ..base import TaskEstimatorMixin
+from ..penalties import PENALTY_ALIASES, resolve_penalty
+from ..solvers import SOLVER_CONSTRAINTS, absolute_tolerance, solve_path
 
-_SOLVERS = {
-    "lbfgs": LBFGS,
-    "fista": FISTA,
-    "newton-cg": NewtonCG,
-    "gram": GramSolver,
-    "kernel": KernelNewton,
-}
-
-#: constraints of the solver parameters, shared by every estimator that
-#: builds a core model (one place to edit when a solver is added)
-SOLVER_CONSTRAINTS = {
-    "solver": [StrOptions({"auto", *_SOLVERS})],
-    "tol": [Interval(Real, 0, None, closed="left")],
-    "max_iter": [Interval(Integral, 1, None, closed="left")],
-}
+__all__ = ["fit_path"]
 
 _COMMON_OBJECTIVE_DOC = """
     Tasks and normalisation
@@ -61,41 +46,41 @@ _COMMON_OBJECTIVE_DOC = """
 """
 
 
-@lru_cache(maxsize=1)
-def _blas_controller():
-    # Inspecting the loaded libraries takes ~1.5 ms: do it once per process.
-    return ThreadpoolController()
-
-
 def _check_y_finite(y):
     if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
         raise ValueError("Input y contains NaN or infinity.")
 
 
-def _next_start(previous, current, path, k):
-    """Starting point for ``path[k + 1]`` from the solutions at ``k - 1`` and ``k``.
+class _Problem:
+    """A validated training set, ready to become a loss.
 
-    The solutions of smooth problems move smoothly with log(alpha): a linear
-    extrapolation in log(alpha) (a predictor step of path following) starts
-    closer than the last solution alone. Non-smooth (sparse) paths only reuse
-    the last solution, so that zeros stay zeros.
+    ``codes`` is None for the shared design (2-D ``y``: every task sees every
+    row; ``y_rows`` and ``sample_weight`` are then stacked task by task).
+    ``attributes`` are fitted attributes fixed by the data (``classes_``,
+    ``task_class_mask_``), stored only once the fit succeeds.
     """
-    if previous is None or k + 1 >= len(path) or min(path[k - 1 : k + 2]) <= 0:
-        return current
-    step = np.log(path[k + 1] / path[k]) / np.log(path[k] / path[k - 1])
-    if not np.isfinite(step) or abs(step) > 2:
-        return current
-    return tuple(c + step * (c - p) for c, p in zip(current, previous))
+
+    def __init__(
+        self, X, codes, task_labels, y_rows, sample_weight, datafit, w_shape, **attrs
+    ):
+        self.X, self.codes, self.task_labels = X, codes, task_labels
+        self.y_rows, self.sample_weight = y_rows, sample_weight
+        self.datafit, self.w_shape = datafit, w_shape
+        self.attributes = attrs
 
 
-class _MultiTaskLinearBase(BaseEstimator):
+class _RowsCache:
+    """Prediction rows validated once and grouped by task (see :func:`fit_path`)."""
+
+    def __init__(self, X, tasks, design, codes):
+        self.X, self.tasks, self.design, self.codes = X, tasks, design, codes
+
+    def serves(self, X, tasks):
+        return X is self.X and tasks is self.tasks
+
+
+class _MultiTaskLinearBase(TaskEstimatorMixin, BaseEstimator):
     """Parameters, fit skeleton and prediction plumbing shared by the estimators."""
-
-    # Metadata routing: ``tasks`` is requested at class level so that
-    # meta-estimators route it without set_*_request calls.
-    __metadata_request__fit = {"tasks": True}
-    __metadata_request__predict = {"tasks": True}
-    __metadata_request__score = {"tasks": True}
 
     _parameter_constraints = {
         "alpha": [Interval(Real, 0, None, closed="left")],
@@ -151,189 +136,150 @@ class _MultiTaskLinearBase(BaseEstimator):
             y_numeric=multi_output,
         )
 
-    def _encode_fit_tasks(self, tasks, n_samples):
-        if tasks is None:
-            tasks = 0  # tasks=None with 1-D y: a single task, labelled 0
-        return encode_tasks(tasks, n_samples)
+    def _prepare(self, X, y, tasks, sample_weight):  # pragma: no cover - interface
+        """Validate a training set: a :class:`_Problem`."""
+        raise NotImplementedError
 
-    def _solve(
-        self,
-        X,
-        codes,
-        task_labels,
-        y_rows,
-        sample_weight,
-        datafit,
-        w_shape,
-        alphas=None,
-    ):
-        """Build the loss and penalty, pick a solver and run it.
+    def _fit(self, X, y, tasks, sample_weight, coef_init=None, intercept_init=None):
+        """``fit``: one point of a path; the estimator changes only on success."""
+        problem = self._prepare(X, y, tasks, sample_weight)
+        [state] = self._fit_states(
+            problem, [(self.penalty, self.alpha)], coef_init, intercept_init
+        )
+        self._set_state(state)
+        return self
 
-        ``codes=None`` is the shared design (every task sees every row of X);
-        ``y_rows`` and ``sample_weight`` are then already stacked task by task.
-        With ``alphas`` (a sequence), the problem is built once and solved
-        along the path, each solution warm-starting the next (largest alpha
-        first is fastest); an entry may also be a ``(penalty, alpha)`` pair,
-        consecutive entries with the same penalty object forming one path.
-        Returns the solver result and the user-facing penalty object (lists of
-        them for a path).
-        """
-        self._rows_cache = None  # rows validated for the previous model
+    def _fit_states(self, problem, path, coef_init=None, intercept_init=None):
+        """Fitted state (a dict of attributes) at each point of ``path``."""
+        task_labels = problem.task_labels
         n_tasks = len(task_labels)
+        X, codes = problem.X, problem.codes
         design = TaskDesign(X, codes, n_tasks)
         task_w = check_task_weights(self.task_weights, task_labels)
         if codes is None:
             row_codes = np.repeat(np.arange(n_tasks), X.shape[0])
-            rw = per_task_row_weights(sample_weight, row_codes, task_w, task_labels)
+            rw = per_task_row_weights(
+                problem.sample_weight, row_codes, task_w, task_labels
+            )
+            y_rows = problem.y_rows
         else:
             rw = design.sort_rows(
-                per_task_row_weights(sample_weight, codes, task_w, task_labels)
+                per_task_row_weights(problem.sample_weight, codes, task_w, task_labels)
             )
-            y_rows = design.sort_rows(y_rows)
+            y_rows = design.sort_rows(problem.y_rows)
         if self.fit_intercept:
             design.center(rw)
-        datafit.initialize(y_rows, rw, **self._datafit_extra(design, codes))
+        datafit = problem.datafit
+        datafit.initialize(y_rows, rw, **self._datafit_extra(problem, design))
         loss = SmoothLoss(design, datafit, self.fit_intercept)
 
-        b_shape = (n_tasks,) + tuple(w_shape[2:])
-        b_init = self._initial_intercept(y_rows, rw, design, b_shape)
-        W0, b0 = np.zeros(w_shape), b_init
-        if self.warm_start and getattr(self, "_W", None) is not None:
-            if self._W.shape == w_shape and np.array_equal(
-                np.asarray(self.tasks_, dtype=object),
-                np.asarray(task_labels, dtype=object),
-            ):
-                W0 = self._W.copy()
-                b0 = design.intercept_to_centered(W0, self._b.copy())
-        # Tolerance relative to the gradient at the zero model (with its best
-        # intercept), so that ``tol`` means the same whatever the scale of y.
-        _, gW0, _ = loss.value_grad(np.zeros(w_shape), b_init)
-        scale = float(np.max(np.abs(gW0), initial=0.0))
-        tol_abs = self.tol * (scale if scale > 0 else 1.0)
-        self.kkt_tol_ = tol_abs
+        w_shape = problem.w_shape
+        b_zero = self._initial_intercept(y_rows, rw, design, (n_tasks,) + w_shape[2:])
+        W0, b0 = self._start(problem, design, b_zero, coef_init, intercept_init)
+        tol_abs = absolute_tolerance(loss, np.zeros(w_shape), b_zero, self.tol)
 
-        if alphas is None:
-            path = [(self.penalty, float(self.alpha))]
-        else:
-            path = [a if isinstance(a, tuple) else (self.penalty, a) for a in alphas]
-        results, penalties = [], []
-        previous, memory, first, current = None, None, None, None
-        for k, (spec, alpha) in enumerate(path):
-            alpha = float(alpha)
-            if spec is not current:
-                # a new penalty setting: start from the first solution of the
-                # previous one (the largest alpha), not from its last
-                current, penalty = spec, self._resolve_fit_penalty(spec)
-                alphas_g = [float(a) for s, a in path if s is spec]
-                if first is not None:
-                    W0, b0, memory = first
-                previous, first, k0 = None, None, k
-            bound = penalty.bind(task_labels, alpha)
-            result = self._run_solver(
-                loss, bound, W0, b0, tol_abs, memory, on_path=len(path) > 1
+        # one resolved (cloned) penalty per distinct setting of the path
+        resolved = {}
+        for spec, _ in path:
+            if id(spec) not in resolved:
+                resolved[id(spec)] = self._resolve_fit_penalty(spec, task_labels)
+        solved_path = [(resolved[id(spec)], alpha) for spec, alpha in path]
+        results, bounds = solve_path(
+            loss,
+            solved_path,
+            task_labels,
+            W0,
+            b0,
+            tol_abs,
+            solver=self.solver,
+            max_iter=self.max_iter,
+            verbose=self.verbose,
+        )
+        dtype = X.dtype
+        states = []
+        for (penalty, _), result, bound in zip(solved_path, results, bounds):
+            W, b = result.W, result.b
+            state = dict(problem.attributes)
+            state.update(
+                _W=W,
+                _b=b,
+                tasks_=task_labels,
+                # public layout: tasks first, as scikit-learn's multi-output models
+                coef_=public_coef(W).astype(dtype, copy=False),
+                intercept_=b.astype(dtype, copy=False),
+                n_iter_=result.n_iter,
+                kkt_violation_=result.kkt_violation,
+                kkt_tol_=tol_abs,
+                objective_=result.objective,
+                penalty_=penalty,
             )
-            memory = getattr(result, "memory", None)
-            W0, b0 = (result.W, result.b)
-            if first is None:
-                first = (W0, b0, memory)
-            if bound.is_smooth:
-                W0, b0 = _next_start(previous, (W0, b0), alphas_g, k - k0)
-            previous = (result.W, result.b)
-            result.b = design.intercept_from_centered(result.W, result.b)
-            results.append(result)
-            penalties.append(penalty)
-        if alphas is None:
-            return results[0], penalties[0]
-        return results, penalties
+            extra = {
+                name: np.asarray(value).astype(dtype, copy=False)
+                for name, value in bound.fitted_attributes(W, b).items()
+            }
+            state.update(extra)
+            state["_penalty_attributes"] = tuple(extra)
+            states.append(state)
+        return states
 
-    def _resolve_fit_penalty(self, spec):
+    def _set_state(self, state):
+        # attributes a previous fit's penalty defined and this one does not
+        for name in getattr(self, "_penalty_attributes", ()):
+            if name not in state and hasattr(self, name):
+                delattr(self, name)
+        for name, value in state.items():
+            setattr(self, name, value)
+        self._rows_cache = None  # rows validated for the previous model
+
+    def _resolve_fit_penalty(self, spec, task_labels):
         penalty = resolve_penalty(spec)
-        if self.unseen_tasks == "shared" and not hasattr(penalty, "split"):
-            raise ValueError(
-                "unseen_tasks='shared' needs a penalty with a shared component "
-                f"(penalty='mean'); {type(penalty).__name__} has none."
-            )
+        if self.unseen_tasks == "shared":
+            bound = penalty.bind(task_labels, 1.0)
+            if not bound.shared_component:
+                raise ValueError(
+                    "unseen_tasks='shared' needs a penalty with a shared component "
+                    f"(penalty='mean'); {type(penalty).__name__} has none."
+                )
         return penalty
 
-    def _run_solver(self, loss, bound, W0, b0, tol_abs, memory=None, on_path=False):
-        if self.solver != "auto":
-            solver = _SOLVERS[self.solver](max_iter=self.max_iter, verbose=self.verbose)
-        elif bound.is_smooth:
-            # a direct solver where it pays (more often along a path), else
-            # Newton-CG
-            solver = SmoothAuto(self.max_iter, self.verbose, path=on_path)
-        else:
-            solver = FISTA(max_iter=self.max_iter, verbose=self.verbose)
-        design = loss.design
-        if getattr(bound, "separable", False) and design.n_tasks > 1:
-            # No coupling: one small problem per task beats one large one.
-            strategy = partial(solve_by_task, solver)
-        elif getattr(bound, "feature_separable", False) and design.n_features > 50:
-            # Sparse solutions: solve on working sets of features.
-            strategy = partial(solve_working_set, solver)
-        else:
-            strategy = solver.solve
-        per_task = getattr(strategy, "func", None) is solve_by_task
-        if memory is not None:
-            # curvature pairs of the previous alpha (L-BFGS along a path)
-            strategy = partial(strategy, memory=memory)
-        if design.mode == "blockdiag" or per_task:
-            # Sparse products are single-threaded and per-task problems are
-            # small: BLAS then only sees small vector operations (numpy,
-            # L-BFGS), where OpenBLAS threads cost far more than they bring
-            # (10x slower on a busy 2-core machine). Dense products on one
-            # large X keep their threads.
-            with _blas_controller().limit(limits=1, user_api="blas"):
-                return strategy(loss, bound, W0, b0, tol_abs)
-        return strategy(loss, bound, W0, b0, tol_abs)
+    def _start(self, problem, design, b_zero, coef_init, intercept_init):
+        """Starting point ``(W0, b0)``, intercepts in the centred parametrisation.
 
-    def _fit_path(
-        self, X, y, tasks=None, sample_weight=None, *, alphas, penalties=None
-    ):
-        """Fit along ``alphas`` on one problem; yield the model at each alpha.
-
-        Used by the cross-validated estimators: the design, centring, datafit
-        and what the solvers cache (Gram matrices, factorisations) are built
-        once; each solution warm-starts the next. With ``penalties`` (a list of
-        penalty objects) the path runs over every (penalty, alpha) pair,
-        penalties outermost, the first alpha of each setting warm-started from
-        the first of the previous one. After each ``yield`` the estimator is
-        fitted at that point (its ``alpha`` and ``penalty`` parameters are set
-        accordingly).
+        ``coef_init`` / ``intercept_init`` (public layout) first, else the
+        previous solution with ``warm_start=True`` when tasks and shapes match,
+        else zero weights with the zero model's best intercept.
         """
-        alphas = [float(a) for a in alphas]
-        specs = [self.penalty] if penalties is None else list(penalties)
-        path = [(spec, a) for spec in specs for a in alphas]
-        results, used, task_labels, dtype = self._fit_impl(
-            X, y, tasks, sample_weight, alphas=path
-        )
-        for (spec, alpha), result, penalty in zip(path, results, used):
-            self.alpha, self.penalty = alpha, spec
-            self._store_fit(result, penalty, task_labels, dtype)
-            yield self
+        w_shape, task_labels = problem.w_shape, problem.task_labels
+        b_shape = b_zero.shape
+        if coef_init is None and intercept_init is None and self.warm_start:
+            W_prev = getattr(self, "_W", None)
+            if (
+                W_prev is not None
+                and W_prev.shape == w_shape
+                and np.array_equal(
+                    np.asarray(self.tasks_, dtype=object),
+                    np.asarray(task_labels, dtype=object),
+                )
+            ):
+                W0 = W_prev.copy()
+                return W0, design.intercept_to_centered(W0, self._b.copy())
+        W0 = np.zeros(w_shape)
+        if coef_init is not None:
+            W0 = internal_coef(
+                _check_init(coef_init, public_coef(W0).shape, "coef_init")
+            ).copy()
+        if intercept_init is None:
+            # for the centred design, the zero model's best intercept is a
+            # good start whatever the weights
+            return W0, b_zero.copy()
+        b = _check_init(intercept_init, b_shape, "intercept_init")
+        return W0, design.intercept_to_centered(W0, b)
 
-    def _datafit_extra(self, design, codes):
+    def _datafit_extra(self, problem, design):
         return {}
 
     def _initial_intercept(self, y_rows, row_weights, design, b_shape):
         return np.zeros(b_shape)
-
-    def _store_fit(self, result, penalty, task_labels, dtype):
-        W, b = result.W, result.b
-        self._W, self._b = W, b
-        self.tasks_ = task_labels
-        # public layout: tasks first, as scikit-learn's multi-output models
-        self.coef_ = np.moveaxis(W, 0, -1).astype(dtype, copy=False)
-        self.intercept_ = b.astype(dtype, copy=False)
-        self.n_iter_ = result.n_iter
-        self.kkt_violation_ = result.kkt_violation
-        self.objective_ = result.objective
-        self.penalty_ = penalty
-        if hasattr(penalty, "split"):
-            w0, V = penalty.split(W)
-            self.shared_coef_ = np.moveaxis(w0, 0, -1).astype(dtype, copy=False)
-            self.specific_coef_ = np.moveaxis(V, 0, -1).astype(dtype, copy=False)
-            self.shared_intercept_ = b.mean(axis=0).astype(dtype, copy=False)
 
     # -------------------------------------------------------------- predict
     def _validate_X_predict(self, X):
@@ -347,52 +293,130 @@ class _MultiTaskLinearBase(BaseEstimator):
         )
 
     def _predict_codes(self, tasks, n_samples):
-        if tasks is None:
-            if len(self.tasks_) == 1:
-                return np.zeros(n_samples, dtype=np.intp)
-            raise ValueError(
-                f"tasks is required: this model was fitted on {len(self.tasks_)} "
-                "tasks. Pass tasks=... (one label per row or a scalar). In "
-                "GridSearchCV, cross_validate or Pipeline, either enable metadata "
-                "routing (sklearn.set_config(enable_metadata_routing=True)), pass "
-                "tasks as a parameter and score with skmtl.metrics.make_task_scorer, "
-                "or keep the task id in a column of X and wrap the model in "
-                "skmtl.pipeline.TaskColumnEstimator (column mode)."
-            )
-        allow = self.unseen_tasks == "shared"
-        return TaskIndex(self.tasks_).transform(tasks, n_samples, allow_unseen=allow)
+        return self._encode_predict_tasks(
+            tasks, n_samples, allow_unseen=self.unseen_tasks == "shared"
+        )
 
-    def _cache_rows(self, X, tasks):
-        """Validate rows once for repeated predictions on the same ``X`` object.
+    def _prepare_rows(self, X, tasks):
+        """Validated, task-grouped rows of ``X`` for repeated predictions, or None.
 
-        Cross-validation scores the same test rows at every point of a path:
-        after this, ``predict`` & co. on this very ``X`` (and ``tasks``) object
-        skip the validation and reuse the task-grouped design of the rows.
-        The model must be fitted; rows of unseen tasks are not cached.
+        Rows of unseen tasks are not prepared (they use the shared part).
         """
-        self._rows_cache = None
         Xv = self._validate_X_predict(X)
         codes = self._predict_codes(tasks, Xv.shape[0])
-        if np.all(codes >= 0):
-            design = TaskDesign(Xv, codes, len(self.tasks_))
-            self._rows_cache = (X, tasks, design, codes)
+        if np.any(codes < 0):
+            return None
+        return _RowsCache(X, tasks, TaskDesign(Xv, codes, len(self.tasks_)), codes)
 
     def _raw_scores(self, X, tasks):
         """Linear scores per row (n_samples,) or (n_samples, n_classes)."""
         cache = getattr(self, "_rows_cache", None)
-        if cache is not None and X is cache[0] and tasks is cache[1]:
-            design, codes = cache[2], cache[3]
+        if cache is not None and cache.serves(X, tasks):
             b = self._b if self.fit_intercept else np.zeros_like(self._b)
-            return design.unsort_rows(design.forward(self._W, b)), codes
+            design = cache.design
+            return design.unsort_rows(design.forward(self._W, b)), cache.codes
         X = self._validate_X_predict(X)
         codes = self._predict_codes(tasks, X.shape[0])
         W, b = self._W, self._b
         if np.any(codes < 0):
-            # unseen tasks fall back to the shared component (unseen_tasks="shared")
-            w0, _ = self.penalty_.split(W)
+            # unseen tasks fall back to the fitted shared part
+            # (unseen_tasks="shared"): w_0 and the shared intercept
+            w0 = internal_coef(np.asarray(self.shared_coef_, dtype=np.float64))
+            b0 = np.asarray(self.shared_intercept_, dtype=np.float64)
             W = np.concatenate([W, w0[:, None]], axis=1)
-            b = np.concatenate([b, b.mean(axis=0, keepdims=True)], axis=0)
+            b = np.concatenate([b, b0[None]], axis=0)
             codes = np.where(codes < 0, W.shape[1] - 1, codes)
         if not self.fit_intercept:
             b = np.zeros_like(b)
         return task_scores(X, codes, W, b), codes
+
+
+def _check_init(value, shape, name):
+    """An array of ``shape``, or of ``shape[1:]`` or a scalar repeated for every task."""
+    try:
+        arr = np.array(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be numeric: {exc}") from None
+    if (arr.shape == shape[1:] or arr.ndim == 0) and arr.shape != shape:
+        arr = np.broadcast_to(arr, shape).copy()
+    if arr.shape != shape:
+        raise ValueError(
+            f"{name} has shape {arr.shape}; expected {shape} (n_tasks first, "
+            f"in the order of the sorted task labels) or {shape[1:]} (the same "
+            "start for every task)."
+        )
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or infinite values.")
+    return arr
+
+
+def fit_path(
+    estimator,
+    X,
+    y,
+    tasks=None,
+    sample_weight=None,
+    *,
+    alphas,
+    penalties=None,
+    X_eval=None,
+    tasks_eval=None,
+):
+    """Fit a multi-task linear model along alphas (and penalty settings).
+
+    The problem (design, centring, loss, and what the solvers factorise) is
+    built once; every point is solved warm-started from the previous one (see
+    :func:`skmtl.solvers.solve_path`). This is what the cross-validated
+    estimators run on each fold.
+
+    Parameters
+    ----------
+    estimator : MultiTaskRegressor or MultiTaskClassifier
+        Its parameters define the model; it is not modified (nor fitted).
+    X : {array-like, sparse matrix} of shape (n_samples, n_features)
+    y : array-like of shape (n_samples,)
+    tasks : hashable or array-like of shape (n_samples,), default=None
+    sample_weight : array-like of shape (n_samples,), default=None
+    alphas : sequence of float
+        Strengths, solved in the order given (largest first is fastest).
+    penalties : list of penalty objects, default=None
+        Penalty settings (outermost loop); None uses ``estimator.penalty``.
+        Each setting's first alpha starts from the previous setting's first
+        solution.
+    X_eval, tasks_eval : default=None
+        Rows that will be predicted at every point (a test fold): validated
+        and grouped by task once; ``predict`` & co. of the yielded models on
+        this very ``X_eval`` (and ``tasks_eval``) object skip that work.
+
+    Yields
+    ------
+    model : estimator's class
+        A new fitted model per ``(penalty, alpha)``, penalties outermost,
+        whose ``alpha`` and ``penalty`` parameters are that point's.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skmtl import MultiTaskRegressor
+    >>> from skmtl.linear_model import fit_path
+    >>> rng = np.random.default_rng(0)
+    >>> X, tasks = rng.normal(size=(40, 3)), np.repeat(["a", "b"], 20)
+    >>> y = X @ [1.0, -1.0, 0.5] + 0.1 * rng.normal(size=40)
+    >>> models = list(fit_path(MultiTaskRegressor(), X, y, tasks, alphas=[1, 0.1]))
+    >>> [m.alpha for m in models]
+    [1.0, 0.1]
+    """
+    base = clone(estimator)
+    problem = base._prepare(X, y, tasks, sample_weight)
+    alphas = [float(a) for a in alphas]
+    specs = [base.penalty] if penalties is None else list(penalties)
+    path = [(spec, alpha) for spec in specs for alpha in alphas]
+    rows = None
+    for (spec, alpha), state in zip(path, base._fit_states(problem, path)):
+        model = clone(base).set_params(alpha=alpha, penalty=spec)
+        model._set_state(state)
+        if X_eval is not None:
+            if rows is None:
+                rows = model._prepare_rows(X_eval, tasks_eval)
+            model._rows_cache = rows
+        yield model

@@ -2,16 +2,16 @@
 
 import numpy as np
 from scipy.special import expit, softmax
-from sklearn.base import ClassifierMixin, _fit_context
-from sklearn.metrics import accuracy_score
+from sklearn.base import _fit_context
 from sklearn.utils.multiclass import check_classification_targets
 
 from .._validation import check_sample_weight
+from ..base import TaskClassifierMixin
 from ..datafits import Logistic, Multinomial
-from ._base import _COMMON_OBJECTIVE_DOC, _MultiTaskLinearBase
+from ._base import _COMMON_OBJECTIVE_DOC, _MultiTaskLinearBase, _Problem
 
 
-class MultiTaskClassifier(ClassifierMixin, _MultiTaskLinearBase):
+class MultiTaskClassifier(TaskClassifierMixin, _MultiTaskLinearBase):
     """Multi-task logistic regression with a task-coupling penalty.
 
     Minimises over the weights and intercepts of every task::
@@ -98,12 +98,10 @@ default="independent"
 
     __doc__ = __doc__.replace("%(objective)s", _COMMON_OBJECTIVE_DOC.strip("\n"))
 
-    __metadata_request__predict_proba = {"tasks": True}
-    __metadata_request__predict_log_proba = {"tasks": True}
-    __metadata_request__decision_function = {"tasks": True}
-
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, tasks=None, sample_weight=None):
+    def fit(
+        self, X, y, tasks=None, sample_weight=None, coef_init=None, intercept_init=None
+    ):
         """Fit the coupled classifiers.
 
         Parameters
@@ -114,16 +112,29 @@ default="independent"
         tasks : hashable or array-like of shape (n_samples,), default=None
             Task label of each row; a scalar puts every row in one task.
         sample_weight : array-like of shape (n_samples,), default=None
+        coef_init : array-like, default=None
+            Starting weights in the layout of ``coef_``: (n_tasks, n_features)
+            for two classes, (n_tasks, n_classes, n_features) for more, or the
+            same without the task axis (one start for every task), as
+            scikit-learn's ``SGDClassifier``. Takes precedence over
+            ``warm_start``.
+        intercept_init : array-like or float, default=None
+            Starting intercepts in the layout of ``intercept_`` (or without the
+            task axis); None starts at 0.
 
         Returns
         -------
         self : object
-        """
-        result, penalty, task_labels, dtype = self._fit_impl(X, y, tasks, sample_weight)
-        self._store_fit(result, penalty, task_labels, dtype)
-        return self
 
-    def _fit_impl(self, X, y, tasks, sample_weight, alphas=None):
+        Raises
+        ------
+        ValueError
+            Bad input, naming the argument; a task with fewer than 2 classes.
+            A failed fit leaves a fitted model as it was.
+        """
+        return self._fit(X, y, tasks, sample_weight, coef_init, intercept_init)
+
+    def _prepare(self, X, y, tasks, sample_weight):
         X, y = self._validate_X_y(X, y, multi_output=False)
         check_classification_targets(y)
         n, p = X.shape
@@ -147,8 +158,6 @@ default="independent"
                 f"every task needs training rows of at least 2 classes; task(s) "
                 f"{detail} have one class only. Remove those tasks or add rows."
             )
-        self.classes_ = classes
-        self.task_class_mask_ = mask
         if n_classes == 2:
             datafit = Logistic()
             y_rows = np.where(y_enc == 1, 1.0, -1.0)
@@ -158,15 +167,23 @@ default="independent"
             y_rows = np.zeros((n, n_classes))
             y_rows[np.arange(n), y_enc] = 1.0
             w_shape = (p, n_tasks, n_classes)
-        result, penalty = self._solve(
-            X, codes, task_labels, y_rows, sw, datafit, w_shape, alphas=alphas
+        return _Problem(
+            X,
+            codes,
+            task_labels,
+            y_rows,
+            sw,
+            datafit,
+            w_shape,
+            classes_=classes,
+            task_class_mask_=mask,
         )
-        return result, penalty, task_labels, X.dtype
 
-    def _datafit_extra(self, design, codes):
-        if self.task_class_mask_.shape[1] == 2 or self.task_class_mask_.all():
+    def _datafit_extra(self, problem, design):
+        mask = problem.attributes["task_class_mask_"]
+        if mask.shape[1] == 2 or mask.all():
             return {}
-        return {"class_mask": design.sort_rows(self.task_class_mask_[codes])}
+        return {"class_mask": design.sort_rows(mask[problem.codes])}
 
     def decision_function(self, X, tasks=None):
         """Linear scores of each row's task model.
@@ -226,12 +243,3 @@ default="independent"
         if scores.ndim == 1:
             return self.classes_[(scores > 0).astype(np.intp)]
         return self.classes_[np.argmax(scores, axis=1)]
-
-    def score(self, X, y, tasks=None, sample_weight=None):
-        """Accuracy over all rows.
-
-        Returns
-        -------
-        score : float
-        """
-        return accuracy_score(y, self.predict(X, tasks), sample_weight=sample_weight)

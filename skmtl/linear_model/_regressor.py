@@ -1,17 +1,21 @@
 """Multi-task linear regression."""
 
 import numpy as np
-from sklearn.base import RegressorMixin, _fit_context
-from sklearn.metrics import r2_score
+from sklearn.base import _fit_context
 
 from .._design import task_weighted_means
-from .._tasks import check_task_labels
 from .._validation import check_sample_weight
+from ..base import TaskRegressorMixin
 from ..datafits import Quadratic
-from ._base import _COMMON_OBJECTIVE_DOC, _check_y_finite, _MultiTaskLinearBase
+from ._base import (
+    _COMMON_OBJECTIVE_DOC,
+    _check_y_finite,
+    _MultiTaskLinearBase,
+    _Problem,
+)
 
 
-class MultiTaskRegressor(RegressorMixin, _MultiTaskLinearBase):
+class MultiTaskRegressor(TaskRegressorMixin, _MultiTaskLinearBase):
     """Multi-task linear regression with a task-coupling penalty.
 
     Minimises over the weights ``w_t`` and intercepts ``b_t`` of every task::
@@ -138,7 +142,9 @@ default="independent"
         return tags
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, tasks=None, sample_weight=None):
+    def fit(
+        self, X, y, tasks=None, sample_weight=None, coef_init=None, intercept_init=None
+    ):
         """Fit the coupled models.
 
         Parameters
@@ -151,16 +157,31 @@ default="independent"
             Task label of each row (any hashable labels); a scalar puts every
             row in one task.
         sample_weight : array-like of shape (n_samples,), default=None
+        coef_init : array-like of shape (n_tasks, n_features) or (n_features,), \
+default=None
+            Starting weights (tasks in the order of the sorted labels; one row
+            for every task), as scikit-learn's ``SGDRegressor``. The solution
+            does not depend on it (the problem is convex), only the path to it:
+            with a small ``max_iter`` it is a fine-tuning start. Takes
+            precedence over ``warm_start``.
+        intercept_init : array-like of shape (n_tasks,) or float, default=None
+            Starting intercepts; None starts from each task's weighted mean of
+            ``y`` (the best intercept of the centred model).
 
         Returns
         -------
         self : object
-        """
-        result, penalty, task_labels, dtype = self._fit_impl(X, y, tasks, sample_weight)
-        self._store_fit(result, penalty, task_labels, dtype)
-        return self
 
-    def _fit_impl(self, X, y, tasks, sample_weight, alphas=None):
+        Raises
+        ------
+        ValueError
+            Bad input: the message names the argument (``X``, ``y``, ``tasks``,
+            ``sample_weight``, ``coef_init`` ...). A failed fit leaves a fitted
+            model as it was.
+        """
+        return self._fit(X, y, tasks, sample_weight, coef_init, intercept_init)
+
+    def _prepare(self, X, y, tasks, sample_weight):
         X, y = self._validate_X_y(X, y, multi_output=True)
         _check_y_finite(y)
         n, p = X.shape
@@ -180,8 +201,7 @@ default="independent"
         else:
             task_labels, codes = self._encode_fit_tasks(tasks, n)
             y_rows, sw_rows = y, sw
-        self._shared_design = codes is None
-        result, penalty = self._solve(
+        return _Problem(
             X,
             codes,
             task_labels,
@@ -189,9 +209,8 @@ default="independent"
             sw_rows if codes is None else sw,
             Quadratic(),
             (p, len(task_labels)),
-            alphas=alphas,
+            _shared_design=codes is None,
         )
-        return result, penalty, task_labels, X.dtype
 
     def _initial_intercept(self, y_rows, row_weights, design, b_shape):
         # The best intercept of the zero model: each task's weighted mean of y.
@@ -221,21 +240,3 @@ default="independent"
             return np.asarray(pred, dtype=X.dtype)
         scores, _ = self._raw_scores(X, tasks)
         return scores.astype(self.coef_.dtype, copy=False)
-
-    def score(self, X, y, tasks=None, sample_weight=None):
-        """R^2 of the predictions (over all rows; uniform average for 2-D y).
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,) or (n_samples, n_tasks)
-        tasks : hashable or array-like of shape (n_samples,), default=None
-        sample_weight : array-like of shape (n_samples,), default=None
-
-        Returns
-        -------
-        score : float
-        """
-        if tasks is not None:
-            check_task_labels(tasks, np.shape(y)[0])
-        return r2_score(y, self.predict(X, tasks=tasks), sample_weight=sample_weight)

@@ -7,15 +7,16 @@ import time
 import numpy as np
 import scipy.sparse as sp
 from joblib import Parallel, delayed
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.model_selection import ParameterGrid
 from sklearn.utils._param_validation import HasMethods, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._tasks import check_task_labels
-from ..linear_model import MultiTaskClassifier, MultiTaskRegressor
-from ..linear_model._base import SOLVER_CONSTRAINTS
+from ..base import TaskClassifierMixin, TaskEstimatorMixin, TaskRegressorMixin
+from ..linear_model import MultiTaskClassifier, MultiTaskRegressor, fit_path
 from ..penalties import PENALTY_ALIASES, resolve_penalty
+from ..solvers import SOLVER_CONSTRAINTS
 
 __all__ = ["MultiTaskRegressorCV", "MultiTaskClassifierCV"]
 
@@ -51,33 +52,33 @@ def _fold_scores(base, penalties, alphas, X, y, tasks, sw, train, test, scoring)
     One problem is built for the fold and solved along every setting's alpha
     path; the test rows are validated once and reused at every point.
     """
-    est = clone(base)
     X_tr, X_te = _index(X, train), _index(X, test)
     y_te, tasks_te = y[test], tasks[test]
     sw_tr = None if sw is None else sw[train]
     start = time.perf_counter()
     scores = []
-    path = est._fit_path(
-        X_tr, y[train], tasks[train], sw_tr, alphas=alphas, penalties=penalties
+    path = fit_path(
+        base,
+        X_tr,
+        y[train],
+        tasks[train],
+        sw_tr,
+        alphas=alphas,
+        penalties=penalties,
+        X_eval=X_te,
+        tasks_eval=tasks_te,
     )
-    for k, fitted in enumerate(path):
-        if k == 0:
-            fitted._cache_rows(X_te, tasks_te)
+    for fitted in path:
         if scoring is None:
             scores.append(_default_score(fitted, X_te, y_te, tasks_te))
         else:
             scores.append(scoring(fitted, X_te, y_te, tasks=tasks_te))
-    fitted._rows_cache = None
     elapsed = time.perf_counter() - start
     return np.asarray(scores).reshape(len(penalties), len(alphas)), elapsed
 
 
-class _MultiTaskCVBase(BaseEstimator):
+class _MultiTaskCVBase(TaskEstimatorMixin, BaseEstimator):
     """Grid over alpha and penalty strengths, one warm-started path per fold."""
-
-    __metadata_request__fit = {"tasks": True}
-    __metadata_request__predict = {"tasks": True}
-    __metadata_request__score = {"tasks": True}
 
     _parameter_constraints = {
         "alphas": ["array-like", None],
@@ -331,13 +332,6 @@ class _MultiTaskCVBase(BaseEstimator):
         """Predict with the refitted best model (see its ``predict``)."""
         return self._delegate("predict", X, tasks)
 
-    def score(self, X, y, tasks=None, sample_weight=None):
-        """Score of the refitted best model (see its ``score``)."""
-        check_is_fitted(self, "best_estimator_")
-        return self.best_estimator_.score(
-            X, y, tasks=tasks, sample_weight=sample_weight
-        )
-
 
 _DOC = """Cross-validated {model}: alpha and penalty strengths over a grid.
 
@@ -401,20 +395,14 @@ _DOC = """Cross-validated {model}: alpha and penalty strengths over a grid.
 """
 
 
-class MultiTaskRegressorCV(RegressorMixin, _MultiTaskCVBase):
+class MultiTaskRegressorCV(TaskRegressorMixin, _MultiTaskCVBase):
     __doc__ = _DOC.format(model="MultiTaskRegressor", classes="")
     _estimator_class = MultiTaskRegressor
-    # the mixin's score takes no tasks: use the delegating one
-    score = _MultiTaskCVBase.score
 
 
-class MultiTaskClassifierCV(ClassifierMixin, _MultiTaskCVBase):
+class MultiTaskClassifierCV(TaskClassifierMixin, _MultiTaskCVBase):
     __doc__ = _DOC.format(model="MultiTaskClassifier", classes=" and class")
     _estimator_class = MultiTaskClassifier
-    score = _MultiTaskCVBase.score
-
-    __metadata_request__predict_proba = {"tasks": True}
-    __metadata_request__decision_function = {"tasks": True}
 
     @property
     def classes_(self):

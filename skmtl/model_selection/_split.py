@@ -18,8 +18,8 @@ from sklearn.model_selection import BaseCrossValidator
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import type_of_target
 
+from .._task_column import task_column_values
 from .._tasks import _short_list, check_task_labels
-from ..pipeline import task_column_values
 
 __all__ = ["TaskStratifiedKFold", "LeaveOneTaskOut", "SourceTargetSplit"]
 

@@ -1,12 +1,15 @@
 """Task-coupling penalties of the multi-task linear models."""
 
+from sklearn.base import clone
+
 from ._l21 import L21
 from ._prior import TransferPrior
 from ._quadratic import GraphLaplacian, Independent, MeanRegularized
-from .base import BasePenalty
+from .base import BasePenalty, BoundPenalty
 
 __all__ = [
     "BasePenalty",
+    "BoundPenalty",
     "Independent",
     "MeanRegularized",
     "GraphLaplacian",
@@ -26,7 +29,13 @@ PENALTY_ALIASES = {
 
 
 def resolve_penalty(penalty):
-    """A penalty object from an alias or an object (returned as a fresh clone)."""
+    """A new penalty object from an alias, or an unfitted clone of an object.
+
+    Fitted state must never alias a parameter (scikit-learn clones): a later
+    ``set_params(penalty__...)`` on the estimator must not change a fitted
+    model. Raises ``ValueError`` for an unknown alias and ``TypeError`` for an
+    object without ``bind``.
+    """
     if isinstance(penalty, str):
         try:
             return PENALTY_ALIASES[penalty]()
@@ -40,4 +49,4 @@ def resolve_penalty(penalty):
             f"penalty must be one of {sorted(PENALTY_ALIASES)} or an object with a "
             f"bind(task_labels, alpha) method, got {type(penalty).__name__}."
         )
-    return penalty
+    return clone(penalty, safe=False)

@@ -2,13 +2,13 @@
 
 import numpy as np
 
-from .base import BasePenalty
+from .base import BasePenalty, BoundPenalty
 
 
-class _BoundL21:
+class _BoundL21(BoundPenalty):
     is_smooth = False
     # the penalty is a sum over features: working sets of features apply
-    feature_separable = True
+    separable_by_feature = True
 
     def __init__(self, alpha, l1_ratio):
         self.lam = alpha * l1_ratio  # weight of the non-smooth part

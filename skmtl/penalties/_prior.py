@@ -2,10 +2,10 @@
 
 import numpy as np
 
-from .base import BasePenalty, SmoothBoundPenalty
+from .base import BasePenalty, BoundPenalty
 
 
-class _BoundPrior(SmoothBoundPenalty):
+class _BoundPrior(BoundPenalty):
     def __init__(self, coef, alpha):
         self.coef = coef
         self.alpha = alpha

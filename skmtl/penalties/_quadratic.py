@@ -9,8 +9,9 @@ import numbers
 
 import numpy as np
 
+from .._design import public_coef
 from .._tasks import TaskIndex, _short_list
-from .base import BasePenalty, SmoothBoundPenalty
+from .base import BasePenalty, BoundPenalty
 
 
 def _apply_coupling(W, M):
@@ -22,13 +23,14 @@ def _apply_coupling(W, M):
     return np.einsum("ptk,ts->psk", W, M)
 
 
-class _BoundQuadratic(SmoothBoundPenalty):
+class _BoundQuadratic(BoundPenalty):
     def __init__(self, M, alpha):
         # M=None stands for the identity (independent ridge): no T x T product.
         self.M = M
         self.alpha = alpha
+        self.quadratic_form = (alpha, M)
         # without coupling the problem splits into one problem per task
-        self.separable = M is None
+        self.separable_by_task = M is None
 
     def value(self, W):
         return 0.5 * self.alpha * float(np.sum(W * _apply_coupling(W, self.M)))
@@ -114,23 +116,32 @@ class MeanRegularized(BasePenalty):
         M = specific * (np.eye(n_tasks) - c * np.ones((n_tasks, n_tasks)))
         if self._check_strength("shared") + n_tasks * specific == 0:
             M = np.zeros((n_tasks, n_tasks))
-        return _BoundQuadratic(M, alpha)
+        return _BoundMean(M, alpha, c)
 
-    def split(self, W):
-        """Shared and specific parts of fitted weights.
 
-        Parameters
-        ----------
-        W : ndarray of shape (n_features, n_tasks[, n_classes])
+class _BoundMean(_BoundQuadratic):
+    """The mean-regularized coupling, with its shared part ``w_0 = c sum_t w_t``."""
 
-        Returns
-        -------
-        w0 : ndarray of shape (n_features[, n_classes])
-        V : ndarray of the shape of W, with ``W = w0 + V`` task by task.
+    shared_component = True
+
+    def __init__(self, M, alpha, shared_factor):
+        super().__init__(M, alpha)
+        self.shared_factor = shared_factor
+
+    def fitted_attributes(self, W, b):
+        """``shared_coef_``, ``specific_coef_`` and ``shared_intercept_``.
+
+        ``shared_coef_`` is ``w_0`` (n_features,) or (n_classes, n_features),
+        ``specific_coef_`` the ``v_t = w_t - w_0`` in the layout of ``coef_``,
+        ``shared_intercept_`` the mean of the task intercepts (the intercept of
+        a task not seen in fit).
         """
-        c = self._shared_factor(W.shape[1])
-        w0 = c * W.sum(axis=1)
-        return w0, W - w0[:, None]
+        w0 = self.shared_factor * W.sum(axis=1)
+        return {
+            "shared_coef_": public_coef(w0[:, None])[0],
+            "specific_coef_": public_coef(W - w0[:, None]),
+            "shared_intercept_": np.asarray(b).mean(axis=0),
+        }
 
 
 class GraphLaplacian(BasePenalty):

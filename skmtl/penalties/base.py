@@ -4,14 +4,16 @@ A penalty has two faces:
 
 - the user-facing object (a scikit-learn ``BaseEstimator``, so that its
   strengths are plain parameters that ``GridSearchCV`` can tune as
-  ``penalty__<name>``); it only stores its arguments;
-- the bound penalty returned by ``bind(task_labels, alpha)``, which knows the
-  tasks of the fit and the overall strength and provides the maths on the
-  coefficient array ``W`` of shape (n_features, n_tasks[, n_classes]):
+  ``penalty__<name>``); it only stores its arguments, and ``bind`` never
+  modifies it;
+- the bound penalty returned by ``bind(task_labels, alpha)``, a
+  :class:`BoundPenalty` that knows the tasks of the fit and the overall
+  strength. It provides the maths on the coefficient array ``W`` of shape
+  (n_features, n_tasks) or (n_features, n_tasks, n_classes):
 
-  - ``value(W)``: the penalty value (smooth and non-smooth parts);
+  - ``value(W)``: the penalty value (smooth and non-smooth parts), a float;
   - ``smooth_value(W)``: the smooth part alone;
-  - ``gradient(W)``: gradient of the smooth part;
+  - ``gradient(W)``: gradient of the smooth part, shape of ``W``;
   - ``hvp(V)``: Hessian of the smooth part times ``V`` (the smooth parts are
     quadratic, so this is exact and independent of W);
   - ``prox(W, step)``: proximal operator of ``step`` times the non-smooth
@@ -20,12 +22,32 @@ A penalty has two faces:
     smooth part of the whole objective) to the subdifferential of the
     non-smooth part, as a max-norm over coefficients;
   - ``lipschitz()``: Lipschitz constant of ``gradient``;
-  - ``is_smooth``: True when there is no non-smooth part.
+
+  and declares what solvers and estimators may rely on, as class or instance
+  attributes (never found by ``hasattr``):
+
+  - ``is_smooth``: no non-smooth part (``prox`` is the identity);
+  - ``separable_by_task``: a sum of one term per task (no coupling): the
+    problem splits into one problem per task;
+  - ``separable_by_feature``: a sum of one term per feature row of ``W``
+    (working sets of features apply); such a penalty also provides
+    ``feature_violations(W, grad)``, the per-feature KKT violation;
+  - ``quadratic_form``: None, or ``(alpha, M)`` when the penalty is exactly
+    ``alpha / 2 * sum_j w_j M w_j^T`` over the rows ``w_j`` of ``W`` (per
+    class), ``M`` a positive semi-definite (n_tasks, n_tasks) array or None
+    for the identity (the direct solvers need this);
+  - ``shared_component``: the model has a shared part ``w_0`` that predicts
+    for tasks not seen in fit (``unseen_tasks="shared"``);
+  - ``fitted_attributes(W, b)``: the extra public fitted attributes the
+    penalty defines (``shared_coef_`` ...), as a dict in the public layout.
 """
 
 import numpy as np
 from sklearn.base import BaseEstimator
 
+__all__ = ["BasePenalty", "BoundPenalty", "REQUIRED_PENALTY_ATTRS"]
+
+#: methods every bound penalty provides (checked by the solvers' gate)
 REQUIRED_PENALTY_ATTRS = (
     "value",
     "smooth_value",
@@ -41,6 +63,15 @@ class BasePenalty(BaseEstimator):
     """Base class of user-facing penalties; subclasses implement ``bind``."""
 
     def bind(self, task_labels, alpha):  # pragma: no cover - interface
+        """The penalty for these tasks at strength ``alpha``: a :class:`BoundPenalty`.
+
+        Parameters
+        ----------
+        task_labels : ndarray of shape (n_tasks,)
+            Sorted task labels of the fit (the order of ``W``'s task axis).
+        alpha : float
+            Overall strength, >= 0.
+        """
         raise NotImplementedError
 
     def _check_strength(self, name):
@@ -53,10 +84,14 @@ class BasePenalty(BaseEstimator):
         return float(value)
 
 
-class SmoothBoundPenalty:
-    """Shared behaviour of bound penalties without a non-smooth part."""
+class BoundPenalty:
+    """Defaults of the declared capabilities; subclasses override what is true."""
 
     is_smooth = True
+    separable_by_task = False
+    separable_by_feature = False
+    quadratic_form = None
+    shared_component = False
 
     def smooth_value(self, W):
         return self.value(W)
@@ -66,3 +101,7 @@ class SmoothBoundPenalty:
 
     def kkt_violation(self, W, grad):
         return float(np.max(np.abs(grad), initial=0.0))
+
+    def fitted_attributes(self, W, b):
+        """Extra public fitted attributes (public layout), none by default."""
+        return {}

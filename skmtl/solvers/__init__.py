@@ -1,18 +1,45 @@
-"""Solvers of the multi-task linear models."""
+"""Solvers of the multi-task linear models, their dispatch and path following.
 
-from ._direct import GramSolver, KernelNewton, SmoothAuto
+- solvers (all :class:`~skmtl.solvers.base.BaseSolver`): :class:`NewtonCG`,
+  :class:`LBFGS`, :class:`FISTA`, the direct :class:`GramSolver` and
+  :class:`KernelNewton`, and :class:`SmoothAuto` (the ``auto`` rule);
+- dispatch: :data:`SOLVERS` (the registry behind the estimators' ``solver``
+  parameter), :data:`SOLVER_CONSTRAINTS`, :func:`make_solver` and
+  :func:`solve_problem` (strategy and BLAS threads);
+- paths: :func:`solve_path` and :func:`absolute_tolerance`;
+- strategies: :func:`solve_by_task`, :func:`solve_working_set`.
+"""
+
+from ._direct import GramSolver, KernelNewton
+from ._dispatch import (
+    SOLVER_CONSTRAINTS,
+    SOLVERS,
+    SmoothAuto,
+    make_solver,
+    solve_problem,
+)
 from ._fista import FISTA
 from ._lbfgs import LBFGS
 from ._newton import NewtonCG
-from .base import check_solver_requirements, solve_by_task, solve_working_set
+from ._path import absolute_tolerance, solve_path
+from ._strategies import solve_by_task, solve_working_set
+from .base import BaseSolver, SolverResult, check_solver_requirements
 
 __all__ = [
+    "BaseSolver",
+    "SolverResult",
     "LBFGS",
     "NewtonCG",
     "FISTA",
     "GramSolver",
     "KernelNewton",
     "SmoothAuto",
+    "SOLVERS",
+    "SOLVER_CONSTRAINTS",
+    "make_solver",
+    "solve_problem",
+    "solve_path",
+    "absolute_tolerance",
     "check_solver_requirements",
     "solve_by_task",
     "solve_working_set",

@@ -4,8 +4,9 @@ Both apply to the quadratic penalties ``alpha / 2 * sum_j w_j M w_j^T``
 (:class:`~skmtl.penalties.Independent`, :class:`~skmtl.penalties.MeanRegularized`,
 :class:`~skmtl.penalties.GraphLaplacian`), whose bound form exposes ``M``. What
 depends on the data alone is computed once per problem and kept in
-``loss.cache``, so that a path over alphas and penalty settings (the
-cross-validated estimators) pays for it once per fold:
+``loss.cache`` (a :class:`~skmtl._design.SolverCache`), so that a path over
+alphas and penalty settings (the cross-validated estimators) pays for it once
+per fold:
 
 - :class:`GramSolver` (squared loss, few features): per-task Gram matrices and
   their eigendecompositions; every alpha is then a solve of
@@ -31,9 +32,9 @@ import scipy.sparse as sp
 
 from .._design import _segment_sum, task_weighted_means
 from ._newton import NewtonCG
-from .base import SolverResult, armijo_backtracking, warn_not_converged
+from .base import BaseSolver, SolverResult, armijo_backtracking, warn_not_converged
 
-__all__ = ["GramSolver", "KernelNewton", "SmoothAuto"]
+__all__ = ["GramSolver", "KernelNewton", "GRAM_MAX_FEATURES", "KERNEL_MAX_ROWS"]
 
 #: the Gram solver factorises one p x p matrix per task
 GRAM_MAX_FEATURES = 256
@@ -43,29 +44,17 @@ KERNEL_MAX_ROWS = 2000
 
 def _coupling(penalty):
     """``(alpha, M)`` of a quadratic coupling (M None: identity), or None."""
-    if not hasattr(penalty, "M") or not getattr(penalty, "is_smooth", False):
+    if not penalty.is_smooth:
         return None
-    return penalty.alpha, penalty.M
+    return penalty.quadratic_form
 
 
-class _DirectSolver:
-    """What the direct solvers share: their parameters and the applicability check."""
+class _DirectSolver(BaseSolver):
+    """What the direct solvers share: their parameters and what they need."""
 
-    name = None
 
     def __init__(self, max_iter=100, verbose=0):
-        self.max_iter = max_iter
-        self.verbose = verbose
-
-    @staticmethod
-    def applicable(loss, penalty, W0):  # pragma: no cover - interface
-        """None when the solver applies, else the reason it does not."""
-        raise NotImplementedError
-
-    def _check_applicable(self, loss, penalty, W0):
-        why = self.applicable(loss, penalty, W0)
-        if why is not None:
-            raise ValueError(f"solver={self.name!r} does not apply here: {why}.")
+        super().__init__(max_iter, verbose)
 
 
 class GramSolver(_DirectSolver):
@@ -93,7 +82,7 @@ class GramSolver(_DirectSolver):
     @staticmethod
     def applicable(loss, penalty, W0):
         """None when the solver applies, else the reason it does not."""
-        if not getattr(loss.datafit, "is_quadratic", False):
+        if not loss.is_quadratic:
             return "it needs the squared loss"
         coupling = _coupling(penalty)
         if coupling is None:
@@ -105,26 +94,26 @@ class GramSolver(_DirectSolver):
         return None
 
     def _factors(self, loss):
-        if "gram" not in loss.cache:
-            datafit, design = loss.datafit, loss.design
-            A = design.task_grams(datafit.weights)
+        if loss.cache.gram is None:
+            design = loss.design
+            A = design.task_grams(loss.row_weights)
             sigma, Q = np.linalg.eigh(A)
             # r_t = X_t^T D_t (y_t - ybar_t): minus the gradient at W = 0 with
             # the exact intercepts
             b = self._intercepts(loss)
             S0 = loss.scores(np.zeros((design.n_features, design.n_tasks)), b)
             R, _ = loss.grad_from_scores(S0)
-            loss.cache["gram"] = (A, np.maximum(sigma, 0.0), Q, -R, b)
-        return loss.cache["gram"]
+            loss.cache.gram = (A, np.maximum(sigma, 0.0), Q, -R, b)
+        return loss.cache.gram
 
     @staticmethod
     def _intercepts(loss):
-        design, datafit = loss.design, loss.datafit
+        design = loss.design
         n_tasks = design.n_tasks
         if not loss.fit_intercept:
             return np.zeros(n_tasks)
         return task_weighted_means(
-            datafit.y, datafit.weights, design.row_codes, n_tasks
+            loss.targets, loss.row_weights, design.row_codes, n_tasks
         )
 
     @staticmethod
@@ -172,8 +161,7 @@ class GramSolver(_DirectSolver):
 
         return solve
 
-    def solve(self, loss, penalty, W0, b0, tol_abs, memory=None):
-        self._check_applicable(loss, penalty, W0)
+    def _solve(self, loss, penalty, W0, b0, tol_abs, memory=None):
         A, sigma, Q, R, b = self._factors(loss)
         alpha, M = _coupling(penalty)
         precondition = self._preconditioner(sigma, Q, alpha, M)
@@ -222,8 +210,7 @@ def _checked(solver, loss, penalty, W, b, tol_abs, n_iter, memory=None):
         return polish
     if solver.verbose:
         print(f"[{type(solver).__name__}] objective {f:.8g}, KKT {kkt:.3g}")
-    result = SolverResult(W, b, n_iter, kkt, f, True)
-    result.memory = memory
+    result = SolverResult(W, b, n_iter, kkt, f, True, memory)
     return result
 
 
@@ -342,7 +329,7 @@ class KernelNewton(_DirectSolver):
         coupling = _coupling(penalty)
         if coupling is None:
             return "it needs a quadratic coupling (independent, mean or graph)"
-        if W0.ndim != 2 or not hasattr(loss.datafit, "hessian_diag"):
+        if W0.ndim != 2 or not loss.diagonal_hessian:
             return "it needs one score per row (squared or binary logistic loss)"
         alpha, M = coupling
         if not alpha > 0:
@@ -356,28 +343,29 @@ class KernelNewton(_DirectSolver):
         return None
 
     def _kernel(self, loss, M):
+        """``(key, K, M^-1)`` for the coupling ``M``, cached for the last ``M``."""
         cache = loss.cache
-        if "row_gram" not in cache:
-            cache["row_gram"] = loss.design.row_gram()
+        if cache.row_gram is None:
+            cache.row_gram = loss.design.row_gram()
         key = ("kernel", None if M is None else M.tobytes())
-        if cache.get("kernel_key") != key:
+        if cache.kernel is None or cache.kernel[0] != key:
             rc = loss.design.row_codes
             if M is None:
                 Minv = np.eye(loss.design.n_tasks)
-                K = np.where(rc[:, None] == rc[None, :], cache["row_gram"], 0.0)
+                K = np.where(rc[:, None] == rc[None, :], cache.row_gram, 0.0)
             else:
                 Minv = np.linalg.inv(M)
                 Minv = 0.5 * (Minv + Minv.T)
-                K = cache["row_gram"] * Minv[np.ix_(rc, rc)]
-            cache["kernel_key"], cache["kernel"] = key, (K, Minv)
-        return cache["kernel"]
+                K = cache.row_gram * Minv[np.ix_(rc, rc)]
+            cache.kernel = (key, K, Minv)
+        return cache.kernel
 
     @staticmethod
     def _max_column_norms(loss):
         """Per task, the largest norm of a (centred) feature column."""
-        if "col_norms" not in loss.cache:
+        if loss.cache.column_norms is None:
             design = loss.design
-            Xs = design._stacked_rows()
+            Xs = design.stacked_rows()
             out = np.zeros(design.n_tasks)
             for t in range(design.n_tasks):
                 lo, hi = design.bounds[t], design.bounds[t + 1]
@@ -393,16 +381,14 @@ class KernelNewton(_DirectSolver):
                     sq = sq - 2.0 * m * sums + (hi - lo) * m * m
                 out[t] = np.sqrt(max(float(np.max(sq, initial=0.0)), 0.0))
             # a little slack for rounding in the bound
-            loss.cache["col_norms"] = (1.0 + 1e-6) * out
-        return loss.cache["col_norms"]
+            loss.cache.column_norms = (1.0 + 1e-6) * out
+        return loss.cache.column_norms
 
-    def solve(self, loss, penalty, W0, b0, tol_abs, memory=None):
-        self._check_applicable(loss, penalty, W0)
+    def _solve(self, loss, penalty, W0, b0, tol_abs, memory=None):
         alpha, M = _coupling(penalty)
-        K, Minv = self._kernel(loss, M)
-        design, datafit, fit_b = loss.design, loss.datafit, loss.fit_intercept
+        key, K, Minv = self._kernel(loss, M)
+        design, fit_b = loss.design, loss.fit_intercept
         n, T, rc = design.n_rows, design.n_tasks, design.row_codes
-        key = loss.cache["kernel_key"]
         if isinstance(memory, _DualStart) and memory.c.shape == (n,):
             c, b = memory.start(alpha, key)
         else:
@@ -413,7 +399,7 @@ class KernelNewton(_DirectSolver):
         def state(c, b):
             Kc = K @ c
             S = Kc + b[rc]
-            return Kc, S, datafit.value(S) + 0.5 * alpha * float(c @ Kc)
+            return Kc, S, loss.value_from_scores(S) + 0.5 * alpha * float(c @ Kc)
 
         Kc, S, f = state(c, b)
         col_norms = self._max_column_norms(loss)
@@ -421,7 +407,7 @@ class KernelNewton(_DirectSolver):
         n_iter, flat, reason, system = 0, 0, None, None
         t, kkt_prev = 1.0, np.inf
         while True:
-            g = datafit.gradient(S)
+            g = loss.score_gradient(S)
             r = g + alpha * c
             gb = _segment_sum(g, rc, T) if fit_b else np.zeros(T)
             kkt_b = float(np.max(np.abs(gb), initial=0.0))
@@ -443,7 +429,7 @@ class KernelNewton(_DirectSolver):
             kkt_prev = kkt
             try:
                 if not reuse:
-                    h = datafit.hessian_diag(S)
+                    h = loss.score_hessian_diag(S)
                     system = _NewtonSystem(K, h, alpha, rc, T, fit_b)
                 u, db = system.solve(r, _segment_sum(c, rc, T))
             except (np.linalg.LinAlgError, ValueError):
@@ -493,53 +479,6 @@ class KernelNewton(_DirectSolver):
             print(
                 f"[KernelNewton] {n_iter} iterations, objective {f:.8g}, KKT {kkt:.3g}"
             )
-        result = SolverResult(W, b, n_iter, kkt, f, kkt <= tol_abs)
-        result.memory = memory
+        result = SolverResult(W, b, n_iter, kkt, f, kkt <= tol_abs, memory)
         warn_not_converged("Newton (kernel)", result, tol_abs, self.max_iter, reason)
         return result
-
-
-class SmoothAuto:
-    """Default for smooth penalties: a direct solver where it pays, else Newton-CG.
-
-    Chosen per problem (so per task for uncoupled tasks) from rough operation
-    counts, measured against Newton-CG on this package's benchmarks:
-
-    - :class:`GramSolver` (squared loss, few features): per task the Gram
-      matrix (``n_t p^2``) and its eigendecomposition (about ``9 p^3``), against
-      some 200 passes over the data (``200 n_t p``) for an iterative solve;
-    - :class:`KernelNewton` (fewer rows than coefficients): a Cholesky
-      factorisation of ``n^3 / 3`` per Newton step against Newton-CG's
-      products with ``p * T`` coefficients.
-
-    With ``path=True`` (a path over alphas or penalty settings, as in the
-    cross-validated estimators) what the direct solvers factorise once is
-    shared by every point and their warm starts are better, so they are
-    chosen more often: Gram whenever it applies, the kernel up to
-    ``n^3 <= 900 p T`` instead of ``100 p T``.
-    """
-
-    def __init__(self, max_iter=100, verbose=0, path=False):
-        self.max_iter = max_iter
-        self.verbose = verbose
-        self.path = path
-
-    def choose(self, loss, penalty, W0):
-        design = loss.design
-        n, p, T = design.n_rows, design.n_features, design.n_tasks
-        if GramSolver.applicable(loss, penalty, W0) is None and (
-            self.path or 9 * p * p <= max(200 - p, 0) * n / T
-        ):
-            return GramSolver
-        kernel_factor = 900 if self.path else 100
-        if (
-            2 * n <= p * T
-            and float(n) ** 3 <= kernel_factor * p * T
-            and KernelNewton.applicable(loss, penalty, W0) is None
-        ):
-            return KernelNewton
-        return NewtonCG
-
-    def solve(self, loss, penalty, W0, b0, tol_abs, memory=None):
-        solver = self.choose(loss, penalty, W0)(self.max_iter, self.verbose)
-        return solver.solve(loss, penalty, W0, b0, tol_abs, memory=memory)

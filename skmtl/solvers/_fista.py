@@ -3,10 +3,10 @@
 import numpy as np
 
 from ..penalties.base import REQUIRED_PENALTY_ATTRS
-from .base import SolverResult, check_solver_requirements, warn_not_converged
+from .base import BaseSolver, SolverResult, warn_not_converged
 
 
-class FISTA:
+class FISTA(BaseSolver):
     """FISTA (Beck & Teboulle, 2009) for smooth loss + (possibly non-smooth) penalty.
 
     - Backtracking: the step ``1 / L`` starts from a power-iteration estimate
@@ -23,13 +23,13 @@ class FISTA:
       ``check_every`` iterations.
     """
 
+    name = "fista"
     _datafit_required_attr = ("value", "gradient", "curvature")
     # every method of the penalty protocol: value, smooth part, prox, KKT
     _penalty_required_attr = REQUIRED_PENALTY_ATTRS
 
     def __init__(self, max_iter=1000, verbose=0, check_every=10):
-        self.max_iter = max_iter
-        self.verbose = verbose
+        super().__init__(max_iter, verbose)
         self.check_every = check_every
 
     def _kkt(self, loss, penalty, W, b, S):
@@ -40,8 +40,7 @@ class FISTA:
             kkt = max(kkt, float(np.max(np.abs(gb), initial=0.0)))
         return kkt
 
-    def solve(self, loss, penalty, W0, b0, tol_abs):
-        check_solver_requirements(self, loss.datafit, penalty)
+    def _solve(self, loss, penalty, W0, b0, tol_abs, memory=None):
         fit_b = loss.fit_intercept
         L = max(loss.lipschitz() + penalty.lipschitz(), 1e-12)
         eps = float(np.finfo(loss.design.dtype).eps)

@@ -4,7 +4,7 @@ from collections import deque
 
 import numpy as np
 
-from .base import SolverResult, check_solver_requirements, warn_not_converged
+from .base import BaseSolver, SolverResult, warn_not_converged
 
 
 class LBFGSMemory:
@@ -21,8 +21,6 @@ class LBFGSMemory:
         self.penalty = penalty
 
     def for_penalty(self, penalty, n_w, w_shape):
-        if not hasattr(penalty, "hvp") or not hasattr(self.penalty, "hvp"):
-            return deque(self.pairs, maxlen=self.pairs.maxlen)
         out = deque(maxlen=self.pairs.maxlen)
         for s, y in self.pairs:
             sW = s[:n_w].reshape(w_shape)
@@ -50,7 +48,7 @@ def _two_loop(g, pairs):
     return q
 
 
-class LBFGS:
+class LBFGS(BaseSolver):
     """Limited-memory BFGS with an Armijo backtracking line search.
 
     For smooth penalties. Stops when the KKT violation, the max-norm of the
@@ -65,17 +63,16 @@ class LBFGS:
     Hessian model too (used along alpha paths).
     """
 
+    name = "lbfgs"
     _datafit_required_attr = ("value", "gradient")
     _penalty_required_attr = ("value", "gradient")
     _requires_smooth = True
 
     def __init__(self, max_iter=1000, verbose=0, n_pairs=20):
-        self.max_iter = max_iter
-        self.verbose = verbose
+        super().__init__(max_iter, verbose)
         self.n_pairs = n_pairs
 
-    def solve(self, loss, penalty, W0, b0, tol_abs, memory=None):
-        check_solver_requirements(self, loss.datafit, penalty)
+    def _solve(self, loss, penalty, W0, b0, tol_abs, memory=None):
         w_shape, b_shape = W0.shape, b0.shape
         n_w = W0.size
         fit_b = loss.fit_intercept
@@ -90,7 +87,7 @@ class LBFGS:
 
         x = np.concatenate([W0.ravel(), b0.ravel()]).astype(np.float64)
         f, g = fun(x)
-        if memory is not None:
+        if isinstance(memory, LBFGSMemory):
             pairs = memory.for_penalty(penalty, n_w, w_shape)
         else:
             pairs = deque(maxlen=self.n_pairs)
@@ -135,8 +132,9 @@ class LBFGS:
         if self.verbose:
             print(f"[LBFGS] {n_iter} iterations, objective {f:.8g}, KKT {kkt:.3g}")
         converged = kkt <= tol_abs or (flat >= 2 and reason is None)
-        result = SolverResult(W, b, n_iter, kkt, f, converged)
-        result.memory = LBFGSMemory(pairs, penalty)
+        result = SolverResult(
+            W, b, n_iter, kkt, f, converged, memory=LBFGSMemory(pairs, penalty)
+        )
         if reason is not None:
             reason += (
                 ", typically from ill-conditioning (very large or very small "

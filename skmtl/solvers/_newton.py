@@ -2,15 +2,10 @@
 
 import numpy as np
 
-from .base import (
-    SolverResult,
-    armijo_backtracking,
-    check_solver_requirements,
-    warn_not_converged,
-)
+from .base import BaseSolver, SolverResult, armijo_backtracking, warn_not_converged
 
 
-class NewtonCG:
+class NewtonCG(BaseSolver):
     """Inexact Newton steps by conjugate gradient on Hessian-vector products.
 
     Each Newton system ``H d = -g`` is solved only to a relative residual of
@@ -23,17 +18,16 @@ class NewtonCG:
     gradient) is at most ``tol_abs``.
     """
 
-    _datafit_required_attr = ("value", "gradient", "hessian_diag")
+    name = "newton-cg"
+    _datafit_required_attr = ("value", "gradient", "hessian_operator")
     _penalty_required_attr = ("value", "gradient", "hvp")
     _requires_smooth = True
 
     def __init__(self, max_iter=100, verbose=0, max_cg=200):
-        self.max_iter = max_iter
-        self.verbose = verbose
+        super().__init__(max_iter, verbose)
         self.max_cg = max_cg
 
-    def solve(self, loss, penalty, W0, b0, tol_abs, memory=None):
-        check_solver_requirements(self, loss.datafit, penalty)
+    def _solve(self, loss, penalty, W0, b0, tol_abs, memory=None):
         fit_b = loss.fit_intercept
         W, b = W0.astype(np.float64).copy(), b0.astype(np.float64).copy()
 
@@ -49,17 +43,12 @@ class NewtonCG:
         eps = np.finfo(float).eps
         while kkt > tol_abs and n_iter < self.max_iter:
             n_iter += 1
-            # d2 loss / d score2 per row (None: use the datafit's product)
-            h = loss.datafit.hessian_diag(S)
+            # the loss' Hessian at the iterate, as a product closure
+            loss_hvp = loss.hessian_product(S)
 
-            def hvp(VW, vb, h=h, S=S):
-                SV = loss.scores(VW, vb)  # scores are linear in (W, b)
-                if h is None:  # multinomial: not diagonal across classes
-                    HS = loss.datafit.hessian_product(S, SV)
-                else:
-                    HS = h * SV
-                hW, hb = loss.design.backward(HS)
-                return hW + penalty.hvp(VW), hb if fit_b else 0 * hb
+            def hvp(VW, vb, loss_hvp=loss_hvp):
+                hW, hb = loss_hvp(VW, vb)
+                return hW + penalty.hvp(VW), hb
 
             # conjugate gradient on H d = -g, truncated
             gnorm = np.sqrt(np.sum(gW * gW) + np.sum(gb * gb))

@@ -18,13 +18,10 @@ from .._design import SmoothLoss, TaskDesign
 from .._validation import check_sample_weight
 from ..datafits._soft import Distillation
 from ..linear_model import MultiTaskClassifier
-from ..linear_model._base import SOLVER_CONSTRAINTS
 from ..penalties import Independent
-from ..solvers import FISTA, LBFGS, NewtonCG
+from ..solvers import SOLVER_CONSTRAINTS, absolute_tolerance, solve_path
 
 __all__ = ["DistilledClassifier"]
-
-_SOLVERS = {"newton-cg": NewtonCG, "lbfgs": LBFGS, "fista": FISTA}
 
 #: label of unlabelled rows, as in ``sklearn.semi_supervised``
 UNLABELLED = -1
@@ -147,7 +144,9 @@ default="auto"
         model.
     max_iter : int, default=1000
     solver : {"auto", "newton-cg", "lbfgs", "fista"}, default="auto"
-        ``"auto"`` is Newton-CG.
+        ``"auto"`` is Newton-CG. The direct solvers ``"gram"`` and
+        ``"kernel"`` need the squared or binary logistic loss and raise a
+        ``ValueError`` saying so.
     verbose : int, default=0
 
     Attributes
@@ -389,17 +388,24 @@ default="auto"
         # Two softmax columns with ridge 2 * alpha equal one logistic column
         # w_1 - w_0 with ridge alpha (the minimiser has w_0 = -w_1).
         alpha = 2.0 * self.alpha if n_classes == 2 else self.alpha
-        penalty = Independent().bind(np.array([0]), alpha)
         W0, b0 = np.zeros((p, 1, n_classes)), np.zeros((1, n_classes))
         # tolerance relative to the gradient at the zero model, as the core
-        _, gW0, _ = loss.value_grad(W0, b0)
-        scale = float(np.max(np.abs(gW0), initial=0.0))
-        tol_abs = self.tol * (scale if scale > 0 else 1.0)
-        name = "newton-cg" if self.solver == "auto" else self.solver
-        solver = _SOLVERS[name](max_iter=self.max_iter, verbose=self.verbose)
-        result = solver.solve(loss, penalty, W0, b0, tol_abs)
+        tol_abs = absolute_tolerance(loss, W0, b0, self.tol)
+        # the same solver dispatch as the core ("auto": Newton-CG here; a
+        # direct solver that does not apply raises a clear ValueError)
+        [result], _ = solve_path(
+            loss,
+            [(Independent(), alpha)],
+            np.array([0]),
+            W0,
+            b0,
+            tol_abs,
+            solver=self.solver,
+            max_iter=self.max_iter,
+            verbose=self.verbose,
+        )
         W = result.W[:, 0]
-        b = design.intercept_from_centered(result.W, result.b)[0]
+        b = result.b[0]  # solve_path returns the uncentred intercepts
         if not self.fit_intercept:
             b = np.zeros_like(b)
         self._W, self._b = W, b

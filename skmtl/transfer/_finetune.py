@@ -1,5 +1,6 @@
 """Warm-start fine-tuning: start at the source weights, train on the target."""
 
+import copy
 import warnings
 from numbers import Integral, Real
 
@@ -55,25 +56,33 @@ class _FineTunedBase(_TargetModel):
         self.source_task = source_task
         self.random_state = random_state
 
-    def _start(self, model, coef):
-        """Put the source weights in ``model`` as the warm start."""
-        p = model.n_features_in_
-        W = np.zeros_like(model._W) if coef is None else np.moveaxis(
-            np.broadcast_to(np.asarray(coef, float), model.coef_.shape[1:])[None], -1, 0
-        ).copy()  # fmt: skip
-        if W.shape[0] != p:
-            raise ValueError(
-                f"the source has {W.shape[0]} weights per class, the target rows "
-                f"{p} features."
-            )
-        model._W, model._b = W, np.zeros_like(model._b)
+    def _init(self, coef):
+        """``coef_init`` for the target model: the source weights, or None (zeros).
 
-    def _run(self, model, X, y, sw, n_iter):
+        The source weights have no task axis: one start for the single target
+        task. The intercept starts at 0.
+        """
+        if coef is None:
+            return None
+        return np.asarray(coef, dtype=float)
+
+    def _run(self, model, X, y, sw, n_iter, coef_init):
+        """``n_iter`` iterations from ``coef_init`` or a ``(coef, intercept)`` pair."""
+        if isinstance(coef_init, tuple):
+            coef_init, intercept_init = coef_init
+        else:
+            intercept_init = 0.0
         model.set_params(max_iter=n_iter)
         with warnings.catch_warnings():
             # a budget of iterations is meant to stop before convergence
             warnings.simplefilter("ignore", ConvergenceWarning)
-            model.fit(X, y, sample_weight=sw)
+            model.fit(
+                X,
+                y,
+                sample_weight=sw,
+                coef_init=coef_init,
+                intercept_init=intercept_init,
+            )
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
@@ -88,6 +97,12 @@ class _FineTunedBase(_TargetModel):
         Returns
         -------
         self : object
+
+        Raises
+        ------
+        ValueError
+            When the source weights do not match the target's features (or
+            classes): the message gives both shapes.
         """
         coef, self.features_, _ = source_parts(
             self.source, source_task=self.source_task
@@ -95,17 +110,13 @@ class _FineTunedBase(_TargetModel):
         Xf = X if self.features_ is None else self.features_.transform(X)
         if len(getattr(y, "shape", ())) == 2:
             y = column_or_1d(y, warn=True)
-        model = self._model_class(
-            alpha=self.alpha, solver=self.solver, warm_start=True, max_iter=1, tol=0.0
-        )
-        # one iteration to set up the fitted state, then restart from the source
-        self._run(model, Xf, y, sample_weight, 1)
-        self._start(model, coef)
+        model = self._model_class(alpha=self.alpha, solver=self.solver, tol=0.0)
+        coef_init = self._init(coef)
         if not self.early_stopping:
-            self._run(model, Xf, y, sample_weight, self.max_iter)
+            self._run(model, Xf, y, sample_weight, self.max_iter, coef_init)
             self.n_iter_ = self.max_iter
         else:
-            self._early_stop(model, Xf, y, sample_weight, coef)
+            model = self._early_stop(model, Xf, y, sample_weight, coef_init)
         self.model_ = model
         self.coef_ = model.coef_[0]
         self.intercept_ = model.intercept_[0]
@@ -115,8 +126,14 @@ class _FineTunedBase(_TargetModel):
                 self.feature_names_in_ = model.feature_names_in_
         return self
 
-    def _early_stop(self, model, X, y, sw, coef):
-        """Fit in chunks, keep the weights with the best validation score."""
+    def _early_stop(self, model, X, y, sw, coef_init):
+        """Fit in chunks from the source; return the best model on validation.
+
+        Each chunk of ``check_every`` iterations starts from the previous
+        chunk's fitted weights and intercepts (the public warm-start seam,
+        ``fit(coef_init=, intercept_init=)``); the best model is kept whole (a
+        copy), so every fitted attribute of ``model_`` belongs to it.
+        """
         idx = np.arange(X.shape[0] if hasattr(X, "shape") else len(X))
         strat = y if isinstance(self, ClassifierMixin) else None
         try:
@@ -129,25 +146,24 @@ class _FineTunedBase(_TargetModel):
                 idx, test_size=self.validation_fraction, random_state=self.random_state
             )
         sw_tr = None if sw is None else np.asarray(sw)[tr]
-        best, best_state, stall, done = -np.inf, None, 0, 0
+        best, best_model, stall, done = -np.inf, None, 0, 0
         self.validation_scores_ = []
-        self._start(model, coef)
+        start = coef_init
         while done < self.max_iter:
             done += self.check_every
-            self._run(model, X[tr], y[tr], sw_tr, self.check_every)
+            self._run(model, X[tr], y[tr], sw_tr, self.check_every, start)
+            start = (model.coef_.astype(float), model.intercept_.astype(float))
             score = model.score(X[va], y[va])
             self.validation_scores_.append(score)
             if score > best:
                 best, stall = score, 0
-                best_state = (model._W.copy(), model._b.copy(), done)
+                best_model, self.n_iter_ = copy.deepcopy(model), done
             else:
                 stall += 1
                 if stall >= self.n_iter_no_change:
                     break
-        model._W, model._b, self.n_iter_ = best_state
-        model.coef_ = np.moveaxis(model._W, 0, -1)
-        model.intercept_ = model._b.copy()
         self.best_validation_score_ = best
+        return best_model
 
 
 _DOC = """Warm-start fine-tuning: start at the source weights, train on the target.

@@ -3,24 +3,21 @@
 from numbers import Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
+from sklearn.base import BaseEstimator, _fit_context, is_classifier
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._tasks import check_task_labels
 from .._validation import check_sample_weight
+from ..base import TaskClassifierMixin, TaskEstimatorMixin, TaskRegressorMixin
 from ..linear_model import MultiTaskClassifier, MultiTaskRegressor
-from ..linear_model._base import SOLVER_CONSTRAINTS
 from ..penalties import PENALTY_ALIASES
+from ..solvers import SOLVER_CONSTRAINTS
 
 __all__ = ["JointTransferRegressor", "JointTransferClassifier"]
 
 
-class _JointTransferBase(BaseEstimator):
-    __metadata_request__fit = {"tasks": True}
-    __metadata_request__predict = {"tasks": True}
-    __metadata_request__score = {"tasks": True}
-
+class _JointTransferBase(TaskEstimatorMixin, BaseEstimator):
     _parameter_constraints = {
         "source_weight": [Interval(Real, 0, 1, closed="left")],
         "target": "no_validation",
@@ -79,7 +76,7 @@ class _JointTransferBase(BaseEstimator):
             y,
             accept_sparse=("csr", "csc"),
             dtype=[np.float64, np.float32],
-            y_numeric=not isinstance(self, ClassifierMixin),
+            y_numeric=not is_classifier(self),
         )
         n = X.shape[0]
         domains = check_task_labels(self.target if tasks is None else tasks, n)
@@ -143,13 +140,6 @@ class _JointTransferBase(BaseEstimator):
         X = self._check_X(X)
         return self.model_.predict(X, tasks=self._target_tasks(X))
 
-    def score(self, X, y, tasks=None, sample_weight=None):
-        """Score of the target model on ``X`` (R^2 or accuracy)."""
-        X = self._check_X(X)
-        return self.model_.score(
-            X, y, tasks=self._target_tasks(X), sample_weight=sample_weight
-        )
-
 
 _DOC = """Joint weighted loss over the domains: lam * L_source + (1 - lam) * L_target.
 
@@ -183,18 +173,14 @@ _DOC = """Joint weighted loss over the domains: lam * L_source + (1 - lam) * L_t
     """
 
 
-class JointTransferRegressor(RegressorMixin, _JointTransferBase):
+class JointTransferRegressor(TaskRegressorMixin, _JointTransferBase):
     __doc__ = _DOC.format(loss="squared loss", model="MultiTaskRegressor")
     _model_class = MultiTaskRegressor
-    score = _JointTransferBase.score
 
 
-class JointTransferClassifier(ClassifierMixin, _JointTransferBase):
+class JointTransferClassifier(TaskClassifierMixin, _JointTransferBase):
     __doc__ = _DOC.format(loss="log-loss", model="MultiTaskClassifier")
     _model_class = MultiTaskClassifier
-    score = _JointTransferBase.score
-
-    __metadata_request__predict_proba = {"tasks": True}
 
     @property
     def classes_(self):

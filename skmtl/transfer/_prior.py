@@ -9,8 +9,8 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from ..linear_model import MultiTaskClassifier, MultiTaskRegressor
-from ..linear_model._base import SOLVER_CONSTRAINTS
 from ..penalties import TransferPrior
+from ..solvers import SOLVER_CONSTRAINTS
 
 __all__ = ["RegularizedTransferRegressor", "RegularizedTransferClassifier"]
 

@@ -5,7 +5,7 @@ from math import ceil, log, sqrt
 from numbers import Integral
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
+from sklearn.base import BaseEstimator, _fit_context, clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils import check_random_state, get_tags
 from sklearn.utils._param_validation import HasMethods, Interval
@@ -14,6 +14,7 @@ from sklearn.utils.validation import check_is_fitted, has_fit_parameter, validat
 
 from .._tasks import TaskIndex, encode_tasks
 from .._validation import check_sample_weight
+from ..base import TaskClassifierMixin
 
 __all__ = ["TrAdaBoostClassifier"]
 
@@ -23,7 +24,7 @@ _EPS_CLIP = 1e-10
 _MAX_INT = np.iinfo(np.int32).max
 
 
-class TrAdaBoostClassifier(ClassifierMixin, BaseEstimator):
+class TrAdaBoostClassifier(TaskClassifierMixin, BaseEstimator):
     """TrAdaBoost: boosting with a few target labels and many source rows.
 
     The rows of ``X`` come from two domains, told apart by ``tasks``: the rows
@@ -174,12 +175,6 @@ class TrAdaBoostClassifier(ClassifierMixin, BaseEstimator):
     >>> clf.predict([[1.0, -1.0], [-1.0, 1.0]])
     array([1, 0])
     """
-
-    __metadata_request__fit = {"tasks": True}
-    __metadata_request__predict = {"tasks": True}
-    __metadata_request__predict_proba = {"tasks": True}
-    __metadata_request__decision_function = {"tasks": True}
-    __metadata_request__score = {"tasks": True}
 
     _parameter_constraints = {
         "estimator": [HasMethods(["fit", "predict"]), None],
@@ -388,7 +383,3 @@ class TrAdaBoostClassifier(ClassifierMixin, BaseEstimator):
         """
         score = self.decision_function(X)
         return self.classes_[(score >= 0).astype(np.intp)]
-
-    def score(self, X, y, sample_weight=None, tasks=None):
-        """Accuracy of ``predict`` (``tasks`` is ignored)."""
-        return super().score(X, y, sample_weight=sample_weight)

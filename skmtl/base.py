@@ -1,0 +1,148 @@
+"""The task-aware estimator protocol shared by every skmtl estimator.
+
+Linear, transfer and (next) neural estimators take the task of each row as
+``tasks``, a per-sample argument next to ``sample_weight``:
+
+- ``fit(X, y, tasks=None, sample_weight=None, ...)``, likewise
+  ``partial_fit``; ``predict(X, tasks=None)``, ``predict_proba``,
+  ``predict_log_proba``, ``decision_function``; and one
+  ``score(X, y, tasks=None, sample_weight=None)``;
+- ``tasks`` may be any hashable labels (one per row) or a scalar (every row
+  in that task); ``tasks=None`` means a single task labelled 0 in fit, and is
+  accepted in predict only by a model fitted on one task;
+- ``tasks_`` holds the sorted task labels seen in fit, the order of every
+  per-task fitted attribute;
+- tasks not seen in fit raise a ``ValueError`` naming them, unless the model
+  has a shared part and ``unseen_tasks="shared"``.
+
+:class:`TaskEstimatorMixin` implements this once; :class:`TaskRegressorMixin`
+and :class:`TaskClassifierMixin` add the task-aware ``score`` (R^2, accuracy)
+in place of scikit-learn's mixins, and go first among the bases::
+
+    class MyModel(TaskClassifierMixin, BaseEstimator): ...
+ Metadata routing: every
+method of the class whose signature takes ``tasks`` requests it at class level
+(``__metadata_request__<method> = {"tasks": True}``), so that ``Pipeline``,
+``GridSearchCV`` and ``cross_validate`` route it without ``set_*_request``
+calls; skmtl never changes scikit-learn's global configuration.
+"""
+
+import inspect
+
+import numpy as np
+from sklearn.base import ClassifierMixin, RegressorMixin
+from sklearn.metrics import accuracy_score, r2_score
+
+from ._tasks import TaskIndex, check_task_labels, encode_tasks
+
+__all__ = [
+    "TaskEstimatorMixin",
+    "TaskRegressorMixin",
+    "TaskClassifierMixin",
+    "TASK_METHODS",
+]
+
+#: methods that take ``tasks`` (when the class defines them)
+TASK_METHODS = (
+    "fit",
+    "partial_fit",
+    "predict",
+    "predict_proba",
+    "predict_log_proba",
+    "decision_function",
+    "score",
+)
+
+
+def _takes_tasks(method):
+    if not inspect.isfunction(method):
+        return False
+    return "tasks" in inspect.signature(method).parameters
+
+
+class TaskEstimatorMixin:
+    """Task encoding, the unseen-task rule and the metadata requests."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for name in TASK_METHODS:
+            if _takes_tasks(getattr(cls, name, None)):
+                setattr(cls, f"__metadata_request__{name}", {"tasks": True})
+
+    # ------------------------------------------------------------- tasks
+    def _encode_fit_tasks(self, tasks, n_samples):
+        """``(task_labels, codes)`` of the training rows; None is one task, 0."""
+        if tasks is None:
+            tasks = 0
+        return encode_tasks(tasks, n_samples)
+
+    def _encode_predict_tasks(self, tasks, n_samples, *, allow_unseen=False):
+        """Codes of ``tasks`` in ``tasks_`` (-1 for unseen tasks if allowed)."""
+        if tasks is None:
+            if len(self.tasks_) == 1:
+                return np.zeros(n_samples, dtype=np.intp)
+            raise ValueError(
+                f"tasks is required: this model was fitted on {len(self.tasks_)} "
+                "tasks. Pass tasks=... (one label per row or a scalar). In "
+                "GridSearchCV, cross_validate or Pipeline, either enable metadata "
+                "routing (sklearn.set_config(enable_metadata_routing=True)), pass "
+                "tasks as a parameter and score with skmtl.metrics.make_task_scorer, "
+                "or keep the task id in a column of X and wrap the model in "
+                "skmtl.pipeline.TaskColumnEstimator (column mode)."
+            )
+        return TaskIndex(self.tasks_).transform(
+            tasks, n_samples, allow_unseen=allow_unseen
+        )
+
+
+def _check_score_tasks(tasks, y):
+    if tasks is not None:
+        check_task_labels(tasks, np.shape(y)[0])
+
+
+class TaskRegressorMixin(TaskEstimatorMixin, RegressorMixin):
+    """``RegressorMixin`` with the task-aware ``score``: R^2 of the predictions."""
+
+    def score(self, X, y, tasks=None, sample_weight=None):
+        """R^2 of ``predict(X, tasks)`` over all rows (uniform over outputs).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        tasks : hashable or array-like of shape (n_samples,), default=None
+            Task of each row, as for ``predict``.
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        score : float
+            See :func:`skmtl.metrics.per_task_report` for per-task scores.
+        """
+        _check_score_tasks(tasks, y)
+        pred = self.predict(X, tasks=tasks)
+        return float(r2_score(y, pred, sample_weight=sample_weight))
+
+
+class TaskClassifierMixin(TaskEstimatorMixin, ClassifierMixin):
+    """``ClassifierMixin`` with the task-aware ``score``: accuracy."""
+
+    def score(self, X, y, tasks=None, sample_weight=None):
+        """Accuracy of ``predict(X, tasks)`` over all rows.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        tasks : hashable or array-like of shape (n_samples,), default=None
+            Task of each row, as for ``predict``.
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        score : float
+            See :func:`skmtl.metrics.per_task_report` for per-task scores.
+        """
+        _check_score_tasks(tasks, y)
+        pred = self.predict(X, tasks=tasks)
+        return float(accuracy_score(y, pred, sample_weight=sample_weight))

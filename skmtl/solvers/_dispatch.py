@@ -1,0 +1,191 @@
+"""Which solver runs, on which strategy, with how many BLAS threads.
+
+Everything an estimator needs to turn ``solver="auto"`` (or a name) and a
+bound penalty into a run: the registry of solvers and the constraints of the
+estimators' solver parameters, the ``auto`` rule (:class:`SmoothAuto` for
+smooth penalties, FISTA otherwise), the strategy (one problem per task for a
+penalty ``separable_by_task``, working sets of features for one
+``separable_by_feature``) and the BLAS thread policy. Estimators, the
+cross-validated estimators and distillation all call :func:`solve_problem`
+(through :func:`skmtl.solvers.solve_path`).
+"""
+
+from functools import lru_cache, partial
+from numbers import Integral, Real
+
+from sklearn.utils._param_validation import Interval, StrOptions
+from threadpoolctl import ThreadpoolController
+
+from ._direct import GramSolver, KernelNewton
+from ._fista import FISTA
+from ._lbfgs import LBFGS
+from ._newton import NewtonCG
+from ._strategies import solve_by_task, solve_working_set
+from .base import BaseSolver
+
+__all__ = [
+    "SOLVERS",
+    "SOLVER_CONSTRAINTS",
+    "SmoothAuto",
+    "make_solver",
+    "solve_problem",
+]
+
+#: the solvers an estimator's ``solver`` parameter names
+SOLVERS = {
+    "newton-cg": NewtonCG,
+    "lbfgs": LBFGS,
+    "fista": FISTA,
+    "gram": GramSolver,
+    "kernel": KernelNewton,
+}
+
+#: constraints of the solver parameters, shared by every estimator that
+#: builds a core model (one place to edit when a solver is added)
+SOLVER_CONSTRAINTS = {
+    "solver": [StrOptions({"auto", *SOLVERS})],
+    "tol": [Interval(Real, 0, None, closed="left")],
+    "max_iter": [Interval(Integral, 1, None, closed="left")],
+}
+
+#: working sets of features only pay beyond this many features
+_WORKING_SET_MIN_FEATURES = 50
+
+
+class SmoothAuto(BaseSolver):
+    """Default for smooth penalties: a direct solver where it pays, else Newton-CG.
+
+    Chosen per problem (so per task for uncoupled tasks) from rough operation
+    counts, measured against Newton-CG on this package's benchmarks:
+
+    - :class:`GramSolver` (squared loss, few features): per task the Gram
+      matrix (``n_t p^2``) and its eigendecomposition (about ``9 p^3``), against
+      some 200 passes over the data (``200 n_t p``) for an iterative solve;
+    - :class:`KernelNewton` (fewer rows than coefficients): a Cholesky
+      factorisation of ``n^3 / 3`` per Newton step against Newton-CG's
+      products with ``p * T`` coefficients.
+
+    With ``path=True`` (a path over alphas or penalty settings, as in the
+    cross-validated estimators) what the direct solvers factorise once is
+    shared by every point and their warm starts are better, so they are
+    chosen more often: Gram whenever it applies, the kernel up to
+    ``n^3 <= 900 p T`` instead of ``100 p T``.
+    """
+
+    name = "auto"
+    _datafit_required_attr = NewtonCG._datafit_required_attr
+    _penalty_required_attr = NewtonCG._penalty_required_attr
+    _requires_smooth = True
+
+    def __init__(self, max_iter=100, verbose=0, path=False):
+        super().__init__(max_iter, verbose)
+        self.path = path
+
+    def choose(self, loss, penalty, W0):
+        """The solver class for this problem."""
+        design = loss.design
+        n, p, T = design.n_rows, design.n_features, design.n_tasks
+        if GramSolver.applicable(loss, penalty, W0) is None and (
+            self.path or 9 * p * p <= max(200 - p, 0) * n / T
+        ):
+            return GramSolver
+        kernel_factor = 900 if self.path else 100
+        if (
+            2 * n <= p * T
+            and float(n) ** 3 <= kernel_factor * p * T
+            and KernelNewton.applicable(loss, penalty, W0) is None
+        ):
+            return KernelNewton
+        return NewtonCG
+
+    def _solve(self, loss, penalty, W0, b0, tol_abs, memory=None):
+        solver = self.choose(loss, penalty, W0)(self.max_iter, self.verbose)
+        return solver.solve(loss, penalty, W0, b0, tol_abs, memory=memory)
+
+
+def make_solver(solver, penalty, *, max_iter=1000, verbose=0, on_path=False):
+    """The solver object for a ``solver`` parameter and a bound penalty.
+
+    ``"auto"`` is :class:`SmoothAuto` for a smooth penalty and FISTA
+    otherwise; a name is looked up in :data:`SOLVERS` (a ``ValueError`` names
+    the known ones); a :class:`~skmtl.solvers.base.BaseSolver` instance is
+    used as given.
+    """
+    if isinstance(solver, BaseSolver):
+        return solver
+    if solver == "auto":
+        if penalty.is_smooth:
+            return SmoothAuto(max_iter, verbose, path=on_path)
+        return FISTA(max_iter=max_iter, verbose=verbose)
+    try:
+        cls = SOLVERS[solver]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"solver={solver!r} is not one of {['auto', *SOLVERS]}."
+        ) from None
+    return cls(max_iter=max_iter, verbose=verbose)
+
+
+@lru_cache(maxsize=1)
+def _blas_controller():
+    # Inspecting the loaded libraries takes ~1.5 ms: do it once per process.
+    return ThreadpoolController()
+
+
+def solve_problem(
+    loss,
+    penalty,
+    W0,
+    b0,
+    tol_abs,
+    *,
+    solver="auto",
+    max_iter=1000,
+    verbose=0,
+    memory=None,
+    on_path=False,
+):
+    """Solve one problem with the right solver, strategy and BLAS threads.
+
+    Parameters
+    ----------
+    loss : SmoothLoss
+    penalty : bound penalty
+    W0 : ndarray of shape (n_features, n_tasks[, n_classes])
+    b0 : ndarray of shape (n_tasks[, n_classes])
+        Start (intercepts in the loss' centred parametrisation).
+    tol_abs : float
+        Absolute KKT tolerance.
+    solver : str or BaseSolver, default="auto"
+    max_iter, verbose : int
+    memory : object, default=None
+        ``memory`` of the previous point of a path.
+    on_path : bool, default=False
+        Part of a path (the ``auto`` rule then favours the direct solvers).
+
+    Returns
+    -------
+    result : SolverResult
+    """
+    solver = make_solver(
+        solver, penalty, max_iter=max_iter, verbose=verbose, on_path=on_path
+    )
+    design = loss.design
+    per_task = penalty.separable_by_task and design.n_tasks > 1
+    if per_task:
+        # No coupling: one small problem per task beats one large one.
+        strategy = partial(solve_by_task, solver)
+    elif penalty.separable_by_feature and design.n_features > _WORKING_SET_MIN_FEATURES:
+        # Sparse solutions: solve on working sets of features.
+        strategy = partial(solve_working_set, solver)
+    else:
+        strategy = solver.solve
+    if design.mode == "blockdiag" or per_task:
+        # Sparse products are single-threaded and per-task problems are
+        # small: BLAS then only sees small vector operations (numpy,
+        # L-BFGS), where OpenBLAS threads cost far more than they bring
+        # (10x slower on a busy 2-core machine). Dense products on one
+        # large X keep their threads.
+        with _blas_controller().limit(limits=1, user_api="blas"):
+            return strategy(loss, penalty, W0, b0, tol_abs, memory=memory)
+    return strategy(loss, penalty, W0, b0, tol_abs, memory=memory)
