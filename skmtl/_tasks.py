@@ -50,6 +50,18 @@ def check_task_labels(tasks, n_samples, *, name="tasks"):
     # Series, lists, arrays: copy so that later steps can never write into the
     # caller's object.
     labels = np.array(getattr(tasks, "to_numpy", lambda: tasks)(), copy=True)
+    if (
+        labels.dtype.kind in "US"
+        and labels.ndim == 1
+        and not isinstance(tasks, np.ndarray)
+    ):
+        # numpy turns [1, "a"] or ["a", nan] into strings ("1", "nan"): keep
+        # the user's labels as they are, so that 1 and "1" stay two tasks
+        # (and are refused as unsortable) and NaN stays missing
+        values = list(tasks)
+        if not all(isinstance(v, (str, bytes)) for v in values):
+            labels = np.empty(len(values), dtype=object)
+            labels[:] = values
     if labels.ndim == 2 and 1 in labels.shape:
         raise ValueError(
             f"{name} must be 1-D, got an array of shape {labels.shape}; pass "
@@ -73,13 +85,22 @@ def _normalise_dtype(labels, name):
         return labels
     if labels.dtype.kind == "O":
         for value in labels:
-            if value is None or (isinstance(value, float) and np.isnan(value)):
+            if _is_missing(value):
                 raise ValueError(f"{name} contains missing labels (None or NaN).")
         try:
             hash(tuple(labels))
         except TypeError as exc:
             raise TypeError(f"{name} labels must be hashable: {exc}") from None
     return labels
+
+
+def _is_missing(value):
+    """None, NaN, or pandas' missing-value markers (pd.NA, pd.NaT)."""
+    if value is None:
+        return True
+    if isinstance(value, (float, np.floating)):
+        return bool(np.isnan(value))
+    return type(value).__name__ in ("NAType", "NaTType")
 
 
 def _unique_sorted(labels, name):

@@ -332,7 +332,7 @@ class _MultiTaskLinearBase(TaskEstimatorMixin, BaseEstimator):
 
 
 def _check_init(value, shape, name):
-    """An array of ``shape``, or of ``shape[1:]`` or a scalar repeated for every task."""
+    """An array of ``shape``, or ``shape[1:]`` or a scalar repeated for each task."""
     try:
         arr = np.array(value, dtype=np.float64)
     except (TypeError, ValueError) as exc:
