@@ -16,7 +16,7 @@ from sklearn.utils.validation import (
 
 from .._design import SmoothLoss, TaskDesign
 from .._validation import check_sample_weight
-from ..datafits._soft import Distillation
+from ..datafits import Distillation
 from ..linear_model import MultiTaskClassifier
 from ..penalties import Independent
 from ..solvers import SOLVER_CONSTRAINTS, absolute_tolerance, solve_path
