@@ -95,54 +95,49 @@ class TaskEstimatorMixin:
         )
 
 
-def _check_score_tasks(tasks, y):
+_SCORE_DOC = """{what} of ``predict(X, tasks)`` over all rows{detail}.
+
+        Parameters
+        ----------
+        X : {{array-like, sparse matrix}} of shape (n_samples, n_features)
+        y : array-like of shape {y_shape}
+        tasks : hashable or array-like of shape (n_samples,), default=None
+            Task of each row, as for ``predict``.
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        score : float
+            See :func:`skmtl.metrics.per_task_report` for per-task scores.
+        """
+
+
+def _score(estimator, metric, X, y, tasks, sample_weight):
     if tasks is not None:
         check_task_labels(tasks, np.shape(y)[0])
+    pred = estimator.predict(X, tasks=tasks)
+    return float(metric(y, pred, sample_weight=sample_weight))
 
 
 class TaskRegressorMixin(TaskEstimatorMixin, RegressorMixin):
     """``RegressorMixin`` with the task-aware ``score``: R^2 of the predictions."""
 
     def score(self, X, y, tasks=None, sample_weight=None):
-        """R^2 of ``predict(X, tasks)`` over all rows (uniform over outputs).
+        return _score(self, r2_score, X, y, tasks, sample_weight)
 
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-        tasks : hashable or array-like of shape (n_samples,), default=None
-            Task of each row, as for ``predict``.
-        sample_weight : array-like of shape (n_samples,), default=None
-
-        Returns
-        -------
-        score : float
-            See :func:`skmtl.metrics.per_task_report` for per-task scores.
-        """
-        _check_score_tasks(tasks, y)
-        pred = self.predict(X, tasks=tasks)
-        return float(r2_score(y, pred, sample_weight=sample_weight))
+    score.__doc__ = _SCORE_DOC.format(
+        what="R^2",
+        detail=" (uniform average over outputs)",
+        y_shape="(n_samples,) or (n_samples, n_outputs)",
+    )
 
 
 class TaskClassifierMixin(TaskEstimatorMixin, ClassifierMixin):
     """``ClassifierMixin`` with the task-aware ``score``: accuracy."""
 
     def score(self, X, y, tasks=None, sample_weight=None):
-        """Accuracy of ``predict(X, tasks)`` over all rows.
+        return _score(self, accuracy_score, X, y, tasks, sample_weight)
 
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,)
-        tasks : hashable or array-like of shape (n_samples,), default=None
-            Task of each row, as for ``predict``.
-        sample_weight : array-like of shape (n_samples,), default=None
-
-        Returns
-        -------
-        score : float
-            See :func:`skmtl.metrics.per_task_report` for per-task scores.
-        """
-        _check_score_tasks(tasks, y)
-        pred = self.predict(X, tasks=tasks)
-        return float(accuracy_score(y, pred, sample_weight=sample_weight))
+    score.__doc__ = _SCORE_DOC.format(
+        what="Accuracy", detail="", y_shape="(n_samples,)"
+    )

@@ -4,6 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from scipy.optimize import approx_fprime
 
 
 def ragged_problem(
@@ -28,6 +29,23 @@ def ragged_problem(
         else:
             y[rows] = np.argmax(scores[:, :n_classes], axis=1)
     return X, y, tasks, labels
+
+
+def num_grad(f, x, eps=1e-6):
+    """Gradient of the scalar function ``f`` at the array ``x`` by finite differences.
+
+    Central differences from ``scipy.optimize.approx_fprime``: the mean of its
+    forward (``+eps``) and backward (``-eps``) one-sided differences, so the
+    error is O(eps^2) instead of O(eps).
+    """
+    x = np.array(x, dtype=np.float64)
+
+    def flat(v):
+        return f(v.reshape(x.shape))
+
+    forward = approx_fprime(x.ravel(), flat, eps)
+    backward = approx_fprime(x.ravel(), flat, -eps)
+    return (0.5 * (forward + backward)).reshape(x.shape)
 
 
 def as_container(X, container, dtype=np.float64):

@@ -17,7 +17,7 @@ from scipy.special import expit, logsumexp, softmax
 from skmtl._design import SmoothLoss, TaskDesign
 from skmtl.datafits import Distillation, Logistic, Multinomial, Quadratic
 
-from .conftest import as_container
+from .conftest import as_container, num_grad
 
 N_CLASSES = 3
 TEMPERATURE, MIX = 2.5, 0.3  # Distillation settings used below
@@ -26,18 +26,6 @@ SCALAR_KINDS = ("quadratic", "logistic")  # one score per row
 
 
 # ------------------------------------------------------------------ helpers
-def num_grad(f, x, eps=1e-6):
-    """Central finite differences of the scalar function ``f`` at the array ``x``."""
-    x = np.array(x, dtype=np.float64)
-    g = np.empty_like(x)
-    for idx in np.ndindex(x.shape):
-        xp, xm = x.copy(), x.copy()
-        xp[idx] += eps
-        xm[idx] -= eps
-        g[idx] = (f(xp) - f(xm)) / (2 * eps)
-    return g
-
-
 def assert_rel(actual, desired, tol, what=""):
     """``||actual - desired|| <= tol * ||desired||`` (shapes must agree)."""
     actual = np.asarray(actual, dtype=np.float64)

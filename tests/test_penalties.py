@@ -22,6 +22,8 @@ from skmtl.penalties import (
     TransferPrior,
 )
 
+from .conftest import num_grad
+
 N_FEATURES, N_CLASSES = 3, 2
 LABELS = np.array(["apple", "kiwi", "lime", "pear"])
 
@@ -159,16 +161,6 @@ def setup(name, n_tasks, alpha, ndim, seed=0):
     bound = penalty.bind(labels, alpha)
     rng = np.random.default_rng(seed)
     return bound, ref, smooth_ref, rng.normal(size=shape), rng
-
-
-def num_grad(f, x, eps=1e-6):
-    g = np.empty_like(x)
-    for idx in np.ndindex(x.shape):
-        xp, xm = x.copy(), x.copy()
-        xp[idx] += eps
-        xm[idx] -= eps
-        g[idx] = (f(xp) - f(xm)) / (2 * eps)
-    return g
 
 
 def explicit_hessian(bound, shape, eps=1.0):
