@@ -38,6 +38,11 @@ _STUMP_TIES = (
     "so repeated and weighted rows sum in another order and pick another "
     "feature. The default LogisticRegression base passes."
 )
+_VALIDATION_ROWS = (
+    "early stopping draws its validation rows from the rows, so repeating a "
+    "row and doubling its weight give another validation split (as the "
+    "cross-validated estimators' folds), hence another stopping point"
+)
 _MINUS_ONE = (
     "the check uses labels {-1, 1}; y == -1 marks unlabelled rows (the "
     "convention of sklearn.semi_supervised), so one class is left"
@@ -63,6 +68,10 @@ EXPECTED_FAILED_CHECKS = {
         "check_sample_weight_equivalence_on_dense_data": _STUMP_TIES,
         "check_sample_weight_equivalence_on_sparse_data": _STUMP_TIES,
     },
+    "FineTunedClassifier[early_stopping]": {
+        "check_sample_weight_equivalence_on_dense_data": _VALIDATION_ROWS,
+        "check_sample_weight_equivalence_on_sparse_data": _VALIDATION_ROWS,
+    },
     "DistilledClassifier": {"check_classifiers_classes": _MINUS_ONE},
     "TaskColumnEstimator[_PooledTasksClassifier]": {
         "check_classifiers_train": _TASK_COLUMN
@@ -80,6 +89,11 @@ ESTIMATORS = (
         # checks' few features; the kernel only for wide data)
         MultiTaskRegressor(penalty="mean", solver="kernel"),
         MultiTaskRegressor(penalty="graph", solver="gram"),
+        # every iterative solver through the same dispatch, and the other
+        # switches (no intercept, warm starts)
+        MultiTaskClassifier(penalty="graph", solver="lbfgs"),
+        MultiTaskRegressor(penalty="l21", solver="fista", fit_intercept=False),
+        MultiTaskClassifier(penalty="mean", solver="newton-cg", warm_start=True),
     ]
     + [
         EstCV(alphas=[0.1, 0.01], penalty=penalty, cv=3)
@@ -92,6 +106,7 @@ ESTIMATORS = (
         RegularizedTransferClassifier(alpha=0.01),
         FineTunedRegressor(max_iter=50),
         FineTunedClassifier(max_iter=50),
+        FineTunedClassifier(early_stopping=True, max_iter=20, random_state=0),
         # tasks=None: every row is a target row
         JointTransferRegressor(),
         JointTransferClassifier(),
@@ -103,6 +118,7 @@ ESTIMATORS = (
         # teacher=None: self-distillation (the teacher adapts to the checks' X);
         # newton-cholesky is 20x faster than lbfgs on these small problems
         DistilledClassifier(),
+        DistilledClassifier(solver="lbfgs", fit_intercept=False),
         DistilledClassifier(
             temperature=1.0, student=LogisticRegression(solver="newton-cholesky")
         ),
@@ -125,6 +141,8 @@ def _key(estimator):
         return f"{name}[stump]"
     if isinstance(estimator, TaskColumnEstimator):
         return f"{name}[{type(estimator.estimator).__name__}]"
+    if getattr(estimator, "early_stopping", False):
+        return f"{name}[early_stopping]"
     return name
 
 

@@ -325,3 +325,22 @@ def test_direct_solver_refuses_a_penalty_without_quadratic_form():
         MultiTaskRegressor(penalty=_RidgeToConstant(0.5), solver="gram").fit(
             X, y, tasks=tasks
         )
+
+
+def test_fine_tuning_early_stopping_ignores_zero_weight_rows():
+    rng = np.random.default_rng(2)
+    Xs = rng.normal(size=(300, 5))
+    ws = rng.normal(size=5)
+    source = LogisticRegression().fit(Xs, (Xs @ ws > 0).astype(int))
+    Xt = rng.normal(size=(50, 5))
+    yt = (Xt @ ws > 0).astype(int)
+    extra = rng.normal(size=(20, 5))  # rows of weight 0 with arbitrary labels
+    X_all = np.vstack([Xt, extra])
+    y_all = np.concatenate([yt, rng.integers(0, 2, size=20)])
+    sw = np.concatenate([np.ones(50), np.zeros(20)])
+    params = dict(early_stopping=True, max_iter=20, check_every=2, random_state=0)
+    ref = FineTunedClassifier(source, **params).fit(Xt, yt)
+    weighted = FineTunedClassifier(source, **params).fit(X_all, y_all, sample_weight=sw)
+    assert_allclose(weighted.validation_scores_, ref.validation_scores_)
+    assert_allclose(weighted.coef_, ref.coef_, rtol=1e-10)
+    assert weighted.n_iter_ == ref.n_iter_

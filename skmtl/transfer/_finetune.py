@@ -9,8 +9,9 @@ from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import column_or_1d
+from sklearn.utils.validation import check_array, check_consistent_length, column_or_1d
 
+from .._validation import check_sample_weight
 from ..linear_model import MultiTaskClassifier, MultiTaskRegressor
 from ._prior import _TargetClassifier, _TargetModel, source_parts
 
@@ -134,8 +135,20 @@ class _FineTunedBase(_TargetModel):
         ``fit(coef_init=, intercept_init=)``); the best model is kept whole (a
         copy), so every fitted attribute of ``model_`` belongs to it.
         """
-        idx = np.arange(X.shape[0] if hasattr(X, "shape") else len(X))
-        strat = y if isinstance(self, ClassifierMixin) else None
+        # the validation rows are drawn here, before the core model validates
+        # anything: check the inputs first (lengths, containers)
+        X = check_array(X, accept_sparse=("csr", "csc"), dtype=[np.float64, np.float32])
+        y = column_or_1d(y, warn=True)
+        check_consistent_length(X, y)
+        sw = None if sw is None else check_sample_weight(sw, X.shape[0])
+        # a row of weight 0 is absent: neither trained on nor validated on
+        idx = np.arange(X.shape[0]) if sw is None else np.flatnonzero(sw > 0)
+        if len(idx) < 2:
+            raise ValueError(
+                "early stopping needs at least 2 rows of non-zero sample_weight "
+                f"(one to train, one to validate), got n_samples={len(idx)}."
+            )
+        strat = y[idx] if isinstance(self, ClassifierMixin) else None
         try:
             tr, va = train_test_split(
                 idx, test_size=self.validation_fraction,
@@ -145,7 +158,8 @@ class _FineTunedBase(_TargetModel):
             tr, va = train_test_split(
                 idx, test_size=self.validation_fraction, random_state=self.random_state
             )
-        sw_tr = None if sw is None else np.asarray(sw)[tr]
+        sw_tr = None if sw is None else sw[tr]
+        sw_va = None if sw is None else sw[va]
         best, best_model, stall, done = -np.inf, None, 0, 0
         self.validation_scores_ = []
         start = coef_init
@@ -153,7 +167,7 @@ class _FineTunedBase(_TargetModel):
             done += self.check_every
             self._run(model, X[tr], y[tr], sw_tr, self.check_every, start)
             start = (model.coef_.astype(float), model.intercept_.astype(float))
-            score = model.score(X[va], y[va])
+            score = model.score(X[va], y[va], sample_weight=sw_va)
             self.validation_scores_.append(score)
             if score > best:
                 best, stall = score, 0
@@ -172,8 +186,9 @@ _DOC = """Warm-start fine-tuning: start at the source weights, train on the targ
     ||w||^2``), minimised by ``solver`` starting from the source weights (the
     intercept starts at 0) and stopped after ``max_iter`` iterations, or, with
     ``early_stopping=True``, at the iteration count (a multiple of
-    ``check_every``) with the best score on a held-out ``validation_fraction``
-    of the target rows, after ``n_iter_no_change`` checks without progress. A
+    ``check_every``) with the best (sample-weighted) score on a held-out
+    ``validation_fraction`` of the target rows of positive weight, after
+    ``n_iter_no_change`` checks without progress. A
     small budget keeps the model near the source; a large one converges to the
     target-only model.
 
