@@ -13,7 +13,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.naive_bayes import GaussianNB
 
 from skmtl import MultiTaskClassifier
-from skmtl.datafits._soft import Distillation
+from skmtl.datafits import Distillation
 from skmtl.transfer import DistilledClassifier
 
 from .conftest import as_container

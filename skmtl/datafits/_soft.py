@@ -47,7 +47,7 @@ class Distillation(BaseDatafit):
     Examples
     --------
     >>> import numpy as np
-    >>> from skmtl.datafits._soft import Distillation
+    >>> from skmtl.datafits import Distillation
     >>> Y = np.array([[1.0, 0.0], [0.0, 0.0]])  # second row unlabelled
     >>> df = Distillation(2, temperature=2.0, mix=0.5)
     >>> df = df.initialize(Y, np.array([0.5, 0.5]), np.array([[2.0, 0.0], [0.0, 1.0]]))
