@@ -27,7 +27,9 @@ method of the class whose signature takes ``tasks`` requests it at class level
 calls; skmtl never changes scikit-learn's global configuration.
 """
 
+import functools
 import inspect
+from contextlib import contextmanager
 
 import numpy as np
 from sklearn.base import ClassifierMixin, RegressorMixin
@@ -40,6 +42,8 @@ __all__ = [
     "TaskRegressorMixin",
     "TaskClassifierMixin",
     "TASK_METHODS",
+    "restore_on_error",
+    "fit_or_restore",
 ]
 
 #: methods that take ``tasks`` (when the class defines them)
@@ -141,3 +145,37 @@ class TaskClassifierMixin(TaskEstimatorMixin, ClassifierMixin):
     score.__doc__ = _SCORE_DOC.format(
         what="Accuracy", detail="", y_shape="(n_samples,)"
     )
+
+
+@contextmanager
+def restore_on_error(estimator):
+    """Leave ``estimator`` exactly as it was when the block raises.
+
+    ``fit`` validates and sets attributes (``n_features_in_``,
+    ``feature_names_in_``, ``classes_`` ...) before it can know that the input
+    is bad; a failed call must leave a fitted model as it was. The attribute
+    dict is restored (a shallow copy: fitted arrays are replaced by fit, never
+    modified in place).
+    """
+    saved = dict(vars(estimator))
+    try:
+        yield estimator
+    except BaseException:
+        vars(estimator).clear()
+        vars(estimator).update(saved)
+        raise
+
+
+def fit_or_restore(fit):
+    """Decorate a ``fit`` method so that a failed call leaves the estimator as it was.
+
+    See :func:`restore_on_error`; the signature is kept (metadata routing
+    reads it).
+    """
+
+    @functools.wraps(fit)
+    def wrapper(self, *args, **kwargs):
+        with restore_on_error(self):
+            return fit(self, *args, **kwargs)
+
+    return wrapper

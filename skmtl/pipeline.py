@@ -25,6 +25,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 
 from ._task_column import as_table, split_task_column, task_column_values
 from ._tasks import encode_tasks
+from .base import fit_or_restore
 
 __all__ = [
     "TaskColumnEstimator",
@@ -191,6 +192,7 @@ class TaskColumnEstimator(MetaEstimatorMixin, BaseEstimator):
         return getattr(est, method)(Xf, *args, tasks=tasks, **kwargs)
 
     # ------------------------------------------------------------- API
+    @fit_or_restore
     def fit(self, X, y=None, **fit_params):
         """Fit a clone of ``estimator`` on the feature columns with their tasks.
 

@@ -108,3 +108,43 @@ def test_bench_transfer_quick(tmp_path):
         assert f"| {m}" in report
     if importlib.util.find_spec("matplotlib") is not None:
         assert (tmp_path / "transfer.png").stat().st_size > 0
+
+
+def test_bench_lbfgs_quick(tmp_path):
+    bench = _load("bench_lbfgs")
+    from skmtl.solvers import SOLVERS
+
+    registered = dict(SOLVERS)
+    results = bench.main(quick=True, out_dir=tmp_path)
+    # the variants were swapped in and out of the registry the estimators read
+    assert SOLVERS == registered
+
+    assert len(results) == 1  # the quick L2,1 problem is not smooth: left out
+    (result,) = results
+    assert result["chosen"] == result["ref_chosen"]
+    rows = {row["variant"]: row for row in result["rows"]}
+    assert set(rows) == {"hand", "scipy"}
+    for row in rows.values():
+        assert row["t"] > 0 and row["solves"] > 0 and row["iters"] > 0
+        assert row["same_choice"] and row["unconverged"] == 0 and row["warn"] == 0
+        assert row["memory"] == 0  # LBFGS no longer carries curvature
+        assert row["gap"][0] < 1e-5  # both near the tight Newton-CG reference
+    # the k-th solve of each variant is the same problem
+    assert rows["hand"]["solves"] == rows["scipy"]["solves"]
+    assert rows["scipy"]["obj_diff"] < 1e-5
+    assert len(result["singles"]) == 2
+    for single in result["singles"]:
+        assert single["t_hand"] > 0 and single["t_scipy"] > 0
+        assert single["warn"] == (0, 0)
+
+    report = (tmp_path / "lbfgs.md").read_text()
+    assert "bench_lbfgs.py --quick" in report
+    assert "| synthetic logistic, mean |" in report
+    assert "## Summary (CV paths)" in report
+    assert "| **all problems (sum of times)** |" in report
+    # the measurement that decided to drop the memory stays in every report
+    assert "## Decision run (commit 3bbe257, before the refactor)" in report
+    assert "| **all problems (sum of times)** | **0.81** | **1.17** | **0.69** |" in (
+        report
+    )
+    assert "nomem" not in report.split("## Decision run")[0]

@@ -133,12 +133,12 @@ def test_path_over_settings_matches_cold_fits(
                 fitted.intercept_.copy(),
             )
         )
-    # penalties outermost, alphas in the order given
-    assert [(a, p) for a, p, _, _ in points] == [
-        (a, p) for p in penalties for a in ALPHAS
-    ]
-    expected = [p for p in penalties for _ in ALPHAS]
-    assert all(p is q for (_, p, _, _), q in zip(points, expected))
+    # penalties outermost, alphas in the order given; each model's penalty is
+    # a copy of its setting (models share no state with the caller's list)
+    expected = [(a, p.get_params()) for p in penalties for a in ALPHAS]
+    assert [(a, p.get_params()) for a, p, _, _ in points] == expected
+    owners = [p for p in penalties for _ in ALPHAS]
+    assert all(p is not q for (_, p, _, _), q in zip(points, owners))
     if direct is not None:
         # the direct solver named solved every point of the path
         assert solver_calls[direct] >= len(points)
@@ -154,6 +154,7 @@ def test_path_over_settings_matches_cold_fits(
         assert model.alpha == alpha and model.penalty is penalty
         assert_array_equal(model.coef_, coef)
         assert model.penalty_ is not penalty  # fitted state never aliases a param
+    assert len({id(m.penalty_) for m in seen}) == len(seen)
 
 
 def test_path_settings_differ_and_are_not_reused():

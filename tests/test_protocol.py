@@ -344,3 +344,165 @@ def test_fine_tuning_early_stopping_ignores_zero_weight_rows():
     assert_allclose(weighted.validation_scores_, ref.validation_scores_)
     assert_allclose(weighted.coef_, ref.coef_, rtol=1e-10)
     assert weighted.n_iter_ == ref.n_iter_
+
+
+# ------------------------------------------- found by a new-user review
+def test_failed_fit_keeps_input_attributes():
+    pd = pytest.importorskip("pandas")
+    X, y, tasks, _ = ragged_problem()
+    df = pd.DataFrame(X, columns=[f"f{j}" for j in range(X.shape[1])])
+    model = MultiTaskRegressor().fit(df, y, tasks=tasks)
+    names = model.feature_names_in_.copy()
+    narrow = pd.DataFrame(X[:, :3], columns=["a", "b", "c"])
+    for bad in (
+        dict(tasks=tasks[:-1]),
+        dict(tasks=tasks, sample_weight=np.full(len(y), np.nan)),
+        dict(tasks=tasks, coef_init=np.zeros((7, 7))),
+    ):
+        with pytest.raises(ValueError):
+            model.fit(narrow, y, **bad)
+        assert model.n_features_in_ == X.shape[1]
+        assert_array_equal(model.feature_names_in_, names)
+        model.predict(df, tasks=tasks)  # still the fitted model
+
+
+def test_fit_path_models_check_their_input_like_fitted_models():
+    pd = pytest.importorskip("pandas")
+    from skmtl.linear_model import fit_path
+
+    X, y, tasks, _ = ragged_problem()
+    df = pd.DataFrame(X, columns=[f"f{j}" for j in range(X.shape[1])])
+    [model] = fit_path(MultiTaskRegressor(), df, y, tasks, alphas=[0.1])
+    fitted = MultiTaskRegressor(alpha=0.1).fit(df, y, tasks=tasks)
+    assert model.n_features_in_ == fitted.n_features_in_
+    assert_array_equal(model.feature_names_in_, fitted.feature_names_in_)
+    with pytest.raises(ValueError, match="feature names"):
+        model.predict(df[df.columns[::-1]], tasks=tasks)
+
+
+def test_fit_path_validates_its_arguments():
+    from skmtl.linear_model import fit_path
+
+    X, y, tasks, _ = ragged_problem()
+    for alphas in ([-1.0], [np.nan], []):
+        with pytest.raises(ValueError, match="alphas"):
+            list(fit_path(MultiTaskRegressor(), X, y, tasks, alphas=alphas))
+    with pytest.raises(ValueError, match="tol"):
+        list(fit_path(MultiTaskRegressor(tol=-1), X, y, tasks, alphas=[1.0]))
+    with pytest.raises(TypeError, match="fit_path needs"):
+        list(fit_path(Ridge(), X, y, tasks, alphas=[1.0]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # repeated alphas: no division by zero
+        models = list(fit_path(MultiTaskRegressor(), X, y, tasks, alphas=[1, 1, 1]))
+    assert_allclose(models[0].coef_, models[2].coef_, rtol=1e-6)
+
+
+def test_fit_path_models_share_no_penalty():
+    from skmtl.linear_model import fit_path
+
+    X, y, tasks, _ = ragged_problem()
+    settings = [MeanRegularized(specific=1.0)]
+    models = list(fit_path(MultiTaskRegressor(), X, y, tasks, alphas=[1, 0.1],
+                           penalties=settings))  # fmt: skip
+    models[0].set_params(penalty__specific=7.0)
+    assert models[1].penalty.specific == 1.0 and settings[0].specific == 1.0
+    assert models[0].penalty_ is not models[1].penalty_
+
+
+@pytest.mark.parametrize("solver", ["newton-cg", "lbfgs", "fista", "auto"])
+def test_no_intercept_means_zero_intercept_whatever_the_start(solver):
+    X, y, tasks, _ = ragged_problem()
+    y = y + 10.0
+    model = MultiTaskRegressor(solver=solver, warm_start=True).fit(X, y, tasks=tasks)
+    assert np.abs(model.intercept_).max() > 1
+    model.set_params(fit_intercept=False).fit(X, y, tasks=tasks)
+    assert_array_equal(model.intercept_, 0.0)
+    assert_allclose(model.predict(X, tasks=tasks), np.sum(
+        X * model.coef_[np.searchsorted(model.tasks_, tasks)], axis=1))  # fmt: skip
+    with pytest.raises(ValueError, match="fit_intercept=False"):
+        model.fit(X, y, tasks=tasks, intercept_init=5.0)
+
+
+def test_multinomial_intercept_does_not_depend_on_the_start():
+    X, y, tasks, _ = ragged_problem(classification=True, n_classes=3)
+    a = MultiTaskClassifier(tol=1e-10).fit(X, y, tasks=tasks)
+    b = MultiTaskClassifier(tol=1e-10).fit(
+        X, y, tasks=tasks, intercept_init=np.array([4.0, -1.0, 1.0])
+    )
+    assert_allclose(a.intercept_, b.intercept_, atol=1e-6)
+    assert_allclose(a.intercept_.sum(axis=1), 0.0, atol=1e-12)
+    # as scikit-learn's multinomial model (one task, independent ridge)
+    one = tasks == tasks[0]
+    ref = LogisticRegression(C=1.0 / (0.01 * one.sum()), tol=1e-10, max_iter=10000)
+    ref.fit(X[one], y[one])
+    mine = MultiTaskClassifier(tol=1e-10).fit(X[one], y[one])
+    assert_allclose(mine.intercept_[0], ref.intercept_, atol=1e-5)
+
+
+def test_shared_fallback_after_the_fact_is_a_clear_error():
+    X, y, tasks, _ = ragged_problem()
+    model = MultiTaskRegressor(penalty="independent").fit(X, y, tasks=tasks)
+    model.set_params(unseen_tasks="shared")
+    with pytest.raises(ValueError, match="shared component"):
+        model.predict(X, tasks="never-seen")
+
+
+def test_fine_tuning_refuses_mismatched_source_classes():
+    rng = np.random.default_rng(0)
+    Xs = rng.normal(size=(90, 4))
+    source = LogisticRegression().fit(Xs, np.repeat([0, 1, 2], 30))
+    Xt = rng.normal(size=(30, 4))
+    model = FineTunedClassifier(source).fit(Xt, np.repeat([0, 1, 2], 10))
+    coef = model.coef_.copy()
+    with pytest.raises(ValueError, match="classes"):
+        model.fit(Xt, np.repeat([5, 6, 7], 10))
+    assert_array_equal(model.coef_, coef)  # the failed fit changed nothing
+
+
+def test_fine_tuning_early_stopping_with_undefined_scores():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(5, 3))
+    y = X @ [1.0, 2.0, 3.0]
+    model = FineTunedRegressor(
+        early_stopping=True, validation_fraction=0.2, random_state=0
+    ).fit(X, y)  # one validation row: R^2 is undefined (NaN)
+    assert model.predict(X).shape == (5,)
+    assert np.isnan(model.best_validation_score_)
+
+
+def _state(est):
+    return dict(vars(est))
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    __import__("tests.test_common", fromlist=["ESTIMATORS"]).ESTIMATORS,
+    ids=lambda e: type(e).__name__,
+)
+def test_every_failed_fit_leaves_the_estimator_as_it_was(estimator):
+    from sklearn.base import is_classifier
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 4))
+    y = (X[:, 0] > 0).astype(int) if is_classifier(estimator) else X[:, 0] + 1.0
+    est = clone(estimator)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y)
+    before = _state(est)
+    wide = rng.normal(size=(60, 7))  # another width, with a NaN
+    wide[5, 2] = np.nan
+    bad_inputs = [(wide, y)]
+    if type(est).__name__ != "FeatureAugmenter":  # y is not read
+        bad_inputs.append((rng.normal(size=(30, 7)), y))  # y of another length
+    for bad_X, bad_y in bad_inputs:
+        with pytest.raises(ValueError):
+            est.fit(bad_X, bad_y)
+    if "sample_weight" in inspect.signature(est.fit).parameters:
+        # fails after X and y were validated (and n_features_in_ reset)
+        with pytest.raises(ValueError):
+            est.fit(rng.normal(size=(60, 7)), y, sample_weight=np.full(60, np.nan))
+    after = _state(est)
+    assert before.keys() == after.keys()
+    for name, value in before.items():
+        assert after[name] is value, name

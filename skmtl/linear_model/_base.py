@@ -23,7 +23,7 @@ from .._design import (
 )
 from .._tasks import check_task_weights
 from .._validation import per_task_row_weights
-from ..base import TaskEstimatorMixin
+from ..base import TaskEstimatorMixin, restore_on_error
 from ..penalties import PENALTY_ALIASES, resolve_penalty
 from ..solvers import SOLVER_CONSTRAINTS, absolute_tolerance, solve_path
 
@@ -142,11 +142,12 @@ class _MultiTaskLinearBase(TaskEstimatorMixin, BaseEstimator):
 
     def _fit(self, X, y, tasks, sample_weight, coef_init=None, intercept_init=None):
         """``fit``: one point of a path; the estimator changes only on success."""
-        problem = self._prepare(X, y, tasks, sample_weight)
-        [state] = self._fit_states(
-            problem, [(self.penalty, self.alpha)], coef_init, intercept_init
-        )
-        self._set_state(state)
+        with restore_on_error(self):
+            problem = self._prepare(X, y, tasks, sample_weight)
+            [state] = self._fit_states(
+                problem, [(self.penalty, self.alpha)], coef_init, intercept_init
+            )
+            self._set_state(state)
         return self
 
     def _fit_states(self, problem, path, coef_init=None, intercept_init=None):
@@ -198,7 +199,7 @@ class _MultiTaskLinearBase(TaskEstimatorMixin, BaseEstimator):
         dtype = X.dtype
         states = []
         for (penalty, _), result, bound in zip(solved_path, results, bounds):
-            W, b = result.W, result.b
+            W, b = result.W, self._finalize_intercept(result.b, problem)
             state = dict(problem.attributes)
             state.update(
                 _W=W,
@@ -211,8 +212,12 @@ class _MultiTaskLinearBase(TaskEstimatorMixin, BaseEstimator):
                 kkt_violation_=result.kkt_violation,
                 kkt_tol_=tol_abs,
                 objective_=result.objective,
-                penalty_=penalty,
+                # each model owns its penalty: never the parameter, never shared
+                penalty_=clone(penalty, safe=False),
+                n_features_in_=self.n_features_in_,
             )
+            if hasattr(self, "feature_names_in_"):
+                state["feature_names_in_"] = self.feature_names_in_
             extra = {
                 name: np.asarray(value).astype(dtype, copy=False)
                 for name, value in bound.fitted_attributes(W, b).items()
@@ -251,6 +256,8 @@ class _MultiTaskLinearBase(TaskEstimatorMixin, BaseEstimator):
         """
         w_shape, task_labels = problem.w_shape, problem.task_labels
         b_shape = b_zero.shape
+        if not self.fit_intercept:
+            b_zero = np.zeros_like(b_zero)
         if coef_init is None and intercept_init is None and self.warm_start:
             W_prev = getattr(self, "_W", None)
             if (
@@ -262,8 +269,15 @@ class _MultiTaskLinearBase(TaskEstimatorMixin, BaseEstimator):
                 )
             ):
                 W0 = W_prev.copy()
+                if not self.fit_intercept:
+                    return W0, b_zero
                 return W0, design.intercept_to_centered(W0, self._b.copy())
         W0 = np.zeros(w_shape)
+        if intercept_init is not None and not self.fit_intercept:
+            raise ValueError(
+                "intercept_init is given but fit_intercept=False: the intercepts "
+                "are fixed at 0."
+            )
         if coef_init is not None:
             W0 = internal_coef(
                 _check_init(coef_init, public_coef(W0).shape, "coef_init")
@@ -277,6 +291,10 @@ class _MultiTaskLinearBase(TaskEstimatorMixin, BaseEstimator):
 
     def _datafit_extra(self, problem, design):
         return {}
+
+    def _finalize_intercept(self, b, problem):
+        """The fitted intercept: 0 without intercept (whatever the start)."""
+        return b if self.fit_intercept else np.zeros_like(b)
 
     def _initial_intercept(self, y_rows, row_weights, design, b_shape):
         return np.zeros(b_shape)
@@ -302,6 +320,8 @@ class _MultiTaskLinearBase(TaskEstimatorMixin, BaseEstimator):
 
         Rows of unseen tasks are not prepared (they use the shared part).
         """
+        if tasks is None and getattr(self, "_shared_design", False):
+            return None  # 2-D y: predict(X) predicts every task, no grouping
         Xv = self._validate_X_predict(X)
         codes = self._predict_codes(tasks, Xv.shape[0])
         if np.any(codes < 0):
@@ -321,6 +341,12 @@ class _MultiTaskLinearBase(TaskEstimatorMixin, BaseEstimator):
         if np.any(codes < 0):
             # unseen tasks fall back to the fitted shared part
             # (unseen_tasks="shared"): w_0 and the shared intercept
+            if not hasattr(self, "shared_coef_"):
+                raise ValueError(
+                    "unseen_tasks='shared' needs a model fitted with a shared "
+                    f"component (penalty='mean'); this one was fitted with "
+                    f"{type(self.penalty_).__name__}: refit it."
+                )
             w0 = internal_coef(np.asarray(self.shared_coef_, dtype=np.float64))
             b0 = np.asarray(self.shared_intercept_, dtype=np.float64)
             W = np.concatenate([W, w0[:, None]], axis=1)
@@ -333,6 +359,8 @@ class _MultiTaskLinearBase(TaskEstimatorMixin, BaseEstimator):
 
 def _check_init(value, shape, name):
     """An array of ``shape``, or ``shape[1:]`` or a scalar repeated for each task."""
+    if np.iscomplexobj(value):
+        raise ValueError(f"{name} must be real, got complex values.")
     try:
         arr = np.array(value, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -392,7 +420,16 @@ def fit_path(
     ------
     model : estimator's class
         A new fitted model per ``(penalty, alpha)``, penalties outermost,
-        whose ``alpha`` and ``penalty`` parameters are that point's.
+        whose ``alpha`` and ``penalty`` parameters are that point's (the
+        penalty a copy of the setting given: models share no state).
+
+    Raises
+    ------
+    TypeError
+        When ``estimator`` is not a skmtl multi-task linear estimator.
+    ValueError
+        Invalid parameters of ``estimator``, ``alphas`` not finite and >= 0,
+        or bad input (as ``fit``).
 
     Examples
     --------
@@ -406,14 +443,28 @@ def fit_path(
     >>> [m.alpha for m in models]
     [1.0, 0.1]
     """
+    if not isinstance(estimator, _MultiTaskLinearBase):
+        raise TypeError(
+            "fit_path needs a skmtl multi-task linear estimator "
+            f"(MultiTaskRegressor, MultiTaskClassifier), got {type(estimator)}."
+        )
     base = clone(estimator)
-    problem = base._prepare(X, y, tasks, sample_weight)
-    alphas = [float(a) for a in alphas]
+    base._validate_params()
+    alphas = np.asarray(alphas, dtype=np.float64).ravel()
+    if alphas.size == 0 or not np.all(np.isfinite(alphas)) or np.any(alphas < 0):
+        raise ValueError(
+            f"alphas must be a non-empty sequence of finite values >= 0, got {alphas}."
+        )
     specs = [base.penalty] if penalties is None else list(penalties)
-    path = [(spec, alpha) for spec in specs for alpha in alphas]
+    if not specs:
+        raise ValueError("penalties must name at least one penalty setting.")
+    problem = base._prepare(X, y, tasks, sample_weight)
+    path = [(spec, float(alpha)) for spec in specs for alpha in alphas]
     rows = None
     for (spec, alpha), state in zip(path, base._fit_states(problem, path)):
-        model = clone(base).set_params(alpha=alpha, penalty=spec)
+        # the model's parameter is a copy of the setting: models share nothing
+        penalty = spec if isinstance(spec, str) else clone(spec, safe=False)
+        model = clone(base).set_params(alpha=alpha, penalty=penalty)
         model._set_state(state)
         if X_eval is not None:
             if rows is None:

@@ -185,6 +185,20 @@ default="independent"
             return {}
         return {"class_mask": design.sort_rows(mask[problem.codes])}
 
+    def _finalize_intercept(self, b, problem):
+        b = super()._finalize_intercept(b, problem)
+        if b.ndim == 2 and self.fit_intercept:
+            # the softmax is unchanged by adding a constant to a task's
+            # intercepts (they are not penalised): report the ones that sum to
+            # 0 over the task's classes, as scikit-learn does, so that the
+            # result does not depend on the solver's start
+            mask = problem.attributes["task_class_mask_"]
+            mean = (b * mask).sum(axis=1, keepdims=True) / mask.sum(
+                axis=1, keepdims=True
+            )
+            b = b - mean
+        return b
+
     def decision_function(self, X, tasks=None):
         """Linear scores of each row's task model.
 

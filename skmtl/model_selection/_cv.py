@@ -13,7 +13,12 @@ from sklearn.utils._param_validation import HasMethods, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._tasks import check_task_labels
-from ..base import TaskClassifierMixin, TaskEstimatorMixin, TaskRegressorMixin
+from ..base import (
+    TaskClassifierMixin,
+    TaskEstimatorMixin,
+    TaskRegressorMixin,
+    fit_or_restore,
+)
 from ..linear_model import MultiTaskClassifier, MultiTaskRegressor, fit_path
 from ..penalties import PENALTY_ALIASES, resolve_penalty
 from ..solvers import SOLVER_CONSTRAINTS
@@ -170,6 +175,7 @@ class _MultiTaskCVBase(TaskEstimatorMixin, BaseEstimator):
             return make_task_scorer(self.scoring)
         return self.scoring
 
+    @fit_or_restore
     def fit(self, X, y, tasks=None, sample_weight=None):
         """Cross-validate every (alpha, penalty setting), then refit the best.
 

@@ -52,7 +52,6 @@ def _coupling(penalty):
 class _DirectSolver(BaseSolver):
     """What the direct solvers share: their parameters and what they need."""
 
-
     def __init__(self, max_iter=100, verbose=0):
         super().__init__(max_iter, verbose)
 

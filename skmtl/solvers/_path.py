@@ -38,7 +38,10 @@ def _next_start(previous, current, alphas, k):
     """
     if previous is None or k + 1 >= len(alphas) or min(alphas[k - 1 : k + 2]) <= 0:
         return current
-    step = np.log(alphas[k + 1] / alphas[k]) / np.log(alphas[k] / alphas[k - 1])
+    back = np.log(alphas[k] / alphas[k - 1])
+    if back == 0:  # a repeated alpha: no direction to extrapolate
+        return current
+    step = np.log(alphas[k + 1] / alphas[k]) / back
     if not np.isfinite(step) or abs(step) > 2:
         return current
     return tuple(c + step * (c - p) for c, p in zip(current, previous))

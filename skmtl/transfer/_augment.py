@@ -9,6 +9,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._tasks import TaskIndex, encode_tasks
+from ..base import fit_or_restore
 
 __all__ = ["FeatureAugmenter"]
 
@@ -75,6 +76,7 @@ class FeatureAugmenter(TransformerMixin, BaseEstimator):
         return tags
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @fit_or_restore
     def fit(self, X, y=None, tasks=None):
         """Record the tasks (and the number of features).
 

@@ -16,6 +16,7 @@ from sklearn.utils.validation import (
 
 from .._design import SmoothLoss, TaskDesign
 from .._validation import check_sample_weight
+from ..base import fit_or_restore
 from ..datafits import Distillation
 from ..linear_model import MultiTaskClassifier
 from ..penalties import Independent
@@ -264,6 +265,7 @@ default="auto"
 
     # ------------------------------------------------------------------ fit
     @_fit_context(prefer_skip_nested_validation=True)
+    @fit_or_restore
     def fit(self, X, y, sample_weight=None, teacher_X=None):
         """Fit the student on the labels and the teacher's soft targets.
 

@@ -12,6 +12,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_consistent_length, column_or_1d
 
 from .._validation import check_sample_weight
+from ..base import fit_or_restore
 from ..linear_model import MultiTaskClassifier, MultiTaskRegressor
 from ._prior import _TargetClassifier, _TargetModel, source_parts
 
@@ -86,6 +87,7 @@ class _FineTunedBase(_TargetModel):
             )
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @fit_or_restore
     def fit(self, X, y, sample_weight=None):
         """Fine-tune from the source weights on the target rows.
 
@@ -105,7 +107,7 @@ class _FineTunedBase(_TargetModel):
             When the source weights do not match the target's features (or
             classes): the message gives both shapes.
         """
-        coef, self.features_, _ = source_parts(
+        coef, self.features_, source_classes = source_parts(
             self.source, source_task=self.source_task
         )
         Xf = X if self.features_ is None else self.features_.transform(X)
@@ -115,9 +117,21 @@ class _FineTunedBase(_TargetModel):
         coef_init = self._init(coef)
         if not self.early_stopping:
             self._run(model, Xf, y, sample_weight, self.max_iter, coef_init)
-            self.n_iter_ = self.max_iter
+            self.n_iter_ = model.n_iter_
         else:
             model = self._early_stop(model, Xf, y, sample_weight, coef_init)
+        if (
+            coef is not None
+            and source_classes is not None
+            and hasattr(model, "classes_")
+            and not np.array_equal(np.asarray(source_classes), model.classes_)
+        ):
+            # the source's weights are matched to the target's classes by
+            # position: different classes would start from the wrong weights
+            raise ValueError(
+                f"the source's classes {list(source_classes)} differ from the "
+                f"target's {list(model.classes_)}: the weights cannot be matched."
+            )
         self.model_ = model
         self.coef_ = model.coef_[0]
         self.intercept_ = model.intercept_[0]
@@ -169,14 +183,18 @@ class _FineTunedBase(_TargetModel):
             start = (model.coef_.astype(float), model.intercept_.astype(float))
             score = model.score(X[va], y[va], sample_weight=sw_va)
             self.validation_scores_.append(score)
-            if score > best:
-                best, stall = score, 0
+            # an undefined score (R^2 on one validation row) is NaN: it ranks
+            # below every defined score, and the first model is kept until
+            # a defined score beats it
+            value = -np.inf if np.isnan(score) else score
+            if best_model is None or value > best:
+                best, stall = value, 0
                 best_model, self.n_iter_ = copy.deepcopy(model), done
             else:
                 stall += 1
                 if stall >= self.n_iter_no_change:
                     break
-        self.best_validation_score_ = best
+        self.best_validation_score_ = best if np.isfinite(best) else np.nan
         return best_model
 
 
@@ -215,7 +233,9 @@ _DOC = """Warm-start fine-tuning: start at the source weights, train on the targ
     model_ : {model}
     coef_, intercept_ : ndarray
     n_iter_ : int
-        Iterations run (the best count with early stopping).
+        Solver iterations of ``model_``; with early stopping, the iteration
+        budget used up to the kept checkpoint (a multiple of
+        ``check_every``).
     validation_scores_ : list of float
         With early stopping: the score after every ``check_every`` iterations.
     """

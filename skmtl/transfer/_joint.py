@@ -9,7 +9,12 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._tasks import check_task_labels
 from .._validation import check_sample_weight
-from ..base import TaskClassifierMixin, TaskEstimatorMixin, TaskRegressorMixin
+from ..base import (
+    TaskClassifierMixin,
+    TaskEstimatorMixin,
+    TaskRegressorMixin,
+    fit_or_restore,
+)
 from ..linear_model import MultiTaskClassifier, MultiTaskRegressor
 from ..penalties import PENALTY_ALIASES
 from ..solvers import SOLVER_CONSTRAINTS
@@ -54,6 +59,7 @@ class _JointTransferBase(TaskEstimatorMixin, BaseEstimator):
         return tags
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @fit_or_restore
     def fit(self, X, y, tasks=None, sample_weight=None):
         """Fit on source and target rows with the weighted joint loss.
 

@@ -8,6 +8,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
+from ..base import fit_or_restore
 from ..linear_model import MultiTaskClassifier, MultiTaskRegressor
 from ..penalties import TransferPrior
 from ..solvers import SOLVER_CONSTRAINTS
@@ -139,6 +140,7 @@ class _RegularizedTransferBase(_TargetModel):
         self.verbose = verbose
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @fit_or_restore
     def fit(self, X, y, sample_weight=None):
         """Fit the target model, pulled toward the source weights.
 

@@ -14,7 +14,7 @@ from sklearn.utils.validation import check_is_fitted, has_fit_parameter, validat
 
 from .._tasks import TaskIndex, encode_tasks
 from .._validation import check_sample_weight
-from ..base import TaskClassifierMixin
+from ..base import TaskClassifierMixin, fit_or_restore
 
 __all__ = ["TrAdaBoostClassifier"]
 
@@ -233,6 +233,7 @@ class TrAdaBoostClassifier(TaskClassifierMixin, BaseEstimator):
         return labels, codes == target_code
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @fit_or_restore
     def fit(self, X, y, tasks=None, sample_weight=None):
         """Boost for ``n_estimators`` rounds.
 
