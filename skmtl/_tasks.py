@@ -49,6 +49,11 @@ def check_task_labels(tasks, n_samples, *, name="tasks"):
         )
     # Series, lists, arrays: copy so that later steps can never write into the
     # caller's object.
+    if isinstance(tasks, list) and any(isinstance(v, tuple) for v in tasks):
+        # tuples are labels (("school", 3)), not rows of a 2-D array
+        labels = np.empty(len(tasks), dtype=object)
+        labels[:] = tasks
+        return _normalise_dtype(_check_length(labels, n_samples, name), name)
     labels = np.array(getattr(tasks, "to_numpy", lambda: tasks)(), copy=True)
     if (
         labels.dtype.kind in "US"
@@ -69,12 +74,16 @@ def check_task_labels(tasks, n_samples, *, name="tasks"):
         )
     if labels.ndim != 1:
         raise ValueError(f"{name} must be 1-D, got an array of shape {labels.shape}.")
+    return _normalise_dtype(_check_length(labels, n_samples, name), name)
+
+
+def _check_length(labels, n_samples, name):
     if labels.shape[0] != n_samples:
         raise ValueError(
             f"{name} has {labels.shape[0]} labels but X has {n_samples} rows; "
             f"pass one task label per row (or a single scalar label)."
         )
-    return _normalise_dtype(labels, name)
+    return labels
 
 
 def _normalise_dtype(labels, name):
@@ -217,9 +226,15 @@ def check_task_weights(task_weights, task_labels, *, name="task_weights"):
                     f"{name} names task(s) that are not in the training data: "
                     f"{_short_list(unknown)}. Known tasks: {_short_list(task_labels)}."
                 )
-            weights[codes] = [float(task_weights[k]) for k in keys]
+            try:
+                weights[codes] = [float(task_weights[k]) for k in keys]
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"{name} must map tasks to numbers: {exc}") from None
     else:
-        weights = np.asarray(task_weights, dtype=float)
+        try:
+            weights = np.asarray(task_weights, dtype=float)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{name} must be numeric: {exc}") from None
         if weights.ndim != 1 or weights.shape[0] != n_tasks:
             raise ValueError(
                 f"{name} must be a dict {{task: weight}} or an array of length "

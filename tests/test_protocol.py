@@ -506,3 +506,12 @@ def test_every_failed_fit_leaves_the_estimator_as_it_was(estimator):
     assert before.keys() == after.keys()
     for name, value in before.items():
         assert after[name] is value, name
+
+
+@pytest.mark.parametrize("bad", [np.ones(5), "heavy", np.full(60, -1.0)])
+def test_cv_estimator_names_bad_sample_weight(bad):
+    X, y, tasks, _ = ragged_problem(sizes=(30, 30))
+    with pytest.raises(ValueError, match="sample_weight"):
+        MultiTaskRegressorCV(alphas=[0.1], cv=2).fit(
+            X, y, tasks=tasks, sample_weight=bad
+        )

@@ -319,3 +319,18 @@ def test_split_task_column_text_is_one_dimensional():
 def test_split_task_column_errors(X, kwargs, match):
     with pytest.raises(ValueError, match=match):
         split_task_column(X, **kwargs)
+
+
+def test_list_of_tuples_is_one_label_per_row():
+    tasks = [("school", 3), ("school", 1), ("school", 3)]
+    labels, codes = encode_tasks(tasks, 3)
+    assert labels.tolist() == [("school", 1), ("school", 3)]
+    assert codes.tolist() == [1, 0, 1]
+    with pytest.raises(ValueError, match="tasks has 3 labels but X has 4 rows"):
+        check_task_labels(tasks, 4)
+
+
+@pytest.mark.parametrize("weights", [{"a": "heavy"}, ["x", "y"]])
+def test_task_weights_not_numbers_are_named(weights):
+    with pytest.raises(ValueError, match="task_weights must"):
+        check_task_weights(weights, np.array(["a", "b"]))

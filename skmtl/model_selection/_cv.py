@@ -13,6 +13,7 @@ from sklearn.utils._param_validation import HasMethods, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._tasks import check_task_labels
+from .._validation import check_sample_weight
 from ..base import (
     TaskClassifierMixin,
     TaskEstimatorMixin,
@@ -204,7 +205,7 @@ class _MultiTaskCVBase(TaskEstimatorMixin, BaseEstimator):
             X = X.tocsr()  # the folds index rows
         n = X.shape[0]
         tasks = check_task_labels(0 if tasks is None else tasks, n)
-        sw = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
+        sw = None if sample_weight is None else check_sample_weight(sample_weight, n)
         n_splits = self.cv if isinstance(self.cv, numbers.Integral) else None
         if n_splits is not None and n < n_splits:
             raise ValueError(
