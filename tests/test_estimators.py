@@ -82,12 +82,22 @@ def test_task_missing_a_class_gets_zero_probability():
     assert np.isfinite(clf.intercept_).all()
 
 
-def test_one_class_task_is_a_clear_error():
-    X, y, tasks, labels = ragged_problem(classification=True)
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_one_class_task_predicts_its_class(n_classes):
+    # normal in a cross-validation fold: the fit is kept, with a warning
+    X, y, tasks, labels = ragged_problem(classification=True, n_classes=n_classes)
     y = y.copy()
     y[tasks == labels[1]] = 1
-    with pytest.raises(ValueError, match=r"task-1.*one class"):
-        MultiTaskClassifier().fit(X, y, tasks=tasks)
+    with pytest.warns(UserWarning, match=r"'task-1' \(only 1.0\).*one class only"):
+        clf = MultiTaskClassifier(tol=1e-10).fit(X, y, tasks=tasks)
+    rows = tasks == labels[1]
+    assert np.all(clf.predict(X[rows], tasks=tasks[rows]) == 1)
+    proba = clf.predict_proba(X[rows], tasks=tasks[rows])
+    assert_allclose(proba[:, list(clf.classes_).index(1)], 1.0)
+    # the other tasks: as a fit without the one-class task's rows
+    ref = MultiTaskClassifier(tol=1e-10).fit(X[~rows], y[~rows], tasks=tasks[~rows])
+    others = [list(clf.tasks_).index(t) for t in ref.tasks_]
+    assert_allclose(clf.coef_[others], ref.coef_, rtol=1e-5, atol=1e-7)
 
 
 @pytest.mark.parametrize("Est", ESTIMATORS)
@@ -162,10 +172,8 @@ def test_bad_input_errors_name_the_argument(Est):
         est.fit(X, y, tasks=tasks, sample_weight=np.full(len(y), np.nan))
     with pytest.raises(ValueError, match="sample_weight has 3 values"):
         est.fit(X, y, tasks=tasks, sample_weight=[1, 2, 3])
-    sw = np.ones(len(y))
-    sw[tasks == labels[0]] = 0
-    with pytest.raises(ValueError, match="task-0.*no rows with positive sample_weight"):
-        est.fit(X, y, tasks=tasks, sample_weight=sw)
+    with pytest.raises(ValueError, match="sample_weight is zero for every row"):
+        est.fit(X, y, tasks=tasks, sample_weight=np.zeros(len(y)))
     with pytest.raises(ValueError, match="task_weights must be non-negative"):
         Est(task_weights={"task-0": -1.0}).fit(X, y, tasks=tasks)
     with pytest.raises(ValueError, match="task_weights must be finite"):

@@ -1,5 +1,7 @@
 """Multi-task logistic regression (binary and multinomial)."""
 
+import warnings
+
 import numpy as np
 from scipy.special import expit, softmax
 from sklearn.base import _fit_context
@@ -8,7 +10,12 @@ from sklearn.utils.multiclass import check_classification_targets
 from .._validation import check_sample_weight
 from ..base import TaskClassifierMixin
 from ..datafits import Logistic, Multinomial
-from ._base import _COMMON_OBJECTIVE_DOC, _MultiTaskLinearBase, _Problem
+from ._base import (
+    _COMMON_OBJECTIVE_DOC,
+    _drop_absent_rows,
+    _MultiTaskLinearBase,
+    _Problem,
+)
 
 
 class MultiTaskClassifier(TaskClassifierMixin, _MultiTaskLinearBase):
@@ -28,12 +35,15 @@ class MultiTaskClassifier(TaskClassifierMixin, _MultiTaskLinearBase):
     %(objective)s
     Classes missing from a task
     ---------------------------
-    A task must have at least two classes among its training rows (else a
-    ``ValueError`` names it). In the multiclass case a task may miss some of
-    ``classes_``: those classes are left out of that task's softmax, so the task
-    gives them probability 0 and a decision value of ``-inf`` (the
+    A task may miss some of ``classes_`` among its training rows (rows of
+    weight 0 are absent): those classes are left out of that task's softmax, so
+    the task gives them probability 0 and a decision value of ``-inf`` (the
     alternative, an unpenalised intercept drifting to ``-inf``, never
-    converges). ``task_class_mask_`` records which classes each task saw.
+    converges). A task with a single class (normal in a cross-validation fold
+    of a small task) predicts that class with probability 1, with a
+    ``UserWarning`` naming it; its rows leave the loss and its weights are
+    set by the coupling alone. ``task_class_mask_`` records which classes each
+    task saw.
 
     Parameters
     ----------
@@ -137,27 +147,40 @@ default="independent"
     def _prepare(self, X, y, tasks, sample_weight):
         X, y = self._validate_X_y(X, y, multi_output=False)
         check_classification_targets(y)
+        sw = check_sample_weight(sample_weight, X.shape[0])
+        X, y, tasks, sw = _drop_absent_rows(X, y, tasks, sw)
         n, p = X.shape
-        sw = check_sample_weight(sample_weight, n)
         classes, y_enc = np.unique(y, return_inverse=True)
         if len(classes) < 2:
             raise ValueError(
-                "This solver needs samples of at least 2 classes in the data, but "
-                f"the data contains only one class: {classes[0]!r}."
+                "This solver needs samples of at least 2 classes in the data (the "
+                "rows of positive sample_weight), but the data contains only one "
+                f"class: {classes.tolist()[0]!r}."
             )
         task_labels, codes = self._encode_fit_tasks(tasks, n)
         n_tasks, n_classes = len(task_labels), len(classes)
         mask = np.zeros((n_tasks, n_classes), dtype=bool)
         mask[codes, y_enc] = True
-        poor = np.flatnonzero(mask.sum(axis=1) < 2)
-        if poor.size:
+        single = mask.sum(axis=1) < 2
+        task_scale = None
+        if single.any():
+            # normal in cross-validation (a fold may hold one class of a
+            # small task): the task predicts its one class; its rows leave
+            # the loss, whose optimum in its intercept would be infinite
+            poor = np.flatnonzero(single)
+            names, kinds = task_labels.tolist(), classes.tolist()
             detail = ", ".join(
-                f"{task_labels[t]!r} (only {classes[mask[t]][0]!r})" for t in poor[:5]
+                f"{names[t]!r} (only {kinds[np.flatnonzero(mask[t])[0]]!r})"
+                for t in poor[:5]
             )
-            raise ValueError(
-                f"every task needs training rows of at least 2 classes; task(s) "
-                f"{detail} have one class only. Remove those tasks or add rows."
+            more = f" and {len(poor) - 5} more" if len(poor) > 5 else ""
+            warnings.warn(
+                f"task(s) {detail}{more} have training rows of one class only: "
+                "they predict that class with probability 1.",
+                UserWarning,
+                stacklevel=3,
             )
+            task_scale = np.where(single, 0.0, 1.0)
         if n_classes == 2:
             datafit = Logistic()
             y_rows = np.where(y_enc == 1, 1.0, -1.0)
@@ -175,6 +198,7 @@ default="independent"
             sw,
             datafit,
             w_shape,
+            task_scale=task_scale,
             classes_=classes,
             task_class_mask_=mask,
         )
@@ -218,6 +242,15 @@ default="independent"
             mask = self._row_mask(codes)
             if mask is not None:
                 scores = np.where(mask, scores, -np.inf)
+            return scores
+        single = self.task_class_mask_.sum(axis=1) < 2
+        if single.any():
+            # a task with one class: +inf (classes_[1]) or -inf (classes_[0]);
+            # code n_tasks is the shared fallback of unseen tasks
+            fixed = np.where(self.task_class_mask_[:, 1], np.inf, -np.inf)
+            known = codes < len(single)
+            idx = np.where(known, codes, 0)
+            scores = np.where(known & single[idx], fixed[idx], scores)
         return scores
 
     def _row_mask(self, codes):

@@ -10,6 +10,7 @@ from ..datafits import Quadratic
 from ._base import (
     _COMMON_OBJECTIVE_DOC,
     _check_y_finite,
+    _drop_absent_rows,
     _MultiTaskLinearBase,
     _Problem,
 )
@@ -184,8 +185,9 @@ default=None
     def _prepare(self, X, y, tasks, sample_weight):
         X, y = self._validate_X_y(X, y, multi_output=True)
         _check_y_finite(y)
+        sw = check_sample_weight(sample_weight, X.shape[0])
+        X, y, tasks, sw = _drop_absent_rows(X, y, tasks, sw)
         n, p = X.shape
-        sw = check_sample_weight(sample_weight, n)
         if y.ndim == 2:
             if tasks is not None:
                 raise ValueError(

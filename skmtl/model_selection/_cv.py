@@ -3,6 +3,7 @@
 import inspect
 import numbers
 import time
+import warnings
 
 import numpy as np
 import scipy.sparse as sp
@@ -52,12 +53,32 @@ def _default_score(estimator, X, y, tasks):
     return 1.0 - numerator / denominator
 
 
-def _fold_scores(base, penalties, alphas, X, y, tasks, sw, train, test, scoring):
+def _fold_scores(
+    base, penalties, alphas, X, y, tasks, sw, train, test, scoring, fold=None
+):
     """Scores of one fold at every (penalty setting, alpha): (n_settings, n_alphas).
 
     One problem is built for the fold and solved along every setting's alpha
-    path; the test rows are validated once and reused at every point.
+    path; the test rows are validated once and reused at every point. An
+    error says which fold it comes from (the data the user passed may be fine
+    as a whole).
     """
+    try:
+        return _fold_scores_unchecked(
+            base, penalties, alphas, X, y, tasks, sw, train, test, scoring
+        )
+    except ValueError as exc:
+        if fold is None:
+            raise
+        raise ValueError(
+            f"in cross-validation fold {fold} ({len(train)} training rows, "
+            f"{len(test)} test rows): {exc}"
+        ) from exc
+
+
+def _fold_scores_unchecked(
+    base, penalties, alphas, X, y, tasks, sw, train, test, scoring
+):
     X_tr, X_te = _index(X, train), _index(X, test)
     y_te, tasks_te = y[test], tasks[test]
     sw_tr = None if sw is None else sw[train]
@@ -226,9 +247,9 @@ class _MultiTaskCVBase(TaskEstimatorMixin, BaseEstimator):
         penalties = [self._setting_penalty(base, params) for params in grid]
         jobs = (
             delayed(_fold_scores)(
-                base, penalties, alphas, X, y, tasks, sw, tr, te, scoring
+                base, penalties, alphas, X, y, tasks, sw, tr, te, scoring, fold=k
             )
-            for tr, te in splits
+            for k, (tr, te) in enumerate(splits)
         )
         out = Parallel(n_jobs=self.n_jobs, verbose=self.verbose)(jobs)
         n_splits = len(splits)
@@ -311,16 +332,30 @@ class _MultiTaskCVBase(TaskEstimatorMixin, BaseEstimator):
             results[f"split{k}_test_score"] = per_split[:, k]
         results["mean_test_score"] = mean
         results["std_test_score"] = per_split.std(axis=1)
-        # rank 1 is best; ties share the lowest rank, as in GridSearchCV
-        order = np.argsort(-mean, kind="stable")
-        ranks = np.empty(len(mean), dtype=np.int32)
-        ranks[order] = np.arange(1, len(mean) + 1)
-        for i in range(len(mean)):
-            ranks[i] = np.min(ranks[mean == mean[i]])
+        # rank 1 is best; ties share the lowest rank, and undefined (NaN)
+        # means tie with the worst, as in GridSearchCV
+        nan = np.isnan(mean)
+        if nan.any():
+            warnings.warn(
+                f"{int(nan.sum())} of the {len(mean)} candidates have non-finite "
+                f"mean test scores: {[params[i] for i in np.flatnonzero(nan)][:3]}"
+                " ... They rank last.",
+                UserWarning,
+                stacklevel=3,
+            )
+        if nan.all():
+            ranks = np.ones(len(mean), dtype=np.int32)
+        else:
+            ranked = np.where(nan, np.nanmin(mean) - 1.0, mean)
+            order = np.argsort(-ranked, kind="stable")
+            ranks = np.empty(len(mean), dtype=np.int32)
+            ranks[order] = np.arange(1, len(mean) + 1)
+            for i in range(len(mean)):
+                ranks[i] = np.min(ranks[ranked == ranked[i]])
         results["rank_test_score"] = ranks
         self.cv_results_ = results
         # the first best candidate in parameter order, as GridSearchCV
-        self.best_index_ = int(np.flatnonzero(mean == mean.max())[0])
+        self.best_index_ = int(np.argmin(ranks))
         self.best_params_ = params[self.best_index_]
         self.best_score_ = float(mean[self.best_index_])
         self.alpha_ = self.best_params_["alpha"]

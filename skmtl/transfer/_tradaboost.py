@@ -309,7 +309,9 @@ class TrAdaBoostClassifier(TaskClassifierMixin, BaseEstimator):
             eps_c = min(max(eps, _EPS_CLIP), 0.5 - _EPS_CLIP)
             beta_t = eps_c / (1.0 - eps_c)
             # w * beta ** miss on source rows, w * beta_t ** -miss on target rows
-            factor = np.where(is_target, 1.0 / beta_t, self.beta_)
+            # (no source row of positive weight: beta_ is undefined, and the
+            # source rows, of weight 0, stay at 0: AdaBoost on the target)
+            factor = np.where(is_target, 1.0 / beta_t, self.beta_ if n_source else 1.0)
             w = np.where(miss, p * factor, p)
             if self.dynamic:
                 # correction factor C_t = 2 (1 - eps_t) on every source row
