@@ -5,6 +5,7 @@ from sklearn.base import clone
 from ._l21 import L21
 from ._prior import TransferPrior
 from ._quadratic import GraphLaplacian, Independent, MeanRegularized
+from ._trace import TraceNorm
 from .base import BasePenalty, BoundPenalty
 
 __all__ = [
@@ -14,6 +15,7 @@ __all__ = [
     "MeanRegularized",
     "GraphLaplacian",
     "L21",
+    "TraceNorm",
     "TransferPrior",
     "PENALTY_ALIASES",
     "resolve_penalty",
@@ -25,6 +27,7 @@ PENALTY_ALIASES = {
     "mean": MeanRegularized,
     "graph": GraphLaplacian,
     "l21": L21,
+    "trace": TraceNorm,
 }
 
 
