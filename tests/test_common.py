@@ -109,6 +109,9 @@ ESTIMATORS = (
         # switches (no intercept, warm starts)
         MultiTaskClassifier(penalty="graph", solver="lbfgs"),
         MultiTaskRegressor(penalty="mean", solver="newton-cg"),
+        # the trace norm (low rank), non-smooth: FISTA
+        MultiTaskRegressor(penalty="trace"),
+        MultiTaskClassifier(penalty="trace", alpha=0.1),
         MultiTaskRegressor(penalty="l21", solver="fista", fit_intercept=False),
         MultiTaskClassifier(penalty="mean", solver="newton-cg", warm_start=True),
     ]

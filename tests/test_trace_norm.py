@@ -504,3 +504,15 @@ def test_grid_search_and_cv_estimator_agree():
         )
     assert cv_model.best_estimator_.rank_ <= 3
     assert cv_model.score(X, y, tasks=tasks) > 0.5
+
+
+def test_fitted_rank_is_an_integer_whatever_the_dtype():
+    from skmtl.datasets import make_multitask_regression
+
+    X, y, tasks = make_multitask_regression(
+        n_tasks=4, n_samples=30, n_features=5, random_state=0
+    )[:3]
+    model = MultiTaskRegressor(penalty="trace", alpha=0.1)
+    model.fit(X.astype(np.float32), y, tasks=tasks)
+    assert model.coef_.dtype == np.float32
+    assert isinstance(model.rank_, (int, np.integer))

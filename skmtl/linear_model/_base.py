@@ -251,10 +251,14 @@ class _MultiTaskLinearBase(TaskEstimatorMixin, BaseEstimator):
             )
             if hasattr(self, "feature_names_in_"):
                 state["feature_names_in_"] = self.feature_names_in_
-            extra = {
-                name: np.asarray(value).astype(dtype, copy=False)
-                for name, value in bound.fitted_attributes(W, b).items()
-            }
+            # floating attributes in the data's dtype, as coef_; counts stay
+            # as the penalty gives them (an int rank_, say)
+            extra = {}
+            for name, value in bound.fitted_attributes(W, b).items():
+                arr = np.asarray(value)
+                extra[name] = (
+                    arr.astype(dtype, copy=False) if arr.dtype.kind == "f" else value
+                )
             state.update(extra)
             state["_penalty_attributes"] = tuple(extra)
             states.append(state)

@@ -181,8 +181,7 @@ class TraceNorm(BasePenalty):
     Fitted models get ``rank_``: the numerical rank of ``W`` (an int), or of
     each class slice (an array of shape (n_classes,)) for multinomial models;
     singular values above ``max(n_features, n_tasks) * eps * s_max`` count
-    (float64 ``eps``). Through the estimators it is stored, like every fitted
-    array, in the floating dtype of ``X``.
+    (float64 ``eps``).
 
     References
     ----------
