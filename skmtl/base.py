@@ -32,6 +32,7 @@ import inspect
 from contextlib import contextmanager
 
 import numpy as np
+from sklearn import get_config
 from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.metrics import accuracy_score, r2_score
 
@@ -85,6 +86,18 @@ class TaskEstimatorMixin:
         if tasks is None:
             if len(self.tasks_) == 1:
                 return np.zeros(n_samples, dtype=np.intp)
+            if get_config().get("enable_metadata_routing", False):
+                # routing is on, and still no tasks: a caller that does not
+                # route them to this method (cross_val_predict does not)
+                raise ValueError(
+                    f"tasks is required: this model was fitted on "
+                    f"{len(self.tasks_)} tasks, and metadata routing is on but "
+                    "the caller passed no tasks to this method (scikit-learn's "
+                    "cross_val_predict does not route them to predict). Keep the "
+                    "task id in a column of X and wrap the model in "
+                    "skmtl.pipeline.TaskColumnEstimator (column mode), or call "
+                    "predict(X, tasks=...) directly."
+                )
             raise ValueError(
                 f"tasks is required: this model was fitted on {len(self.tasks_)} "
                 "tasks. Pass tasks=... (one label per row or a scalar). In "

@@ -514,3 +514,13 @@ def test_cv_estimator_names_bad_sample_weight(bad):
         MultiTaskRegressorCV(alphas=[0.1], cv=2).fit(
             X, y, tasks=tasks, sample_weight=bad
         )
+
+
+def test_missing_tasks_under_routing_points_to_column_mode():
+    X, y, tasks, _ = ragged_problem()
+    model = MultiTaskRegressor().fit(X, y, tasks=tasks)
+    with pytest.raises(ValueError, match="enable metadata routing"):
+        model.predict(X)
+    with sklearn.config_context(enable_metadata_routing=True):
+        with pytest.raises(ValueError, match="metadata routing is on.*column mode"):
+            model.predict(X)
