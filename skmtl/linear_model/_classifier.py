@@ -50,13 +50,14 @@ class MultiTaskClassifier(TaskClassifierMixin, _MultiTaskLinearBase):
     alpha : float, default=0.01
         Overall strength of the penalty, on the per-task mean loss (so
         ``alpha = 1 / (C * n_t)`` for scikit-learn's ``C``).
-    penalty : {"independent", "mean", "graph", "l21", "trace"} or penalty \
-object, default="independent"
+    penalty : {"independent", "mean", "graph", "l21", "trace", "relationship"} \
+or penalty object, default="independent"
         Task coupling, see :class:`MultiTaskRegressor`. For multinomial models
         the penalties act on each task's weights of all classes (for ``"l21"``
         a feature is selected for all tasks and classes at once; ``"trace"``
         sums the nuclear norms of the (n_features, n_tasks) matrices of each
-        class).
+        class; ``"relationship"`` learns one task covariance shared by the
+        classes).
     fit_intercept : bool, default=True
         Fit an unpenalised intercept per task (and class).
     task_weights : dict or array-like of shape (n_tasks,), default=None

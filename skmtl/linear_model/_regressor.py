@@ -38,8 +38,8 @@ class MultiTaskRegressor(TaskRegressorMixin, _MultiTaskLinearBase):
         the default is a mild regularisation on standardised features.
         ``alpha=0`` fits unregularised models (which need enough rows per task
         to be well posed).
-    penalty : {"independent", "mean", "graph", "l21", "trace"} or penalty \
-object, default="independent"
+    penalty : {"independent", "mean", "graph", "l21", "trace", "relationship"} \
+or penalty object, default="independent"
         Task coupling. Aliases build the penalty with default strengths:
 
         - ``"independent"``: :class:`~skmtl.penalties.Independent`,
@@ -51,7 +51,9 @@ object, default="independent"
         - ``"l21"``: :class:`~skmtl.penalties.L21`, joint feature selection as
           in ``MultiTaskLasso``;
         - ``"trace"``: :class:`~skmtl.penalties.TraceNorm`, the trace
-          (nuclear) norm of ``W``: task weights in a shared low-rank subspace.
+          (nuclear) norm of ``W``: task weights in a shared low-rank subspace;
+        - ``"relationship"``: :class:`~skmtl.penalties.TaskRelationship`, a
+          task covariance learned with the weights (MTRL).
 
         Pass an object (e.g. ``MeanRegularized(shared=0.1, specific=2.0)``) to
         set its strengths; they are tunable as ``penalty__specific`` etc.

@@ -5,6 +5,7 @@ from sklearn.base import clone
 from ._l21 import L21
 from ._prior import TransferPrior
 from ._quadratic import GraphLaplacian, Independent, MeanRegularized
+from ._relationship import TaskRelationship
 from ._trace import TraceNorm
 from .base import BasePenalty, BoundPenalty
 
@@ -16,6 +17,7 @@ __all__ = [
     "GraphLaplacian",
     "L21",
     "TraceNorm",
+    "TaskRelationship",
     "TransferPrior",
     "PENALTY_ALIASES",
     "resolve_penalty",
@@ -28,6 +30,7 @@ PENALTY_ALIASES = {
     "graph": GraphLaplacian,
     "l21": L21,
     "trace": TraceNorm,
+    "relationship": TaskRelationship,
 }
 
 

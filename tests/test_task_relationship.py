@@ -1,0 +1,442 @@
+"""The learned task relationship (MTRL), checked against independent references.
+
+Whole fits (squared, binary and multinomial logistic losses; dense and
+sparse; float64 and float32) against cvxpy solving the objective minimised
+over Omega in closed form, ``alpha / 2 (ridge ||W||^2 + coupling ||W||_*^2)``;
+the Omega-step against a cvxpy minimisation of ``tr(W Omega^-1 W^T)``; Omega
+fixed at ``I / T`` against the independent ridge; a planted task structure;
+the monotone alternation; the scikit-learn API round trips.
+"""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+import sklearn
+from numpy.testing import assert_allclose, assert_array_equal
+from scipy.special import logsumexp
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import GridSearchCV, KFold
+
+from skmtl import MultiTaskClassifier, MultiTaskRegressor
+from skmtl.model_selection import MultiTaskRegressorCV
+from skmtl.penalties import PENALTY_ALIASES, BoundPenalty, TaskRelationship
+
+from .conftest import as_container, num_grad, ragged_problem
+
+try:  # the references (in the "test" extra); the other tests run without it
+    import cvxpy as cp
+except ImportError:  # pragma: no cover
+    cp = None
+needs_cvxpy = pytest.mark.skipif(
+    cp is None, reason="cvxpy is not installed (pip install skmtl[test])"
+)
+
+LABELS = np.array(["a", "b", "c", "d"])
+CLARABEL = {
+    "solver": "CLARABEL",
+    "tol_gap_abs": 1e-10,
+    "tol_gap_rel": 1e-10,
+    "tol_feas": 1e-10,
+}
+
+
+def _solve(problem):
+    problem.solve(**CLARABEL)
+    assert problem.status == "optimal", problem.status
+    return problem.value
+
+
+def _stacked(W):
+    """(p, T) or (p, T, K) -> (p * K, T): the classes as extra rows."""
+    return W if W.ndim == 2 else np.moveaxis(W, 2, 1).reshape(-1, W.shape[1])
+
+
+# ----------------------------------------------------------------- penalty maths
+def test_declared_capabilities_and_alias():
+    bound = TaskRelationship().bind(LABELS[:3], 0.5)
+    assert bound.alternating is True and bound.is_smooth is True
+    assert bound.separable_by_task is False and bound.separable_by_feature is False
+    assert bound.shared_component is False
+    alpha, M = bound.quadratic_form
+    assert alpha == 0.5
+    # before any W: Omega = I / T, M = (ridge + T coupling) I
+    assert_allclose(M, 4.0 * np.eye(3), rtol=1e-14)
+    assert BoundPenalty.alternating is False
+    assert PENALTY_ALIASES["relationship"] is TaskRelationship
+
+
+@pytest.mark.parametrize("shape", [(5, 3), (3, 4, 2)])
+def test_value_gradient_hvp_lipschitz_follow_omega(shape):
+    alpha, ridge, coupling = 0.7, 0.3, 1.9
+    penalty = TaskRelationship(ridge=ridge, coupling=coupling)
+    bound = penalty.bind(LABELS[: shape[1]], alpha)
+    rng = np.random.default_rng(0)
+    W, V = rng.normal(size=shape), rng.normal(size=shape)
+    change = bound.update(W)
+    assert change > 0.01
+    A = _stacked(W)
+    nuclear = np.linalg.norm(A, "nuc")
+    # at Omega*(W): the squared trace norm (full rank, no floor)
+    expected = 0.5 * alpha * (ridge * np.sum(W**2) + coupling * nuclear**2)
+    assert_allclose(bound.value(W), expected, rtol=1e-12)
+    assert bound.update(W) < 1e-12  # already the minimiser
+    # with Omega fixed, the penalty is the quadratic form of M
+    _, M = bound.quadratic_form
+
+    def quad(Z):  # sum over feature rows (and classes) of z M z^T
+        Z = Z if Z.ndim == 3 else Z[:, :, None]
+        return float(np.einsum("ptk,ts,psk->", Z, M, Z))
+
+    assert_allclose(bound.value(V), 0.5 * alpha * quad(V), rtol=1e-12)
+    assert_allclose(bound.value(W), 0.5 * alpha * quad(W), rtol=1e-12)
+    assert_allclose(bound.gradient(V), num_grad(bound.value, V), atol=1e-6)
+    assert_allclose(bound.hvp(V), bound.gradient(V), rtol=1e-12)  # linear
+    assert_allclose(bound.lipschitz(), alpha * np.linalg.eigvalsh(M)[-1], rtol=1e-9)
+    # Danskin: the W-step gradient at Omega*(W) is that of the squared trace
+    # norm, alpha * coupling * ||A||_* U V^T (plus ridge)
+    U, _, Vt = np.linalg.svd(A, full_matrices=False)
+    grad = alpha * (ridge * A + coupling * nuclear * U @ Vt)
+    assert_allclose(_stacked(bound.gradient(W)), grad, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"ridge": -1.0}, "ridge"),
+        ({"coupling": np.nan}, "coupling"),
+        ({"rtol": -1e-3}, "rtol"),
+        ({"eps": 0.0}, "eps"),
+        ({"eps": 0.3}, "eps"),  # above 1 / n_tasks = 0.25
+        ({"max_alternations": -1}, "max_alternations"),
+        ({"max_alternations": 2.5}, "max_alternations"),
+    ],
+)
+def test_invalid_parameters_raise(params, match):
+    with pytest.raises(ValueError, match=match):
+        TaskRelationship(**params).bind(LABELS, 1.0)
+
+
+def _omega_reference(W, eps):
+    """argmin tr(A Omega^-1 A^T) over {Omega >= eps I, tr Omega = 1}, by cvxpy."""
+    A = _stacked(W)
+    Omega = cp.Variable((A.shape[1], A.shape[1]), PSD=True)
+    constraints = [cp.trace(Omega) == 1, Omega >> eps * np.eye(A.shape[1])]
+    value = _solve(cp.Problem(cp.Minimize(cp.matrix_frac(A.T, Omega)), constraints))
+    return Omega.value, value
+
+
+@needs_cvxpy
+@pytest.mark.parametrize(
+    "shape, rank, eps",
+    [
+        ((6, 4), 4, 1e-8),  # full rank: the MTRL closed form
+        ((3, 4, 2), 4, 1e-8),  # multinomial: classes stacked as rows
+        ((6, 4), 2, 0.05),  # rank 2: two eigenvalues on the floor
+        ((2, 4), 2, 0.02),  # fewer features than tasks
+    ],
+)
+def test_omega_step_matches_cvxpy(shape, rank, eps):
+    rng = np.random.default_rng(1)
+    W = rng.normal(size=shape)
+    if rank < shape[1]:
+        W = W.reshape(-1, shape[1])[:, :rank] @ rng.normal(size=(rank, shape[1]))
+        W = W.reshape(shape)
+    bound = TaskRelationship(eps=eps).bind(LABELS[: shape[1]], 1.0)
+    bound.update(W)
+    Omega = bound.fitted_attributes(W, None)["task_relationship_"]
+    ref, value = _omega_reference(W, eps)
+    assert_allclose(Omega, ref, atol=1e-6)
+    assert_allclose(np.trace(Omega), 1.0, rtol=1e-14)
+    assert np.linalg.eigvalsh(Omega)[0] >= eps * (1 - 1e-12)
+    # the coupling term at this Omega is the minimum of the program
+    ridge_free = TaskRelationship(ridge=0.0, eps=eps).bind(LABELS[: shape[1]], 2.0)
+    ridge_free.update(W)
+    assert_allclose(ridge_free.value(W), value, rtol=1e-6)
+    if rank == shape[1]:  # no floor: the closed form (W^T W)^1/2 / trace
+        A = _stacked(W)
+        sigma, V = np.linalg.eigh(A.T @ A)
+        root = (V * np.sqrt(sigma)) @ V.T
+        assert_allclose(Omega, root / np.trace(root), atol=1e-12)
+        assert_allclose(value, np.linalg.norm(A, "nuc") ** 2, rtol=1e-6)
+
+
+def test_zero_weights_give_uniform_omega_and_correlation():
+    bound = TaskRelationship().bind(LABELS[:3], 1.0)
+    bound.update(np.zeros((4, 3)))
+    attrs = bound.fitted_attributes(np.zeros((4, 3)), np.zeros(3))
+    assert_allclose(attrs["task_relationship_"], np.eye(3) / 3, rtol=1e-15)
+    assert_allclose(attrs["task_correlation_"], np.eye(3), rtol=1e-15)
+
+
+# ------------------------------------------------------------------ whole fits
+def _row_weights(tasks, labels, sample_weight):
+    """s_i / sum_{j in t(i)} s_j: the per-task weighted mean."""
+    sw = np.ones(len(tasks)) if sample_weight is None else sample_weight
+    totals = {label: sw[tasks == label].sum() for label in labels}
+    return sw / np.array([totals[t] for t in tasks])
+
+
+def _objective(kind, X, y, tasks, labels, c, coef, intercept, alpha, ridge, coupling):
+    """The estimators' objective at (coef_, intercept_), Omega minimised out."""
+    codes = np.searchsorted(labels, tasks)
+    coef = np.asarray(coef, dtype=np.float64)
+    if kind == "multinomial":
+        S = np.einsum("ip,ikp->ik", X, coef[codes]) + intercept[codes]
+        classes = np.unique(y)
+        losses = (
+            logsumexp(S, axis=1) - S[np.arange(len(y)), np.searchsorted(classes, y)]
+        )
+        W = np.moveaxis(coef, (0, 1, 2), (1, 2, 0))  # (T, K, p) -> (p, T, K)
+    else:
+        s = np.einsum("ip,ip->i", X, coef[codes]) + intercept[codes]
+        if kind == "squared":
+            losses = 0.5 * (y - s) ** 2
+        else:  # binary logistic
+            losses = np.logaddexp(0.0, -np.where(y > 0, 1.0, -1.0) * s)
+        W = coef.T
+    nuclear = np.linalg.norm(_stacked(W), "nuc")
+    penalty = 0.5 * alpha * (ridge * np.sum(coef**2) + coupling * nuclear**2)
+    return float(c @ losses) + penalty
+
+
+def _cvxpy_optimum(kind, X, y, tasks, labels, c, alpha, ridge, coupling):
+    """The optimal value of the same objective, solved by cvxpy."""
+    onehot = (tasks[:, None] == labels[None]).astype(float)
+    p, T = X.shape[1], len(labels)
+
+    def scores():
+        W, b = cp.Variable((p, T)), cp.Variable(T)
+        return W, cp.sum(cp.multiply(X @ W, onehot), axis=1) + onehot @ b
+
+    if kind == "multinomial":
+        classes = np.unique(y)
+        Ws, ss = zip(*(scores() for _ in classes))
+        S = cp.vstack(ss).T
+        Y = (y[:, None] == classes[None]).astype(float)
+        losses = cp.log_sum_exp(S, axis=1) - cp.sum(cp.multiply(Y, S), axis=1)
+        stacked = cp.vstack(Ws)  # the classes as rows: one shared Omega
+    else:
+        W, s = scores()
+        Ws, stacked = (W,), W
+        if kind == "squared":
+            losses = 0.5 * cp.square(y - s)
+        else:
+            losses = cp.logistic(-cp.multiply(np.where(y > 0, 1.0, -1.0), s))
+    penalty = ridge * sum(cp.sum_squares(W) for W in Ws)
+    penalty += coupling * cp.square(cp.normNuc(stacked))
+    return _solve(cp.Problem(cp.Minimize(c @ losses + 0.5 * alpha * penalty)))
+
+
+_REFERENCES = {}
+# (alpha, ridge, coupling) where the optimum has full rank: the alternation
+# converges linearly there (near a low-rank optimum it slows down, see the
+# Notes of TaskRelationship)
+SETTINGS = {
+    "squared": (0.05, 1.0, 1.0),
+    "binary": (0.01, 1.0, 1.0),
+    "multinomial": (0.02, 1.0, 1.0),
+}
+
+
+def _reference(kind, weighted):
+    key = (kind, weighted)
+    if key not in _REFERENCES:
+        if kind == "squared":
+            X, y, tasks, labels = ragged_problem()
+        else:
+            n_classes = 3 if kind == "multinomial" else 2
+            X, y, tasks, labels = ragged_problem(
+                classification=True, n_classes=n_classes
+            )
+        alpha, ridge, coupling = SETTINGS[kind]
+        sw = np.random.default_rng(6).uniform(0.5, 2.0, len(y)) if weighted else None
+        c = _row_weights(tasks, labels, sw)
+        best = _cvxpy_optimum(kind, X, y, tasks, labels, c, alpha, ridge, coupling)
+        _REFERENCES[key] = (X, y, tasks, labels, sw, c, best)
+    return _REFERENCES[key]
+
+
+def _check_fit(kind, weighted, container, dtype, solver="auto"):
+    X, y, tasks, labels, sw, c, best = _reference(kind, weighted)
+    alpha, ridge, coupling = SETTINGS[kind]
+    Model = MultiTaskRegressor if kind == "squared" else MultiTaskClassifier
+    tol = 1e-10 if dtype == np.float64 else 1e-5
+    penalty = TaskRelationship(ridge=ridge, coupling=coupling, rtol=1e-12)
+    model = Model(alpha=alpha, penalty=penalty, tol=tol, solver=solver)
+    with warnings.catch_warnings():
+        # float32: the inner Newton steps may stall at rounding level
+        action = "error" if dtype == np.float64 else "ignore"
+        warnings.simplefilter(action, ConvergenceWarning)
+        model.fit(as_container(X, container, dtype), y, tasks=tasks, sample_weight=sw)
+    ours = _objective(
+        kind, X, y, tasks, labels, c, model.coef_, model.intercept_, alpha, ridge,
+        coupling,
+    )  # fmt: skip
+    rel = 1e-6 if dtype == np.float64 else 1e-5
+    assert abs(ours - best) <= rel * abs(best), (ours, best)
+    assert_allclose(model.objective_, ours, rtol=1e-7 if dtype == np.float64 else 1e-5)
+    assert model.coef_.dtype == dtype
+    Omega = model.task_relationship_
+    assert Omega.shape == (len(labels), len(labels)) and Omega.dtype == dtype
+    assert_allclose(np.trace(Omega), 1.0, rtol=1e-6)
+    assert_allclose(np.diag(model.task_correlation_), 1.0, rtol=1e-6)
+    return model, ours, best
+
+
+@needs_cvxpy
+@pytest.mark.parametrize("kind", ["squared", "binary"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_fit_matches_cvxpy(kind, weighted, container, dtype):
+    _check_fit(kind, weighted, container, dtype)
+
+
+@needs_cvxpy
+def test_multinomial_fit_matches_cvxpy():
+    model, _, _ = _check_fit("multinomial", False, "dense", np.float64)
+    assert model.task_relationship_.shape == (3, 3)
+
+
+@needs_cvxpy
+@pytest.mark.parametrize("solver", ["newton-cg", "lbfgs", "gram", "kernel"])
+def test_every_w_step_solver_reaches_the_optimum(solver):
+    # the direct solvers use quadratic_form: M changes with Omega at every step
+    _check_fit("squared", False, "dense", np.float64, solver=solver)
+
+
+def test_omega_fixed_at_start_is_independent_ridge(container, dtype):
+    X, y, tasks, labels = ragged_problem()
+    Xc = as_container(X, container, dtype)
+    tol, rtol = (1e-10, 1e-7) if dtype == np.float64 else (1e-6, 1e-4)
+    alpha, ridge, coupling, T = 0.2, 0.5, 1.5, len(labels)
+    # Omega = I / T: M = (ridge + T coupling) I
+    ref = MultiTaskRegressor(
+        alpha=alpha * (ridge + T * coupling), penalty="independent", tol=tol
+    ).fit(Xc, y, tasks=tasks)
+    for penalty in (
+        TaskRelationship(ridge=ridge, coupling=coupling, max_alternations=0),
+        TaskRelationship(ridge=ridge, coupling=coupling, eps=1.0 / T),
+    ):
+        ours = MultiTaskRegressor(alpha=alpha, penalty=penalty, tol=tol)
+        ours.fit(Xc, y, tasks=tasks)
+        assert_allclose(ours.coef_, ref.coef_, rtol=rtol, atol=rtol)
+        assert_allclose(ours.intercept_, ref.intercept_, rtol=rtol, atol=rtol)
+        assert_allclose(ours.task_relationship_, np.eye(T) / T, rtol=rtol, atol=rtol)
+
+
+def test_planted_groups_are_recovered():
+    rng = np.random.default_rng(7)
+    p, n_t = 12, 50
+    # two groups of three tasks: near copies of one of two orthogonal vectors
+    bases = np.linalg.qr(rng.normal(size=(p, 2)))[0] * 3.0
+    W_true = np.column_stack(
+        [bases[:, g] + 0.2 * rng.normal(size=p) for g in (0, 0, 0, 1, 1, 1)]
+    )
+    tasks = np.repeat(np.arange(6), n_t)
+    X = rng.normal(size=(len(tasks), p))
+    y = np.einsum("ip,pi->i", X, W_true[:, tasks]) + 0.5 * rng.normal(size=len(tasks))
+    model = MultiTaskRegressor(alpha=0.05, penalty=TaskRelationship()).fit(
+        X, y, tasks=tasks
+    )
+    corr = model.task_correlation_
+    within = np.array(
+        [[g == h for h in (0, 0, 0, 1, 1, 1)] for g in (0, 0, 0, 1, 1, 1)]
+    )
+    assert corr[within & ~np.eye(6, dtype=bool)].min() > 0.8
+    assert np.abs(corr[~within]).max() < 0.2
+    assert_allclose(corr, corr.T, atol=1e-12)
+
+
+def test_alternation_decreases_the_objective_monotonically():
+    X, y, tasks, labels = ragged_problem(classification=True)
+    objectives = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # the short budgets
+        for k in range(8):
+            penalty = TaskRelationship(coupling=3.0, max_alternations=k)
+            model = MultiTaskClassifier(alpha=0.05, penalty=penalty, tol=1e-10)
+            objectives.append(model.fit(X, y, tasks=tasks).objective_)
+    objectives = np.array(objectives)
+    # each budget continues the previous run: the objective never increases
+    assert np.all(np.diff(objectives) <= 1e-12 * np.abs(objectives[1:]))
+    assert objectives[1] < objectives[0] - 1e-3  # learning Omega pays
+    assert objectives[2] < objectives[1]
+
+
+def test_short_budget_warns(capsys):
+    X, y, tasks, _ = ragged_problem()
+    penalty = TaskRelationship(coupling=3.0, max_alternations=1)
+    model = MultiTaskRegressor(alpha=0.3, penalty=penalty, tol=1e-10, verbose=1)
+    with pytest.warns(ConvergenceWarning, match="max_alternations"):
+        model.fit(X, y, tasks=tasks)
+    assert "[alternating] step 1" in capsys.readouterr().out
+    assert model.kkt_violation_ > model.kkt_tol_
+
+
+def test_single_task_and_alpha_zero():
+    X, y, tasks, labels = ragged_problem()
+    rows = tasks == labels[0]
+    one = MultiTaskRegressor(alpha=0.2, penalty=TaskRelationship(), tol=1e-10)
+    one.fit(X[rows], y[rows])
+    ref = MultiTaskRegressor(alpha=0.4, penalty="independent", tol=1e-10)
+    ref.fit(X[rows], y[rows])  # Omega = [[1]]: ridge + coupling
+    assert_allclose(one.coef_, ref.coef_, rtol=1e-8)
+    assert_array_equal(one.task_relationship_, [[1.0]])
+    free = MultiTaskRegressor(alpha=0.0, penalty=TaskRelationship(), tol=1e-10)
+    plain = MultiTaskRegressor(alpha=0.0, penalty="independent", tol=1e-10)
+    assert_allclose(
+        free.fit(X, y, tasks=tasks).coef_, plain.fit(X, y, tasks=tasks).coef_, 1e-8
+    )
+
+
+# ------------------------------------------------------------------ API
+def test_pickle_clone_get_params():
+    X, y, tasks, _ = ragged_problem()
+    model = MultiTaskRegressor(alpha=0.3, penalty=TaskRelationship(coupling=2.0))
+    assert model.get_params()["penalty__coupling"] == 2.0
+    fitted = clone(model).fit(X, y, tasks=tasks)
+    again = pickle.loads(pickle.dumps(fitted))
+    assert_array_equal(again.predict(X, tasks=tasks), fitted.predict(X, tasks=tasks))
+    assert_array_equal(again.task_relationship_, fitted.task_relationship_)
+    fitted.set_params(penalty__coupling=0.1)
+    assert fitted.penalty_.coupling == 2.0
+    assert repr(TaskRelationship(ridge=0.5)) == "TaskRelationship(ridge=0.5)"
+    # refitting with another penalty drops the attributes
+    fitted.set_params(penalty="independent").fit(X, y, tasks=tasks)
+    assert not hasattr(fitted, "task_relationship_")
+
+
+def test_grid_search_and_cv_estimator_agree():
+    X, y, tasks, _ = ragged_problem()
+    folds = list(KFold(3, shuffle=True, random_state=0).split(X))
+    # full-rank optima: the alternation converges whatever its start
+    alphas = [0.1, 0.03, 0.01]
+    grid = {"alpha": alphas, "penalty__coupling": [0.3, 0.1]}
+    with sklearn.config_context(enable_metadata_routing=True):
+        search = GridSearchCV(
+            MultiTaskRegressor(penalty=TaskRelationship(), tol=1e-8), grid, cv=folds
+        ).fit(X, y, tasks=tasks)
+    assert set(search.best_params_) == {"alpha", "penalty__coupling"}
+    # the path warm-starts each alpha (Omega from the previous solution)
+    cv_model = MultiTaskRegressorCV(
+        alphas,
+        penalty=TaskRelationship(),
+        penalty_grid={"coupling": [0.3, 0.1]},
+        cv=folds,
+        tol=1e-8,
+    ).fit(X, y, tasks=tasks)
+    by_params = {
+        tuple(sorted(params.items())): score
+        for params, score in zip(
+            search.cv_results_["params"], search.cv_results_["mean_test_score"]
+        )
+    }
+    for params, score in zip(
+        cv_model.cv_results_["params"], cv_model.cv_results_["mean_test_score"]
+    ):
+        key = tuple(sorted(params.items()))
+        assert score == pytest.approx(by_params[key], abs=1e-5)
+    assert cv_model.best_estimator_.task_relationship_.shape == (3, 3)
+    assert cv_model.score(X, y, tasks=tasks) > 0.5
