@@ -112,6 +112,9 @@ ESTIMATORS = (
         # the trace norm (low rank), non-smooth: FISTA
         MultiTaskRegressor(penalty="trace"),
         MultiTaskClassifier(penalty="trace", alpha=0.1),
+        # the learned task relationship (MTRL)
+        MultiTaskRegressor(penalty="relationship"),
+        MultiTaskClassifier(penalty="relationship", alpha=0.1),
         MultiTaskRegressor(penalty="l21", solver="fista", fit_intercept=False),
         MultiTaskClassifier(penalty="mean", solver="newton-cg", warm_start=True),
     ]

@@ -43,6 +43,33 @@ def _numerical_rank(s, shape):
     return int(np.sum(s > max(shape) * np.finfo(np.float64).eps * s.max()))
 
 
+def nuclear_distance(W, G, lam):
+    """Frobenius distance of ``G`` to ``lam * d||W||_*``, for matrices (m, n).
+
+    With ``W = U_r S V_r^T`` (thin SVD, ``r`` its numerical rank), the
+    subdifferential of ``||W||_*`` is ``{U_r V_r^T + Z : U_r^T Z = 0,
+    Z V_r = 0, ||Z||_2 <= 1}`` (Watson 1992). In orthonormal bases extending
+    ``U_r`` and ``V_r``, ``G`` splits into blocks ``[[A, B], [C, D]]`` and the
+    squared distance is ``||A - lam I||^2 + ||B||^2 + ||C||^2 + sum_i
+    (sigma_i(D) - lam)_+^2``. ``lam <= 0`` gives ``||G||_F``.
+    """
+    if lam <= 0:
+        return float(np.sqrt(np.sum(G * G)))
+    U, s, Vt = _svd(W)
+    r = _numerical_rank(s, G.shape)
+    Ur, Vr = U[:, :r], Vt[:r].T
+    GV = G @ Vr  # (m, r): columns in range(V_r)
+    UG = Ur.T @ G  # (r, n): rows in range(U_r)
+    A = Ur.T @ GV
+    B = UG - A @ Vr.T  # range(U_r) x complement of range(V_r)
+    C = GV - Ur @ A  # complement of range(U_r) x range(V_r)
+    D = G - Ur @ UG - C @ Vr.T  # both complements
+    sq = np.sum((A - lam * np.eye(r)) ** 2) + np.sum(B * B) + np.sum(C * C)
+    excess = np.maximum(_svd(D, compute_uv=False) - lam, 0.0)
+    sq += np.sum(excess * excess)
+    return float(np.sqrt(sq))
+
+
 class _BoundTraceNorm(BoundPenalty):
     is_smooth = False
     # the nuclear norm couples every entry of W: no block structure to exploit
@@ -104,26 +131,11 @@ class _BoundTraceNorm(BoundPenalty):
         above, so stopping on it is safe.
         """
         G = _slices(-np.asarray(grad, dtype=np.float64))
-        if self.lam <= 0:
-            return float(np.sqrt(np.sum(G * G, axis=(1, 2))).max(initial=0.0))
-        U, s, Vt = _svd(_slices(W))
-        worst = 0.0
-        for k in range(G.shape[0]):
-            r = _numerical_rank(s[k], G.shape[1:])
-            Ur, Vr = U[k][:, :r], Vt[k][:r].T
-            Gk = G[k]
-            GV = Gk @ Vr  # (p, r): columns in range(V_r)
-            UG = Ur.T @ Gk  # (r, T): rows in range(U_r)
-            A = Ur.T @ GV
-            B = UG - A @ Vr.T  # range(U_r) x complement of range(V_r)
-            C = GV - Ur @ A  # complement of range(U_r) x range(V_r)
-            D = Gk - Ur @ UG - C @ Vr.T  # both complements
-            sq = np.sum((A - self.lam * np.eye(r)) ** 2) + np.sum(B * B)
-            sq += np.sum(C * C)
-            excess = np.maximum(_svd(D, compute_uv=False) - self.lam, 0.0)
-            sq += np.sum(excess * excess)
-            worst = max(worst, float(np.sqrt(sq)))
-        return worst
+        Ws = _slices(np.asarray(W, dtype=np.float64))
+        return max(
+            (nuclear_distance(Ws[k], G[k], self.lam) for k in range(G.shape[0])),
+            default=0.0,
+        )
 
     def fitted_attributes(self, W, b):
         """``rank_``: numerical rank of ``W`` (of each class slice if multinomial).

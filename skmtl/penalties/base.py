@@ -38,13 +38,6 @@ A penalty has two faces:
     for the identity (the direct solvers need this);
   - ``shared_component``: the model has a shared part ``w_0`` that predicts
     for tasks not seen in fit (``unseen_tasks="shared"``);
-  - ``alternating``: the penalty is ``min_A P(W, A)`` over an auxiliary
-    variable ``A`` that it holds (a learned task covariance), and its maths
-    above are those of ``P(., A)`` for the current ``A``. It then provides
-    ``update(W) -> float``, which sets ``A`` to its minimiser for ``W`` in
-    place and returns the relative change of ``A``, and ``max_alternations``
-    (an int); :func:`skmtl.solvers.solve_problem` alternates W-steps with
-    ``update`` (:func:`skmtl.solvers.solve_alternating`);
   - ``fitted_attributes(W, b)``: the extra public fitted attributes the
     penalty defines (``shared_coef_`` ...), as a dict in the public layout.
 """
@@ -99,7 +92,6 @@ class BoundPenalty:
     separable_by_feature = False
     quadratic_form = None
     shared_component = False
-    alternating = False
 
     def smooth_value(self, W):
         return self.value(W)

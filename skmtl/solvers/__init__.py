@@ -7,11 +7,9 @@
   parameter), :data:`SOLVER_CONSTRAINTS`, :func:`make_solver` and
   :func:`solve_problem` (strategy and BLAS threads);
 - paths: :func:`solve_path` and :func:`absolute_tolerance`;
-- strategies: :func:`solve_by_task`, :func:`solve_working_set`, and
-  :func:`solve_alternating` for penalties with an auxiliary variable.
+- strategies: :func:`solve_by_task`, :func:`solve_working_set`.
 """
 
-from ._alternating import solve_alternating
 from ._direct import GramSolver, KernelNewton
 from ._dispatch import (
     SOLVER_CONSTRAINTS,
@@ -45,5 +43,4 @@ __all__ = [
     "check_solver_requirements",
     "solve_by_task",
     "solve_working_set",
-    "solve_alternating",
 ]

@@ -5,9 +5,7 @@ bound penalty into a run: the registry of solvers and the constraints of the
 estimators' solver parameters, the ``auto`` rule (:class:`SmoothAuto` for
 smooth penalties, FISTA otherwise), the strategy (one problem per task for a
 penalty ``separable_by_task``, working sets of features for one
-``separable_by_feature``), the alternation for a penalty with an auxiliary
-variable (``alternating``, :func:`~skmtl.solvers.solve_alternating`) and the
-BLAS thread policy. Estimators, the
+``separable_by_feature``) and the BLAS thread policy. Estimators, the
 cross-validated estimators and distillation all call :func:`solve_problem`
 (through :func:`skmtl.solvers.solve_path`).
 """
@@ -18,7 +16,6 @@ from numbers import Integral, Real
 from sklearn.utils._param_validation import Interval, StrOptions
 from threadpoolctl import ThreadpoolController
 
-from ._alternating import solve_alternating
 from ._direct import GramSolver, KernelNewton
 from ._fista import FISTA
 from ._lbfgs import LBFGS
@@ -183,10 +180,6 @@ def solve_problem(
         strategy = partial(solve_working_set, solver)
     else:
         strategy = solver.solve
-    if penalty.alternating:
-        # an auxiliary variable (a learned task covariance): W-steps by the
-        # strategy above, alternated with the penalty's closed-form update
-        strategy = partial(solve_alternating, strategy, verbose=verbose)
     if design.mode == "blockdiag" or per_task:
         # Sparse products are single-threaded and per-task problems are
         # small: BLAS then only sees small vector operations (numpy,
