@@ -2,10 +2,10 @@
 
 import numpy as np
 
-from .base import BasePenalty, BoundPenalty
+from .base import BasePenalty, RidgeSmoothPart
 
 
-class _BoundL21(BoundPenalty):
+class _BoundL21(RidgeSmoothPart):
     is_smooth = False
     # the penalty is a sum over features: working sets of features apply
     separable_by_feature = True
@@ -22,18 +22,6 @@ class _BoundL21(BoundPenalty):
         return self.lam * float(self._row_norms(W).sum()) + 0.5 * self.mu * float(
             np.sum(W * W)
         )
-
-    def smooth_value(self, W):
-        return 0.5 * self.mu * float(np.sum(W * W))
-
-    def gradient(self, W):
-        return self.mu * W
-
-    def hvp(self, V):
-        return self.mu * V
-
-    def lipschitz(self):
-        return self.mu
 
     def prox(self, W, step):
         # Group soft-thresholding of each feature's row (all tasks, all classes).

@@ -4,7 +4,7 @@ import numpy as np
 
 from ._quadratic import _BoundQuadratic
 from ._trace import _numerical_rank, _svd, nuclear_distance
-from .base import BasePenalty, BoundPenalty
+from .base import BasePenalty, RidgeSmoothPart
 
 
 def _stacked(W):
@@ -43,7 +43,7 @@ def _squared_l1_prox(s, t):
     return np.maximum(s - t * S[active[-1]], 0.0)
 
 
-class _BoundRelationship(BoundPenalty):
+class _BoundRelationship(RidgeSmoothPart):
     """``alpha / 2 (ridge ||W||^2 + coupling ||W_stacked||_*^2)``: Omega minimised."""
 
     is_smooth = False
@@ -55,18 +55,6 @@ class _BoundRelationship(BoundPenalty):
     def value(self, W):
         nuclear = float(_svd(_stacked(W), compute_uv=False).sum())
         return self.smooth_value(W) + 0.5 * self.c * nuclear**2
-
-    def smooth_value(self, W):
-        return 0.5 * self.mu * float(np.sum(W * W))
-
-    def gradient(self, W):
-        return self.mu * W
-
-    def hvp(self, V):
-        return self.mu * V
-
-    def lipschitz(self):
-        return self.mu
 
     def prox(self, W, step):
         # unitarily invariant: the prox acts on the singular values, here the

@@ -3,7 +3,7 @@
 import numpy as np
 import scipy.linalg
 
-from .base import BasePenalty, BoundPenalty
+from .base import BasePenalty, RidgeSmoothPart
 
 
 def _svd(A, compute_uv=True):
@@ -70,7 +70,7 @@ def nuclear_distance(W, G, lam):
     return float(np.sqrt(sq))
 
 
-class _BoundTraceNorm(BoundPenalty):
+class _BoundTraceNorm(RidgeSmoothPart):
     is_smooth = False
     # the nuclear norm couples every entry of W: no block structure to exploit
     separable_by_task = False
@@ -89,18 +89,6 @@ class _BoundTraceNorm(BoundPenalty):
         if self.lam > 0:
             value += self.lam * self.nuclear_norm(W)
         return value
-
-    def smooth_value(self, W):
-        return 0.5 * self.mu * float(np.sum(W * W))
-
-    def gradient(self, W):
-        return self.mu * W
-
-    def hvp(self, V):
-        return self.mu * V
-
-    def lipschitz(self):
-        return self.mu
 
     def prox(self, W, step):
         # Singular value soft-thresholding of each class slice (Cai, Candes &

@@ -45,7 +45,7 @@ A penalty has two faces:
 import numpy as np
 from sklearn.base import BaseEstimator
 
-__all__ = ["BasePenalty", "BoundPenalty", "REQUIRED_PENALTY_ATTRS"]
+__all__ = ["BasePenalty", "BoundPenalty", "RidgeSmoothPart", "REQUIRED_PENALTY_ATTRS"]
 
 #: methods every bound penalty provides (checked by the solvers' gate)
 REQUIRED_PENALTY_ATTRS = (
@@ -105,3 +105,25 @@ class BoundPenalty:
     def fitted_attributes(self, W, b):
         """Extra public fitted attributes (public layout), none by default."""
         return {}
+
+
+class RidgeSmoothPart(BoundPenalty):
+    """A non-smooth penalty whose smooth part is the ridge ``mu / 2 ||W||_F^2``.
+
+    Subclasses set ``self.mu`` and implement ``value``, ``prox`` and
+    ``kkt_violation`` of the whole (L2,1, trace norm, task relationship).
+    """
+
+    is_smooth = False
+
+    def smooth_value(self, W):
+        return 0.5 * self.mu * float(np.sum(W * W))
+
+    def gradient(self, W):
+        return self.mu * W
+
+    def hvp(self, V):
+        return self.mu * V
+
+    def lipschitz(self):
+        return self.mu
