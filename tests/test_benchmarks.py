@@ -8,6 +8,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 BENCH_DIR = Path(__file__).resolve().parents[1] / "benchmarks"
@@ -148,3 +149,45 @@ def test_bench_lbfgs_quick(tmp_path):
         report
     )
     assert "nomem" not in report.split("## Decision run")[0]
+
+
+def test_bench_structure_quick(tmp_path):
+    pytest.importorskip("cvxpy", reason="cvxpy (the speed peer) is not installed")
+    bench = _load("bench_structure")
+    out = bench.main(quick=True, out_dir=tmp_path)
+
+    # every coupling of this checkout side by side with the four baselines
+    structural = [n for n in bench.STRUCTURAL if n not in out["missing"]]
+    assert "TraceNorm" in structural
+    assert out["names"][:4] == ["independent", "pooled", "mean", "graph"]
+    assert len(out["names"]) == 4 + len(structural)
+    assert set(out["accuracy"]) == {"synthetic regression", "synthetic classification"}
+    for res in out["accuracy"].values():
+        for name in out["names"]:
+            entry = res[name]
+            assert len(entry["score"]) == 2 and all(t > 0 for t in entry["time"])
+            assert all(np.isfinite(entry["score"]))
+        assert set(res["trace"]["chosen"][0]) == {"alpha", "penalty__l1_ratio"}
+        assert all(0 <= r for r in res["trace"]["rank"])
+    assert all(0 <= s <= 1 for s in out["accuracy"]["synthetic classification"]
+               ["pooled"]["score"])  # fmt: skip
+
+    # speed: both losses, both series, the same objective reached by both
+    speed = out["speed"]
+    assert {(r["kind"], r["series"]) for r in speed} == {
+        (k, s) for k in ("squared", "logistic") for s in ("T", "n")
+    }
+    for row in speed:
+        assert row["solver"] in ("Clarabel", "SCS"), row["cvxpy_errors"]
+        assert row["skmtl_s"] > 0 and row["cvxpy_s"] > 0
+        assert row["ratio"] == pytest.approx(row["cvxpy_s"] / row["skmtl_s"])
+        assert row["skmtl_gap"] <= bench.TARGET_GAP
+        assert abs(row["cvxpy_gap"]) < 1e-4
+
+    report = (tmp_path / "structure.md").read_text()
+    assert "bench_structure.main(quick=True)" in report
+    assert "## 1. Accuracy" in report and "## 2. Speed" in report
+    assert "| trace |" in report and "| pooled |" in report
+    assert "mutar" in report
+    if importlib.util.find_spec("matplotlib") is not None:
+        assert (tmp_path / "structure.png").stat().st_size > 0
