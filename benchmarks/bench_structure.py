@@ -74,7 +74,7 @@ STRUCTURAL = ("TraceNorm", "TaskRelationship")
 SHORT = {"TraceNorm": "trace", "TaskRelationship": "task relationship"}
 # Grids of the mixing parameters a structural coupling may have (used for
 # those of its get_params() keys that are listed here).
-MIXING_GRIDS = {"l1_ratio": [1.0, 0.5]}
+MIXING_GRIDS = {"l1_ratio": [1.0, 0.5], "coupling": [0.1, 1.0, 10.0]}
 
 FULL = {
     "school_splits": 10,
@@ -708,7 +708,8 @@ def _report(results, skipped, names, missing, speed, info, has_plot, out_name):
         f"to {cfg['clf_alphas'][-1]:g} (classification); penalty grids: mean "
         "`shared` in [0.01, 0.1, 1], graph (all pairs) `coupling` in [0.3, 1, 3], "
         "trace `l1_ratio` in [1.0, 0.5] (nuclear norm, and half nuclear norm + "
-        "half ridge). `pooled` is one model with one intercept for all rows "
+        "half ridge), task relationship `coupling` in [0.1, 1, 10] (ridge 1). "
+        "`pooled` is one model with one intercept for all rows "
         "(the CV estimator without `tasks`). Features: School standardised on "
         "the training rows (as `skmtl.demo`); 20 Newsgroups (headers, footers "
         "and quotes removed) `TfidfVectorizer(sublinear_tf=True, "
