@@ -106,3 +106,28 @@ def test_cv_estimator_inside_grid_search_with_routing():
     with sklearn.config_context(enable_metadata_routing=True):
         outer.fit(X, y, tasks=tasks)
     assert np.isfinite(outer.cv_results_["mean_test_score"]).all()
+
+
+def test_regressor_cv_takes_the_shared_design():
+    # 2-D y (one column per task on a shared X), as MultiTaskRegressor: the
+    # same choice and scores as GridSearchCV over the same row folds
+    from sklearn.model_selection import GridSearchCV
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 5))
+    Y = X @ rng.normal(size=(5, 3)) + 0.5 * rng.normal(size=(60, 3))
+    alphas = [1.0, 0.1, 0.01]
+    cv_model = MultiTaskRegressorCV(alphas, penalty="l21", cv=3).fit(X, Y)
+    folds = list(TaskStratifiedKFold(3).split(X, Y[:, 0], tasks=np.zeros(60)))
+    search = GridSearchCV(
+        MultiTaskRegressor(penalty="l21"), {"alpha": alphas}, cv=folds
+    ).fit(X, Y)
+    assert cv_model.alpha_ == search.best_params_["alpha"]
+    np.testing.assert_allclose(
+        np.sort(cv_model.cv_results_["mean_test_score"]),
+        np.sort(search.cv_results_["mean_test_score"]),
+        rtol=1e-4,
+    )
+    assert cv_model.predict(X).shape == (60, 3)
+    with pytest.raises(ValueError, match="2-D y"):
+        MultiTaskRegressorCV(alphas).fit(X, Y, tasks=np.zeros(60))

@@ -9,6 +9,7 @@ import numpy as np
 import scipy.sparse as sp
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.metrics import r2_score
 from sklearn.model_selection import ParameterGrid
 from sklearn.utils._param_validation import HasMethods, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -45,6 +46,9 @@ def _default_score(estimator, X, y, tasks):
     pred = estimator.predict(X, tasks=tasks)
     if isinstance(estimator, ClassifierMixin):
         return float(np.mean(pred == y))
+    if np.ndim(y) == 2:
+        # the shared design (one column per task): R^2 averaged over columns
+        return float(r2_score(y, pred))
     # sklearn's r2_score for 1-D y without weights (force_finite=True)
     numerator = float(np.sum((y - pred) ** 2))
     denominator = float(np.sum((y - np.mean(y)) ** 2))
@@ -80,7 +84,9 @@ def _fold_scores_unchecked(
     base, penalties, alphas, X, y, tasks, sw, train, test, scoring
 ):
     X_tr, X_te = _index(X, train), _index(X, test)
-    y_te, tasks_te = y[test], tasks[test]
+    # tasks=None: the shared design (2-D y, one column per task)
+    tasks_tr = None if tasks is None else tasks[train]
+    y_te, tasks_te = y[test], (None if tasks is None else tasks[test])
     sw_tr = None if sw is None else sw[train]
     start = time.perf_counter()
     scores = []
@@ -88,7 +94,7 @@ def _fold_scores_unchecked(
         base,
         X_tr,
         y[train],
-        tasks[train],
+        tasks_tr,
         sw_tr,
         alphas=alphas,
         penalties=penalties,
@@ -183,9 +189,10 @@ class _MultiTaskCVBase(TaskEstimatorMixin, BaseEstimator):
 
     def _check_cv(self, y):
         if self.cv is None or isinstance(self.cv, numbers.Integral):
+            n_splits = 5 if self.cv is None else self.cv
             from ._split import TaskStratifiedKFold
 
-            return TaskStratifiedKFold(5 if self.cv is None else self.cv)
+            return TaskStratifiedKFold(n_splits)
         if hasattr(self.cv, "split"):
             return self.cv
         return list(self.cv)  # an iterable of (train, test)
@@ -204,7 +211,11 @@ class _MultiTaskCVBase(TaskEstimatorMixin, BaseEstimator):
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,)
+        y : array-like of shape (n_samples,) or (n_samples, n_tasks)
+            2-D ``y`` (regression, ``tasks=None``) is the shared design, as
+            for :class:`~skmtl.MultiTaskRegressor`: folds are then drawn from
+            the rows (as for a single task) and the default score is R^2
+            averaged over the columns.
         tasks : hashable or array-like of shape (n_samples,), default=None
         sample_weight : array-like of shape (n_samples,), default=None
             Used in fitting (not in scoring).
@@ -214,18 +225,28 @@ class _MultiTaskCVBase(TaskEstimatorMixin, BaseEstimator):
         self : object
         """
         self._validate_params()
+        regression = not isinstance(self, ClassifierMixin)
         X, y = validate_data(
             self,
             X,
             y,
             accept_sparse=("csr", "csc"),
             dtype=[np.float64, np.float32],
-            y_numeric=not isinstance(self, ClassifierMixin),
+            y_numeric=regression,
+            multi_output=regression,
         )
         if sp.issparse(X):
             X = X.tocsr()  # the folds index rows
         n = X.shape[0]
-        tasks = check_task_labels(0 if tasks is None else tasks, n)
+        shared = y.ndim == 2
+        if shared and tasks is not None:
+            raise ValueError(
+                f"y has shape {y.shape}: 2-D y means one column per task on a "
+                "shared X and cannot be combined with tasks; pass 1-D y with "
+                "tasks for the stacked form."
+            )
+        if not shared:
+            tasks = check_task_labels(0 if tasks is None else tasks, n)
         sw = None if sample_weight is None else check_sample_weight(sample_weight, n)
         n_splits = self.cv if isinstance(self.cv, numbers.Integral) else None
         if n_splits is not None and n < n_splits:
@@ -239,7 +260,10 @@ class _MultiTaskCVBase(TaskEstimatorMixin, BaseEstimator):
         if not hasattr(cv, "split"):
             splits = list(cv)
         elif "tasks" in inspect.signature(cv.split).parameters:
-            splits = list(cv.split(X, y, tasks=tasks))
+            # the shared design: every task sees every row, the folds split
+            # the rows as for one task (the same folds as a 1-D y)
+            split_tasks = np.zeros(n, dtype=np.intp) if shared else tasks
+            splits = list(cv.split(X, y[:, 0] if shared else y, tasks=split_tasks))
         else:
             splits = list(cv.split(X, y))
         scoring = self._check_scoring()
@@ -440,6 +464,11 @@ _DOC = """Cross-validated {model}: alpha and penalty strengths over a grid.
 class MultiTaskRegressorCV(TaskRegressorMixin, _MultiTaskCVBase):
     __doc__ = _DOC.format(model="MultiTaskRegressor", classes="")
     _estimator_class = MultiTaskRegressor
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True  # 2-D y: the shared design
+        return tags
 
 
 class MultiTaskClassifierCV(TaskClassifierMixin, _MultiTaskCVBase):
