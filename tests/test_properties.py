@@ -50,13 +50,28 @@ LABEL_KINDS = ["str", "int", "tuple", "numpy_str"]
 
 
 def _ids(estimators):
-    return [_key(e) + f"-{i}" for i, e in enumerate(estimators)]
+    # the index in ESTIMATORS: the same id in every test
+    index = {id(e): i for i, e in enumerate(ESTIMATORS)}
+    return [f"{_key(e)}-{index[id(e)]}" for e in estimators]
 
 
-def _examples(est, n):
-    """Fewer examples for the estimators that fit many models per fit."""
+def _proximal(est):
+    """Non-smooth penalties solved iteratively (FISTA / alternating): slow at
+    tol=1e-10."""
+    params = est.get_params()
+    return params.get("penalty") in ("trace", "relationship", "l21") or (
+        params.get("solver") == "fista"
+    )
+
+
+def _examples(est, n, *, tight=False):
+    """Fewer examples for the estimators that fit many models per fit, and for
+    the proximal ones solved to tol=1e-10 (``tight``), to keep the module under
+    a minute on two cores."""
     if isinstance(est, (MultiTaskRegressorCV, MultiTaskClassifierCV)):
         return max(2, n // 3)
+    if tight and _proximal(est):
+        return max(2, n // 2)
     return n
 
 
@@ -145,7 +160,7 @@ def _x_container(X, container, dtype):
 
 
 @st.composite
-def problems(draw, est, *, weights="any"):
+def problems(draw, est, *, weights="any", dtypes=(np.float64, np.float32)):
     """A small problem for ``est``: a dict of the raw arrays and the containers.
 
     ``weights``: "any" (None, or zeros and small integers), "zeros" (some rows
@@ -158,7 +173,7 @@ def problems(draw, est, *, weights="any"):
     n_classes = draw(st.sampled_from(_n_classes_allowed(est)), label="n_classes")
     seed = draw(st.integers(0, 2**32 - 1), label="seed")
     container = draw(st.sampled_from(CONTAINERS), label="container")
-    dtype = draw(st.sampled_from([np.float64, np.float32]), label="dtype")
+    dtype = draw(st.sampled_from(dtypes), label="dtype")
     kind = draw(st.sampled_from(_label_kinds(est)), label="task labels")
     tasks_as_array = draw(st.booleans(), label="tasks as array")
     if weights == "any":
@@ -363,11 +378,23 @@ _VALIDATION = (
     "early stopping draws its validation rows from the rows: dropping or "
     "repeating rows changes the split, hence the stopping point"
 )
-# estimators a weight property does not apply to, with the reason
 _NO_WEIGHTS = "fit takes no sample_weight (a transformer)"
+_ROW_COUNT = (
+    "TrAdaBoost's source factor beta = 1 / (1 + sqrt(2 ln(n_source) / N)) "
+    "(Dai et al., 2007) counts the source rows: repeating rows changes beta "
+    "(found here: predict_proba off by 0.33); and the stump ties of "
+    "tests/test_common.py"
+)
+
+
+# The estimators properties 3 and 4 do not apply to, with the reason. Both
+# TaskColumnEstimator configurations are covered (sample_weight is routed to
+# the wrapped estimator); the other 4 properties cover every estimator.
 
 
 def _weight_exclusion(est, prop):
+    if prop == "integer" and isinstance(est, TrAdaBoostClassifier):
+        return _ROW_COUNT
     if isinstance(est, FeatureAugmenter):
         return _NO_WEIGHTS
     if isinstance(est, (MultiTaskRegressorCV, MultiTaskClassifierCV)):
@@ -378,11 +405,21 @@ def _weight_exclusion(est, prop):
 
 
 def _tight(est):
-    """``est`` solved to tol=1e-10 where it has a tolerance."""
+    """``est`` solved to tol=1e-10 where it has a tolerance.
+
+    solver="auto" may pick another solver for another number of rows (the
+    dropped or repeated rows); at tol=1e-10 every solver reaches the same
+    optimum to well within the comparison's rtol=1e-5 / atol=1e-6, so the
+    solver is not pinned. FineTuned* (no tol: a fixed budget of L-BFGS
+    iterations, max_iter) and TrAdaBoost* (no tol: its base learner's default)
+    pass as they are; random_state is fixed at 0 by _prepare.
+    """
     params = est.get_params()
     if "tol" in params:
         est.set_params(tol=1e-10)
     if "max_iter" in params:
+        # FineTuned* has no tol: its max_iter=50 L-BFGS iterations stop short of
+        # the optimum, where the weighted and the dropped / repeated fits differ
         est.set_params(max_iter=max(params["max_iter"], 5000))
     return est
 
@@ -397,6 +434,9 @@ def _weighted_outputs(est, data, sw, rows_other, sw_other):
 
 
 def _assert_outputs_close(out_a, out_b, rows):
+    # float64 only (problems(dtypes=[np.float64])): float32 inputs are fitted
+    # in float32, where tol=1e-10 is out of reach and the weighted and the
+    # repeated fits stop apart by ~3e-4 relative (mean-penalty classifier)
     for name in out_a:
         if name == "predict" and "decision_function" in out_a:
             continue  # labels follow the scores compared below (ties aside)
@@ -410,12 +450,13 @@ def _assert_outputs_close(out_a, out_b, rows):
 
 
 WEIGHTED = [e for e in ESTIMATORS if _weight_exclusion(e, "zero") is None]
+REPEATED = [e for e in ESTIMATORS if _weight_exclusion(e, "integer") is None]
 
 
 @pytest.mark.parametrize("est", WEIGHTED, ids=_ids(WEIGHTED))
 def test_zero_weight_is_a_dropped_row(est):
-    @_settings(_examples(est, 4))
-    @given(data=problems(est, weights="zeros"))
+    @_settings(_examples(est, 4, tight=True))
+    @given(data=problems(est, weights="zeros", dtypes=[np.float64]))
     def check(data):
         sw = data["sw"]
         keep = np.flatnonzero(sw > 0)
@@ -426,10 +467,10 @@ def test_zero_weight_is_a_dropped_row(est):
     check()
 
 
-@pytest.mark.parametrize("est", WEIGHTED, ids=_ids(WEIGHTED))
+@pytest.mark.parametrize("est", REPEATED, ids=_ids(REPEATED))
 def test_integer_weight_is_repeated_rows(est):
-    @_settings(_examples(est, 4))
-    @given(data=problems(est, weights="integers"))
+    @_settings(_examples(est, 4, tight=True))
+    @given(data=problems(est, weights="integers", dtypes=[np.float64]))
     def check(data):
         sw = data["sw"]
         rows = np.repeat(np.arange(len(sw)), sw.astype(int))
