@@ -117,10 +117,6 @@ def _n_classes_allowed(est):
 
 
 def _label_kinds(est):
-    # tuple task labels break JointTransfer*'s target (target=("t", 0)):
-    # test_joint_transfer_tuple_target (xfail) below
-    if isinstance(est, (JointTransferRegressor, JointTransferClassifier)):
-        return [k for k in LABEL_KINDS if k != "tuple"]
     return LABEL_KINDS
 
 
@@ -498,18 +494,11 @@ def test_pickle_keeps_predictions(est):
     check()
 
 
-# ------------------------------------------------- bugs found (xfail, strict)
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "JointTransfer*: a tuple task label as target (target=('t', 0)) is "
-        "compared with numpy broadcasting (domains == self.target), which raises "
-        "'operands could not be broadcast together with shapes (8,) (2,)' instead "
-        "of selecting the rows of task ('t', 0)"
-    ),
-)
+# ------------------------------------------------------- bugs found by them
 @pytest.mark.parametrize("Est", [JointTransferRegressor, JointTransferClassifier])
 def test_joint_transfer_tuple_target(Est):
+    # a tuple label as target was compared with numpy broadcasting
+    # (domains == target) and raised a shape error
     X = np.arange(8.0)[:, None]
     y = np.array([0, 1] * 4)
     tasks = [("t", 0)] * 4 + [("s", 1)] * 4

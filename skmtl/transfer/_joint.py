@@ -86,7 +86,10 @@ class _JointTransferBase(TaskEstimatorMixin, BaseEstimator):
         )
         n = X.shape[0]
         domains = check_task_labels(self.target if tasks is None else tasks, n)
-        is_target = np.asarray(domains == self.target, dtype=bool)
+        # label by label: numpy would broadcast a tuple label (("t", 0))
+        is_target = np.fromiter(
+            (label == self.target for label in domains.tolist()), dtype=bool, count=n
+        )
         if not is_target.any():
             raise ValueError(
                 f"no row of tasks is the target {self.target!r}; set target= to the "
