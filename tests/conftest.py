@@ -48,6 +48,42 @@ def num_grad(f, x, eps=1e-6):
     return (0.5 * (forward + backward)).reshape(x.shape)
 
 
+def check_cv_matches_grid_search(penalty, name, values, alphas, atol=1e-5):
+    """``MultiTask*CV`` scores equal ``GridSearchCV``'s on the same grid and folds.
+
+    ``penalty`` is tuned over ``penalty__<name>`` in ``values``; returns the
+    fitted CV estimator and the data.
+    """
+    import sklearn
+    from sklearn.model_selection import GridSearchCV, KFold
+
+    from skmtl import MultiTaskRegressor
+    from skmtl.model_selection import MultiTaskRegressorCV
+
+    X, y, tasks, _ = ragged_problem()
+    folds = list(KFold(3, shuffle=True, random_state=0).split(X))
+    grid = {"alpha": alphas, f"penalty__{name}": values}
+    with sklearn.config_context(enable_metadata_routing=True):
+        search = GridSearchCV(
+            MultiTaskRegressor(penalty=penalty, tol=1e-8), grid, cv=folds
+        ).fit(X, y, tasks=tasks)
+    assert set(search.best_params_) == {"alpha", f"penalty__{name}"}
+    cv_model = MultiTaskRegressorCV(
+        alphas, penalty=penalty, penalty_grid={name: values}, cv=folds, tol=1e-8
+    ).fit(X, y, tasks=tasks)
+    expected = {
+        tuple(sorted(params.items())): score
+        for params, score in zip(
+            search.cv_results_["params"], search.cv_results_["mean_test_score"]
+        )
+    }
+    for params, score in zip(
+        cv_model.cv_results_["params"], cv_model.cv_results_["mean_test_score"]
+    ):
+        assert abs(score - expected[tuple(sorted(params.items()))]) <= atol
+    return cv_model, (X, y, tasks)
+
+
 def as_container(X, container, dtype=np.float64):
     X = X.astype(dtype)
     if container == "dense":
@@ -84,3 +120,27 @@ def data_home(tmp_path_factory):
         del os.environ["SKMTL_DATA_HOME"]
     else:
         os.environ["SKMTL_DATA_HOME"] = old
+
+
+try:  # the cvxpy references (in the "test" extra); other tests run without it
+    import cvxpy as cp
+except ImportError:  # pragma: no cover
+    cp = None
+needs_cvxpy = pytest.mark.skipif(
+    cp is None, reason="cvxpy is not installed (pip install skmtl[test])"
+)
+# interior-point accuracy of the references (Clarabel handles the SDP and
+# exponential cones of the nuclear norm and the logistic loss)
+CLARABEL = {
+    "solver": "CLARABEL",
+    "tol_gap_abs": 1e-10,
+    "tol_gap_rel": 1e-10,
+    "tol_feas": 1e-10,
+}
+
+
+def solve_cvxpy(problem):
+    """Solve a cvxpy problem to reference accuracy; its optimal value."""
+    problem.solve(**CLARABEL)
+    assert problem.status == "optimal", problem.status
+    return problem.value

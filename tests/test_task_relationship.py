@@ -14,40 +14,24 @@ import warnings
 
 import numpy as np
 import pytest
-import sklearn
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.special import logsumexp
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import GridSearchCV, KFold
 
 from skmtl import MultiTaskClassifier, MultiTaskRegressor
-from skmtl.model_selection import MultiTaskRegressorCV
 from skmtl.penalties import PENALTY_ALIASES, BoundPenalty, TaskRelationship
 
-from .conftest import as_container, ragged_problem
-
-try:  # the references (in the "test" extra); the other tests run without it
-    import cvxpy as cp
-except ImportError:  # pragma: no cover
-    cp = None
-needs_cvxpy = pytest.mark.skipif(
-    cp is None, reason="cvxpy is not installed (pip install skmtl[test])"
+from .conftest import (
+    as_container,
+    check_cv_matches_grid_search,
+    cp,
+    needs_cvxpy,
+    ragged_problem,
+    solve_cvxpy,
 )
 
 LABELS = np.array(["a", "b", "c", "d"])
-CLARABEL = {
-    "solver": "CLARABEL",
-    "tol_gap_abs": 1e-10,
-    "tol_gap_rel": 1e-10,
-    "tol_feas": 1e-10,
-}
-
-
-def _solve(problem):
-    problem.solve(**CLARABEL)
-    assert problem.status == "optimal", problem.status
-    return problem.value
 
 
 def _stacked(W):
@@ -111,7 +95,7 @@ def _cvxpy_optimum(kind, X, y, tasks, labels, c, alpha, ridge, coupling):
             losses = cp.logistic(-cp.multiply(np.where(y > 0, 1.0, -1.0), s))
     penalty = ridge * sum(cp.sum_squares(W) for W in Ws)
     penalty += coupling * cp.square(cp.normNuc(stacked))
-    return _solve(cp.Problem(cp.Minimize(c @ losses + 0.5 * alpha * penalty)))
+    return solve_cvxpy(cp.Problem(cp.Minimize(c @ losses + 0.5 * alpha * penalty)))
 
 
 _REFERENCES = {}
@@ -232,7 +216,7 @@ def test_prox_matches_cvxpy(shape):
     objective = 0.5 * cp.sum_squares(Z - _stacked(V)) + 0.5 * t * cp.square(
         cp.normNuc(Z)
     )
-    _solve(cp.Problem(cp.Minimize(objective)))
+    solve_cvxpy(cp.Problem(cp.Minimize(objective)))
     assert_allclose(_stacked(ours), Z.value, atol=1e-6)
 
 
@@ -286,7 +270,7 @@ def test_fitted_omega_is_the_minimiser(shape, rank):
     if rank == shape[1]:
         X = cp.Variable((shape[1], shape[1]), PSD=True)
         problem = cp.Problem(cp.Minimize(cp.matrix_frac(A.T, X)), [cp.trace(X) == 1])
-        value = _solve(problem)
+        value = solve_cvxpy(problem)
         assert_allclose(Omega, X.value, atol=1e-5)
         assert_allclose(value, np.linalg.norm(A, "nuc") ** 2, rtol=1e-6)
 
@@ -382,32 +366,8 @@ def test_pickle_clone_get_params():
 
 
 def test_grid_search_and_cv_estimator_agree():
-    X, y, tasks, _ = ragged_problem()
-    folds = list(KFold(3, shuffle=True, random_state=0).split(X))
-    alphas = [0.1, 0.03, 0.01]
-    grid = {"alpha": alphas, "penalty__coupling": [0.3, 0.1]}
-    with sklearn.config_context(enable_metadata_routing=True):
-        search = GridSearchCV(
-            MultiTaskRegressor(penalty=TaskRelationship(), tol=1e-8), grid, cv=folds
-        ).fit(X, y, tasks=tasks)
-    assert set(search.best_params_) == {"alpha", "penalty__coupling"}
-    cv_model = MultiTaskRegressorCV(
-        alphas,
-        penalty=TaskRelationship(),
-        penalty_grid={"coupling": [0.3, 0.1]},
-        cv=folds,
-        tol=1e-8,
-    ).fit(X, y, tasks=tasks)
-    by_params = {
-        tuple(sorted(params.items())): score
-        for params, score in zip(
-            search.cv_results_["params"], search.cv_results_["mean_test_score"]
-        )
-    }
-    for params, score in zip(
-        cv_model.cv_results_["params"], cv_model.cv_results_["mean_test_score"]
-    ):
-        key = tuple(sorted(params.items()))
-        assert score == pytest.approx(by_params[key], abs=1e-5)
+    cv_model, (X, y, tasks) = check_cv_matches_grid_search(
+        TaskRelationship(), "coupling", [0.3, 0.1], [0.1, 0.03, 0.01]
+    )
     assert cv_model.best_estimator_.task_relationship_.shape == (3, 3)
     assert cv_model.score(X, y, tasks=tasks) > 0.5

@@ -13,42 +13,25 @@ import pickle
 import numpy as np
 import pytest
 import scipy.linalg
-import sklearn
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.special import logsumexp
 from sklearn.base import clone
 from sklearn.linear_model import LinearRegression
-from sklearn.model_selection import GridSearchCV, KFold
 
 from skmtl import MultiTaskClassifier, MultiTaskRegressor
-from skmtl.model_selection import MultiTaskRegressorCV
 from skmtl.penalties import PENALTY_ALIASES, TraceNorm
 
-from .conftest import as_container, num_grad, ragged_problem
-
-try:  # the references (in the "test" extra); the other tests run without it
-    import cvxpy as cp
-except ImportError:  # pragma: no cover
-    cp = None
-needs_cvxpy = pytest.mark.skipif(
-    cp is None, reason="cvxpy is not installed (pip install skmtl[test])"
+from .conftest import (
+    as_container,
+    check_cv_matches_grid_search,
+    cp,
+    needs_cvxpy,
+    num_grad,
+    ragged_problem,
+    solve_cvxpy,
 )
 
 LABELS = np.array(["a", "b", "c", "d"])
-# interior-point accuracy of the references (Clarabel handles the SDP and
-# exponential cones of the nuclear norm and the logistic loss)
-CLARABEL = {
-    "solver": "CLARABEL",
-    "tol_gap_abs": 1e-10,
-    "tol_gap_rel": 1e-10,
-    "tol_feas": 1e-10,
-}
-
-
-def _solve(problem):
-    problem.solve(**CLARABEL)
-    assert problem.status == "optimal", problem.status
-    return problem.value
 
 
 def _nuclear(W):
@@ -116,7 +99,7 @@ def _prox_reference(V, thresh):
     for k in range(V3.shape[2]):
         Z = cp.Variable(V3.shape[:2])
         objective = 0.5 * cp.sum_squares(Z - V3[:, :, k]) + thresh * cp.normNuc(Z)
-        _solve(cp.Problem(cp.Minimize(objective)))
+        solve_cvxpy(cp.Problem(cp.Minimize(objective)))
         out[:, :, k] = Z.value
     return out if V.ndim == 3 else out[:, :, 0]
 
@@ -198,7 +181,9 @@ def _distance_reference(G, lam, bases, rank):
         if rank:
             constraints += [Ur.T @ Z == 0, Z @ Vr == 0]
         residual = G3[:, :, k] - lam * (Ur @ Vr.T + Z)
-        value = _solve(cp.Problem(cp.Minimize(cp.sum_squares(residual)), constraints))
+        value = solve_cvxpy(
+            cp.Problem(cp.Minimize(cp.sum_squares(residual)), constraints)
+        )
         worst = max(worst, np.sqrt(max(value, 0.0)))
     return worst
 
@@ -307,7 +292,7 @@ def _cvxpy_optimum(kind, X, y, tasks, labels, c, alpha, l1_ratio):
     penalty = sum(
         l1_ratio * cp.normNuc(W) + 0.5 * (1 - l1_ratio) * cp.sum_squares(W) for W in Ws
     )
-    return _solve(cp.Problem(cp.Minimize(c @ losses + alpha * penalty)))
+    return solve_cvxpy(cp.Problem(cp.Minimize(c @ losses + alpha * penalty)))
 
 
 _REFERENCES = {}
@@ -474,34 +459,9 @@ def test_pickle_clone_get_params():
 
 
 def test_grid_search_and_cv_estimator_agree():
-    X, y, tasks, _ = ragged_problem()
-    folds = list(KFold(3, shuffle=True, random_state=0).split(X))
-    alphas = [1.0, 0.3, 0.03]
-    grid = {"alpha": alphas, "penalty__l1_ratio": [1.0, 0.5]}
-    with sklearn.config_context(enable_metadata_routing=True):
-        search = GridSearchCV(
-            MultiTaskRegressor(penalty=TraceNorm(), tol=1e-8), grid, cv=folds
-        ).fit(X, y, tasks=tasks)
-    assert set(search.best_params_) == {"alpha", "penalty__l1_ratio"}
-    cv_model = MultiTaskRegressorCV(
-        alphas,
-        penalty=TraceNorm(),
-        penalty_grid={"l1_ratio": [1.0, 0.5]},
-        cv=folds,
-        tol=1e-8,
-    ).fit(X, y, tasks=tasks)
-    by_params = {
-        tuple(sorted(params.items())): score
-        for params, score in zip(
-            search.cv_results_["params"], search.cv_results_["mean_test_score"]
-        )
-    }
-    for params, score in zip(
-        cv_model.cv_results_["params"], cv_model.cv_results_["mean_test_score"]
-    ):
-        assert score == pytest.approx(
-            by_params[tuple(sorted(params.items()))], abs=1e-6
-        )
+    cv_model, (X, y, tasks) = check_cv_matches_grid_search(
+        TraceNorm(), "l1_ratio", [1.0, 0.5], [1.0, 0.3, 0.03], atol=1e-6
+    )
     assert cv_model.best_estimator_.rank_ <= 3
     assert cv_model.score(X, y, tasks=tasks) > 0.5
 
