@@ -40,6 +40,8 @@ __all__ = ["GramSolver", "KernelNewton", "GRAM_MAX_FEATURES", "KERNEL_MAX_ROWS"]
 GRAM_MAX_FEATURES = 256
 #: the kernel solver factorises one dense (n_rows + n_tasks) square matrix
 KERNEL_MAX_ROWS = 2000
+#: both work with the dense (n_tasks, n_tasks) coupling matrix
+DIRECT_MAX_TASKS = 2000
 
 
 def _coupling(penalty):
@@ -83,6 +85,8 @@ class GramSolver(_DirectSolver):
         """None when the solver applies, else the reason it does not."""
         if not loss.is_quadratic:
             return "it needs the squared loss"
+        if loss.design.n_tasks > DIRECT_MAX_TASKS:
+            return f"it needs at most {DIRECT_MAX_TASKS} tasks (a dense coupling)"
         coupling = _coupling(penalty)
         if coupling is None:
             return "it needs a quadratic coupling (independent, mean or graph)"
@@ -325,6 +329,8 @@ class KernelNewton(_DirectSolver):
     @staticmethod
     def applicable(loss, penalty, W0):
         """None when the solver applies, else the reason it does not."""
+        if loss.design.n_tasks > DIRECT_MAX_TASKS:
+            return f"it needs at most {DIRECT_MAX_TASKS} tasks (a dense coupling)"
         coupling = _coupling(penalty)
         if coupling is None:
             return "it needs a quadratic coupling (independent, mean or graph)"
