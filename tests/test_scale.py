@@ -45,3 +45,35 @@ def test_structured_mean_coupling_equals_its_dense_matrix():
         assert_allclose(
             bound.lipschitz(), alpha * np.linalg.eigvalsh(M)[-1], rtol=1e-12, atol=1e-15
         )
+
+
+def test_feature_augmenter_is_sparse_when_dense_would_not_fit():
+    import scipy.sparse as sp
+
+    from skmtl.transfer import FeatureAugmenter
+
+    rng = np.random.default_rng(0)
+    n_tasks, rows, p = 5_000, 4, 10  # dense output: 20,000 x 50,010 = 8 GB
+    tasks = np.repeat(np.arange(n_tasks), rows)
+    X = rng.normal(size=(n_tasks * rows, p))
+    tracemalloc.start()
+    try:
+        out = FeatureAugmenter().fit_transform(X, tasks=tasks)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert sp.issparse(out) and out.shape == (len(tasks), (n_tasks + 1) * p)
+    assert peak < 1e9, f"peak {peak / 1e6:.0f} MB"
+    # the same values as the dense output of a small slice of tasks
+    small = FeatureAugmenter().fit(X[:8], tasks=tasks[:8])
+    assert_allclose(
+        small.transform(X[:8], tasks=tasks[:8]),
+        FeatureAugmenter()
+        .fit(X[:8], tasks=tasks[:8])
+        .transform(sp.csr_matrix(X[:8]), tasks=tasks[:8])
+        .toarray(),
+    )
+    row = out[5].toarray().ravel()  # row 5: task 1
+    assert_allclose(row[:p], X[5])
+    assert_allclose(row[2 * p : 3 * p], X[5])
+    assert np.count_nonzero(row) == 2 * p

@@ -13,6 +13,9 @@ from ..base import fit_or_restore
 
 __all__ = ["FeatureAugmenter"]
 
+#: dense input gives dense output up to this many entries, CSR beyond
+_MAX_DENSE_OUTPUT = 10_000_000
+
 
 class FeatureAugmenter(TransformerMixin, BaseEstimator):
     """Shared plus task-specific copies of the features ("frustratingly easy" DA).
@@ -28,7 +31,9 @@ class FeatureAugmenter(TransformerMixin, BaseEstimator):
     Rows of a task not seen in fit get the shared block only (zeros in every
     task block), i.e. they are predicted by the shared weights.
 
-    Sparse input stays sparse (CSR); dense input gives a dense array.
+    Sparse input stays sparse (CSR); dense input gives a dense array up to
+    10 million entries (``n_samples * (n_tasks + 1) * n_features``), a CSR
+    matrix beyond (each row fills 2 of the ``n_tasks + 1`` blocks).
 
     Parameters
     ----------
@@ -129,6 +134,10 @@ class FeatureAugmenter(TransformerMixin, BaseEstimator):
                 tasks, n, allow_unseen=self.unseen_tasks == "shared"
             )
         T = len(self.tasks_)
+        if not sp.issparse(X) and n * (T + 1) * p > _MAX_DENSE_OUTPUT:
+            # each row fills 2 of the T + 1 blocks: dense output would be
+            # mostly zeros (4 GB at 5,000 tasks on 10^5 x 10 rows)
+            X = sp.csr_matrix(X)
         if sp.issparse(X):
             Xc = X.tocsr()
             nnz_rows = np.diff(Xc.indptr)
@@ -146,9 +155,9 @@ class FeatureAugmenter(TransformerMixin, BaseEstimator):
             return out
         out = np.zeros((n, (T + 1) * p), dtype=X.dtype)
         out[:, :p] = self.shared_scale * X
-        for t in range(T):
-            rows = codes == t
-            out[rows, p * (t + 1) : p * (t + 2)] = X[rows]
+        seen = np.flatnonzero(codes >= 0)  # unseen tasks: no task block
+        cols = p * (1 + codes[seen])[:, None] + np.arange(p)
+        out[seen[:, None], cols] = X[seen]
         return out
 
     def fit_transform(self, X, y=None, tasks=None):
