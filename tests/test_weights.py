@@ -12,7 +12,7 @@ import sklearn
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold, cross_validate
+from sklearn.model_selection import KFold, StratifiedKFold, cross_validate
 
 from skmtl import MultiTaskClassifier, MultiTaskRegressor
 from skmtl.metrics import make_task_scorer
@@ -200,3 +200,29 @@ def test_error_in_a_fold_names_the_fold():
         warnings.simplefilter("ignore", ConvergenceWarning)
         with pytest.raises(ValueError, match="cross-validation fold 0.*2 classes"):
             MultiTaskClassifierCV(alphas=[0.1], cv=splits).fit(X, y, tasks=tasks)
+
+
+def test_cv_estimator_does_not_score_rows_of_weight_zero():
+    # outliers of weight 0 must not choose alpha: the same choice and scores
+    # as the search on the data without them (same folds of the other rows)
+    X, y, tasks, _ = ragged_problem(seed=3)
+    rng = np.random.default_rng(3)
+    n = len(y)
+    sw = np.ones(n)
+    bad = rng.choice(n, size=12, replace=False)
+    sw[bad] = 0.0
+    y_bad = y.copy()
+    y_bad[bad] += 50.0 * rng.normal(size=12)
+    keep = sw > 0
+    folds = [(tr, te) for tr, te in KFold(3, shuffle=True, random_state=0).split(X)]
+    kept = np.cumsum(keep) - 1  # index of a kept row among the kept rows
+    folds_kept = [(kept[tr[keep[tr]]], kept[te[keep[te]]]) for tr, te in folds]
+    alphas = [10.0, 1.0, 0.1, 0.01, 0.001]
+    a = MultiTaskRegressorCV(alphas, cv=folds, tol=1e-10)
+    a.fit(X, y_bad, tasks=tasks, sample_weight=sw)
+    b = MultiTaskRegressorCV(alphas, cv=folds_kept, tol=1e-10)
+    b.fit(X[keep], y[keep], tasks=tasks[keep])
+    assert a.alpha_ == b.alpha_
+    assert_allclose(
+        a.cv_results_["mean_test_score"], b.cv_results_["mean_test_score"], rtol=1e-6
+    )

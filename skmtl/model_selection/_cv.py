@@ -83,6 +83,11 @@ def _fold_scores(
 def _fold_scores_unchecked(
     base, penalties, alphas, X, y, tasks, sw, train, test, scoring
 ):
+    if sw is not None:
+        # a row of weight 0 is absent: it is not scored either
+        test = test[sw[test] > 0]
+        if len(test) == 0:  # nothing to score: undefined, ranked last
+            return np.full((len(penalties), len(alphas)), np.nan), 0.0
     X_tr, X_te = _index(X, train), _index(X, test)
     # tasks=None: the shared design (2-D y, one column per task)
     tasks_tr = None if tasks is None else tasks[train]
@@ -218,7 +223,9 @@ class _MultiTaskCVBase(TaskEstimatorMixin, BaseEstimator):
             averaged over the columns.
         tasks : hashable or array-like of shape (n_samples,), default=None
         sample_weight : array-like of shape (n_samples,), default=None
-            Used in fitting (not in scoring).
+            Used in fitting; rows of weight 0 are absent, from the test folds'
+            scores too (the other rows are scored unweighted, as
+            ``GridSearchCV`` does).
 
         Returns
         -------
