@@ -6,6 +6,7 @@ All three are ``alpha / 2 * sum_j w_j M w_j^T`` for a positive semi-definite
 """
 
 import numbers
+from functools import cached_property
 
 import numpy as np
 
@@ -135,8 +136,10 @@ class _BoundMean(_BoundQuadratic):
         self.shared_factor = shared_factor
         self.separable_by_task = False
 
-    @property
+    @cached_property
     def M(self):
+        # formed once, on first use (the direct solvers read it several times
+        # per solve: applicability, factorisation key, products)
         c, T = self.shared_factor, self.n_tasks
         return self.specific * (np.eye(T) - c * np.ones((T, T)))
 
