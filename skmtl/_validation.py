@@ -4,6 +4,8 @@ import numbers
 
 import numpy as np
 
+from ._tasks import _is_scalar_label, check_task_labels
+
 
 def check_sample_weight(sample_weight, n_samples, *, name="sample_weight"):
     """Validated per-row weights as a new float64 array of shape (n_samples,).
@@ -49,3 +51,23 @@ def per_task_row_weights(sample_weight, codes, task_weights, task_labels):
             f"needs at least one weighted row (drop the task or its zero weights)."
         )
     return task_weights[codes] * sample_weight / totals[codes]
+
+
+def drop_absent_rows(X, y, tasks, sample_weight):
+    """The rows of positive weight: a row of weight 0 is absent from the fit.
+
+    Dropping them (rather than weighting them by 0) makes the invariant hold
+    everywhere at once: which tasks and classes exist, the centring, the
+    solvers. Raises a ``ValueError`` when no row is left.
+    """
+    keep = sample_weight > 0
+    if keep.all():
+        return X, y, tasks, sample_weight
+    if not keep.any():
+        raise ValueError(
+            "sample_weight is zero for every row: there is no row to fit (a row "
+            "of weight 0 is absent)."
+        )
+    if tasks is not None and not _is_scalar_label(tasks):
+        tasks = check_task_labels(tasks, X.shape[0])[keep]
+    return X[keep], y[keep], tasks, sample_weight[keep]

@@ -21,7 +21,7 @@ from .._design import (
     public_coef,
     task_scores,
 )
-from .._tasks import _is_scalar_label, check_task_labels, check_task_weights
+from .._tasks import check_task_weights
 from .._validation import per_task_row_weights
 from ..base import TaskEstimatorMixin, restore_on_error
 from ..penalties import PENALTY_ALIASES, resolve_penalty
@@ -78,26 +78,6 @@ class _Problem:
         # factors on the task weights (0: the task's rows leave the loss)
         self.task_scale = task_scale
         self.attributes = attrs
-
-
-def _drop_absent_rows(X, y, tasks, sample_weight):
-    """The rows of positive weight: a row of weight 0 is absent from the fit.
-
-    Dropping them (rather than weighting them by 0) makes the invariant hold
-    everywhere at once: which tasks and classes exist, the centring, the
-    solvers. Raises a ``ValueError`` when no row is left.
-    """
-    keep = sample_weight > 0
-    if keep.all():
-        return X, y, tasks, sample_weight
-    if not keep.any():
-        raise ValueError(
-            "sample_weight is zero for every row: there is no row to fit (a row "
-            "of weight 0 is absent)."
-        )
-    if tasks is not None and not _is_scalar_label(tasks):
-        tasks = check_task_labels(tasks, X.shape[0])[keep]
-    return X[keep], y[keep], tasks, sample_weight[keep]
 
 
 class _RowsCache:

@@ -7,12 +7,11 @@ from scipy.special import expit, softmax
 from sklearn.base import _fit_context
 from sklearn.utils.multiclass import check_classification_targets
 
-from .._validation import check_sample_weight
+from .._validation import check_sample_weight, drop_absent_rows
 from ..base import TaskClassifierMixin
 from ..datafits import Logistic, Multinomial
 from ._base import (
     _COMMON_OBJECTIVE_DOC,
-    _drop_absent_rows,
     _MultiTaskLinearBase,
     _Problem,
 )
@@ -151,7 +150,7 @@ or penalty object, default="independent"
         X, y = self._validate_X_y(X, y, multi_output=False)
         check_classification_targets(y)
         sw = check_sample_weight(sample_weight, X.shape[0])
-        X, y, tasks, sw = _drop_absent_rows(X, y, tasks, sw)
+        X, y, tasks, sw = drop_absent_rows(X, y, tasks, sw)
         n, p = X.shape
         classes, y_enc = np.unique(y, return_inverse=True)
         if len(classes) < 2:

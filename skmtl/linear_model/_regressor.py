@@ -4,13 +4,12 @@ import numpy as np
 from sklearn.base import _fit_context
 
 from .._design import task_weighted_means
-from .._validation import check_sample_weight
+from .._validation import check_sample_weight, drop_absent_rows
 from ..base import TaskRegressorMixin
 from ..datafits import Quadratic
 from ._base import (
     _COMMON_OBJECTIVE_DOC,
     _check_y_finite,
-    _drop_absent_rows,
     _MultiTaskLinearBase,
     _Problem,
 )
@@ -190,7 +189,7 @@ default=None
         X, y = self._validate_X_y(X, y, multi_output=True)
         _check_y_finite(y)
         sw = check_sample_weight(sample_weight, X.shape[0])
-        X, y, tasks, sw = _drop_absent_rows(X, y, tasks, sw)
+        X, y, tasks, sw = drop_absent_rows(X, y, tasks, sw)
         n, p = X.shape
         if y.ndim == 2:
             if tasks is not None:

@@ -1,0 +1,824 @@
+"""Training machinery shared by the multi-task networks.
+
+Following skorch's ``NeuralNet``: parameters of sub-objects are given as
+``encoder__<name>`` and ``optimizer__<name>``; :meth:`initialize_module`
+builds the network, :meth:`initialize_optimizer` the optimizer,
+:meth:`train_step` runs one batch and :meth:`get_loss` gives the per-task
+losses of a batch. The task protocol (``tasks``, ``tasks_``, metadata routing)
+is :class:`skmtl.base.TaskEstimatorMixin`, as for the linear models.
+
+Reproducibility: the whole fit runs inside ``torch.random.fork_rng`` seeded
+from ``random_state`` (initial weights, dropout) and shuffles with a NumPy
+generator of the same seed, so that the same seed gives the same model on
+CPU and the caller's global torch generator is left untouched.
+"""
+
+import copy
+import io
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+from torch import nn
+
+from .._tasks import TaskIndex, check_task_labels, check_task_weights, encode_tasks
+from .._validation import check_sample_weight, drop_absent_rows
+from ..base import TaskEstimatorMixin
+from ._module import ACTIVATIONS, CSRBatch, MLPEncoder, MultiTaskModule, TaskHead
+from ._weighting import WEIGHTING_ALIASES, FixedWeighting, resolve_weighting
+
+_OPTIMIZERS = {
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "sgd": torch.optim.SGD,
+    "lbfgs": torch.optim.LBFGS,
+}
+_PREFIXES = ("encoder", "optimizer")
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+_NP_DTYPES = {"float32": np.float32, "float64": np.float64}
+#: rows per forward pass at prediction time
+_PREDICT_BATCH = 4096
+
+
+def resolve_device(device):
+    """The torch device named by ``device`` ("cpu", "cuda", "cuda:1", "auto")."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device={device!r} is not a torch device: {exc}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"device={device!r} but CUDA is not available to torch on this machine "
+            "(torch.cuda.is_available() is False). Use device='cpu', or "
+            "device='auto' to take a GPU only when there is one."
+        )
+    return dev
+
+
+def _segments(codes):
+    """Row order grouping ``codes`` and the ``(task, start, stop)`` of each group."""
+    order = np.argsort(codes, kind="stable")
+    tasks, starts, counts = np.unique(
+        codes[order], return_index=True, return_counts=True
+    )
+    return order, [
+        (int(t), int(s), int(s + c)) for t, s, c in zip(tasks, starts, counts)
+    ]
+
+
+class BaseMultiTaskNet(TaskEstimatorMixin, BaseEstimator):
+    """Hard parameter sharing: a shared encoder and one output head per task.
+
+    Subclasses define the targets (``_prepare_targets``), the per-row loss
+    (``_row_loss``), the output size of a head and the validation score.
+    """
+
+    _parameter_constraints = {
+        "hidden_layer_sizes": ["array-like"],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "encoder": [None, HasMethods(["forward"]), callable],
+        "head_hidden_layer_sizes": ["array-like"],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "task_weights": [dict, "array-like", None],
+        "task_weighting": [
+            StrOptions(set(WEIGHTING_ALIASES)),
+            HasMethods(["backward"]),
+        ],
+        "optimizer": [StrOptions(set(_OPTIMIZERS)), callable],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "batch_size": [
+            Interval(Integral, 1, None, closed="left"),
+            StrOptions({"auto"}),
+        ],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "warm_start": ["boolean"],
+        "random_state": ["random_state"],
+        "device": [str],
+        "dtype": [StrOptions(set(_DTYPES))],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        *,
+        activation="relu",
+        dropout=0.0,
+        encoder=None,
+        head_hidden_layer_sizes=(),
+        alpha=1e-4,
+        task_weights=None,
+        task_weighting="fixed",
+        optimizer="adam",
+        learning_rate=1e-3,
+        batch_size="auto",
+        max_epochs=200,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        warm_start=False,
+        random_state=None,
+        device="cpu",
+        dtype="float32",
+        verbose=0,
+        **kwargs,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.dropout = dropout
+        self.encoder = encoder
+        self.head_hidden_layer_sizes = head_hidden_layer_sizes
+        self.alpha = alpha
+        self.task_weights = task_weights
+        self.task_weighting = task_weighting
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.warm_start = warm_start
+        self.random_state = random_state
+        self.device = device
+        self.dtype = dtype
+        self.verbose = verbose
+        self._check_prefixed(kwargs)
+        for key, value in kwargs.items():
+            setattr(self, key, value)
+
+    # ------------------------------------------------ skorch-style params
+    @staticmethod
+    def _check_prefixed(params):
+        for key in params:
+            if key.split("__", 1)[0] not in _PREFIXES or "__" not in key:
+                raise TypeError(
+                    f"unexpected parameter {key!r}: the networks take their own "
+                    "parameters and ones prefixed 'encoder__<name>' (arguments of an "
+                    "encoder class) or 'optimizer__<name>' (of the optimizer)."
+                )
+
+    def _prefixed(self, prefix):
+        head = prefix + "__"
+        return {k[len(head) :]: v for k, v in vars(self).items() if k.startswith(head)}
+
+    def get_params(self, deep=True):
+        params = super().get_params(deep=deep)
+        for prefix in _PREFIXES:
+            params.update(
+                {f"{prefix}__{k}": v for k, v in self._prefixed(prefix).items()}
+            )
+        return params
+
+    def set_params(self, **params):
+        mine = {k: v for k, v in params.items() if k.split("__", 1)[0] in _PREFIXES}
+        mine = {k: v for k, v in mine.items() if "__" in k}
+        for key, value in mine.items():
+            setattr(self, key, value)
+        rest = {k: v for k, v in params.items() if k not in mine}
+        return super().set_params(**rest) if rest else self
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.target_tags.required = True
+        tags.non_deterministic = self.random_state is None
+        return tags
+
+    # ---------------------------------------------------------- fitted net
+    @property
+    def encoder_(self):
+        """The fitted shared encoder (``module_.encoder``)."""
+        return self.module_.encoder
+
+    @property
+    def heads_(self):
+        """The fitted heads, one per task in the order of ``tasks_``."""
+        return self.module_.heads
+
+    # --------------------------------------------------------------- fit
+    def fit(self, X, y, tasks=None, sample_weight=None):
+        """Train the network on all tasks.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Sparse input (CSR) is read batch by batch by the first layer; it is
+            never densified.
+        y : array-like of shape (n_samples,)
+        tasks : hashable or array-like of shape (n_samples,), default=None
+            Task label of each row; a scalar puts every row in one task.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-row weights inside each task's mean loss; rows of weight 0
+            are absent.
+
+        Returns
+        -------
+        self : object
+
+        Raises
+        ------
+        ValueError
+            Bad input, naming the argument; a loss that becomes NaN or
+            infinite (lower ``learning_rate``); ``device="cuda"`` without
+            CUDA. A failed fit leaves a fitted model as it was.
+        """
+        self._validate_params()
+        keep = self.warm_start and hasattr(self, "module_")
+        return self._train(X, y, tasks, sample_weight, incremental=keep, epochs=None)
+
+    def _partial_fit(self, X, y, tasks, sample_weight, classes=None):
+        self._validate_params()
+        return self._train(
+            X,
+            y,
+            tasks,
+            sample_weight,
+            incremental=hasattr(self, "module_"),
+            epochs=1,
+            classes=classes,
+        )
+
+    def _train(self, X, y, tasks, sample_weight, *, incremental, epochs, classes=None):
+        device = resolve_device(self.device)
+        data = self._prepare(
+            X, y, tasks, sample_weight, incremental, classes, partial=epochs is not None
+        )
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        devices = [device.index or 0] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            state = self._initial_state(data, device, incremental)
+            state = self._run_epochs(state, data, seed, epochs)
+        n_tasks = len(state["tasks_"])
+        for key in ("task_loss_curve_", "validation_scores_", "task_weights_history_"):
+            rows = state[key]
+            state[key] = (
+                np.array(rows, dtype=float) if len(rows) else np.empty((0, n_tasks))
+            )
+        state["loss_curve_"] = list(state["loss_curve_"])
+        # success: the estimator changes only now (a failed fit leaves it as it was)
+        for key, value in state.items():
+            setattr(self, key, value)
+        return self
+
+    def _prepare(self, X, y, tasks, sample_weight, incremental, classes, partial):
+        first = not incremental
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            reset=first,
+            accept_sparse="csr",
+            dtype=[np.float64, np.float32],
+            y_numeric=self._y_numeric,
+        )
+        np_dtype = _NP_DTYPES[self.dtype]
+        if X.dtype != np_dtype:
+            X = X.astype(np_dtype)
+        if sp.issparse(X):
+            X = X.tocsr()
+            X.sort_indices()
+        sw = check_sample_weight(sample_weight, X.shape[0])
+        X, y, tasks, sw = drop_absent_rows(X, y, tasks, sw)
+        n = X.shape[0]
+        if incremental:
+            labels = check_task_labels(0 if tasks is None else tasks, n)
+            new = np.setdiff1d(labels, self.tasks_) if len(labels) else labels
+            if len(new):
+                task_labels, _ = encode_tasks(
+                    np.concatenate([self.tasks_, new]), len(self.tasks_) + len(new)
+                )
+            else:
+                task_labels = self.tasks_
+            codes = TaskIndex(task_labels).transform(labels, n)
+        else:
+            task_labels, codes = self._encode_fit_tasks(tasks, n)
+        data = {"X": X, "codes": codes, "sample_weight": sw, "task_labels": task_labels}
+        data["partial"] = partial
+        data["task_weights"] = check_task_weights(self.task_weights, task_labels)
+        data["task_scale"] = np.ones(len(task_labels))
+        # targets, task_scale and the fitted attributes fixed by the data
+        data["attributes"] = self._prepare_targets(y, data, incremental, classes)
+        return data
+
+    # ---------------------------------------------------- initialisation
+    def initialize_module(self, X, n_tasks, n_outputs):
+        """A new :class:`MultiTaskModule`: an encoder for ``X`` and ``n_tasks`` heads.
+
+        Each head has ``n_outputs`` outputs (1 for regression and two classes).
+        """
+        n_features = X.shape[1]
+        encoder_kwargs = self._prefixed("encoder")
+        if self.encoder is None:
+            if encoder_kwargs:
+                raise ValueError(
+                    f"encoder__ parameters {sorted(encoder_kwargs)} were given but "
+                    "encoder is None (the default MLP takes hidden_layer_sizes, "
+                    "activation and dropout)."
+                )
+            encoder = MLPEncoder(
+                n_features,
+                tuple(self.hidden_layer_sizes),
+                self.activation,
+                self.dropout,
+            )
+            sparse_aware = True
+        elif isinstance(self.encoder, nn.Module):
+            if encoder_kwargs:
+                raise ValueError(
+                    f"encoder__ parameters {sorted(encoder_kwargs)} need encoder to be "
+                    "a class (an nn.Module subclass), not an instance."
+                )
+            encoder = copy.deepcopy(self.encoder)  # never alias the parameter
+            sparse_aware = bool(getattr(encoder, "accepts_sparse", False))
+        else:
+            encoder = self.encoder(**encoder_kwargs)
+            if not isinstance(encoder, nn.Module):
+                raise ValueError(
+                    f"encoder must be a torch.nn.Module class or instance, got "
+                    f"{type(encoder).__name__} from calling {self.encoder!r}."
+                )
+            sparse_aware = bool(getattr(encoder, "accepts_sparse", False))
+        n_out = self._encoder_width(encoder, X, sparse_aware)
+        heads = [self._new_head(n_out, n_outputs) for _ in range(n_tasks)]
+        return MultiTaskModule(encoder, heads, sparse_aware)
+
+    def _new_head(self, n_in, n_outputs):
+        return TaskHead(
+            n_in,
+            n_outputs,
+            tuple(self.head_hidden_layer_sizes),
+            self.activation,
+            self.dropout,
+        )
+
+    def _encoder_width(self, encoder, X, sparse_aware):
+        probe = self._batch(X, np.arange(min(2, X.shape[0])), torch.device("cpu"))
+        if isinstance(probe, CSRBatch) and not sparse_aware:
+            probe = probe.to_dense()
+        probe = (
+            probe
+            if isinstance(probe, CSRBatch)
+            else probe.to(next(iter(encoder.parameters()), probe).dtype)
+        )
+        was_training = encoder.training
+        encoder.eval()
+        with torch.no_grad():
+            try:
+                z = encoder(probe)
+            except Exception as exc:
+                raise ValueError(
+                    f"the encoder failed on a batch of shape ({probe.shape[0]}, "
+                    f"{X.shape[1]}): {exc}"
+                ) from exc
+        encoder.train(was_training)
+        if isinstance(z, CSRBatch):
+            return z.n_features
+        if z.ndim != 2:
+            raise ValueError(
+                "the encoder must return a 2-D tensor (n_samples, n_features_out), "
+                f"got shape {tuple(z.shape)}."
+            )
+        return int(z.shape[1])
+
+    def initialize_optimizer(self, module, weighting):
+        """The optimizer over the trainable parameters (frozen ones excluded)."""
+        params = [p for p in module.parameters() if p.requires_grad]
+        params += list(weighting.parameters())
+        kwargs = {"lr": self.learning_rate, **self._prefixed("optimizer")}
+        cls = (
+            _OPTIMIZERS[self.optimizer]
+            if isinstance(self.optimizer, str)
+            else self.optimizer
+        )
+        if cls is torch.optim.LBFGS:
+            kwargs.setdefault("max_iter", 20)
+            kwargs.setdefault("line_search_fn", "strong_wolfe")
+        try:
+            return cls(params, **kwargs)
+        except TypeError as exc:
+            raise ValueError(
+                f"optimizer {cls.__name__} rejected its arguments: {exc}"
+            ) from None
+
+    def _initial_state(self, data, device, incremental):
+        dtype = _DTYPES[self.dtype]
+        n_tasks = len(data["task_labels"])
+        if not incremental:
+            module = self.initialize_module(data["X"], n_tasks, data["n_outputs"]).to(
+                device=device, dtype=dtype
+            )
+            weighting = resolve_weighting(self.task_weighting).initialize(
+                n_tasks, device, dtype
+            )
+            if self._is_lbfgs() and not isinstance(weighting, FixedWeighting):
+                raise ValueError(
+                    "optimizer='lbfgs' trains on the full batch with the fixed joint "
+                    f"loss; task_weighting={self.task_weighting!r} needs mini-batches "
+                    "(use optimizer='adam' or 'sgd')."
+                )
+            optimizer = self.initialize_optimizer(module, weighting)
+            history = {
+                "loss_curve_": [],
+                "task_loss_curve_": [],
+                "validation_scores_": [],
+                "task_weights_history_": [],
+            }
+            return {
+                "module_": module,
+                "optimizer_": optimizer,
+                "task_weighting_": weighting,
+                "tasks_": data["task_labels"],
+                "n_iter_": 0,
+                "t_": 0,
+                **history,
+                **data["attributes"],
+            }
+        # continue from the fitted state, on copies (a failed call changes nothing)
+        module = copy.deepcopy(self.module_).to(device=device)
+        weighting = copy.deepcopy(self.task_weighting_)
+        old = self.tasks_
+        new = data["task_labels"]
+        old_index = TaskIndex(old).transform(new, len(new), allow_unseen=True)
+        width = self._head_input(module)
+        heads = [
+            module.heads[i]
+            if i >= 0
+            else self._new_head(width, data["n_outputs"]).to(device=device, dtype=dtype)
+            for i in old_index
+        ]
+        module.heads = nn.ModuleList(heads)
+        optimizer = self.initialize_optimizer(module, weighting)
+        if (old_index >= 0).all() and len(new) == len(old):
+            optimizer.load_state_dict(self.optimizer_.state_dict())
+        else:
+            weighting.reindex_tasks(old_index)
+            optimizer = self.initialize_optimizer(module, weighting)
+        curves = {
+            k: [_reindex_row(r, old_index) for r in getattr(self, k)]
+            for k in ("task_loss_curve_", "validation_scores_", "task_weights_history_")
+        }
+        return {
+            "module_": module,
+            "optimizer_": optimizer,
+            "task_weighting_": weighting,
+            "tasks_": new,
+            "n_iter_": self.n_iter_,
+            "t_": self.t_,
+            "loss_curve_": list(self.loss_curve_),
+            **curves,
+            **data["attributes"],
+        }
+
+    @staticmethod
+    def _head_input(module):
+        head = module.heads[0]
+        first = head.hidden[0] if len(head.hidden) else head.output
+        return first.in_features
+
+    def _is_lbfgs(self):
+        return self.optimizer == "lbfgs" or self.optimizer is torch.optim.LBFGS
+
+    # ------------------------------------------------------------- batches
+    def _batch(self, X, rows, device):
+        if sp.issparse(X):
+            return CSRBatch.from_scipy(X[rows], device, _DTYPES[self.dtype])
+        return torch.as_tensor(np.ascontiguousarray(X[rows]), device=device)
+
+    def get_loss(self, module, data, rows, device):
+        """Per-task losses of a batch: ``(features, losses, task_ids, rows_per_task)``.
+
+        ``losses[k]`` is the sample-weighted mean loss of the batch's rows of
+        task ``task_ids[k]`` (``rows`` index the training set ``data``).
+        """
+        order, segments = _segments(data["codes"][rows])
+        rows = rows[order]
+        xb = self._batch(data["X"], rows, device)
+        z, outputs = module(xb, segments)
+        sw = torch.as_tensor(
+            data["sample_weight"][rows], device=device, dtype=_DTYPES[self.dtype]
+        )
+        losses, task_ids, counts = [], [], []
+        for (t, lo, hi), out in zip(segments, outputs):
+            row_loss = self._row_loss(out, data, rows[lo:hi], t)
+            w = sw[lo:hi]
+            losses.append((w * row_loss).sum() / w.sum())
+            task_ids.append(t)
+            counts.append(hi - lo)
+        return z, torch.stack(losses), np.array(task_ids), np.array(counts)
+
+    def _l2_backward(self, module):
+        """Add the gradient of ``alpha / 2 * sum ||W||^2`` over weight matrices."""
+        if self.alpha == 0:
+            return
+        for p in module.parameters():
+            if p.requires_grad and p.ndim >= 2:
+                g = self.alpha * p.detach()
+                p.grad = g if p.grad is None else p.grad + g
+
+    def _l2_value(self, module):
+        return (
+            0.5
+            * self.alpha
+            * sum(
+                (p * p).sum()
+                for p in module.parameters()
+                if p.requires_grad and p.ndim >= 2
+            )
+        )
+
+    def train_step(self, state, data, rows, task_scale):
+        """One optimizer step on the batch ``rows``; returns the per-task losses."""
+        module, optimizer, weighting = (
+            state["module_"],
+            state["optimizer_"],
+            state["task_weighting_"],
+        )
+        device = next(module.parameters()).device
+        module.train()
+        optimizer.zero_grad(set_to_none=True)
+        z, losses, task_ids, counts = self.get_loss(module, data, rows, device)
+        self._check_finite(losses)
+        lam = torch.as_tensor(task_scale[task_ids], dtype=losses.dtype, device=device)
+        active = task_scale[task_ids] > 0
+        shared = [p for p in module.encoder.parameters() if p.requires_grad]
+        heads = [
+            p
+            for t in task_ids[active]
+            for p in module.heads[t].parameters()
+            if p.requires_grad
+        ]
+        if active.any():
+            idx = torch.as_tensor(np.flatnonzero(active), device=device)
+            weights = weighting.backward(
+                (lam * losses)[idx], task_ids[active], shared, heads, z
+            )
+        else:
+            weights = np.zeros(0)
+        self._l2_backward(module)
+        optimizer.step()
+        return (
+            losses.detach().cpu().numpy().astype(float),
+            task_ids,
+            counts,
+            weights,
+            active,
+        )
+
+    def _check_finite(self, losses):
+        if not torch.isfinite(losses).all():
+            raise ValueError(
+                "the training loss became NaN or infinite: the optimisation diverged. "
+                f"Lower learning_rate (now {self.learning_rate}) or scale the input "
+                "features."
+            )
+
+    def _run_epochs(self, state, data, seed, epochs):
+        codes, n = data["codes"], data["X"].shape[0]
+        n_tasks = len(data["task_labels"])
+        task_scale = data["task_weights"] * data["task_scale"]
+        rng = np.random.RandomState(seed)
+        train, valid = np.arange(n), None
+        if self.early_stopping and epochs is None:
+            train, valid = self._validation_split(codes, data["targets"], rng)
+        if self._is_lbfgs():
+            return self._run_lbfgs(state, data, task_scale, epochs)
+        batch = (
+            min(200, len(train))
+            if self.batch_size == "auto"
+            else min(self.batch_size, len(train))
+        )
+        max_epochs = self.max_epochs if epochs is None else epochs
+        best, best_epoch, best_module, stall = np.inf, 0, None, 0
+        bar = self._progress(max_epochs)
+        converged = epochs is not None
+        for _ in range(max_epochs):
+            perm = rng.permutation(train)
+            sums, sizes = np.zeros(n_tasks), np.zeros(n_tasks)
+            wsum, wcount = np.zeros(n_tasks), np.zeros(n_tasks)
+            for start in range(0, len(perm), batch):
+                losses, ids, counts, weights, active = self.train_step(
+                    state, data, perm[start : start + batch], task_scale
+                )
+                sums[ids] += losses * counts
+                sizes[ids] += counts
+                wsum[ids[active]] += weights
+                wcount[ids[active]] += 1
+            state["t_"] += len(perm)
+            state["n_iter_"] += 1
+            with np.errstate(invalid="ignore", divide="ignore"):
+                task_loss = sums / sizes
+                state["task_weights_history_"].append(wsum / wcount)
+            state["task_loss_curve_"].append(task_loss)
+            total = float(
+                np.nansum(task_scale * task_loss) + self._l2_value(state["module_"])
+            )
+            state["loss_curve_"].append(total)
+            state["task_weighting_"].end_epoch(task_loss)
+            if valid is not None:
+                scores = self._task_scores(state["module_"], data, valid)
+                state["validation_scores_"].append(scores)
+                criterion = (
+                    -float(np.nanmean(scores)) if np.isfinite(scores).any() else np.inf
+                )
+            else:
+                criterion = total
+            bar.update(1)
+            bar.set_postfix(
+                self._postfix(total, task_loss, data["task_labels"]), refresh=False
+            )
+            if epochs is not None:
+                continue
+            # scikit-learn's MLP rule: an improvement must exceed tol (absolute)
+            if criterion < best - self.tol:
+                best, best_epoch, stall = criterion, state["n_iter_"], 0
+                if valid is not None:
+                    best_module = copy.deepcopy(state["module_"].state_dict())
+            else:
+                stall += 1
+            if stall >= self.n_iter_no_change:
+                converged = True
+                break
+        bar.close()
+        if valid is not None:
+            if best_module is not None:
+                state["module_"].load_state_dict(best_module)
+            state["best_validation_score_"] = -best
+            state["best_epoch_"] = best_epoch
+        if not converged:
+            watched = "validation score" if valid is not None else "training loss"
+            warnings.warn(
+                f"{type(self).__name__} reached max_epochs={self.max_epochs} before "
+                f"the {watched} stopped improving by tol={self.tol} for "
+                f"n_iter_no_change={self.n_iter_no_change} epochs; raise max_epochs "
+                "or learning_rate.",
+                ConvergenceWarning,
+                stacklevel=4,
+            )
+        return state
+
+    def _run_lbfgs(self, state, data, task_scale, epochs):
+        module, optimizer = state["module_"], state["optimizer_"]
+        device = next(module.parameters()).device
+        rows = np.arange(data["X"].shape[0])
+        last = {}
+        lam_all = task_scale
+
+        def closure():
+            optimizer.zero_grad(set_to_none=True)
+            module.train()
+            _, losses, ids, _ = self.get_loss(module, data, rows, device)
+            self._check_finite(losses)
+            lam = torch.as_tensor(lam_all[ids], dtype=losses.dtype, device=device)
+            total = (lam * losses).sum() + self._l2_value(module)
+            total.backward()
+            last["losses"], last["ids"] = losses.detach().cpu().numpy(), ids
+            return total
+
+        rounds = self.max_epochs if epochs is None else epochs
+        converged = epochs is not None
+        prev = np.inf
+        for _ in range(rounds):
+            total = float(optimizer.step(closure))
+            state["n_iter_"] += 1
+            state["t_"] += len(rows)
+            task_loss = np.full(len(task_scale), np.nan)
+            task_loss[last["ids"]] = last["losses"]
+            state["task_loss_curve_"].append(task_loss)
+            state["loss_curve_"].append(total)
+            state["task_weights_history_"].append(np.ones(len(task_scale)))
+            if (
+                epochs is None
+                and abs(prev - total) <= self.tol * max(abs(total), 1e-12) * 1e-3
+            ):
+                converged = True
+                break
+            prev = total
+        if not converged:
+            warnings.warn(
+                f"{type(self).__name__} with optimizer='lbfgs' reached max_epochs="
+                f"{self.max_epochs} rounds of L-BFGS before the loss stopped changing.",
+                ConvergenceWarning,
+                stacklevel=4,
+            )
+        return state
+
+    def _validation_split(self, codes, targets, rng):
+        """Hold out ``validation_fraction`` of every task's rows (at least one)."""
+        valid = []
+        for t in np.unique(codes):
+            rows = np.flatnonzero(codes == t)
+            k = int(round(self.validation_fraction * len(rows)))
+            if len(rows) >= 2:
+                valid.append(
+                    rng.choice(rows, size=min(max(k, 1), len(rows) - 1), replace=False)
+                )
+        valid = np.sort(np.concatenate(valid)) if valid else np.zeros(0, dtype=np.intp)
+        if not len(valid):
+            raise ValueError(
+                "early_stopping=True needs a validation set, but no task has 2 rows "
+                "or more; set early_stopping=False."
+            )
+        train = np.setdiff1d(np.arange(len(codes)), valid)
+        return train, valid
+
+    def _progress(self, total):
+        from tqdm.auto import tqdm
+
+        return tqdm(
+            total=total,
+            disable=not self.verbose,
+            desc=type(self).__name__,
+            unit="epoch",
+        )
+
+    @staticmethod
+    def _postfix(total, task_loss, labels):
+        shown = {"loss": f"{total:.4g}"}
+        for label, value in list(zip(labels.tolist(), task_loss))[:4]:
+            shown[str(label)] = f"{value:.3g}"
+        return shown
+
+    # ----------------------------------------------------------- predict
+    def _forward(self, X, tasks):
+        """Head outputs of every row, shape (n_samples, n_outputs), and the codes."""
+        check_is_fitted(self)
+        X = validate_data(
+            self, X, reset=False, accept_sparse="csr", dtype=[np.float64, np.float32]
+        )
+        np_dtype = _NP_DTYPES[self.dtype]
+        if X.dtype != np_dtype:
+            X = X.astype(np_dtype)
+        if sp.issparse(X):
+            X = X.tocsr()
+        codes = self._encode_predict_tasks(tasks, X.shape[0])
+        return self._outputs(self.module_, X, codes), codes
+
+    def _outputs(self, module, X, codes):
+        """Head outputs of ``module`` on every row of ``X``, in eval mode."""
+        device = next(module.parameters()).device
+        out = np.empty((X.shape[0], module.heads[0].output.out_features))
+        was_training = module.training
+        module.eval()
+        with torch.no_grad():
+            for start in range(0, X.shape[0], _PREDICT_BATCH):
+                rows = np.arange(start, min(start + _PREDICT_BATCH, X.shape[0]))
+                order, segments = _segments(codes[rows])
+                rows = rows[order]
+                _, outputs = module(self._batch(X, rows, device), segments)
+                for (_, lo, hi), o in zip(segments, outputs):
+                    out[rows[lo:hi]] = o.double().cpu().numpy()
+        module.train(was_training)
+        return out
+
+    # ----------------------------------------------------------- pickling
+    def __getstate__(self):
+        state = (
+            super().__getstate__()
+            if hasattr(super(), "__getstate__")
+            else dict(vars(self))
+        )
+        state = dict(state)
+        torch_keys = [
+            k for k in ("module_", "optimizer_", "task_weighting_") if k in state
+        ]
+        if torch_keys:
+            buffer = io.BytesIO()
+            torch.save({k: state.pop(k) for k in torch_keys}, buffer)
+            state["_torch_state"] = buffer.getvalue()
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        blob = state.pop("_torch_state", None)
+        if blob is not None:
+            # a model fitted on a GPU loads on a machine without one
+            location = None if torch.cuda.is_available() else torch.device("cpu")
+            state.update(
+                torch.load(io.BytesIO(blob), map_location=location, weights_only=False)
+            )
+        self.__dict__.update(state)
+
+
+def _reindex_row(row, old_index):
+    out = np.full(len(old_index), np.nan)
+    known = old_index >= 0
+    out[known] = np.asarray(row, float)[old_index[known]]
+    return out

@@ -1,0 +1,475 @@
+"""Task weighting: how the per-task losses of a batch become one update.
+
+Every method is a scikit-learn-style object whose strengths are plain
+parameters (``GridSearchCV`` over ``task_weighting__alpha``); the network
+estimator clones it at fit and keeps its history in ``task_weights_history_``.
+
+The losses a method receives are already scaled by the fixed ``task_weights``
+``lambda_t`` of the estimator; a dynamic method multiplies them by its own
+weights. To keep one learning rate meaningful across methods, every method
+produces a shared-parameter update on the scale of ``sum_t L_t`` (equal
+weights give exactly the fixed sum).
+
+Loss-weighting methods (fixed, uncertainty, DWA, GradNorm) are written here:
+they are a few lines over the losses and are not aggregators, so torchjd
+does not offer them. The gradient-conflict methods (PCGrad, MGDA, CAGrad)
+use torchjd's aggregators on the per-task gradients of the shared
+parameters; their results are tested against hand-computed answers and
+cvxpy in ``tests/neural/test_weighting.py``.
+"""
+
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.utils._param_validation import Interval
+
+__all__ = [
+    "TaskWeighting",
+    "FixedWeighting",
+    "UncertaintyWeighting",
+    "DynamicWeightAverage",
+    "GradNorm",
+    "PCGrad",
+    "MGDA",
+    "CAGrad",
+    "WEIGHTING_ALIASES",
+    "resolve_weighting",
+]
+
+
+class TaskWeighting(BaseEstimator):
+    """Base class: turn a batch's per-task losses into gradients.
+
+    A subclass implements :meth:`backward`, which writes the gradients of
+    every trainable parameter (``.grad``) and returns the weights it gave the
+    present tasks. The estimator calls, in order: :meth:`initialize` once per
+    fit, :meth:`reindex_tasks` when ``partial_fit`` meets new tasks,
+    :meth:`backward` on each batch and :meth:`end_epoch` after each epoch.
+    """
+
+    def initialize(self, n_tasks, device, dtype):
+        self.n_tasks_ = n_tasks
+        self.device_, self.dtype_ = device, dtype
+        self.weights_ = np.ones(n_tasks)
+        return self
+
+    def reindex_tasks(self, old_index):
+        """Follow a change of the task list (``partial_fit`` met new tasks).
+
+        ``old_index[k]`` is the former index of the task now at ``k``, or -1
+        for a new task (which starts from the initial state).
+        """
+        self.n_tasks_ = len(old_index)
+        self.weights_ = _reindex(self.weights_, old_index, 1.0)
+
+    def parameters(self):
+        """Tensors trained by the network's optimizer (learned weights)."""
+        return []
+
+    def end_epoch(self, task_losses):
+        """Called with the epoch's mean loss of each task, shape (n_tasks,)."""
+
+    def backward(self, losses, task_ids, shared_params, task_params, features):
+        """Set ``.grad`` from ``losses`` (a tensor of shape (n_present,)).
+
+        Parameters
+        ----------
+        losses : torch.Tensor of shape (n_present,)
+            ``lambda_t * L_t`` of the tasks present in the batch.
+        task_ids : ndarray of int of shape (n_present,)
+            Their indices in ``tasks_``.
+        shared_params : list of torch.Tensor
+            The encoder's trainable parameters.
+        task_params : list of torch.Tensor
+            The other trainable parameters (the heads').
+        features : torch.Tensor
+            The encoder's output on the batch.
+
+        Returns
+        -------
+        weights : ndarray of shape (n_present,)
+        """
+        raise NotImplementedError
+
+    def _weighted_backward(self, losses, weights):
+        (
+            losses * torch.as_tensor(weights, dtype=losses.dtype, device=losses.device)
+        ).sum().backward()
+        return weights
+
+
+class FixedWeighting(TaskWeighting):
+    """The fixed joint loss ``sum_t lambda_t L_t`` (``lambda_t``: ``task_weights``)."""
+
+    def backward(self, losses, task_ids, shared_params, task_params, features):
+        losses.sum().backward()
+        return np.ones(len(task_ids))
+
+
+class UncertaintyWeighting(TaskWeighting):
+    """Homoscedastic uncertainty weighting (Kendall, Gal & Cipolla, 2018).
+
+    Learns one log-variance ``s_t = log sigma_t^2`` per task with the network
+    and minimises ``sum_t exp(-s_t) L_t + s_t``; at a stationary point
+    ``sigma_t^2 = L_t``, so a task of large loss gets a small weight
+    ``exp(-s_t) = 1 / sigma_t^2``. The weights start at 1.
+
+    References
+    ----------
+    A. Kendall, Y. Gal and R. Cipolla. Multi-task learning using uncertainty
+    to weigh losses for scene geometry and semantics. CVPR 2018.
+    """
+
+    def initialize(self, n_tasks, device, dtype):
+        super().initialize(n_tasks, device, dtype)
+        self.log_variance_ = torch.zeros(
+            n_tasks, device=device, dtype=dtype, requires_grad=True
+        )
+        return self
+
+    def reindex_tasks(self, old_index):
+        super().reindex_tasks(old_index)
+        old = self.log_variance_.detach().cpu().numpy()
+        self.log_variance_ = torch.as_tensor(
+            _reindex(old, old_index, 0.0), dtype=self.dtype_, device=self.device_
+        ).requires_grad_(True)
+
+    def parameters(self):
+        return [self.log_variance_]
+
+    def backward(self, losses, task_ids, shared_params, task_params, features):
+        s = self.log_variance_[torch.as_tensor(task_ids, device=losses.device)]
+        (torch.exp(-s) * losses + s).sum().backward()
+        self.weights_ = np.exp(-self.log_variance_.detach().cpu().numpy().astype(float))
+        return self.weights_[task_ids]
+
+
+class DynamicWeightAverage(TaskWeighting):
+    """Dynamic weight average (Liu, Johns & Davison, 2019).
+
+    ``lambda_t(e) = n_tasks * exp(r_t / T) / sum_k exp(r_k / T)`` with
+    ``r_t = L_t(e - 1) / L_t(e - 2)`` the ratio of the task's mean training
+    losses over the two previous epochs: a task whose loss falls slowly gets
+    more weight. The first two epochs use equal weights.
+
+    Parameters
+    ----------
+    temperature : float, default=2.0
+        ``T``: large values give equal weights.
+
+    References
+    ----------
+    S. Liu, E. Johns and A. J. Davison. End-to-end multi-task learning with
+    attention. CVPR 2019.
+    """
+
+    _parameter_constraints = {
+        "temperature": [Interval(Real, 0, None, closed="neither")]
+    }
+
+    def __init__(self, temperature=2.0):
+        self.temperature = temperature
+
+    def initialize(self, n_tasks, device, dtype):
+        super().initialize(n_tasks, device, dtype)
+        self.loss_history_ = []
+        return self
+
+    def reindex_tasks(self, old_index):
+        super().reindex_tasks(old_index)
+        self.loss_history_ = [
+            _reindex(h, old_index, np.nan) for h in self.loss_history_
+        ]
+
+    def end_epoch(self, task_losses):
+        self.loss_history_ = [*self.loss_history_[-1:], np.asarray(task_losses, float)]
+        if len(self.loss_history_) < 2:
+            return
+        prev, last = self.loss_history_
+        ratio = np.where(
+            (prev > 0) & np.isfinite(prev) & np.isfinite(last), last / prev, 1.0
+        )
+        e = np.exp((ratio - ratio.max()) / self.temperature)
+        self.weights_ = len(e) * e / e.sum()
+
+    def backward(self, losses, task_ids, shared_params, task_params, features):
+        return self._weighted_backward(losses, self.weights_[task_ids])
+
+
+class GradNorm(TaskWeighting):
+    """GradNorm (Chen, Badrinarayanan, Lee & Rabinovich, 2018).
+
+    Learns weights ``w_t`` so that the gradient norms
+    ``G_t = ||grad_W w_t L_t||`` on the last shared weight matrix ``W`` move
+    towards ``mean(G) * r_t ** alpha``, where ``r_t = (L_t / L_t(0)) /
+    mean_k (L_k / L_k(0))`` is the task's relative inverse training rate. Each
+    batch takes one gradient step of size ``learning_rate`` on
+    ``sum_t |G_t - target_t|`` in ``w`` (targets held constant), then
+    renormalises the present tasks' weights to sum to their number. At
+    equilibrium with ``alpha=0`` every task has the same gradient norm.
+
+    Parameters
+    ----------
+    alpha : float, default=1.5
+        Asymmetry: 0 balances the gradient norms; larger values favour tasks
+        that train slowly.
+    learning_rate : float, default=0.025
+        Step size of the weights (the paper's value for its ``w`` update).
+
+    References
+    ----------
+    Z. Chen, V. Badrinarayanan, C.-Y. Lee and A. Rabinovich. GradNorm:
+    gradient normalization for adaptive loss balancing in deep multitask
+    networks. ICML 2018.
+    """
+
+    _parameter_constraints = {
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+    }
+
+    def __init__(self, alpha=1.5, learning_rate=0.025):
+        self.alpha = alpha
+        self.learning_rate = learning_rate
+
+    def initialize(self, n_tasks, device, dtype):
+        super().initialize(n_tasks, device, dtype)
+        self.initial_losses_ = np.full(n_tasks, np.nan)
+        self.gradient_norms_ = np.full(n_tasks, np.nan)
+        return self
+
+    def reindex_tasks(self, old_index):
+        super().reindex_tasks(old_index)
+        self.initial_losses_ = _reindex(self.initial_losses_, old_index, np.nan)
+        self.gradient_norms_ = _reindex(self.gradient_norms_, old_index, np.nan)
+
+    def backward(self, losses, task_ids, shared_params, task_params, features):
+        last = [p for p in shared_params if p.ndim >= 2]
+        if not last:
+            raise ValueError(
+                "task_weighting=GradNorm needs a shared encoder with a weight "
+                "matrix (its gradient norms are balanced); this encoder has none. "
+                "Use hidden_layer_sizes with at least one layer."
+            )
+        W = last[-1]
+        norms = np.array(
+            [
+                torch.linalg.vector_norm(
+                    torch.autograd.grad(loss, W, retain_graph=True)[0]
+                ).item()
+                for loss in losses
+            ]
+        )
+        values = losses.detach().cpu().numpy().astype(float)
+        first = np.isnan(self.initial_losses_[task_ids])
+        self.initial_losses_[task_ids[first]] = values[first]
+        w = self.weights_[task_ids]
+        G = w * norms
+        self.gradient_norms_[task_ids] = G
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rate = values / self.initial_losses_[task_ids]
+            rate = np.where(np.isfinite(rate) & (rate > 0), rate, 1.0)
+        target = G.mean() * (rate / rate.mean()) ** self.alpha
+        w = w - self.learning_rate * np.sign(G - target) * norms
+        w = np.maximum(w, 1e-6)
+        w *= len(w) / w.sum()
+        self.weights_[task_ids] = w
+        return self._weighted_backward(losses, w)
+
+
+def _reindex(values, old_index, fill):
+    old_index = np.asarray(old_index)
+    out = np.full((len(old_index),) + np.shape(values)[1:], fill, dtype=float)
+    known = old_index >= 0
+    out[known] = np.asarray(values)[old_index[known]]
+    return out
+
+
+def _task_jacobian(losses, shared_params):
+    """(n_present, n_shared) matrix of the per-task gradients of the encoder."""
+    rows = []
+    for loss in losses:
+        grads = torch.autograd.grad(
+            loss, shared_params, retain_graph=True, allow_unused=True
+        )
+        rows.append(
+            torch.cat(
+                [
+                    (g if g is not None else torch.zeros_like(p)).reshape(-1)
+                    for g, p in zip(grads, shared_params)
+                ]
+            )
+        )
+    return torch.stack(rows)
+
+
+def _set_shared_grad(vector, shared_params):
+    start = 0
+    for p in shared_params:
+        n = p.numel()
+        g = vector[start : start + n].view_as(p)
+        p.grad = g.clone() if p.grad is None else p.grad + g
+        start += n
+
+
+def _head_backward(losses, task_params):
+    """Backpropagate ``sum_t losses`` into the task-specific parameters only."""
+    if task_params:
+        losses.sum().backward(inputs=task_params)
+
+
+class _AggregatorWeighting(TaskWeighting):
+    """Shared parameters get ``scale * aggregator(J)``; each head its own gradient."""
+
+    #: multiply the aggregate by the number of present tasks (mean-scale aggregators)
+    _sum_scale = False
+
+    def _aggregator(self):  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def backward(self, losses, task_ids, shared_params, task_params, features):
+        if shared_params and len(losses) > 1:
+            J = _task_jacobian(losses, shared_params)
+            d = self._aggregator()(J)
+            if self._sum_scale:
+                d = d * len(losses)
+            _set_shared_grad(d.detach(), shared_params)
+            _head_backward(losses, task_params)
+        else:
+            losses.sum().backward()
+        return np.ones(len(task_ids))
+
+
+class PCGrad(_AggregatorWeighting):
+    """Projecting conflicting gradients (Yu et al., 2020), via torchjd.
+
+    Each task's gradient on the shared parameters is projected onto the
+    normal plane of every other task's gradient it conflicts with (negative
+    inner product); the update is the sum of the projected gradients. The
+    heads get their own task's gradient.
+
+    References
+    ----------
+    T. Yu, S. Kumar, A. Gupta, S. Levine, K. Hausman and C. Finn. Gradient
+    surgery for multi-task learning. NeurIPS 2020.
+    """
+
+    def _aggregator(self):
+        from torchjd.aggregation import PCGrad as _PCGrad
+
+        return _PCGrad()
+
+
+class CAGrad(_AggregatorWeighting):
+    """Conflict-averse gradient descent (Liu et al., 2021), via torchjd.
+
+    The shared update maximises the worst task's improvement
+    ``min_t <g_t, d>`` within a ball ``||d - g_0|| <= c ||g_0||`` around the
+    mean gradient ``g_0`` (torchjd's aggregator, which needs cvxpy), scaled by
+    the number of tasks. The heads get their own task's gradient.
+
+    Parameters
+    ----------
+    c : float, default=0.5
+        Radius of the ball, relative to ``||g_0||``; 0 gives the mean gradient.
+
+    References
+    ----------
+    B. Liu, X. Liu, X. Jin, P. Stone and Q. Liu. Conflict-averse gradient
+    descent for multi-task learning. NeurIPS 2021.
+    """
+
+    _parameter_constraints = {"c": [Interval(Real, 0, None, closed="left")]}
+    _sum_scale = True
+
+    def __init__(self, c=0.5):
+        self.c = c
+
+    def _aggregator(self):
+        from torchjd.aggregation import CAGrad as _CAGrad
+
+        return _CAGrad(c=self.c)
+
+
+class MGDA(TaskWeighting):
+    """Multiple-gradient descent (Sener & Koltun, 2018).
+
+    Finds the convex weights ``a`` of the minimum-norm point of the convex
+    hull of the task gradients (Frank-Wolfe on their Gram matrix, torchjd's
+    ``MGDAWeighting``) and backpropagates ``n_present * sum_t a_t L_t``. With
+    ``upper_bound=True`` (MGDA-UB) the gradients are taken with respect to the
+    encoder's output on the batch instead of its parameters, one cheap
+    backward per task; since every row of skmtl belongs to one task, those
+    gradients are orthogonal and MGDA-UB weighs tasks by the inverse of their
+    squared gradient norms.
+
+    Parameters
+    ----------
+    upper_bound : bool, default=False
+        Use the gradients with respect to the shared representation (MGDA-UB).
+    max_iter : int, default=100
+        Frank-Wolfe iterations.
+    tol : float, default=1e-5
+        Frank-Wolfe stopping tolerance.
+
+    References
+    ----------
+    O. Sener and V. Koltun. Multi-task learning as multi-objective
+    optimization. NeurIPS 2018.
+    """
+
+    _parameter_constraints = {
+        "upper_bound": ["boolean"],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="neither")],
+    }
+
+    def __init__(self, upper_bound=False, max_iter=100, tol=1e-5):
+        self.upper_bound = upper_bound
+        self.max_iter = max_iter
+        self.tol = tol
+
+    def backward(self, losses, task_ids, shared_params, task_params, features):
+        from torchjd.aggregation import MGDAWeighting
+
+        n = len(losses)
+        if n == 1:
+            losses.sum().backward()
+            return np.ones(1)
+        if (
+            self.upper_bound
+            and isinstance(features, torch.Tensor)
+            and features.requires_grad
+        ):
+            J = _task_jacobian(losses, [features])
+        elif shared_params:
+            J = _task_jacobian(losses, shared_params)
+        else:
+            losses.sum().backward()
+            return np.ones(n)
+        a = MGDAWeighting(epsilon=self.tol, max_iters=self.max_iter)(J @ J.T)
+        w = n * a.detach().cpu().numpy().astype(float)
+        self.weights_[task_ids] = w
+        return self._weighted_backward(losses, w)
+
+
+WEIGHTING_ALIASES = {
+    "fixed": FixedWeighting,
+    "uncertainty": UncertaintyWeighting,
+    "dwa": DynamicWeightAverage,
+    "gradnorm": GradNorm,
+    "pcgrad": PCGrad,
+    "mgda": MGDA,
+    "cagrad": CAGrad,
+}
+
+
+def resolve_weighting(weighting):
+    """A fresh weighting object from an alias or a (cloned) object."""
+    from sklearn.base import clone
+
+    if isinstance(weighting, str):
+        return WEIGHTING_ALIASES[weighting]()
+    return clone(weighting)
