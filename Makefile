@@ -4,13 +4,15 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# the CPU build of torch (a looser pin pulls several GB of CUDA packages)
+TORCH_VERSION ?= 2.13.0
 
 .PHONY: demo test lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[test]"
+	$(BIN)/pip install --quiet -e ".[test,torch]" "torch==$(TORCH_VERSION)"
 	touch $(STAMP)
 
 # the demo's plot needs matplotlib (optional: without it the demo says so)
