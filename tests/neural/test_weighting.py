@@ -331,6 +331,31 @@ def test_gradnorm_alpha_favours_the_slow_task():
     assert w[1] / w[0] == pytest.approx(2**alpha, rel=0.06)
 
 
+def test_gradnorm_in_training_balances_a_scaled_task():
+    # task_weights multiply task a's loss (and its gradients) by 10; GradNorm
+    # with alpha=0 must give it a weight well under the other's
+    from skmtl.neural import MultiTaskNetRegressor
+
+    X, y, tasks, labels = ragged_problem((40, 40), n_features=4)
+    net = MultiTaskNetRegressor(
+        hidden_layer_sizes=(8,),
+        task_weights={labels[0]: 10.0, labels[1]: 1.0},
+        task_weighting=GradNorm(alpha=0.0, learning_rate=0.1),
+        batch_size=80,  # full batch: one GradNorm step per epoch, no batch noise
+        learning_rate=1e-2,
+        max_epochs=40,
+        tol=1e6,  # stops, converged, after 1 + n_iter_no_change epochs
+        n_iter_no_change=29,
+        random_state=0,
+    ).fit(X, y, tasks=tasks)
+    history = net.task_weights_history_
+    assert history.shape == (30, 2)
+    np.testing.assert_allclose(history.sum(axis=1), 2.0)
+    w, G = net.task_weighting_.weights_, net.task_weighting_.gradient_norms_
+    assert w[0] < 0.5 and w[1] > 1.5
+    assert 0.7 < G[0] / G[1] < 1.4
+
+
 def test_gradnorm_needs_a_weight_matrix():
     losses, p, heads, _ = linear_problem([[1, 0], [0, 1]])
     method = GradNorm().initialize(2, "cpu", DTYPE)
