@@ -163,6 +163,18 @@ class DynamicWeightAverage(TaskWeighting):
     ----------
     S. Liu, E. Johns and A. J. Davison. End-to-end multi-task learning with
     attention. CVPR 2019.
+
+    Examples
+    --------
+    Task 0's loss halved over the last epoch, task 1's did not move:
+
+    >>> import torch
+    >>> from skmtl.neural import DynamicWeightAverage
+    >>> dwa = DynamicWeightAverage(temperature=2.0).initialize(2, "cpu", torch.float32)
+    >>> dwa.end_epoch([1.0, 1.0])
+    >>> dwa.end_epoch([0.5, 1.0])
+    >>> dwa.weights_.round(3)
+    array([0.876, 1.124])
     """
 
     _parameter_constraints = {
@@ -373,6 +385,22 @@ class PCGrad(_AggregatorWeighting):
     ----------
     T. Yu, S. Kumar, A. Gupta, S. Levine, K. Hausman and C. Finn. Gradient
     surgery for multi-task learning. NeurIPS 2020.
+
+    Examples
+    --------
+    Two conflicting gradients ``(1, 0)`` and ``(-1, 1)``: each loses its
+    component along the other, ``(0.5, 0.5) + (0, 1)``.
+
+    >>> import numpy as np, torch
+    >>> from skmtl.neural import PCGrad
+    >>> p = torch.zeros(2, requires_grad=True)
+    >>> g = torch.tensor([[1.0, 0.0], [-1.0, 1.0]])
+    >>> losses = g @ p
+    >>> pcgrad = PCGrad().initialize(2, "cpu", torch.float32)
+    >>> pcgrad.backward(losses, np.arange(2), [p], [], None)
+    array([1., 1.])
+    >>> p.grad
+    tensor([0.5000, 1.5000])
     """
 
     def _aggregate(self, J):
@@ -406,7 +434,9 @@ class CAGrad(_AggregatorWeighting):
     reaches torchjd and the result multiplied back: torchjd's CAGrad returns
     a zero update whenever ``sum_t ||g_t|| ** 2 < 1e-4`` (its ``norm_eps``),
     which small losses late in training reach. The direction does not depend
-    on this scale.
+    on this scale. torchjd solves the dual problem over the simplex; the
+    direction agrees with a primal cvxpy solution to about 1e-5 relative,
+    1e-3 where the gradients nearly cancel (large ``c``).
 
     References
     ----------
