@@ -163,6 +163,18 @@ class DynamicWeightAverage(TaskWeighting):
     ----------
     S. Liu, E. Johns and A. J. Davison. End-to-end multi-task learning with
     attention. CVPR 2019.
+
+    Examples
+    --------
+    Task 0's loss halved over the last epoch, task 1's did not move:
+
+    >>> import torch
+    >>> from skmtl.neural import DynamicWeightAverage
+    >>> dwa = DynamicWeightAverage(temperature=2.0).initialize(2, "cpu", torch.float32)
+    >>> dwa.end_epoch([1.0, 1.0])
+    >>> dwa.end_epoch([0.5, 1.0])
+    >>> dwa.weights_.round(3)
+    array([0.876, 1.124])
     """
 
     _parameter_constraints = {
@@ -202,13 +214,16 @@ class GradNorm(TaskWeighting):
     """GradNorm (Chen, Badrinarayanan, Lee & Rabinovich, 2018).
 
     Learns weights ``w_t`` so that the gradient norms
-    ``G_t = ||grad_W w_t L_t||`` on the last shared weight matrix ``W`` move
-    towards ``mean(G) * r_t ** alpha``, where ``r_t = (L_t / L_t(0)) /
-    mean_k (L_k / L_k(0))`` is the task's relative inverse training rate. Each
-    batch takes one gradient step of size ``learning_rate`` on
-    ``sum_t |G_t - target_t|`` in ``w`` (targets held constant), then
-    renormalises the present tasks' weights to sum to their number. At
-    equilibrium with ``alpha=0`` every task has the same gradient norm.
+    ``G_t = w_t ||grad_W L_t||`` on the last shared weight matrix ``W`` move
+    towards the targets ``mean(G) * r_t ** alpha`` (rescaled to mean
+    ``mean(G)``), where ``r_t = (L_t / L_t(0)) / mean_k (L_k / L_k(0))`` is
+    the task's relative inverse training rate and ``L_t(0)`` its first batch
+    loss. The network's gradient is that of ``sum_t w_t L_t``; then each
+    batch takes one step of size ``learning_rate`` on
+    ``L_grad = sum_t |G_t - target_t|`` in ``log w`` (targets held constant)
+    and renormalises the present tasks' weights to sum to their number. At
+    equilibrium ``G_t / G_k = (r_t / r_k) ** alpha``: with ``alpha=0`` every
+    task has the same gradient norm.
 
     Parameters
     ----------
@@ -216,7 +231,24 @@ class GradNorm(TaskWeighting):
         Asymmetry: 0 balances the gradient norms; larger values favour tasks
         that train slowly.
     learning_rate : float, default=0.025
-        Step size of the weights (the paper's value for its ``w`` update).
+        Step of the log-weights per batch (the paper's value for its ``w``
+        update); the weighted gradient norms settle within about
+        ``learning_rate`` (relative) of their targets.
+
+    Notes
+    -----
+    Two departures from a plain gradient step on ``w``, both so that one
+    ``learning_rate`` means the same thing whatever the units of the losses:
+    the step is taken in ``log w`` (weights stay positive without clipping)
+    and divided by ``mean(G)``, i.e. ``log w_t -= learning_rate *
+    sign(G_t - target_t) * G_t / mean(G)``. A plain step
+    ``w_t -= learning_rate * sign(G_t - target_t) * ||grad_W L_t||`` is in
+    the units of the gradients: with norms of 10 and 1 it moves a weight of
+    equilibrium 0.18 by 0.25 per batch and never settles. The targets are
+    rescaled to mean ``mean(G)`` because the renormalisation of the weights
+    fixes the scale of ``G``; only the ratios of the targets can be met, and
+    without the rescaling an L1 objective has a whole interval of minima for
+    ``alpha > 0``.
 
     References
     ----------
@@ -265,18 +297,23 @@ class GradNorm(TaskWeighting):
         values = losses.detach().cpu().numpy().astype(float)
         first = np.isnan(self.initial_losses_[task_ids])
         self.initial_losses_[task_ids[first]] = values[first]
-        w = self.weights_[task_ids]
-        G = w * norms
+        used = self.weights_[task_ids].copy()
+        # the paper's order: this batch trains with w(t), then w(t + 1) is found
+        self._weighted_backward(losses, used)
+        G = used * norms
         self.gradient_norms_[task_ids] = G
-        with np.errstate(divide="ignore", invalid="ignore"):
-            rate = values / self.initial_losses_[task_ids]
+        G_mean = G.mean()
+        if len(used) > 1 and G_mean > 0:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                rate = values / self.initial_losses_[task_ids]
             rate = np.where(np.isfinite(rate) & (rate > 0), rate, 1.0)
-        target = G.mean() * (rate / rate.mean()) ** self.alpha
-        w = w - self.learning_rate * np.sign(G - target) * norms
-        w = np.maximum(w, 1e-6)
-        w *= len(w) / w.sum()
-        self.weights_[task_ids] = w
-        return self._weighted_backward(losses, w)
+            target = (rate / rate.mean()) ** self.alpha
+            target *= G_mean / target.mean()
+            # d L_grad / d log w_t = sign(G_t - target_t) * G_t, in units of mean(G)
+            log_w = np.log(used) - self.learning_rate * np.sign(G - target) * G / G_mean
+            w = np.exp(log_w - log_w.max())
+            self.weights_[task_ids] = len(w) * w / w.sum()
+        return used
 
 
 def _reindex(values, old_index, fill):
@@ -321,21 +358,15 @@ def _head_backward(losses, task_params):
 
 
 class _AggregatorWeighting(TaskWeighting):
-    """Shared parameters get ``scale * aggregator(J)``; each head its own gradient."""
+    """Shared parameters get ``self._aggregate(J)``; each head its own gradient."""
 
-    #: multiply the aggregate by the number of present tasks (mean-scale aggregators)
-    _sum_scale = False
-
-    def _aggregator(self):  # pragma: no cover - interface
+    def _aggregate(self, J):  # pragma: no cover - interface
         raise NotImplementedError
 
     def backward(self, losses, task_ids, shared_params, task_params, features):
         if shared_params and len(losses) > 1:
             J = _task_jacobian(losses, shared_params)
-            d = self._aggregator()(J)
-            if self._sum_scale:
-                d = d * len(losses)
-            _set_shared_grad(d.detach(), shared_params)
+            _set_shared_grad(self._aggregate(J).detach(), shared_params)
             _head_backward(losses, task_params)
         else:
             losses.sum().backward()
@@ -354,26 +385,58 @@ class PCGrad(_AggregatorWeighting):
     ----------
     T. Yu, S. Kumar, A. Gupta, S. Levine, K. Hausman and C. Finn. Gradient
     surgery for multi-task learning. NeurIPS 2020.
+
+    Examples
+    --------
+    Two conflicting gradients ``(1, 0)`` and ``(-1, 1)``: each loses its
+    component along the other, ``(0.5, 0.5) + (0, 1)``.
+
+    >>> import numpy as np, torch
+    >>> from skmtl.neural import PCGrad
+    >>> p = torch.zeros(2, requires_grad=True)
+    >>> g = torch.tensor([[1.0, 0.0], [-1.0, 1.0]])
+    >>> losses = g @ p
+    >>> pcgrad = PCGrad().initialize(2, "cpu", torch.float32)
+    >>> pcgrad.backward(losses, np.arange(2), [p], [], None)
+    array([1., 1.])
+    >>> p.grad
+    tensor([0.5000, 1.5000])
     """
 
-    def _aggregator(self):
+    def _aggregate(self, J):
         from torchjd.aggregation import PCGrad as _PCGrad
 
-        return _PCGrad()
+        # the sum of the projected gradients: already on the scale of sum_t L_t
+        return _PCGrad()(J)
 
 
 class CAGrad(_AggregatorWeighting):
     """Conflict-averse gradient descent (Liu et al., 2021), via torchjd.
 
-    The shared update maximises the worst task's improvement
-    ``min_t <g_t, d>`` within a ball ``||d - g_0|| <= c ||g_0||`` around the
-    mean gradient ``g_0`` (torchjd's aggregator, which needs cvxpy), scaled by
-    the number of tasks. The heads get their own task's gradient.
+    The shared update is ``n_present / (1 + c) * d``, where ``d`` maximises
+    the worst task's improvement ``min_t <g_t, d>`` within the ball
+    ``||d - g_0|| <= c ||g_0||`` around the mean gradient ``g_0``
+    (torchjd's aggregator, which needs cvxpy). The heads get their own
+    task's gradient.
 
     Parameters
     ----------
     c : float, default=0.5
-        Radius of the ball, relative to ``||g_0||``; 0 gives the mean gradient.
+        Radius of the ball, relative to ``||g_0||``; 0 gives the plain sum.
+
+    Notes
+    -----
+    Where the task gradients agree, ``d = (1 + c) g_0``, so the factor
+    ``n_present / (1 + c)`` makes equal gradients give exactly the sum
+    ``sum_t g_t`` of the fixed weighting, as every method here does (the
+    official code's ``rescale=2``; its default ``rescale=1`` divides by
+    ``1 + c ** 2``). The Jacobian is divided by its Frobenius norm before it
+    reaches torchjd and the result multiplied back: torchjd's CAGrad returns
+    a zero update whenever ``sum_t ||g_t|| ** 2 < 1e-4`` (its ``norm_eps``),
+    which small losses late in training reach. The direction does not depend
+    on this scale. torchjd solves the dual problem over the simplex; the
+    direction agrees with a primal cvxpy solution to about 1e-5 relative,
+    1e-3 where the gradients nearly cancel (large ``c``).
 
     References
     ----------
@@ -382,15 +445,18 @@ class CAGrad(_AggregatorWeighting):
     """
 
     _parameter_constraints = {"c": [Interval(Real, 0, None, closed="left")]}
-    _sum_scale = True
 
     def __init__(self, c=0.5):
         self.c = c
 
-    def _aggregator(self):
+    def _aggregate(self, J):
         from torchjd.aggregation import CAGrad as _CAGrad
 
-        return _CAGrad(c=self.c)
+        scale = torch.linalg.matrix_norm(J)
+        if not scale > 0:
+            return torch.zeros_like(J[0])
+        d = _CAGrad(c=self.c)(J / scale) * scale
+        return d * (len(J) / (1.0 + self.c))
 
 
 class MGDA(TaskWeighting):
@@ -398,7 +464,9 @@ class MGDA(TaskWeighting):
 
     Finds the convex weights ``a`` of the minimum-norm point of the convex
     hull of the task gradients (Frank-Wolfe on their Gram matrix, torchjd's
-    ``MGDAWeighting``) and backpropagates ``n_present * sum_t a_t L_t``. With
+    ``MGDAWeighting``); the shared parameters get the gradient of
+    ``n_present * sum_t a_t L_t`` (equal gradients give the plain sum) and
+    each head the gradient of its own task's loss. With
     ``upper_bound=True`` (MGDA-UB) the gradients are taken with respect to the
     encoder's output on the batch instead of its parameters, one cheap
     backward per task; since every row of skmtl belongs to one task, those
@@ -452,7 +520,16 @@ class MGDA(TaskWeighting):
         a = MGDAWeighting(epsilon=self.tol, max_iters=self.max_iter)(J @ J.T)
         w = n * a.detach().cpu().numpy().astype(float)
         self.weights_[task_ids] = w
-        return self._weighted_backward(losses, w)
+        # the shared parameters follow the min-norm point; each head its own
+        # task's gradient (Sener & Koltun, Algorithm 2), so that a task whose
+        # weight is 0 still trains its head
+        weighted = (
+            losses * torch.as_tensor(w, dtype=losses.dtype, device=losses.device)
+        ).sum()
+        if shared_params:
+            weighted.backward(inputs=shared_params, retain_graph=bool(task_params))
+        _head_backward(losses, task_params)
+        return w
 
 
 WEIGHTING_ALIASES = {
