@@ -533,11 +533,18 @@ class BaseMultiTaskNet(TaskEstimatorMixin, BaseEstimator):
             counts.append(hi - lo)
         return z, torch.stack(losses), np.array(task_ids), np.array(counts)
 
-    def _l2_backward(self, module):
-        """Add the gradient of ``alpha / 2 * sum ||W||^2`` over weight matrices."""
+    def _l2_backward(self, params):
+        """Add the gradient of ``alpha / 2 * sum ||W||^2`` over the weight matrices.
+
+        ``params`` are the encoder's and the heads of the tasks in the batch: a
+        head whose task is absent from a batch does not move (with Adam, a
+        decay gradient alone would also replay its momentum), so that
+        ``partial_fit`` on new tasks leaves the other tasks' heads as they were.
+        A full batch (L-BFGS) holds every task: the objective is unchanged.
+        """
         if self.alpha == 0:
             return
-        for p in module.parameters():
+        for p in params:
             if p.requires_grad and p.ndim >= 2:
                 g = self.alpha * p.detach()
                 p.grad = g if p.grad is None else p.grad + g
@@ -577,7 +584,7 @@ class BaseMultiTaskNet(TaskEstimatorMixin, BaseEstimator):
             )
         else:
             weights = np.zeros(0)
-        self._l2_backward(module)
+        self._l2_backward(shared + heads)
         optimizer.step()
         return (
             losses.detach().cpu().numpy().astype(float),
