@@ -26,6 +26,13 @@ from skmtl.transfer import (
 
 from .test_pipeline import _PooledTasksClassifier
 
+try:  # the networks need torch (the "torch" extra); the other checks run without
+    import torch
+
+    from skmtl.neural import MultiTaskNetClassifier, MultiTaskNetRegressor
+except ImportError:  # pragma: no cover
+    torch = None
+
 _CV_WEIGHTS = (
     "cross-validation folds are drawn from the rows, so repeating a row and "
     "doubling its weight give different folds (GridSearchCV behaves the same); "
@@ -61,6 +68,35 @@ _TASK_COLUMN = (
     "training accuracy threshold (0.83) on these blobs."
 )
 
+_NET_KWARGS = (
+    "the check passes the literal keyword kwargs= (the signature's **kwargs); "
+    "the networks take encoder__<name> / optimizer__<name> keywords there "
+    "(skorch's convention) and refuse any other name at once, so that a typo "
+    "is not silently dropped by clone"
+)
+_NET_PREFIXED = (
+    "optimizer__momentum is stored by __init__ as an attribute that the "
+    "signature does not name (skorch's convention for prefixed parameters); "
+    "get_params returns it and clone keeps it"
+)
+_NET_FLOAT32 = (
+    "float32 network: the weighted sum and the sum over repeated rows round "
+    "differently (relative 1e-7 is float32's eps), and a mini-batch optimizer "
+    "amplifies the difference over the epochs; the float64 L-BFGS regressor "
+    "passes"
+)
+_NET_ROUNDOFF = (
+    "L-BFGS stops when a round no longer moves the objective beyond float64 "
+    "round-off (or at |grad| <= tol); the weighted and the repeated fits then "
+    "agree to about 1e-7 relative (measured 1e-8 to 3e-6 over the check's "
+    "draws), at the check's rtol, not below it (non-strict: some draws pass)"
+)
+_NET_SW = {
+    "check_do_not_raise_errors_in_init_or_set_params": _NET_KWARGS,
+    "check_sample_weight_equivalence_on_dense_data": _NET_FLOAT32,
+    "check_sample_weight_equivalence_on_sparse_data": _NET_FLOAT32,
+}
+
 # The only list of expected failures (non-strict: some draws of the checks'
 # data pass), keyed by _key(estimator).
 _AUTO_SW = {
@@ -93,6 +129,20 @@ EXPECTED_FAILED_CHECKS = {
         "check_classifiers_train": _TASK_COLUMN
     },
 }
+for _name in ("MultiTaskNetClassifier", "MultiTaskNetRegressor"):
+    for _switch in ("", "optimizer=lbfgs", "early_stopping=True"):
+        EXPECTED_FAILED_CHECKS[f"{_name}[{_switch}]"] = _NET_SW
+    EXPECTED_FAILED_CHECKS[f"{_name}[task_weighting=uncertainty]"] = _NET_SW
+    # float64 and one full batch of the check's few rows: sgd passes
+    EXPECTED_FAILED_CHECKS[f"{_name}[dtype=float64,optimizer=sgd]"] = {
+        "check_do_not_raise_errors_in_init_or_set_params": _NET_KWARGS,
+        "check_no_attributes_set_in_init": _NET_PREFIXED,
+    }
+    EXPECTED_FAILED_CHECKS[f"{_name}[dtype=float64,optimizer=lbfgs]"] = {
+        "check_do_not_raise_errors_in_init_or_set_params": _NET_KWARGS,
+        "check_sample_weight_equivalence_on_dense_data": _NET_ROUNDOFF,
+        "check_sample_weight_equivalence_on_sparse_data": _NET_ROUNDOFF,
+    }
 
 ESTIMATORS = (
     [
@@ -156,8 +206,40 @@ ESTIMATORS = (
 )
 
 
+def _net_estimators():
+    """Network configurations: the defaults, and one switch each."""
+    if torch is None:  # pragma: no cover
+        return []
+    # The check data are small: a larger step, a finite optimum (alpha=0.01 on
+    # separable data) and a short patience stop in a few dozen epochs (the
+    # defaults take 200 epochs: 65 s for the two classes).
+    fast = {"alpha": 0.01, "learning_rate": 0.01, "n_iter_no_change": 3, "tol": 1e-3}
+    nets = []
+    for Net in (MultiTaskNetClassifier, MultiTaskNetRegressor):
+        nets += [
+            Net(**fast),
+            # the linear heads of MultiTaskClassifier / MultiTaskRegressor,
+            # solved to round-off (the weighted and repeated fits then agree)
+            Net((), optimizer="lbfgs", dtype="float64", alpha=0.01, tol=1e-10),
+            Net((8,), optimizer="lbfgs", alpha=0.01, max_epochs=50),
+            Net((8,), early_stopping=True, **{**fast, "n_iter_no_change": 10}),
+            Net((8,), task_weighting="uncertainty", **fast),
+            Net(
+                (8,), optimizer="sgd", optimizer__momentum=0.9, dtype="float64", **fast
+            ),
+        ]
+    return nets
+
+
+ESTIMATORS += _net_estimators()
+
+
 def _key(estimator):
     name = type(estimator).__name__
+    if torch is not None and isinstance(
+        estimator, (MultiTaskNetClassifier, MultiTaskNetRegressor)
+    ):
+        return _net_key(estimator)
     if isinstance(estimator, TrAdaBoostClassifier) and isinstance(
         estimator.estimator, DecisionTreeClassifier
     ):
@@ -169,6 +251,34 @@ def _key(estimator):
     if isinstance(estimator, MultiTaskRegressor) and estimator.solver != "auto":
         return f"{name}[{estimator.solver}]"
     return name
+
+
+def _net_key(net):
+    """The network's name and the switches that set its expected failures."""
+    switches = [
+        f"{k}={v}"
+        for k, v in sorted(net.get_params(deep=False).items())
+        if k in ("optimizer", "dtype", "early_stopping", "task_weighting")
+        and v != type(net)().get_params()[k]
+    ]
+    return f"{type(net).__name__}[{','.join(switches)}]"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """Run the networks' checks on one torch thread.
+
+    The checks fit tiny networks thousands of times; torch's intra-op threads
+    only add synchronisation there, and on a loaded 2-core machine they made a
+    200-step fit 200 times slower (9 s against 0.04 s).
+    """
+    if torch is None:  # pragma: no cover
+        yield
+        return
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
 
 
 @parametrize_with_checks(

@@ -356,6 +356,9 @@ class BaseMultiTaskNet(TaskEstimatorMixin, BaseEstimator):
                     f"{type(encoder).__name__} from calling {self.encoder!r}."
                 )
             sparse_aware = bool(getattr(encoder, "accepts_sparse", False))
+        # probe in the network's precision: a float64 sparse batch cannot meet
+        # float32 weights in embedding_bag
+        encoder = encoder.to(dtype=_DTYPES[self.dtype])
         n_out = self._encoder_width(encoder, X, sparse_aware)
         heads = [self._new_head(n_out, n_outputs) for _ in range(n_tasks)]
         return MultiTaskModule(encoder, heads, sparse_aware)
@@ -411,6 +414,12 @@ class BaseMultiTaskNet(TaskEstimatorMixin, BaseEstimator):
         if cls is torch.optim.LBFGS:
             kwargs.setdefault("max_iter", 20)
             kwargs.setdefault("line_search_fn", "strong_wolfe")
+            # torch stops a round at |g|_inf <= 1e-7 or a loss change of 1e-9
+            # (absolute); tie the first to tol, the second to round-off only
+            kwargs.setdefault("tolerance_grad", self.tol)
+            kwargs.setdefault(
+                "tolerance_change", 16 * float(torch.finfo(_DTYPES[self.dtype]).eps)
+            )
         try:
             return cls(params, **kwargs)
         except TypeError as exc:
@@ -524,25 +533,28 @@ class BaseMultiTaskNet(TaskEstimatorMixin, BaseEstimator):
             counts.append(hi - lo)
         return z, torch.stack(losses), np.array(task_ids), np.array(counts)
 
-    def _l2_backward(self, module):
-        """Add the gradient of ``alpha / 2 * sum ||W||^2`` over weight matrices."""
+    def _l2_backward(self, params):
+        """Add the gradient of ``alpha / 2 * sum ||W||^2`` over the weight matrices.
+
+        ``params`` are the encoder's and the heads of the tasks in the batch: a
+        head whose task is absent from a batch does not move (with Adam, a
+        decay gradient alone would also replay its momentum), so that
+        ``partial_fit`` on new tasks leaves the other tasks' heads as they were.
+        A full batch (L-BFGS) holds every task: the objective is unchanged.
+        """
         if self.alpha == 0:
             return
-        for p in module.parameters():
+        for p in params:
             if p.requires_grad and p.ndim >= 2:
                 g = self.alpha * p.detach()
                 p.grad = g if p.grad is None else p.grad + g
 
     def _l2_value(self, module):
-        return (
-            0.5
-            * self.alpha
-            * sum(
-                (p * p).sum()
-                for p in module.parameters()
-                if p.requires_grad and p.ndim >= 2
-            )
-        )
+        """``alpha / 2 * sum ||W||^2`` as a tensor (part of the autograd graph)."""
+        penalised = [p for p in module.parameters() if p.requires_grad and p.ndim >= 2]
+        if not penalised:
+            return torch.zeros(())
+        return 0.5 * self.alpha * sum((p * p).sum() for p in penalised)
 
     def train_step(self, state, data, rows, task_scale):
         """One optimizer step on the batch ``rows``; returns the per-task losses."""
@@ -572,7 +584,7 @@ class BaseMultiTaskNet(TaskEstimatorMixin, BaseEstimator):
             )
         else:
             weights = np.zeros(0)
-        self._l2_backward(module)
+        self._l2_backward(shared + heads)
         optimizer.step()
         return (
             losses.detach().cpu().numpy().astype(float),
@@ -628,7 +640,8 @@ class BaseMultiTaskNet(TaskEstimatorMixin, BaseEstimator):
                 state["task_weights_history_"].append(wsum / wcount)
             state["task_loss_curve_"].append(task_loss)
             total = float(
-                np.nansum(task_scale * task_loss) + self._l2_value(state["module_"])
+                np.nansum(task_scale * task_loss)
+                + self._l2_value(state["module_"]).detach().item()
             )
             state["loss_curve_"].append(total)
             state["task_weighting_"].end_epoch(task_loss)
@@ -694,9 +707,21 @@ class BaseMultiTaskNet(TaskEstimatorMixin, BaseEstimator):
 
         rounds = self.max_epochs if epochs is None else epochs
         converged = epochs is not None
+        eps = float(torch.finfo(_DTYPES[self.dtype]).eps)
         prev = np.inf
         for _ in range(rounds):
-            total = float(optimizer.step(closure))
+            optimizer.step(closure)
+            # step() returns the loss where the round started: evaluate the
+            # objective and its gradient where it ended
+            total = closure().detach().item()
+            grad = max(
+                (
+                    float(p.grad.abs().max())
+                    for p in module.parameters()
+                    if p.grad is not None
+                ),
+                default=0.0,
+            )
             state["n_iter_"] += 1
             state["t_"] += len(rows)
             task_loss = np.full(len(task_scale), np.nan)
@@ -704,17 +729,19 @@ class BaseMultiTaskNet(TaskEstimatorMixin, BaseEstimator):
             state["task_loss_curve_"].append(task_loss)
             state["loss_curve_"].append(total)
             state["task_weights_history_"].append(np.ones(len(task_scale)))
-            if (
-                epochs is None
-                and abs(prev - total) <= self.tol * max(abs(total), 1e-12) * 1e-3
-            ):
+            # converged: the gradient's largest entry is below tol (the
+            # objective is a mean loss, O(1)), or a round no longer moves the
+            # objective beyond round-off (the precision of dtype is reached)
+            stuck = abs(prev - total) <= 16 * eps * max(abs(total), 1.0)
+            if epochs is None and (grad <= self.tol or stuck):
                 converged = True
                 break
             prev = total
         if not converged:
             warnings.warn(
                 f"{type(self).__name__} with optimizer='lbfgs' reached max_epochs="
-                f"{self.max_epochs} rounds of L-BFGS before the loss stopped changing.",
+                f"{self.max_epochs} rounds of L-BFGS before the largest gradient "
+                f"entry fell below tol={self.tol}.",
                 ConvergenceWarning,
                 stacklevel=4,
             )
@@ -733,8 +760,8 @@ class BaseMultiTaskNet(TaskEstimatorMixin, BaseEstimator):
         valid = np.sort(np.concatenate(valid)) if valid else np.zeros(0, dtype=np.intp)
         if not len(valid):
             raise ValueError(
-                "early_stopping=True needs a validation set, but no task has 2 rows "
-                "or more; set early_stopping=False."
+                "early_stopping=True holds out validation rows from each task, "
+                "but every task has only 1 sample; set early_stopping=False."
             )
         train = np.setdiff1d(np.arange(len(codes)), valid)
         return train, valid

@@ -158,7 +158,8 @@ class MultiTaskNetClassifier(TaskClassifierMixin, BaseMultiTaskNet):
     >>> X = rng.normal(size=(200, 5))
     >>> tasks = np.repeat(["a", "b"], 100)
     >>> y = (X[:, 0] + np.where(tasks == "a", X[:, 1], -X[:, 1]) > 0).astype(int)
-    >>> net = MultiTaskNetClassifier((16,), max_epochs=50, random_state=0)
+    >>> net = MultiTaskNetClassifier((16,), learning_rate=0.01, tol=1e-2,
+    ...                              random_state=0)
     >>> net.fit(X, y, tasks=tasks).score(X, y, tasks=tasks) > 0.9
     True
     """
@@ -349,7 +350,7 @@ class MultiTaskNetRegressor(TaskRegressorMixin, BaseMultiTaskNet):
     >>> X = rng.normal(size=(200, 3))
     >>> tasks = np.repeat([0, 1], 100)
     >>> y = np.sin(X[:, 0]) + np.where(tasks == 0, 1.0, -1.0) * X[:, 1]
-    >>> net = MultiTaskNetRegressor((32,), learning_rate=0.01, max_epochs=100,
+    >>> net = MultiTaskNetRegressor((32,), learning_rate=0.01, tol=1e-3,
     ...                             random_state=0)
     >>> net.fit(X, y, tasks=tasks).score(X, y, tasks=tasks) > 0.9
     True
