@@ -15,14 +15,12 @@ CPU and the caller's global torch generator is left untouched.
 
 import copy
 import io
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -32,6 +30,7 @@ from .._tasks import TaskIndex, check_task_labels, check_task_weights, encode_ta
 from .._validation import check_sample_weight, drop_absent_rows
 from ..base import TaskEstimatorMixin
 from ._module import ACTIVATIONS, CSRBatch, MLPEncoder, MultiTaskModule, TaskHead
+from ._training import DTYPES, TrainingMixin, segments, torch_threads
 from ._weighting import WEIGHTING_ALIASES, FixedWeighting, resolve_weighting
 
 _OPTIMIZERS = {
@@ -41,7 +40,6 @@ _OPTIMIZERS = {
     "lbfgs": torch.optim.LBFGS,
 }
 _PREFIXES = ("encoder", "optimizer")
-_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 _NP_DTYPES = {"float32": np.float32, "float64": np.float64}
 #: rows per forward pass at prediction time
 _PREDICT_BATCH = 4096
@@ -64,23 +62,15 @@ def resolve_device(device):
     return dev
 
 
-def _segments(codes):
-    """Row order grouping ``codes`` and the ``(task, start, stop)`` of each group."""
-    order = np.argsort(codes, kind="stable")
-    tasks, starts, counts = np.unique(
-        codes[order], return_index=True, return_counts=True
-    )
-    return order, [
-        (int(t), int(s), int(s + c)) for t, s, c in zip(tasks, starts, counts)
-    ]
-
-
-class BaseMultiTaskNet(TaskEstimatorMixin, BaseEstimator):
+class BaseMultiTaskNet(TrainingMixin, TaskEstimatorMixin, BaseEstimator):
     """Hard parameter sharing: a shared encoder and one output head per task.
 
     Subclasses define the targets (``_prepare_targets``), the per-row loss
     (``_row_loss``), the output size of a head and the validation score.
     """
+
+    #: fitted attributes holding tensors, pickled through torch (CPU-loadable)
+    _TORCH_ATTRIBUTES = ("module_", "optimizer_", "task_weighting_")
 
     _parameter_constraints = {
         "hidden_layer_sizes": ["array-like"],
@@ -108,7 +98,7 @@ class BaseMultiTaskNet(TaskEstimatorMixin, BaseEstimator):
         "warm_start": ["boolean"],
         "random_state": ["random_state"],
         "device": [str],
-        "dtype": [StrOptions(set(_DTYPES))],
+        "dtype": [StrOptions(set(DTYPES))],
         "verbose": ["verbose"],
     }
 
@@ -265,7 +255,10 @@ class BaseMultiTaskNet(TaskEstimatorMixin, BaseEstimator):
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
             state = self._initial_state(data, device, incremental)
-            state = self._run_epochs(state, data, seed, epochs)
+            rows = data["X"].shape[0] if self._is_lbfgs() else self.batch_size
+            rows = min(200, data["X"].shape[0]) if rows == "auto" else rows
+            with torch_threads(state["module_"], rows):
+                state = self._run_epochs(state, data, seed, epochs)
         n_tasks = len(state["tasks_"])
         for key in ("task_loss_curve_", "validation_scores_", "task_weights_history_"):
             rows = state[key]
@@ -358,10 +351,14 @@ class BaseMultiTaskNet(TaskEstimatorMixin, BaseEstimator):
             sparse_aware = bool(getattr(encoder, "accepts_sparse", False))
         # probe in the network's precision: a float64 sparse batch cannot meet
         # float32 weights in embedding_bag
-        encoder = encoder.to(dtype=_DTYPES[self.dtype])
+        encoder = encoder.to(dtype=DTYPES[self.dtype])
         n_out = self._encoder_width(encoder, X, sparse_aware)
         heads = [self._new_head(n_out, n_outputs) for _ in range(n_tasks)]
         return MultiTaskModule(encoder, heads, sparse_aware)
+
+    def _adapt_module(self, module, data):
+        """Hook: change a freshly built network (transfer copies source weights)."""
+        return module
 
     def _new_head(self, n_in, n_outputs):
         return TaskHead(
@@ -405,6 +402,10 @@ class BaseMultiTaskNet(TaskEstimatorMixin, BaseEstimator):
         """The optimizer over the trainable parameters (frozen ones excluded)."""
         params = [p for p in module.parameters() if p.requires_grad]
         params += list(weighting.parameters())
+        return self._make_optimizer(params)
+
+    def _make_optimizer(self, params):
+        """The optimizer of ``optimizer`` over ``params`` (tensors or groups)."""
         kwargs = {"lr": self.learning_rate, **self._prefixed("optimizer")}
         cls = (
             _OPTIMIZERS[self.optimizer]
@@ -418,7 +419,7 @@ class BaseMultiTaskNet(TaskEstimatorMixin, BaseEstimator):
             # (absolute); tie the first to tol, the second to round-off only
             kwargs.setdefault("tolerance_grad", self.tol)
             kwargs.setdefault(
-                "tolerance_change", 16 * float(torch.finfo(_DTYPES[self.dtype]).eps)
+                "tolerance_change", 16 * float(torch.finfo(DTYPES[self.dtype]).eps)
             )
         try:
             return cls(params, **kwargs)
@@ -428,12 +429,13 @@ class BaseMultiTaskNet(TaskEstimatorMixin, BaseEstimator):
             ) from None
 
     def _initial_state(self, data, device, incremental):
-        dtype = _DTYPES[self.dtype]
+        dtype = DTYPES[self.dtype]
         n_tasks = len(data["task_labels"])
         if not incremental:
             module = self.initialize_module(data["X"], n_tasks, data["n_outputs"]).to(
                 device=device, dtype=dtype
             )
+            module = self._adapt_module(module, data)
             weighting = resolve_weighting(self.task_weighting).initialize(
                 n_tasks, device, dtype
             )
@@ -508,280 +510,8 @@ class BaseMultiTaskNet(TaskEstimatorMixin, BaseEstimator):
     # ------------------------------------------------------------- batches
     def _batch(self, X, rows, device):
         if sp.issparse(X):
-            return CSRBatch.from_scipy(X[rows], device, _DTYPES[self.dtype])
+            return CSRBatch.from_scipy(X[rows], device, DTYPES[self.dtype])
         return torch.as_tensor(np.ascontiguousarray(X[rows]), device=device)
-
-    def get_loss(self, module, data, rows, device):
-        """Per-task losses of a batch: ``(features, losses, task_ids, rows_per_task)``.
-
-        ``losses[k]`` is the sample-weighted mean loss of the batch's rows of
-        task ``task_ids[k]`` (``rows`` index the training set ``data``).
-        """
-        order, segments = _segments(data["codes"][rows])
-        rows = rows[order]
-        xb = self._batch(data["X"], rows, device)
-        z, outputs = module(xb, segments)
-        sw = torch.as_tensor(
-            data["sample_weight"][rows], device=device, dtype=_DTYPES[self.dtype]
-        )
-        losses, task_ids, counts = [], [], []
-        for (t, lo, hi), out in zip(segments, outputs):
-            row_loss = self._row_loss(out, data, rows[lo:hi], t)
-            w = sw[lo:hi]
-            losses.append((w * row_loss).sum() / w.sum())
-            task_ids.append(t)
-            counts.append(hi - lo)
-        return z, torch.stack(losses), np.array(task_ids), np.array(counts)
-
-    def _l2_backward(self, params):
-        """Add the gradient of ``alpha / 2 * sum ||W||^2`` over the weight matrices.
-
-        ``params`` are the encoder's and the heads of the tasks in the batch: a
-        head whose task is absent from a batch does not move (with Adam, a
-        decay gradient alone would also replay its momentum), so that
-        ``partial_fit`` on new tasks leaves the other tasks' heads as they were.
-        A full batch (L-BFGS) holds every task: the objective is unchanged.
-        """
-        if self.alpha == 0:
-            return
-        for p in params:
-            if p.requires_grad and p.ndim >= 2:
-                g = self.alpha * p.detach()
-                p.grad = g if p.grad is None else p.grad + g
-
-    def _l2_value(self, module):
-        """``alpha / 2 * sum ||W||^2`` as a tensor (part of the autograd graph)."""
-        penalised = [p for p in module.parameters() if p.requires_grad and p.ndim >= 2]
-        if not penalised:
-            return torch.zeros(())
-        return 0.5 * self.alpha * sum((p * p).sum() for p in penalised)
-
-    def train_step(self, state, data, rows, task_scale):
-        """One optimizer step on the batch ``rows``; returns the per-task losses."""
-        module, optimizer, weighting = (
-            state["module_"],
-            state["optimizer_"],
-            state["task_weighting_"],
-        )
-        device = next(module.parameters()).device
-        module.train()
-        optimizer.zero_grad(set_to_none=True)
-        z, losses, task_ids, counts = self.get_loss(module, data, rows, device)
-        self._check_finite(losses)
-        lam = torch.as_tensor(task_scale[task_ids], dtype=losses.dtype, device=device)
-        active = task_scale[task_ids] > 0
-        shared = [p for p in module.encoder.parameters() if p.requires_grad]
-        heads = [
-            p
-            for t in task_ids[active]
-            for p in module.heads[t].parameters()
-            if p.requires_grad
-        ]
-        if active.any():
-            idx = torch.as_tensor(np.flatnonzero(active), device=device)
-            weights = weighting.backward(
-                (lam * losses)[idx], task_ids[active], shared, heads, z
-            )
-        else:
-            weights = np.zeros(0)
-        self._l2_backward(shared + heads)
-        optimizer.step()
-        return (
-            losses.detach().cpu().numpy().astype(float),
-            task_ids,
-            counts,
-            weights,
-            active,
-        )
-
-    def _check_finite(self, losses):
-        if not torch.isfinite(losses).all():
-            raise ValueError(
-                "the training loss became NaN or infinite: the optimisation diverged. "
-                f"Lower learning_rate (now {self.learning_rate}) or scale the input "
-                "features."
-            )
-
-    def _run_epochs(self, state, data, seed, epochs):
-        codes, n = data["codes"], data["X"].shape[0]
-        n_tasks = len(data["task_labels"])
-        task_scale = data["task_weights"] * data["task_scale"]
-        rng = np.random.RandomState(seed)
-        train, valid = np.arange(n), None
-        if self.early_stopping and epochs is None:
-            train, valid = self._validation_split(codes, data["targets"], rng)
-        if self._is_lbfgs():
-            return self._run_lbfgs(state, data, task_scale, epochs)
-        batch = (
-            min(200, len(train))
-            if self.batch_size == "auto"
-            else min(self.batch_size, len(train))
-        )
-        max_epochs = self.max_epochs if epochs is None else epochs
-        best, best_epoch, best_module, stall = np.inf, 0, None, 0
-        bar = self._progress(max_epochs)
-        converged = epochs is not None
-        for _ in range(max_epochs):
-            perm = rng.permutation(train)
-            sums, sizes = np.zeros(n_tasks), np.zeros(n_tasks)
-            wsum, wcount = np.zeros(n_tasks), np.zeros(n_tasks)
-            for start in range(0, len(perm), batch):
-                losses, ids, counts, weights, active = self.train_step(
-                    state, data, perm[start : start + batch], task_scale
-                )
-                sums[ids] += losses * counts
-                sizes[ids] += counts
-                wsum[ids[active]] += weights
-                wcount[ids[active]] += 1
-            state["t_"] += len(perm)
-            state["n_iter_"] += 1
-            with np.errstate(invalid="ignore", divide="ignore"):
-                task_loss = sums / sizes
-                state["task_weights_history_"].append(wsum / wcount)
-            state["task_loss_curve_"].append(task_loss)
-            total = float(
-                np.nansum(task_scale * task_loss)
-                + self._l2_value(state["module_"]).detach().item()
-            )
-            state["loss_curve_"].append(total)
-            state["task_weighting_"].end_epoch(task_loss)
-            if valid is not None:
-                scores = self._task_scores(state["module_"], data, valid)
-                state["validation_scores_"].append(scores)
-                criterion = (
-                    -float(np.nanmean(scores)) if np.isfinite(scores).any() else np.inf
-                )
-            else:
-                criterion = total
-            bar.update(1)
-            bar.set_postfix(
-                self._postfix(total, task_loss, data["task_labels"]), refresh=False
-            )
-            if epochs is not None:
-                continue
-            # scikit-learn's MLP rule: an improvement must exceed tol (absolute)
-            if criterion < best - self.tol:
-                best, best_epoch, stall = criterion, state["n_iter_"], 0
-                if valid is not None:
-                    best_module = copy.deepcopy(state["module_"].state_dict())
-            else:
-                stall += 1
-            if stall >= self.n_iter_no_change:
-                converged = True
-                break
-        bar.close()
-        if valid is not None:
-            if best_module is not None:
-                state["module_"].load_state_dict(best_module)
-            state["best_validation_score_"] = -best
-            state["best_epoch_"] = best_epoch
-        if not converged:
-            watched = "validation score" if valid is not None else "training loss"
-            warnings.warn(
-                f"{type(self).__name__} reached max_epochs={self.max_epochs} before "
-                f"the {watched} stopped improving by tol={self.tol} for "
-                f"n_iter_no_change={self.n_iter_no_change} epochs; raise max_epochs "
-                "or learning_rate.",
-                ConvergenceWarning,
-                stacklevel=4,
-            )
-        return state
-
-    def _run_lbfgs(self, state, data, task_scale, epochs):
-        module, optimizer = state["module_"], state["optimizer_"]
-        device = next(module.parameters()).device
-        rows = np.arange(data["X"].shape[0])
-        last = {}
-        lam_all = task_scale
-
-        def closure():
-            optimizer.zero_grad(set_to_none=True)
-            module.train()
-            _, losses, ids, _ = self.get_loss(module, data, rows, device)
-            self._check_finite(losses)
-            lam = torch.as_tensor(lam_all[ids], dtype=losses.dtype, device=device)
-            total = (lam * losses).sum() + self._l2_value(module)
-            total.backward()
-            last["losses"], last["ids"] = losses.detach().cpu().numpy(), ids
-            return total
-
-        rounds = self.max_epochs if epochs is None else epochs
-        converged = epochs is not None
-        eps = float(torch.finfo(_DTYPES[self.dtype]).eps)
-        prev = np.inf
-        for _ in range(rounds):
-            optimizer.step(closure)
-            # step() returns the loss where the round started: evaluate the
-            # objective and its gradient where it ended
-            total = closure().detach().item()
-            grad = max(
-                (
-                    float(p.grad.abs().max())
-                    for p in module.parameters()
-                    if p.grad is not None
-                ),
-                default=0.0,
-            )
-            state["n_iter_"] += 1
-            state["t_"] += len(rows)
-            task_loss = np.full(len(task_scale), np.nan)
-            task_loss[last["ids"]] = last["losses"]
-            state["task_loss_curve_"].append(task_loss)
-            state["loss_curve_"].append(total)
-            state["task_weights_history_"].append(np.ones(len(task_scale)))
-            # converged: the gradient's largest entry is below tol (the
-            # objective is a mean loss, O(1)), or a round no longer moves the
-            # objective beyond round-off (the precision of dtype is reached)
-            stuck = abs(prev - total) <= 16 * eps * max(abs(total), 1.0)
-            if epochs is None and (grad <= self.tol or stuck):
-                converged = True
-                break
-            prev = total
-        if not converged:
-            warnings.warn(
-                f"{type(self).__name__} with optimizer='lbfgs' reached max_epochs="
-                f"{self.max_epochs} rounds of L-BFGS before the largest gradient "
-                f"entry fell below tol={self.tol}.",
-                ConvergenceWarning,
-                stacklevel=4,
-            )
-        return state
-
-    def _validation_split(self, codes, targets, rng):
-        """Hold out ``validation_fraction`` of every task's rows (at least one)."""
-        valid = []
-        for t in np.unique(codes):
-            rows = np.flatnonzero(codes == t)
-            k = int(round(self.validation_fraction * len(rows)))
-            if len(rows) >= 2:
-                valid.append(
-                    rng.choice(rows, size=min(max(k, 1), len(rows) - 1), replace=False)
-                )
-        valid = np.sort(np.concatenate(valid)) if valid else np.zeros(0, dtype=np.intp)
-        if not len(valid):
-            raise ValueError(
-                "early_stopping=True holds out validation rows from each task, "
-                "but every task has only 1 sample; set early_stopping=False."
-            )
-        train = np.setdiff1d(np.arange(len(codes)), valid)
-        return train, valid
-
-    def _progress(self, total):
-        from tqdm.auto import tqdm
-
-        return tqdm(
-            total=total,
-            disable=not self.verbose,
-            desc=type(self).__name__,
-            unit="epoch",
-        )
-
-    @staticmethod
-    def _postfix(total, task_loss, labels):
-        shown = {"loss": f"{total:.4g}"}
-        for label, value in list(zip(labels.tolist(), task_loss))[:4]:
-            shown[str(label)] = f"{value:.3g}"
-        return shown
 
     # ----------------------------------------------------------- predict
     def _forward(self, X, tasks):
@@ -800,6 +530,10 @@ class BaseMultiTaskNet(TaskEstimatorMixin, BaseEstimator):
 
     def _outputs(self, module, X, codes):
         """Head outputs of ``module`` on every row of ``X``, in eval mode."""
+        with torch_threads(module, min(X.shape[0], _PREDICT_BATCH)):
+            return self._outputs_unthreaded(module, X, codes)
+
+    def _outputs_unthreaded(self, module, X, codes):
         device = next(module.parameters()).device
         out = np.empty((X.shape[0], module.heads[0].output.out_features))
         was_training = module.training
@@ -807,10 +541,10 @@ class BaseMultiTaskNet(TaskEstimatorMixin, BaseEstimator):
         with torch.no_grad():
             for start in range(0, X.shape[0], _PREDICT_BATCH):
                 rows = np.arange(start, min(start + _PREDICT_BATCH, X.shape[0]))
-                order, segments = _segments(codes[rows])
+                order, segs = segments(codes[rows])
                 rows = rows[order]
-                _, outputs = module(self._batch(X, rows, device), segments)
-                for (_, lo, hi), o in zip(segments, outputs):
+                _, outputs = module(self._batch(X, rows, device), segs)
+                for (_, lo, hi), o in zip(segs, outputs):
                     out[rows[lo:hi]] = o.double().cpu().numpy()
         module.train(was_training)
         return out
@@ -823,9 +557,7 @@ class BaseMultiTaskNet(TaskEstimatorMixin, BaseEstimator):
             else dict(vars(self))
         )
         state = dict(state)
-        torch_keys = [
-            k for k in ("module_", "optimizer_", "task_weighting_") if k in state
-        ]
+        torch_keys = [k for k in self._TORCH_ATTRIBUTES if k in state]
         if torch_keys:
             buffer = io.BytesIO()
             torch.save({k: state.pop(k) for k in torch_keys}, buffer)

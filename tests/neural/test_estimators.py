@@ -111,7 +111,7 @@ def test_gradient_matches_finite_differences(container):
                 p.copy_(torch.as_tensor(theta[start : start + n]).view_as(p))
                 start += n
         _, losses, _, _ = net.get_loss(module, data, rows, torch.device("cpu"))
-        return losses.sum() + net._l2_value(module)
+        return losses.sum() + net._l2_value(module, {})
 
     theta0 = torch.cat([p.detach().reshape(-1) for p in params]).numpy().copy()
     module.zero_grad()
