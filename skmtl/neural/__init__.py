@@ -17,6 +17,12 @@ except ImportError as exc:  # pragma: no cover - exercised without torch
 from ._base import BaseMultiTaskNet
 from ._estimators import MultiTaskNetClassifier, MultiTaskNetRegressor
 from ._module import CSRBatch, MLPEncoder, MultiTaskModule, TaskHead
+from ._transfer import (
+    FineTunedNetClassifier,
+    FineTunedNetRegressor,
+    JointTransferNetClassifier,
+    JointTransferNetRegressor,
+)
 from ._weighting import (
     MGDA,
     CAGrad,
@@ -31,6 +37,10 @@ from ._weighting import (
 __all__ = [
     "MultiTaskNetClassifier",
     "MultiTaskNetRegressor",
+    "FineTunedNetClassifier",
+    "FineTunedNetRegressor",
+    "JointTransferNetClassifier",
+    "JointTransferNetRegressor",
     "BaseMultiTaskNet",
     "MultiTaskModule",
     "MLPEncoder",

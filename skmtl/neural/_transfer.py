@@ -1,0 +1,535 @@
+"""Network transfer: start from a source network, freeze, L2-SP, joint loss.
+
+The linear side's names carry over: ``FineTuned*`` starts at the source
+weights and trains on the target (here optionally with a frozen encoder and
+discriminative learning rates), ``source_alpha`` is the neural analogue of
+``RegularizedTransfer*`` (L2-SP: the penalty pulls the transferred weights
+toward the source instead of toward zero), and ``JointTransfer*`` minimises
+``lambda L_source + (1 - lambda) L_target``, here with source and target as
+two tasks of one shared encoder.
+"""
+
+import copy
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.utils._param_validation import Interval, StrOptions
+from torch import nn
+
+from .._tasks import check_task_labels
+from ._base import BaseMultiTaskNet
+from ._estimators import MultiTaskNetClassifier, MultiTaskNetRegressor
+from ._module import MultiTaskModule
+
+__all__ = [
+    "FineTunedNetClassifier",
+    "FineTunedNetRegressor",
+    "JointTransferNetClassifier",
+    "JointTransferNetRegressor",
+]
+
+
+def _source_module(source):
+    """``(module, task_labels)`` of a source: a fitted net, a module or a state dict."""
+    if isinstance(source, BaseMultiTaskNet):
+        if not hasattr(source, "module_"):
+            raise ValueError("source is a network that is not fitted; fit it first.")
+        return source.module_, source.tasks_
+    if isinstance(source, MultiTaskModule):
+        return source, None
+    if isinstance(source, nn.Module):
+        return source, None
+    if isinstance(source, dict):
+        return source, None
+    raise ValueError(
+        "source must be a fitted skmtl.neural network, a torch.nn.Module (a "
+        "MultiTaskModule or an encoder) or a state dict, got "
+        f"{type(source).__name__}."
+    )
+
+
+class _FineTunedMixin:
+    """A network that starts from a source network (hooks of BaseMultiTaskNet).
+
+    - ``_adapt_module``: the source encoder (and heads for ``heads="copy"``)
+      replace the freshly built ones;
+    - ``initialize_optimizer``: frozen parameters get ``requires_grad=False``
+      before the optimizer is built (skorch's ``Freezer``) and the encoder gets
+      its own learning rate (a parameter group);
+    - ``_on_epoch_end``: unfreeze after ``unfreeze_after`` epochs;
+    - ``_l2_backward`` / ``_l2_value``: L2-SP toward the source weights.
+    """
+
+    _TORCH_ATTRIBUTES = BaseMultiTaskNet._TORCH_ATTRIBUTES + ("source_parameters_",)
+
+    def __init__(
+        self,
+        source=None,
+        hidden_layer_sizes=(100,),
+        *,
+        freeze=None,
+        unfreeze_after=None,
+        encoder_learning_rate=None,
+        heads="new",
+        source_alpha=None,
+        task_weights=None,
+        activation="relu",
+        dropout=0.0,
+        encoder=None,
+        head_hidden_layer_sizes=(),
+        alpha=1e-4,
+        task_weighting="fixed",
+        optimizer="adam",
+        learning_rate=1e-3,
+        batch_size="auto",
+        max_epochs=200,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        warm_start=False,
+        random_state=None,
+        device="cpu",
+        dtype="float32",
+        verbose=0,
+        **kwargs,
+    ):
+        super().__init__(
+            hidden_layer_sizes,
+            task_weights=task_weights,
+            activation=activation,
+            dropout=dropout,
+            encoder=encoder,
+            head_hidden_layer_sizes=head_hidden_layer_sizes,
+            alpha=alpha,
+            task_weighting=task_weighting,
+            optimizer=optimizer,
+            learning_rate=learning_rate,
+            batch_size=batch_size,
+            max_epochs=max_epochs,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            tol=tol,
+            warm_start=warm_start,
+            random_state=random_state,
+            device=device,
+            dtype=dtype,
+            verbose=verbose,
+            **kwargs,
+        )
+        self.source = source
+        self.freeze = freeze
+        self.unfreeze_after = unfreeze_after
+        self.encoder_learning_rate = encoder_learning_rate
+        self.heads = heads
+        self.source_alpha = source_alpha
+
+    _transfer_constraints = {
+        "source": "no_validation",
+        "freeze": [None, StrOptions({"encoder"}), list, tuple],
+        "unfreeze_after": [None, Interval(Integral, 1, None, closed="left")],
+        "encoder_learning_rate": [None, Interval(Real, 0, None, closed="neither")],
+        "heads": [StrOptions({"new", "copy"})],
+        "source_alpha": [None, Interval(Real, 0, None, closed="left")],
+    }
+
+    # -------------------------------------------------------------- module
+    def _adapt_module(self, module, data):
+        if self.source is None:
+            return module
+        src, src_tasks = _source_module(self.source)
+        param = next(module.parameters())
+        device, dtype = param.device, param.dtype
+        if isinstance(src, dict):
+            encoder_state = {
+                k[len("encoder.") :] if k.startswith("encoder.") else k: v
+                for k, v in src.items()
+                if not k.startswith("heads.")
+            }
+            try:
+                module.encoder.load_state_dict(encoder_state)
+            except RuntimeError as exc:
+                raise ValueError(
+                    f"the source state dict does not fit the encoder: {exc}"
+                ) from None
+        else:
+            encoder = src.encoder if isinstance(src, MultiTaskModule) else src
+            module.encoder = copy.deepcopy(encoder).to(device=device, dtype=dtype)
+            module.sparse_aware = (
+                src.sparse_aware
+                if isinstance(src, MultiTaskModule)
+                else bool(getattr(encoder, "accepts_sparse", False))
+            )
+            width = self._encoder_width(module.encoder, data["X"], module.sparse_aware)
+            module.heads = nn.ModuleList(
+                [
+                    self._new_head(width, data["n_outputs"]).to(
+                        device=device, dtype=dtype
+                    )
+                    for _ in range(len(data["task_labels"]))
+                ]
+            )
+        if self.heads == "copy":
+            self._copy_heads(module, src, src_tasks, data)
+        return module
+
+    def _copy_heads(self, module, src, src_tasks, data):
+        if not isinstance(src, MultiTaskModule):
+            raise ValueError(
+                'heads="copy" needs a source with heads: a fitted skmtl.neural '
+                "network or a MultiTaskModule."
+            )
+        labels = data["task_labels"]
+        if src_tasks is not None and len(src.heads) > 1:
+            lookup = {t: i for i, t in enumerate(np.asarray(src_tasks).tolist())}
+            pairs = [(k, lookup.get(t)) for k, t in enumerate(labels.tolist())]
+        else:
+            # one source head: it serves every target task
+            pairs = [(k, 0) for k in range(len(labels))]
+        pairs = [(k, i) for k, i in pairs if i is not None]
+        if not pairs:
+            raise ValueError(
+                'heads="copy": no target task is a task of the source (source '
+                f"tasks: {list(src_tasks)}, target tasks: {labels.tolist()})."
+            )
+        for k, i in pairs:
+            head, new = src.heads[i], module.heads[k]
+            if head.output.out_features != new.output.out_features:
+                raise ValueError(
+                    f'heads="copy": the source head of task {labels[k]!r} has '
+                    f"{head.output.out_features} outputs and the target needs "
+                    f"{new.output.out_features} (the class sets differ)."
+                )
+            module.heads[k] = copy.deepcopy(head).to(new.output.weight)
+
+    def _frozen_names(self, module):
+        names = [n for n, _ in module.named_parameters()]
+        if self.freeze is None or getattr(self, "unfrozen_epoch_", None) is not None:
+            return set()
+        if isinstance(self.freeze, str):
+            return {n for n in names if n.startswith("encoder.")}
+        unknown = [f for f in self.freeze if not any(n.startswith(f) for n in names)]
+        if unknown:
+            raise ValueError(
+                f"freeze names {unknown} match no parameter of the network; its "
+                f"parameters are {names}."
+            )
+        return {n for n in names if any(n.startswith(f) for f in self.freeze)}
+
+    # ----------------------------------------------------------- optimizer
+    def initialize_optimizer(self, module, weighting):
+        frozen = self._frozen_names(module)
+        for name, p in module.named_parameters():
+            p.requires_grad_(name not in frozen)
+        in_encoder = {id(p) for p in module.encoder.parameters()}
+        trainable = [p for p in module.parameters() if p.requires_grad]
+        encoder = [p for p in trainable if id(p) in in_encoder]
+        rest = [p for p in trainable if id(p) not in in_encoder]
+        rest += list(weighting.parameters())
+        if self.encoder_learning_rate is None or not encoder:
+            return self._make_optimizer(rest + encoder)
+        if self._is_lbfgs():
+            raise ValueError(
+                "encoder_learning_rate needs an optimizer with parameter groups; "
+                "L-BFGS has one learning rate (use optimizer='adam' or 'sgd')."
+            )
+        return self._make_optimizer(
+            [{"params": rest}, {"params": encoder, "lr": self.encoder_learning_rate}]
+        )
+
+    def _on_epoch_end(self, state):
+        if self.unfreeze_after is None or state["n_iter_"] != self.unfreeze_after:
+            return
+        module, optimizer = state["module_"], state["optimizer_"]
+        frozen = [p for p in module.parameters() if not p.requires_grad]
+        if not frozen:
+            return
+        for p in frozen:
+            p.requires_grad_(True)
+        lr = self.encoder_learning_rate or self.learning_rate
+        optimizer.add_param_group({"params": frozen, "lr": lr})
+        state["unfrozen_epoch_"] = state["n_iter_"]
+
+    # --------------------------------------------------------------- L2-SP
+    def _reference(self, module, state):
+        """``{name: source value}`` of the transferred parameters (L2-SP)."""
+        if "source_parameters_" in state:
+            return state["source_parameters_"]
+        ref = {}
+        if self.source is not None and self.source_alpha is not None:
+            # the weights right after the transfer are the source's
+            for name, p in module.named_parameters():
+                if name.startswith("encoder.") or self.heads == "copy":
+                    ref[name] = p.detach().clone()
+        state["source_parameters_"] = ref
+        return ref
+
+    def _penalised(self, module, state, params=None):
+        ref = self._reference(module, state)
+        wanted = None if params is None else {id(p) for p in params}
+        for name, p in module.named_parameters():
+            if not p.requires_grad or (wanted is not None and id(p) not in wanted):
+                continue
+            if name in ref:
+                yield p, ref[name], self.source_alpha
+            elif p.ndim >= 2:
+                yield p, None, self.alpha
+
+    def _l2_backward(self, params, state):
+        for p, ref, strength in self._penalised(state["module_"], state, params):
+            if strength:
+                diff = p.detach() if ref is None else p.detach() - ref
+                g = strength * diff
+                p.grad = g if p.grad is None else p.grad + g
+
+    def _l2_value(self, module, state):
+        total = torch.zeros((), dtype=next(module.parameters()).dtype)
+        for p, ref, strength in self._penalised(module, state):
+            diff = p if ref is None else p - ref
+            total = total + 0.5 * strength * (diff * diff).sum()
+        return total
+
+
+_FINETUNE_DOC = """Fine-tuning of a source network on target tasks.
+
+    The network starts from ``source`` (a fitted :class:`{base}` or a
+    ``torch.nn.Module`` / state dict): its encoder replaces the freshly built
+    one (the architecture comes from the source), the heads are new (or
+    copied, ``heads="copy"``), then training continues on the target rows as
+    in :class:`{base}`. Optionally the encoder is **frozen** (only the heads
+    train: a linear model of the source features), unfrozen after
+    ``unfreeze_after`` epochs, trained with its own learning rate
+    (discriminative fine-tuning), or pulled toward the source weights by
+    L2-SP (Li, Grandvalet & Davoine, 2018)::
+
+        objective = sum_t lambda_t L_t + source_alpha / 2 ||theta_S - theta_S^0||^2
+                    + alpha / 2 ||W_new||^2
+
+    with ``theta_S`` the transferred parameters, ``theta_S^0`` their source
+    values and ``W_new`` the weight matrices of the new heads. Without
+    ``source_alpha`` the usual ``alpha / 2 ||W||^2`` covers every weight
+    matrix (fine-tuning with weight decay). ``source=None`` trains from
+    scratch, exactly as :class:`{base}` with the same seed.
+
+    Parameters
+    ----------
+    source : fitted network, torch.nn.Module or dict, default=None
+        A fitted skmtl.neural network, a ``MultiTaskModule`` (encoder and
+        heads), any encoder module (copied, never modified), or a state dict
+        of an encoder (keys with or without the ``encoder.`` prefix; loaded
+        into the encoder built from this estimator's parameters).
+    hidden_layer_sizes : tuple of int, default=(100,)
+        Encoder built when ``source`` is None or a state dict.
+    freeze : "encoder", list of str or None, default=None
+        Parameters kept fixed (``requires_grad=False`` before the optimizer is
+        built): the whole encoder, or the parameters whose names (as in
+        ``module_.named_parameters()``, e.g. ``"encoder.layers.0"``) start
+        with one of the strings.
+    unfreeze_after : int or None, default=None
+        Epochs after which the frozen parameters join training (at
+        ``encoder_learning_rate``); ``unfrozen_epoch_`` records it.
+    encoder_learning_rate : float or None, default=None
+        Learning rate of the encoder's parameters (a parameter group); None:
+        ``learning_rate``.
+    heads : {{"new", "copy"}}, default="new"
+        New heads, or copies of the source heads of the same task labels (a
+        one-head source serves every target task); the output sizes must
+        match.
+    source_alpha : float or None, default=None
+        L2-SP strength toward the source values of the transferred
+        parameters; None: plain weight decay ``alpha``.
+    task_weights, activation, ... : see :class:`{base}` (all its parameters).
+
+    Attributes
+    ----------
+    source_parameters_ : dict
+        With ``source_alpha``: the source values L2-SP pulls toward.
+    unfrozen_epoch_ : int
+        With ``unfreeze_after``: the epoch after which the freeze ended.
+    module_, tasks_, ... : as :class:`{base}`.
+
+    References
+    ----------
+    X. Li, Y. Grandvalet and F. Davoine. Explicit inductive bias for transfer
+    learning with convolutional networks. ICML 2018.
+    J. Howard and S. Ruder. Universal language model fine-tuning for text
+    classification. ACL 2018 (gradual unfreezing, discriminative rates).
+"""
+
+
+class FineTunedNetClassifier(_FineTunedMixin, MultiTaskNetClassifier):
+    __doc__ = _FINETUNE_DOC.format(base="MultiTaskNetClassifier")
+    _parameter_constraints = {
+        **MultiTaskNetClassifier._parameter_constraints,
+        **_FineTunedMixin._transfer_constraints,
+    }
+
+
+class FineTunedNetRegressor(_FineTunedMixin, MultiTaskNetRegressor):
+    __doc__ = _FINETUNE_DOC.format(base="MultiTaskNetRegressor")
+    _parameter_constraints = {
+        **MultiTaskNetRegressor._parameter_constraints,
+        **_FineTunedMixin._transfer_constraints,
+    }
+
+
+class _JointTransferMixin:
+    """Source and target domains as tasks of one network, weighted lam / 1 - lam.
+
+    The rows whose ``tasks`` label equals ``target`` form the target task;
+    every other label is a source domain with its own head. The fixed task
+    weights are ``(1 - source_weight)`` for the target and ``source_weight /
+    n_sources`` for each source domain (as ``JointTransfer*`` with a
+    penalty); ``predict`` uses the target head unless ``tasks`` says
+    otherwise.
+    """
+
+    #: the weights come from source_weight (no task_weights parameter)
+    task_weights = None
+
+    def __init__(
+        self,
+        source_weight=0.5,
+        hidden_layer_sizes=(100,),
+        *,
+        target="target",
+        activation="relu",
+        dropout=0.0,
+        encoder=None,
+        head_hidden_layer_sizes=(),
+        alpha=1e-4,
+        task_weighting="fixed",
+        optimizer="adam",
+        learning_rate=1e-3,
+        batch_size="auto",
+        max_epochs=200,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        warm_start=False,
+        random_state=None,
+        device="cpu",
+        dtype="float32",
+        verbose=0,
+        **kwargs,
+    ):
+        super().__init__(
+            hidden_layer_sizes,
+            activation=activation,
+            dropout=dropout,
+            encoder=encoder,
+            head_hidden_layer_sizes=head_hidden_layer_sizes,
+            alpha=alpha,
+            task_weighting=task_weighting,
+            optimizer=optimizer,
+            learning_rate=learning_rate,
+            batch_size=batch_size,
+            max_epochs=max_epochs,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            tol=tol,
+            warm_start=warm_start,
+            random_state=random_state,
+            device=device,
+            dtype=dtype,
+            verbose=verbose,
+            **kwargs,
+        )
+        # the base sets task_weights; the weights come from source_weight
+        del self.task_weights
+        self.source_weight = source_weight
+        self.target = target
+
+    _joint_constraints = {
+        "source_weight": [Interval(Real, 0, 1, closed="left")],
+        "target": "no_validation",
+    }
+
+    def _prepare(self, X, y, tasks, sample_weight, incremental, classes, partial):
+        n = len(y) if hasattr(y, "__len__") else None
+        labels = check_task_labels(self.target if tasks is None else tasks, n)
+        is_target = np.fromiter(
+            (label == self.target for label in labels.tolist()), dtype=bool, count=n
+        )
+        if not is_target.any():
+            raise ValueError(
+                f"no row of tasks is the target {self.target!r}; set target= to the "
+                "label of the target domain."
+            )
+        data = super()._prepare(
+            X, y, labels, sample_weight, incremental, classes, partial
+        )
+        names = data["task_labels"].tolist()
+        n_sources = sum(1 for t in names if t != self.target)
+        lam = float(self.source_weight)
+        data["task_weights"] = np.array(
+            [1.0 - lam if t == self.target else lam / n_sources for t in names]
+        )
+        return data
+
+    def _encode_predict_tasks(self, tasks, n_samples, *, allow_unseen=False):
+        if tasks is None:
+            tasks = self.target
+        return super()._encode_predict_tasks(
+            tasks, n_samples, allow_unseen=allow_unseen
+        )
+
+
+_JOINT_DOC = """Joint weighted loss over domains with a shared encoder.
+
+    Minimises ``lam * L_source + (1 - lam) * L_target + alpha / 2 ||W||^2``
+    with ``lam = source_weight``: the source and target domains are tasks of
+    one :class:`{base}` (a shared encoder, one head per domain), the rows
+    with ``tasks == target`` the target and every other label a source
+    domain (each with weight ``lam / n_sources``). ``predict(X)`` uses the
+    target head. The linear analogue is ``skmtl.transfer.{linear}``.
+
+    Parameters
+    ----------
+    source_weight : float in [0, 1), default=0.5
+        ``lam``: 0 ignores the source rows.
+    hidden_layer_sizes : tuple of int, default=(100,)
+    target : hashable, default="target"
+        Label of the target rows in ``tasks``; ``tasks=None`` makes every row
+        a target row.
+    activation, alpha, ... : see :class:`{base}` (all its parameters except
+        ``task_weights``).
+
+    Attributes
+    ----------
+    tasks_ : ndarray
+        The domains (the target label and the source labels).
+    module_, ... : as :class:`{base}`.
+"""
+
+
+class JointTransferNetClassifier(_JointTransferMixin, MultiTaskNetClassifier):
+    __doc__ = _JOINT_DOC.format(
+        base="MultiTaskNetClassifier", linear="JointTransferClassifier"
+    )
+    _parameter_constraints = {
+        k: v
+        for k, v in {
+            **MultiTaskNetClassifier._parameter_constraints,
+            **_JointTransferMixin._joint_constraints,
+        }.items()
+        if k != "task_weights"
+    }
+
+
+class JointTransferNetRegressor(_JointTransferMixin, MultiTaskNetRegressor):
+    __doc__ = _JOINT_DOC.format(
+        base="MultiTaskNetRegressor", linear="JointTransferRegressor"
+    )
+    _parameter_constraints = {
+        k: v
+        for k, v in {
+            **MultiTaskNetRegressor._parameter_constraints,
+            **_JointTransferMixin._joint_constraints,
+        }.items()
+        if k != "task_weights"
+    }
