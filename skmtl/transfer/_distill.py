@@ -1,6 +1,7 @@
 """Knowledge distillation into a linear softmax student (Hinton et al., 2015)."""
 
 import numbers
+import sys
 from numbers import Real
 
 import numpy as np
@@ -68,6 +69,16 @@ def _teacher_logits(teacher, X, n_classes, response):
     if np.any(np.all(np.isneginf(logits), axis=1)):
         raise ValueError(f"the teacher's {response} gives no finite class on a row.")
     return logits
+
+
+def _is_network(student):
+    """Whether ``student`` is a network of :mod:`skmtl.neural` (a classifier).
+
+    Such a student exists only once ``skmtl.neural`` is imported, so asking
+    ``sys.modules`` never imports torch.
+    """
+    neural = sys.modules.get("skmtl.neural")
+    return neural is not None and isinstance(student, neural.MultiTaskNetClassifier)
 
 
 class DistilledClassifier(ClassifierMixin, BaseEstimator):
@@ -345,6 +356,8 @@ default="auto"
 
         if self.student is None:
             self._fit_linear(X, Y, sw, logits)
+        elif _is_network(self.student):
+            self._fit_network_student(X, Y, sw, logits)
         else:
             self._fit_sklearn_student(X, Y, sw, logits)
         return self
@@ -421,6 +434,25 @@ default="auto"
         self.kkt_violation_ = result.kkt_violation
         self.kkt_tol_ = tol_abs
         self.objective_ = result.objective
+
+    def _fit_network_student(self, X, Y, sw, logits):
+        # torch is imported only here: a network student means skmtl.neural
+        # (and torch) were imported by the caller already
+        from ..neural._distill import fit_distilled_network
+
+        labelled = Y.sum(axis=1) > 0
+        self.student_ = fit_distilled_network(
+            self.student,
+            X,
+            np.argmax(Y, axis=1),
+            labelled,
+            softmax(logits / self.temperature, axis=1),
+            self.classes_,
+            self.temperature,
+            self.mix,
+            sw,
+        )
+        self.n_iter_ = int(self.student_.n_iter_)
 
     def _fit_sklearn_student(self, X, Y, sw, logits):
         if self.temperature != 1:
