@@ -134,8 +134,17 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
         ``alpha = 1 / (C * n_samples)`` for scikit-learn's ``C``).
     fit_intercept : bool, default=True
         Fit an unpenalised intercept per class.
-    student : None or scikit-learn classifier, default=None
+    student : None, MultiTaskNetClassifier or scikit-learn classifier, \
+default=None
         ``None``: the built-in linear softmax student above (any temperature).
+        A :class:`skmtl.neural.MultiTaskNetClassifier` (or a subclass) is a
+        network student: a clone of it is trained on the objective above, at
+        any temperature, with ``z_i`` its outputs (two classes: one output
+        ``s_i`` standing for the logits ``[0, s_i]``), and with its own
+        architecture, optimizer and penalty (its ``alpha``; ``alpha``,
+        ``fit_intercept``, ``solver``, ``tol`` and ``max_iter`` here are then
+        not used, except by a ``teacher=None``). With ``hidden_layer_sizes=()``
+        and ``optimizer="lbfgs"`` it reaches the built-in student's optimum.
         A classifier whose ``fit`` accepts ``sample_weight`` and whose loss
         is the log-loss (e.g. ``LogisticRegression``) is fitted on rows
         expanded per class: a labelled row gives one row of its label with
@@ -175,10 +184,12 @@ default="auto"
         The teacher used (the given object, not a copy, or the fitted
         self-distillation teacher).
     student_ : classifier
-        Only with a scikit-learn ``student``: its fitted clone.
+        Only with a network or scikit-learn ``student``: its fitted clone,
+        which ``predict``, ``predict_proba`` and ``decision_function`` use.
     n_iter_ : int
-        Iterations of the solver (with a scikit-learn ``student``: its
-        ``n_iter_``, when it has one).
+        Iterations of the solver (with a network ``student``: its epochs or
+        rounds of L-BFGS; with a scikit-learn ``student``: its ``n_iter_``,
+        when it has one).
     kkt_violation_, kkt_tol_, objective_ : float
         Built-in student only: how the solver run went.
     n_features_in_ : int
