@@ -128,7 +128,9 @@ class _SoftTargetMixin:
 
 @functools.cache
 def _soft_target_class(cls):
-    return type(f"_SoftTarget{cls.__name__}", (_SoftTargetMixin, cls), {})
+    # named as the user's class: warnings and errors raised during the fit
+    # ("MultiTaskNetClassifier reached max_epochs=...") name the network given
+    return type(cls.__name__, (_SoftTargetMixin, cls), {"__module__": __name__})
 
 
 def fit_distilled_network(
