@@ -156,9 +156,7 @@ def test_column_mode_numeric_array_with_int_column_index():
     for k, (train, test) in enumerate(folds):
         model = clone(ref).fit(X[train], y[train], tasks=codes[train])
         expected = accuracy_score(y[test], model.predict(X[test], tasks=codes[test]))
-        i = search.cv_results_["params"].index(
-            {"estimator__hidden_layer_sizes": best}
-        )
+        i = search.cv_results_["params"].index({"estimator__hidden_layer_sizes": best})
         assert_allclose(search.cv_results_[f"split{k}_test_score"][i], expected)
 
 
@@ -252,9 +250,7 @@ def test_tfidf_pipeline_on_newsgroups_stays_sparse(newsgroups, monkeypatch):
     # batches went through CSRBatch, and nothing was ever densified
     assert calls["from_scipy"] > 0
     assert calls["to_dense"] == 0
-    accs = [
-        accuracy_score(y_te[t_te == t], pred[t_te == t]) for t in np.unique(t_te)
-    ]
+    accs = [accuracy_score(y_te[t_te == t], pred[t_te == t]) for t in np.unique(t_te)]
     assert len(accs) == 4
     assert np.mean(accs) > 0.75, accs
     # the spy itself works: a dense-only encoder does densify
@@ -350,9 +346,7 @@ def test_parallel_grid_search_and_cross_validate_with_loky():
     "first, second, union",
     [("a", "b", np.array(["a", "b"])), (0, 1, np.array([0, 1]))],
 )
-def test_partial_fit_with_a_scalar_new_task_keeps_the_label_dtype(
-    first, second, union
-):
+def test_partial_fit_with_a_scalar_new_task_keeps_the_label_dtype(first, second, union):
     X, y, _, _ = ragged_problem(classification=True)
     y = y.astype(int)
     net = MultiTaskNetClassifier((16,), random_state=0)
