@@ -97,7 +97,7 @@ def test_cross_validate_per_task_scores_match_hand_fitted_folds(
         assert_allclose(res["test_worst"][k], np.min(per_task), rtol=1e-6)
     # the networks learn something on every task (not a constant predictor)
     per_task_mean = [np.mean(res[f"test_{metric}_{t}"]) for t in labels]
-    assert min(per_task_mean) > (0.7 if kind == "classifier" else 0.5)
+    assert min(per_task_mean) > (0.65 if kind == "classifier" else 0.8)
 
 
 # ---------------------------------------------------------- column mode
