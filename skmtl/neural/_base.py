@@ -295,9 +295,11 @@ class BaseMultiTaskNet(TrainingMixin, TaskEstimatorMixin, BaseEstimator):
             labels = check_task_labels(0 if tasks is None else tasks, n)
             new = np.setdiff1d(labels, self.tasks_) if len(labels) else labels
             if len(new):
-                task_labels, _ = encode_tasks(
-                    np.concatenate([self.tasks_, new]), len(self.tasks_) + len(new)
-                )
+                # the union as a fresh fit on it would see it: plain labels, so
+                # that the object array of a scalar label ("b") and '<U1'
+                # tasks_ give '<U1' again, not object
+                union = self.tasks_.tolist() + new.tolist()
+                task_labels, _ = encode_tasks(union, len(union))
             else:
                 task_labels = self.tasks_
             codes = TaskIndex(task_labels).transform(labels, n)
