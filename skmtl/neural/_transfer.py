@@ -35,9 +35,16 @@ def _source_module(source):
 
     ``task_labels`` and ``classes`` are None where the source does not say.
     """
+    inner = getattr(source, "estimator", None)  # sklearn.frozen.FrozenEstimator
+    if isinstance(inner, BaseMultiTaskNet) and hasattr(source, "__sklearn_clone__"):
+        source = inner
     if isinstance(source, BaseMultiTaskNet):
         if not hasattr(source, "module_"):
-            raise ValueError("source is a network that is not fitted; fit it first.")
+            raise ValueError(
+                "source is a network that is not fitted. clone() (e.g. in "
+                "GridSearchCV) returns unfitted copies: wrap the fitted source in "
+                "sklearn.frozen.FrozenEstimator(source)."
+            )
         return source.module_, source.tasks_, getattr(source, "classes_", None)
     if isinstance(source, (nn.Module, dict)):
         return source, None, None
@@ -410,7 +417,10 @@ _FINETUNE_DOC = """Fine-tuning of a source network on target tasks.
         A fitted skmtl.neural network, a ``MultiTaskModule`` (encoder and
         heads), any encoder module (copied, never modified), or a state dict
         of an encoder (keys with or without the ``encoder.`` prefix; loaded
-        into the encoder built from this estimator's parameters).
+        into the encoder built from this estimator's parameters). Wrap a
+        fitted network in ``sklearn.frozen.FrozenEstimator`` to keep it
+        fitted through ``clone`` (GridSearchCV); modules and state dicts are
+        copied by ``clone``.
     hidden_layer_sizes : tuple of int, default=(100,)
         Encoder built when ``source`` is None or a state dict.
     freeze : "encoder", list of str or None, default=None
