@@ -17,7 +17,7 @@ import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
-from .._tasks import TaskIndex, check_task_labels
+from .._tasks import TaskIndex
 from ._base import BaseMultiTaskNet
 from ._estimators import MultiTaskNetClassifier, MultiTaskNetRegressor
 from ._module import MultiTaskModule
@@ -591,10 +591,11 @@ class _JointTransferMixin:
     }
 
     def _prepare(self, X, y, tasks, sample_weight, incremental, classes, partial):
-        n = len(y) if hasattr(y, "__len__") else None
-        labels = check_task_labels(self.target if tasks is None else tasks, n)
+        # tasks=None: the scalar target, broadcast by the base after it has
+        # validated X and y
+        tasks = self.target if tasks is None else tasks
         data = super()._prepare(
-            X, y, labels, sample_weight, incremental, classes, partial
+            X, y, tasks, sample_weight, incremental, classes, partial
         )
         # after the rows of weight 0 left: the target needs rows that train
         names = data["task_labels"].tolist()
