@@ -54,7 +54,6 @@ from sklearn.neural_network import MLPClassifier
 from threadpoolctl import threadpool_info, threadpool_limits
 
 import skmtl
-from skmtl import MultiTaskClassifier
 from skmtl.datasets import (
     fetch_20newsgroups_multitask,
     make_multitask_classification,
@@ -76,6 +75,7 @@ SETTINGS = ("comp_vs_rec", "rec_vs_sci", "sci_vs_comp")
 WEIGHTINGS = ("fixed", "uncertainty", "dwa", "gradnorm", "pcgrad", "mgda", "cagrad")
 REMOVE = ("headers", "footers", "quotes")
 HIDDEN = (100,)
+MIN_DF = 2
 BATCH = 200
 SPEED_GOAL = 0.5  # the issue: net epoch <= 0.5 x MLPClassifier's epoch
 GPU_GOAL = 10.0  # the issue: GPU epoch at least 10x faster than CPU
@@ -83,25 +83,31 @@ GPU_GOAL = 10.0  # the issue: GPU epoch at least 10x faster than CPU
 FULL = {
     "settings": SETTINGS,
     "per_task": (20, 200),
-    "draws": (100, 101, 102),
-    "max_epochs": 200,
+    # 3 draws at 20 per task; 2 at 200 per task, where a draw costs about 50 s
+    # and the spread between draws is smaller
+    "draws": {20: (100, 101, 102), 200: (100, 101)},
+    "max_epochs": 100,
     "cv_folds": 3,
     "alphas": list(np.logspace(1, -5, 13)),
     "ovr": True,
     "ovr_draws": (0,),
     "ovr_train_negatives": 600,  # bydate train: 377-600 positives per group
     "ovr_test_negatives": 400,  # bydate test: 251-399 positives per group
-    "ovr_max_epochs": 20,
-    "ovr_weightings": WEIGHTINGS,
-    "speed_epochs": 4,
-    "speed_repeat": 3,
+    "ovr_max_epochs": 10,
+    "ovr_max_features": 10000,
+    # PCGrad, MGDA and CAGrad differentiate the 20 task losses one by one on
+    # every batch: about 20 s per epoch here (measured: 200-210 s for 10
+    # epochs each), left out of the one-vs-rest problem to keep the run short
+    "ovr_weightings": ("fixed", "uncertainty", "dwa", "gradnorm"),
+    "speed_epochs": 3,
+    "speed_repeat": 2,
     "profile_epochs": 2,
     "memory": True,
 }
 QUICK = {
     "settings": ("synthetic",),
     "per_task": (20,),
-    "draws": (0, 1),
+    "draws": {20: (0, 1)},
     "max_epochs": 5,
     "cv_folds": 2,
     "alphas": [1.0, 0.01],
@@ -110,6 +116,7 @@ QUICK = {
     "ovr_train_negatives": None,
     "ovr_test_negatives": None,
     "ovr_max_epochs": 2,
+    "ovr_max_features": None,
     "ovr_weightings": (),
     "speed_epochs": 1,
     "speed_repeat": 1,
@@ -254,10 +261,11 @@ def evaluate(specs, draws, log):
     return res, labels
 
 
-def _tfidf(train_docs, test_docs):
+def _tfidf(train_docs, test_docs, max_features=None):
     # fitted on the training documents of the draw only (each document once:
     # in one-vs-rest the same document is a row of every task)
-    tfidf = TfidfVectorizer(sublinear_tf=True, stop_words="english", min_df=1)
+    tfidf = TfidfVectorizer(sublinear_tf=True, stop_words="english", min_df=MIN_DF,
+                            max_features=max_features)  # fmt: skip
     tfidf.fit(list(dict.fromkeys(train_docs)))
     return tfidf.transform(list(train_docs)), tfidf.transform(list(test_docs))
 
@@ -302,7 +310,7 @@ def ovr_draws(cfg, seeds):
             )  # fmt: skip
             for subset in ("train", "test")
         ]
-        X_tr, X_te = _tfidf(parts[0].data, parts[1].data)
+        X_tr, X_te = _tfidf(parts[0].data, parts[1].data, cfg["ovr_max_features"])
         yield (seed, X_tr, X_te, parts[0].target, parts[1].target, parts[0].tasks,
                parts[1].tasks)  # fmt: skip
 
@@ -316,17 +324,18 @@ def run_accuracy(cfg, log):
             log(f"{key}")
             start = time.perf_counter()
             try:
+                seeds = cfg["draws"][per_task]
                 if setting == "synthetic":
-                    draws = synthetic_draws(per_task, cfg["draws"])
+                    draws = synthetic_draws(per_task, seeds)
                 else:
-                    draws = pair_draws(setting, per_task, cfg["draws"])
+                    draws = pair_draws(setting, per_task, seeds)
                 res, labels = evaluate(specs, draws, log)
             except (FileNotFoundError, OSError) as exc:
                 skipped[key] = str(exc).splitlines()[0]
                 log(f"  data not found, skipped ({skipped[key]})")
                 continue
             res["_meta"] = {"labels": labels, "seconds": time.perf_counter() - start,
-                            "draws": list(cfg["draws"]),
+                            "draws": list(seeds),
                             "epochs": cfg["max_epochs"]}  # fmt: skip
             results[key] = res
             log(f"  done in {res['_meta']['seconds']:.0f} s")
@@ -489,6 +498,74 @@ def profile_net(cfg, problem, device="cpu", top=14):
     return head + "\n" + "\n".join(lines[start - 1: start + top + 1])
 
 
+def op_breakdown(problem, repeat=20):
+    """Per-batch cost of the network's steps on ``problem``'s X (batch of
+    ``BATCH`` random rows, first layer of ``HIDDEN[0]`` units, float32): what
+    ``skmtl.neural`` does now against a proposed replacement, same results."""
+    if torch is None:
+        return []
+    import torch.nn.functional as F
+
+    _, X, *_ = problem
+    X = sp.csr_matrix(X, dtype=np.float32)
+    p, h = X.shape[1], HIDDEN[0]
+    rows = np.random.default_rng(0).permutation(X.shape[0])[:BATCH]
+    gen = torch.Generator().manual_seed(0)
+    W = torch.nn.Parameter(torch.randn(h, p, generator=gen) * 0.01)  # (out, in)
+    We = torch.nn.Parameter(W.detach().t().contiguous())  # (in, out)
+
+    def to_tensors():
+        B = X[rows]
+        return (torch.as_tensor(B.indptr.astype(np.int64)),
+                torch.as_tensor(B.indices.astype(np.int64)), torch.as_tensor(B.data))  # fmt: skip
+
+    ptr, idx, val = to_tensors()
+
+    def bag(weight):
+        return F.embedding_bag(idx, weight, ptr, mode="sum", per_sample_weights=val,
+                               include_last_offset=True)  # fmt: skip
+
+    def fwd_bwd(param, weight_fn):
+        def run():
+            param.grad = None
+            bag(weight_fn()).relu().sum().backward()
+
+        return run
+
+    def l2_now():
+        W.grad = W.grad + 1e-4 * W.detach()
+
+    def l2_new():
+        W.grad.add_(W.detach(), alpha=1e-4)
+
+    def adam(**kw):
+        P = torch.nn.Parameter(W.detach().clone())
+        P.grad = torch.ones_like(P)
+        return torch.optim.Adam([P], lr=1e-3, **kw).step
+
+    def ms(fn):
+        fn()
+        start = time.perf_counter()
+        for _ in range(repeat):
+            fn()
+        return (time.perf_counter() - start) / repeat * 1e3
+
+    W.grad = torch.zeros_like(W)
+    return [
+        ("CSR rows of the batch -> tensors (scipy slicing)", ms(to_tensors), None, ""),
+        ("first layer forward (embedding_bag)", ms(lambda: bag(W.t())),
+         ms(lambda: bag(We)), "weight stored as (n_features, units): no transposed "
+         "copy of the whole matrix on every batch"),
+        ("first layer forward + backward", ms(fwd_bwd(W, lambda: W.t())),
+         ms(fwd_bwd(We, lambda: We)), "same"),
+        ("L2 gradient `alpha * W` (first layer)", ms(l2_now), ms(l2_new),
+         "in place: `p.grad.add_(p.detach(), alpha=alpha)`, or Adam's "
+         "`weight_decay` on a param group of the weight matrices"),
+        ("Adam step (first layer)", ms(adam()), ms(adam(fused=True)),
+         "`torch.optim.Adam(..., fused=True)` (CPU and CUDA since torch 2.4)"),
+    ]  # fmt: skip
+
+
 # ================================================================= memory
 def _memory_child(path, contender, epochs):
     """Run in a fresh process: peak RSS before and after one fit on ``path``."""
@@ -501,15 +578,25 @@ def _memory_child(path, contender, epochs):
         torch.set_num_threads(1)
     make, uses_tasks = speed_contenders("cpu")[contender]
     model = make(epochs)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    before = _vm("VmRSS")
     with threadpool_limits(1), warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         if uses_tasks and tasks is not None:
             model.fit(X, y, tasks=tasks)
         else:
             model.fit(X, y)
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(f"MAXRSS {before} {after}")  # kilobytes on Linux
+    print(f"MAXRSS {before} {_vm('VmHWM')}")  # kilobytes
+
+
+def _vm(key):
+    """VmRSS / VmHWM (peak RSS) of this process in kB. Not getrusage's maxrss:
+    on Linux that keeps the parent's peak across fork + exec, so a child
+    started by a process holding the corpus would report the parent's peak."""
+    try:
+        with open("/proc/self/status") as f:
+            return int(next(ln.split()[1] for ln in f if ln.startswith(key + ":")))
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def run_memory(cfg, problem, log):
@@ -714,6 +801,30 @@ def _speed_section(rows, profile, device):
     return lines
 
 
+def _ops_section(ops, speed):
+    if not ops:
+        return []
+    lines = ["### Where the network's epoch goes, and what would remove it", "",
+             f"Per batch of {BATCH} rows on the first speed problem's X "
+             f"({speed[0]['n']} x {speed[0]['p']}), one thread, mean of 20 runs: the "
+             "operation as `skmtl.neural` runs it now and the proposed "
+             "replacement (same numbers out). Not in `skmtl/neural` yet: measured "
+             "here on the operations alone.", "",
+             "| step | now ms | proposed ms | proposed change |", "|---|---|---|---|"]  # fmt: skip
+    for name, now, new, how in ops:
+        new = "-" if new is None else f"{new:.2f}"
+        lines.append(f"| {name} | {now:.2f} | {new} | {how} |")
+    now = sum(op[1] for op in ops[2:]) + ops[0][1]
+    new = sum(op[2] for op in ops[2:]) + ops[0][1]
+    n_batches = -(-speed[0]["n"] // BATCH)
+    lines += ["", f"Sum of the first layer's forward + backward, L2 and Adam and the "
+              f"slicing: {now:.1f} ms now, {new:.1f} ms proposed, x {n_batches} "
+              f"batches = {now * n_batches / 1e3:.2f} s / {new * n_batches / 1e3:.2f} "
+              "s per epoch (the rest of the network, the head and Python overhead "
+              "not counted).", ""]  # fmt: skip
+    return lines
+
+
 def _memory_section(mem):
     if not mem:
         return []
@@ -724,11 +835,12 @@ def _memory_section(mem):
         f"{mem['csr'] / mib:.1f} MiB; its dense float32 copy would be "
         f"{mem['dense'] / mib:.0f} MiB; the first layer's weights alone are "
         f"{mem['weights'] / mib:.1f} MiB (x4 with its gradient and Adam's two "
-        "moments). Peak RSS (`resource.getrusage(RUSAGE_SELF).ru_maxrss`) of a "
-        "new process after loading X and building the estimator, and after a "
-        "1-epoch fit; the increase is what the fit added at its peak."
+        "moments). In a new process: current RSS (`VmRSS`) after loading X and building the "
+        "estimator, and peak RSS (`VmHWM`, /proc/self/status) after a 1-epoch "
+        "fit; the increase is what the fit added at its peak (model, gradients, "
+        "optimiser state, batches)."
     )
-    lines += ["", "| contender | peak RSS before fit MiB | after fit MiB | "
+    lines += ["", "| contender | RSS before fit MiB | peak RSS after fit MiB | "
               "increase MiB | increase / dense X |", "|---|---|---|---|---|"]
     for r in mem["rows"]:
         inc = r["after"] - r["before"]
@@ -789,6 +901,7 @@ def _report(results, skipped, speed, profile, mem, info):
             lines += _accuracy_section(key, res)
     if speed:
         lines += _speed_section(speed, profile, info["device"])
+        lines += _ops_section(info.get("ops", []), speed)
     lines += _memory_section(mem)
     lines += ["## Notes", ""] + [f"- {n}" for n in info["notes"]] + [""]
     return "\n".join(lines)
@@ -828,7 +941,7 @@ def main(quick=False, out_dir=None, command=None, threads=1, accuracy=True,
     limits = threadpool_limits(threads)
     before = _machine()
     start = time.perf_counter()
-    results, skipped, rows, profile, mem = {}, {}, [], "", None
+    results, skipped, rows, profile, mem, ops = {}, {}, [], "", None, []
     try:
         if accuracy:
             results, skipped = run_accuracy(cfg, log)
@@ -838,6 +951,10 @@ def main(quick=False, out_dir=None, command=None, threads=1, accuracy=True,
             rows = run_speed(cfg, problems, device, log)
             profile = profile_net(cfg, problems[0], "cpu")
             log(profile)
+            ops = op_breakdown(problems[0])
+            for op in ops:
+                log(f"  {op[0]}: {op[1]:.2f} ms" + (
+                    "" if op[2] is None else f" -> {op[2]:.2f} ms"))
             if cfg["memory"] if memory is None else memory:
                 log("memory")
                 mem = run_memory(cfg, problems[0], log)
@@ -847,7 +964,7 @@ def main(quick=False, out_dir=None, command=None, threads=1, accuracy=True,
             torch.set_num_threads(old_threads)
     elapsed = time.perf_counter() - start
     out = {"accuracy": results, "skipped": skipped, "speed": rows, "memory": mem,
-           "profile": profile}  # fmt: skip
+           "profile": profile, "ops": ops}  # fmt: skip
     if out_dir is not None:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -862,6 +979,7 @@ def main(quick=False, out_dir=None, command=None, threads=1, accuracy=True,
             "device": "cpu",
             "notes": NOTES,
         }
+        info["ops"] = ops
         text = _report(results, skipped, rows, profile, mem, info)
         name = "neural.md" if device in (None, "cpu") else f"neural_{device}.md"
         (out_dir / name).write_text(text)
