@@ -863,8 +863,10 @@ def _speed_section(rows, profile, device):
             line += f"; with the proposed fix {fix['ratio']:.2f}"
         lines.append(line + ".")
     for r in rows:
+        # the network on another device: "MultiTaskNet <device>", not the
+        # CPU variants ("MultiTaskNet cpu", "MultiTaskNet cpu, proposed fix")
         gpu = [c for c in r if isinstance(r[c], dict) and c.startswith("MultiTaskNet")
-               and not c.endswith("cpu")]  # fmt: skip
+               and "cpu" not in c]  # fmt: skip
         for c in gpu:
             speedup = r["MultiTaskNet cpu"]["epoch"] / r[c]["epoch"]
             lines.append("")
