@@ -191,3 +191,47 @@ def test_bench_structure_quick(tmp_path):
     assert "mutar" in report
     if importlib.util.find_spec("matplotlib") is not None:
         assert (tmp_path / "structure.png").stat().st_size > 0
+
+
+def test_bench_neural_quick(tmp_path):
+    pytest.importorskip("torch", reason="skmtl.neural needs torch")
+    bench = _load("bench_neural")
+    out = bench.main(quick=True, out_dir=tmp_path)
+
+    # every weighting of the network next to the linear and MLP baselines
+    (key,) = out["accuracy"]
+    res = out["accuracy"][key]
+    names = [n for n in res if n != "_meta"]
+    assert [f"net {w}" for w in bench.WEIGHTINGS] == names[-len(bench.WEIGHTINGS) :]
+    assert set(bench.BASELINE.values()) <= set(names)
+    for name in names:
+        entry = res[name]
+        assert entry["acc"].shape == (2, 3)  # 2 draws, 3 tasks
+        assert ((0 <= entry["acc"]) & (entry["acc"] <= 1)).all()
+        assert entry["neg"].dtype == bool and all(t > 0 for t in entry["time"])
+    assert not res["linear independent"]["neg"].any()  # its own baseline
+
+    # speed: both contenders timed, ratios against MLPClassifier
+    (row,) = out["speed"]
+    for contender in ("MLPClassifier", "MultiTaskNet cpu"):
+        assert row[contender]["epoch"] > 0
+    assert row["MLPClassifier"]["ratio"] == pytest.approx(1.0)
+    assert [op[0] for op in out["ops"]][0].startswith("CSR rows")
+    # memory: measured in a child process for every contender
+    assert len(out["memory"]["rows"]) == len(bench.speed_contenders("cpu"))
+    assert all(r["after"] > 0 for r in out["memory"]["rows"])
+
+    report = (tmp_path / "neural.md").read_text()
+    assert "bench_neural.main(quick=True)" in report
+    for part in ("## 1. Accuracy", "## 2. Speed", "## 3. Peak memory"):
+        assert part in report
+    assert "| net cagrad |" in report and "| MLP pooled |" in report
+
+
+def test_bench_neural_refuses_missing_cuda():
+    torch = pytest.importorskip("torch", reason="skmtl.neural needs torch")
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    bench = _load("bench_neural")
+    with pytest.raises(SystemExit, match="no CUDA"):
+        bench.main(quick=True, accuracy=False, device="cuda")

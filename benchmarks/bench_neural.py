@@ -1,0 +1,1104 @@
+"""Multi-task networks (``skmtl.neural``): accuracy on 20 Newsgroups, speed, memory.
+
+Usage::
+
+    python benchmarks/bench_neural.py               # full run, about 15 min, 2 cores
+    python benchmarks/bench_neural.py --quick       # tiny synthetic sizes (smoke)
+    python benchmarks/bench_neural.py --speed-only  # part 2 only (and part 3)
+    python benchmarks/bench_neural.py --speed-only --device cuda   # GPU vs CPU
+
+From Python, ``main(quick=False, out_dir=None, ...)`` returns
+``{"accuracy": {...}, "speed": [...], "memory": [...], "profile": str}``.
+
+1. **Accuracy**: ``MultiTaskNetClassifier`` (one hidden layer of 100 relu
+   units shared by the tasks, one linear head per task) with every task
+   weighting, next to skmtl's linear models (independent, pooled, mean and
+   graph couplings, strengths chosen by ``MultiTaskClassifierCV``) and
+   scikit-learn's ``MLPClassifier`` with the same architecture and defaults,
+   one per task and one pooled over the tasks: the three 20 Newsgroups pair
+   settings at 20 and 200 labelled documents per task (the rest of each task
+   is the test set), and 20 one-vs-rest tasks (bydate train / test split,
+   balanced). Per-task test accuracy, and the negative-transfer column of
+   ``skmtl.metrics.per_task_report`` against the independent model of the
+   same family.
+2. **Speed**: time per epoch of the network against ``MLPClassifier``, same
+   architecture, optimiser (Adam), batch size and CSR TF-IDF input, threads
+   pinned (``torch.set_num_threads`` and threadpoolctl); a profile of the
+   network's epoch. ``--device cuda`` adds the network on the GPU.
+3. **Memory**: peak resident memory of a fit in a fresh subprocess, against
+   the size of the CSR input and of its dense copy.
+"""
+
+import argparse
+import cProfile
+import io
+import os
+import platform
+import pstats
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import scipy
+import scipy.sparse as sp
+import sklearn
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.neural_network import MLPClassifier
+from threadpoolctl import threadpool_info, threadpool_limits
+
+import skmtl
+from skmtl.datasets import (
+    fetch_20newsgroups_multitask,
+    make_multitask_classification,
+    train_test_split_tasks,
+)
+from skmtl.metrics import per_task_report
+from skmtl.model_selection import MultiTaskClassifierCV, TaskStratifiedKFold
+from skmtl.penalties import GraphLaplacian, MeanRegularized
+
+try:
+    import torch
+
+    from skmtl.neural import MultiTaskNetClassifier
+except ImportError:  # pragma: no cover - torch is the "torch" extra
+    torch = None
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SETTINGS = ("comp_vs_rec", "rec_vs_sci", "sci_vs_comp")
+WEIGHTINGS = ("fixed", "uncertainty", "dwa", "gradnorm", "pcgrad", "mgda", "cagrad")
+REMOVE = ("headers", "footers", "quotes")
+HIDDEN = (100,)
+MIN_DF = 2
+BATCH = 200
+SPEED_GOAL = 0.5  # the issue: net epoch <= 0.5 x MLPClassifier's epoch
+GPU_GOAL = 10.0  # the issue: GPU epoch at least 10x faster than CPU
+
+FULL = {
+    "settings": SETTINGS,
+    "per_task": (20, 200),
+    # 3 draws at 20 per task; 2 at 200 per task, where a draw costs about 50 s
+    # and the spread between draws is smaller
+    "draws": {20: (100, 101, 102), 200: (100, 101)},
+    "max_epochs": 100,
+    "cv_folds": 3,
+    "alphas": list(np.logspace(1, -5, 13)),
+    "ovr": True,
+    "ovr_draws": (0,),
+    "ovr_train_negatives": 600,  # bydate train: 377-600 positives per group
+    "ovr_test_negatives": 400,  # bydate test: 251-399 positives per group
+    "ovr_max_epochs": 10,
+    "ovr_max_features": 10000,
+    # PCGrad, MGDA and CAGrad differentiate the 20 task losses one by one on
+    # every batch: about 20 s per epoch here (measured: 200-210 s for 10
+    # epochs each), left out of the one-vs-rest problem to keep the run short
+    "ovr_weightings": ("fixed", "uncertainty", "dwa", "gradnorm"),
+    "speed_epochs": 3,
+    "speed_repeat": 2,
+    "profile_epochs": 2,
+    "memory": True,
+}
+QUICK = {
+    "settings": ("synthetic",),
+    "per_task": (20,),
+    "draws": {20: (0, 1)},
+    "max_epochs": 5,
+    "cv_folds": 2,
+    "alphas": [1.0, 0.01],
+    "ovr": False,
+    "ovr_draws": (),
+    "ovr_train_negatives": None,
+    "ovr_test_negatives": None,
+    "ovr_max_epochs": 2,
+    "ovr_max_features": None,
+    "ovr_weightings": (),
+    "speed_epochs": 1,
+    "speed_repeat": 1,
+    "profile_epochs": 1,
+    "memory": True,
+}
+
+
+# ================================================================= models
+class PerTaskMLP:
+    """One ``MLPClassifier`` per task: the independent network baseline."""
+
+    def __init__(self, **params):
+        self.params = params
+
+    def fit(self, X, y, tasks):
+        self.models_ = {}
+        for t in np.unique(tasks):
+            rows = tasks == t
+            self.models_[t] = MLPClassifier(**self.params).fit(X[rows], y[rows])
+        return self
+
+    def predict(self, X, tasks):
+        out = np.empty(X.shape[0], dtype=np.int64)
+        for t, model in self.models_.items():
+            rows = tasks == t
+            if rows.any():
+                out[rows] = model.predict(X[rows])
+        return out
+
+
+class Pooled:
+    """One model for all rows, blind to the task (its ``predict`` takes none, so
+    that ``per_task_report`` calls it without ``tasks``)."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def fit(self, X, y):
+        self.model.fit(X, y)
+        return self
+
+    def predict(self, X):
+        return self.model.predict(X)
+
+
+def net(weighting, max_epochs, seed, device="cpu"):
+    return MultiTaskNetClassifier(
+        HIDDEN, task_weighting=weighting, max_epochs=max_epochs, random_state=seed,
+        device=device,
+    )  # fmt: skip
+
+
+def mlp(max_epochs, seed, **kw):
+    return MLPClassifier(HIDDEN, max_iter=max_epochs, random_state=seed, **kw)
+
+
+def model_specs(cfg, max_epochs, weightings):
+    """[(name, family, factory(seed), uses tasks)]; family names the baseline."""
+    folds = cfg["cv_folds"]
+
+    def linear(penalty, grid):
+        def make(seed):
+            cv = TaskStratifiedKFold(folds, shuffle=True, random_state=seed)
+            return MultiTaskClassifierCV(
+                cfg["alphas"], penalty=penalty, penalty_grid=grid, cv=cv,
+                max_iter=5000,
+            )  # fmt: skip
+
+        return make
+
+    specs = [
+        ("linear independent", "linear", linear("independent", None), True),
+        ("linear pooled", "linear", lambda s: Pooled(linear("independent", None)(s)),
+         False),
+        ("linear mean", "linear", linear(MeanRegularized(), {"shared": [0.01, 0.1,
+                                                              1.0]}), True),
+        ("linear graph", "linear", linear(GraphLaplacian(), {"coupling": [0.3, 1.0,
+                                                              3.0]}), True),
+        ("MLP per task", "net", lambda s: PerTaskMLP(
+            hidden_layer_sizes=HIDDEN, max_iter=max_epochs, random_state=s), True),
+        ("MLP pooled", "net", lambda s: mlp(max_epochs, s), False),
+    ]  # fmt: skip
+    if torch is not None:
+        specs += [
+            (f"net {w}", "net", lambda s, w=w: net(w, max_epochs, s), True)
+            for w in weightings
+        ]
+    return specs
+
+
+BASELINE = {"linear": "linear independent", "net": "MLP per task"}
+
+
+# ================================================================= accuracy
+def _fit_predict(make, seed, uses_tasks, X_tr, y_tr, t_tr, X_te):
+    model = make(seed)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        start = time.perf_counter()
+        if isinstance(model, PerTaskMLP):
+            model.fit(X_tr, y_tr, t_tr)
+        elif uses_tasks:
+            model.fit(X_tr, y_tr, tasks=t_tr)
+        else:
+            model.fit(X_tr, y_tr)
+        seconds = time.perf_counter() - start
+    n_warn = sum(issubclass(w.category, ConvergenceWarning) for w in caught)
+    return model, seconds, n_warn
+
+
+def evaluate(specs, draws, log):
+    """``draws``: iterable of (seed, X_tr, X_te, y_tr, y_te, t_tr, t_te).
+
+    Returns ``{name: {"acc": (n_draws, n_tasks), "neg": (n_draws, n_tasks) bool,
+    "time": [...], "warn": int}}`` and the task labels.
+    """
+    res = {name: {"acc": [], "neg": [], "time": [], "warn": 0} for name, *_ in specs}
+    labels = None
+    for seed, X_tr, X_te, y_tr, y_te, t_tr, t_te in draws:
+        fitted = {}
+        for name, _family, make, uses_tasks in specs:
+            model, seconds, n_warn = _fit_predict(
+                make, seed, uses_tasks, X_tr, y_tr, t_tr, X_te
+            )
+            fitted[name] = model
+            res[name]["time"].append(seconds)
+            res[name]["warn"] += n_warn
+        for name, family, _make, _uses in specs:
+            base = fitted[BASELINE[family]]
+            rep = per_task_report(
+                fitted[name], X_te, y_te, t_te, metric="accuracy", baseline=base
+            )
+            labels = np.asarray(rep["task"])
+            res[name]["acc"].append(np.asarray(rep["score"], float))
+            res[name]["neg"].append(np.asarray(rep["negative_transfer"], bool))
+        log(f"    draw {seed}: " + ", ".join(
+            f"{n} {np.mean(res[n]['acc'][-1]):.3f}" for n, *_ in specs
+        ))  # fmt: skip
+    for entry in res.values():
+        entry["acc"], entry["neg"] = np.array(entry["acc"]), np.array(entry["neg"])
+    return res, labels
+
+
+def _tfidf(train_docs, test_docs, max_features=None):
+    # fitted on the training documents of the draw only (each document once:
+    # in one-vs-rest the same document is a row of every task)
+    tfidf = TfidfVectorizer(sublinear_tf=True, stop_words="english", min_df=MIN_DF,
+                            max_features=max_features)  # fmt: skip
+    tfidf.fit(list(dict.fromkeys(train_docs)))
+    return tfidf.transform(list(train_docs)), tfidf.transform(list(test_docs))
+
+
+def pair_draws(setting, per_task, seeds):
+    data = fetch_20newsgroups_multitask(
+        setting, remove=REMOVE, download_if_missing=False
+    )
+    docs = np.asarray(data.data, dtype=object)
+    for seed in seeds:
+        d_tr, d_te, y_tr, y_te, t_tr, t_te = train_test_split_tasks(
+            docs, data.target, data.tasks, train_size=per_task, random_state=seed
+        )
+        X_tr, X_te = _tfidf(d_tr, d_te)
+        yield seed, X_tr, X_te, y_tr, y_te, t_tr, t_te
+
+
+def synthetic_draws(per_task, seeds):
+    X, y, tasks = make_multitask_classification(
+        n_tasks=3, n_samples=60, n_features=40, sparse=True, density=0.2,
+        random_state=0,
+    )[:3]  # fmt: skip
+    X = sp.csr_matrix(abs(X))
+    for seed in seeds:
+        yield (seed, *train_test_split_tasks(
+            X, y, tasks, train_size=per_task, random_state=seed))  # fmt: skip
+
+
+def ovr_draws(cfg, seeds):
+    """20 one-vs-rest tasks: bydate train rows to train, bydate test rows to test.
+
+    Balanced sampling: every task keeps all its positives and at most
+    ``ovr_*_negatives`` negatives drawn uniformly from the 19 other groups
+    (``max_negatives_per_task``), in training and in test.
+    """
+    for seed in seeds:
+        parts = [
+            fetch_20newsgroups_multitask(
+                "all",
+                one_vs_rest=True,
+                subset=subset,
+                remove=REMOVE,
+                max_negatives_per_task=cfg[f"ovr_{subset}_negatives"],
+                random_state=seed,
+                download_if_missing=False,
+            )
+            for subset in ("train", "test")
+        ]
+        X_tr, X_te = _tfidf(parts[0].data, parts[1].data, cfg["ovr_max_features"])
+        yield (seed, X_tr, X_te, parts[0].target, parts[1].target, parts[0].tasks,
+               parts[1].tasks)  # fmt: skip
+
+
+def run_accuracy(cfg, log):
+    results, skipped = {}, {}
+    specs = model_specs(cfg, cfg["max_epochs"], WEIGHTINGS)
+    for setting in cfg["settings"]:
+        for per_task in cfg["per_task"]:
+            key = f"{setting}, {per_task} per task"
+            log(f"{key}")
+            start = time.perf_counter()
+            try:
+                seeds = cfg["draws"][per_task]
+                if setting == "synthetic":
+                    draws = synthetic_draws(per_task, seeds)
+                else:
+                    draws = pair_draws(setting, per_task, seeds)
+                res, labels = evaluate(specs, draws, log)
+            except (FileNotFoundError, OSError) as exc:
+                skipped[key] = str(exc).splitlines()[0]
+                log(f"  data not found, skipped ({skipped[key]})")
+                continue
+            res["_meta"] = {"labels": labels, "seconds": time.perf_counter() - start,
+                            "draws": list(seeds),
+                            "epochs": cfg["max_epochs"]}  # fmt: skip
+            results[key] = res
+            log(f"  done in {res['_meta']['seconds']:.0f} s")
+    if cfg["ovr"]:
+        key = "one-vs-rest, 20 tasks"
+        log(key)
+        start = time.perf_counter()
+        specs = model_specs(cfg, cfg["ovr_max_epochs"], cfg["ovr_weightings"])
+        try:
+            res, labels = evaluate(specs, ovr_draws(cfg, cfg["ovr_draws"]), log)
+            res["_meta"] = {"labels": labels, "seconds": time.perf_counter() - start,
+                            "draws": list(cfg["ovr_draws"]),
+                            "epochs": cfg["ovr_max_epochs"]}  # fmt: skip
+            results[key] = res
+        except (FileNotFoundError, OSError) as exc:
+            skipped[key] = str(exc).splitlines()[0]
+        log(f"  done in {time.perf_counter() - start:.0f} s")
+    return results, skipped
+
+
+# ================================================================= speed
+def speed_problems(quick, log):
+    """[(name, X (CSR), y, tasks or None, note)]: the inputs of the timings."""
+    if quick:
+        rng = np.random.default_rng(0)
+        X = sp.random(400, 2000, density=0.01, format="csr", random_state=0,
+                      dtype=np.float64)  # fmt: skip
+        y = rng.integers(0, 2, 400)
+        tasks = np.repeat(["a", "b"], 200)
+        return [("synthetic CSR, 2 tasks", X, y, tasks, "")]
+    out = []
+    try:
+        data = fetch_20newsgroups_multitask(
+            "all", one_vs_rest=True, subset="train", remove=REMOVE,
+            max_negatives_per_task=1, download_if_missing=False,
+        )  # fmt: skip
+        # the positives of the 20 tasks: every training document once, its
+        # newsgroup as the class (20 classes, one task)
+        pos = data.target == 1
+        docs, groups = np.asarray(data.data, dtype=object)[pos], data.tasks[pos]
+        X = TfidfVectorizer(sublinear_tf=True, stop_words="english", min_df=2)
+        X = X.fit_transform(list(docs))
+        out.append(("20NG train, 20 classes, 1 task", X, groups, None, ""))
+        pair = fetch_20newsgroups_multitask(
+            "comp_vs_rec", remove=REMOVE, download_if_missing=False
+        )
+        Xp = TfidfVectorizer(sublinear_tf=True, stop_words="english", min_df=2)
+        Xp = Xp.fit_transform(list(pair.data))
+        out.append(
+            (
+                "20NG comp_vs_rec, 4 binary tasks",
+                Xp,
+                pair.target,
+                pair.tasks,
+                "MLPClassifier: one binary model on the pooled rows",
+            )
+        )
+    except (FileNotFoundError, OSError) as exc:
+        log(f"20 Newsgroups not found ({str(exc).splitlines()[0]}): synthetic CSR")
+        rng = np.random.default_rng(0)
+        X = sp.random(11314, 50000, density=0.0016, format="csr", random_state=0,
+                      dtype=np.float64)  # fmt: skip
+        out.append(
+            (
+                "synthetic CSR like 20NG train, 20 classes, 1 task",
+                X,
+                rng.integers(0, 20, X.shape[0]),
+                None,
+                "archive not found",
+            )
+        )
+    return out
+
+
+def _time_fit(model, X, y, tasks):
+    with warnings.catch_warnings():
+        # fixed numbers of epochs: the warning that max_epochs was reached is
+        # expected and ignored
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        start = time.perf_counter()
+        if tasks is None:
+            model.fit(X, y)
+        else:
+            model.fit(X, y, tasks=tasks)
+        if torch is not None and torch.cuda.is_available():
+            torch.cuda.synchronize()
+        return time.perf_counter() - start
+
+
+class _Float32:
+    """Fit the wrapped estimator on a float32 copy of X (the copy is not timed
+    apart: it is a cast of the CSR values only, milliseconds)."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def fit(self, X, y):
+        self.model.fit(X.astype(np.float32), y)
+        return self
+
+
+def speed_contenders(device):
+    """{name: (factory(epochs, n_features) -> estimator, uses tasks)}; all the
+    same architecture."""
+
+    def sk(e, p, **kw):
+        return mlp(e, 0, batch_size=BATCH, tol=0.0, n_iter_no_change=e + 1, **kw)
+
+    def mtn(e, p, device="cpu", **kw):
+        return MultiTaskNetClassifier(
+            HIDDEN, batch_size=BATCH, max_epochs=e, tol=0.0, n_iter_no_change=e + 1,
+            random_state=0, device=device, **kw,
+        )  # fmt: skip
+
+    out = {
+        "MLPClassifier": (sk, False),
+        # the same model on float32 input (scikit-learn then trains in float32,
+        # the network's default precision)
+        "MLPClassifier float32": (lambda e, p: _Float32(sk(e, p)), False),
+    }
+    if torch is None:
+        return out
+    out["MultiTaskNet cpu"] = (mtn, True)
+    # the proposed fix, through the public API: the first layer's weight in
+    # the (n_features, units) layout of embedding_bag, and fused Adam
+    out["MultiTaskNet cpu, proposed fix"] = (
+        lambda e, p: mtn(e, p, encoder=EmbeddingMLP, encoder__n_features=p,
+                         optimizer__fused=True),
+        True,
+    )  # fmt: skip
+    if device not in (None, "cpu"):
+        out[f"MultiTaskNet {device}"] = (lambda e, p: mtn(e, p, device), True)
+    return out
+
+
+if torch is not None:
+
+    class EmbeddingMLP(torch.nn.Module):
+        """``relu(X W + b)`` with ``W`` of shape (n_features, units): the
+        default encoder of ``hidden_layer_sizes=(100,)``, the weight stored in
+        the layout ``embedding_bag`` reads (no transposed copy per batch)."""
+
+        accepts_sparse = True
+
+        def __init__(self, n_features, units=HIDDEN[0]):
+            super().__init__()
+            # nn.Linear's initialisation: U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+            bound = 1.0 / np.sqrt(n_features)
+            self.weight = torch.nn.Parameter(
+                torch.empty(n_features, units).uniform_(-bound, bound)
+            )
+            self.bias = torch.nn.Parameter(torch.empty(units).uniform_(-bound, bound))
+
+        def forward(self, x):
+            if hasattr(x, "indptr"):  # a CSRBatch
+                out = torch.nn.functional.embedding_bag(
+                    x.indices, self.weight, x.indptr, mode="sum",
+                    per_sample_weights=x.data, include_last_offset=True,
+                )  # fmt: skip
+            else:
+                out = x @ self.weight
+            return torch.relu(out + self.bias)
+
+
+def run_speed(cfg, problems, device, log):
+    """Seconds per epoch: (fit of 1 + k epochs - fit of 1 epoch) / k, best of
+    ``speed_repeat``, the contenders interleaved round by round."""
+    rows = []
+    k = cfg["speed_epochs"]
+    for name, X, y, tasks, note in problems:
+        contenders = speed_contenders(device)
+        best = {c: [np.inf, np.inf] for c in contenders}
+        for _ in range(cfg["speed_repeat"]):
+            for c, (make, uses_tasks) in contenders.items():
+                t = tasks if uses_tasks else None
+                for i, epochs in enumerate((1, 1 + k)):
+                    seconds = _time_fit(make(epochs, X.shape[1]), X, y, t)
+                    best[c][i] = min(best[c][i], seconds)
+        n_tasks = 1 if tasks is None else len(np.unique(tasks))
+        row = {"problem": name, "n": X.shape[0], "p": X.shape[1], "nnz": X.nnz,
+               "n_tasks": n_tasks, "note": note}  # fmt: skip
+        for c, (t1, tk) in best.items():
+            row[c] = {"epoch": max(tk - t1, 1e-9) / k, "setup": max(t1 - (tk - t1) / k,
+                                                                   0.0)}  # fmt: skip
+        ref = row["MLPClassifier"]["epoch"]
+        for c in best:
+            row[c]["ratio"] = row[c]["epoch"] / ref
+        log(f"  {name}: " + ", ".join(
+            f"{c} {row[c]['epoch']:.3f} s/epoch ({row[c]['ratio']:.2f}x)" for c in best
+        ))  # fmt: skip
+        rows.append(row)
+    return rows
+
+
+def profile_net(cfg, problem, device="cpu", top=14):
+    """cProfile of a network fit (setup + ``profile_epochs`` epochs)."""
+    if torch is None:
+        return "torch is not installed"
+    name, X, y, tasks, _ = problem
+    model = MultiTaskNetClassifier(HIDDEN, batch_size=BATCH,
+                                   max_epochs=cfg["profile_epochs"], random_state=0,
+                                   device=device)  # fmt: skip
+    prof = cProfile.Profile()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        prof.enable()
+        model.fit(X, y, tasks=tasks)
+        prof.disable()
+    buf = io.StringIO()
+    stats = pstats.Stats(prof, stream=buf)
+    stats.sort_stats("tottime").print_stats(top)
+    lines = [ln for ln in buf.getvalue().splitlines() if ln.strip()]
+    start = next(i for i, ln in enumerate(lines) if "ncalls" in ln)
+    head = f"{name}, {cfg['profile_epochs']} epoch(s), top {top} by own time:"
+    return head + "\n" + "\n".join(lines[start - 1 : start + top + 1])
+
+
+def op_breakdown(problem, repeat=20):
+    """Per-batch cost of the network's steps on ``problem``'s X (batch of
+    ``BATCH`` random rows, first layer of ``HIDDEN[0]`` units, float32): what
+    ``skmtl.neural`` does now against a proposed replacement, same results."""
+    if torch is None:
+        return []
+    import torch.nn.functional as F
+
+    _, X, *_ = problem
+    X = sp.csr_matrix(X, dtype=np.float32)
+    p, h = X.shape[1], HIDDEN[0]
+    rows = np.random.default_rng(0).permutation(X.shape[0])[:BATCH]
+    gen = torch.Generator().manual_seed(0)
+    W = torch.nn.Parameter(torch.randn(h, p, generator=gen) * 0.01)  # (out, in)
+    We = torch.nn.Parameter(W.detach().t().contiguous())  # (in, out)
+
+    def to_tensors():
+        B = X[rows]
+        return (
+            torch.as_tensor(B.indptr.astype(np.int64)),
+            torch.as_tensor(B.indices.astype(np.int64)),
+            torch.as_tensor(B.data),
+        )
+
+    ptr, idx, val = to_tensors()
+
+    def bag(weight):
+        return F.embedding_bag(idx, weight, ptr, mode="sum", per_sample_weights=val,
+                               include_last_offset=True)  # fmt: skip
+
+    def fwd_bwd(param, weight_fn):
+        def run():
+            param.grad = None
+            bag(weight_fn()).relu().sum().backward()
+
+        return run
+
+    def l2_now():
+        W.grad = W.grad + 1e-4 * W.detach()
+
+    def l2_new():
+        W.grad.add_(W.detach(), alpha=1e-4)
+
+    def adam(**kw):
+        P = torch.nn.Parameter(W.detach().clone())
+        P.grad = torch.ones_like(P)
+        return torch.optim.Adam([P], lr=1e-3, **kw).step
+
+    def ms(fn):
+        fn()
+        start = time.perf_counter()
+        for _ in range(repeat):
+            fn()
+        return (time.perf_counter() - start) / repeat * 1e3
+
+    W.grad = torch.zeros_like(W)
+    return [
+        ("CSR rows of the batch -> tensors (scipy slicing)", ms(to_tensors), None, ""),
+        ("first layer forward (embedding_bag)", ms(lambda: bag(W.t())),
+         ms(lambda: bag(We)), "weight stored as (n_features, units): no transposed "
+         "copy of the whole matrix on every batch"),
+        ("first layer forward + backward", ms(fwd_bwd(W, lambda: W.t())),
+         ms(fwd_bwd(We, lambda: We)), "same"),
+        ("L2 gradient `alpha * W` (first layer)", ms(l2_now), ms(l2_new),
+         "in place: `p.grad.add_(p.detach(), alpha=alpha)`, or Adam's "
+         "`weight_decay` on a param group of the weight matrices"),
+        ("Adam step (first layer)", ms(adam()), ms(adam(fused=True)),
+         "`torch.optim.Adam(..., fused=True)` (CPU and CUDA since torch 2.4)"),
+    ]  # fmt: skip
+
+
+# ================================================================= memory
+def _memory_child(path, contender, epochs):
+    """Run in a fresh process: peak RSS before and after one fit on ``path``."""
+    data = np.load(path, allow_pickle=True)
+    X = sp.csr_matrix((data["data"], data["indices"], data["indptr"]),
+                      shape=tuple(data["shape"]))  # fmt: skip
+    y = data["y"]
+    tasks = data["tasks"] if data["tasks"].shape else None
+    if torch is not None:
+        torch.set_num_threads(1)
+    make, uses_tasks = speed_contenders("cpu")[contender]
+    model = make(epochs, X.shape[1])
+    before = _vm("VmRSS")
+    with threadpool_limits(1), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        if uses_tasks and tasks is not None:
+            model.fit(X, y, tasks=tasks)
+        else:
+            model.fit(X, y)
+    print(f"MAXRSS {before} {_vm('VmHWM')}")  # kilobytes
+
+
+def _vm(key):
+    """VmRSS / VmHWM (peak RSS) of this process in kB. Not getrusage's maxrss:
+    on Linux that keeps the parent's peak across fork + exec, so a child
+    started by a process holding the corpus would report the parent's peak."""
+    try:
+        with open("/proc/self/status") as f:
+            return int(next(ln.split()[1] for ln in f if ln.startswith(key + ":")))
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def run_memory(cfg, problem, log):
+    name, X, y, tasks, _ = problem
+    X = sp.csr_matrix(X, dtype=np.float32)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "X.npz")
+        np.savez(path, data=X.data, indices=X.indices, indptr=X.indptr,
+                 shape=np.array(X.shape), y=y,
+                 tasks=np.asarray(tasks if tasks is not None else 0))  # fmt: skip
+        for contender in speed_contenders("cpu"):
+            proc = subprocess.run(
+                [sys.executable, __file__, "--memory-child", path, contender, "1"],
+                capture_output=True, text=True, timeout=600,
+                env={**os.environ, "OMP_NUM_THREADS": "1",
+                     "OPENBLAS_NUM_THREADS": "1"},
+            )  # fmt: skip
+            line = [ln for ln in proc.stdout.splitlines() if ln.startswith("MAXRSS")]
+            if proc.returncode or not line:
+                log(f"  memory of {contender} failed: {proc.stderr[-500:]}")
+                continue
+            before, after = (int(v) * 1024 for v in line[0].split()[1:])
+            rows.append({"contender": contender, "before": before, "after": after})
+            log(f"  {contender}: peak RSS {before / 2**20:.0f} MiB before the fit, "
+                f"{after / 2**20:.0f} MiB after")  # fmt: skip
+    csr = X.data.nbytes + X.indices.nbytes + X.indptr.nbytes
+    dense = X.shape[0] * X.shape[1] * 4
+    weights = X.shape[1] * HIDDEN[0] * 4
+    return {"problem": name, "shape": X.shape, "csr": csr, "dense": dense,
+            "weights": weights, "rows": rows}  # fmt: skip
+
+
+# ================================================================= report
+def _machine():
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(ln.split(":", 1)[1].strip() for ln in f if "model name" in ln)
+    except (OSError, StopIteration):
+        pass
+    blas = ", ".join(
+        f"{i.get('internal_api')} {i.get('version')} ({i.get('num_threads')} threads)"
+        for i in threadpool_info()
+        if i.get("user_api") in ("blas", "openmp")
+    )
+    torch_v = "-" if torch is None else (
+        f"{torch.__version__} ({torch.get_num_threads()} threads"
+        + (f", CUDA {torch.cuda.get_device_name(0)}" if torch.cuda.is_available()
+           else ", no CUDA") + ")")  # fmt: skip
+    return {
+        "cpu": f"{cpu}, nproc={os.cpu_count()}",
+        "load": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+        "blas": blas or "-",
+        "versions": (
+            f"Python {platform.python_version()}, numpy {np.__version__}, "
+            f"scipy {scipy.__version__}, scikit-learn {sklearn.__version__}, "
+            f"torch {torch_v}, skmtl {skmtl.__version__}"
+        ),
+        "commit": _git_commit(),
+    }
+
+
+def _git_commit():
+    root = Path(__file__).resolve().parents[1]
+    try:
+        head, status = (
+            subprocess.run(
+                ["git", *args], cwd=root, capture_output=True, text=True, timeout=10
+            )
+            for args in (["rev-parse", "--short", "HEAD"], ["status", "--porcelain"])
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    if head.returncode:
+        return "unknown"
+    dirty = any(ln and not ln.startswith("??") for ln in status.stdout.splitlines())
+    return head.stdout.strip() + ("+dirty" if dirty else "")
+
+
+def _short(label):
+    # "comp.graphics_vs_rec.autos" -> "graphics/autos"
+    parts = str(label).split("_vs_")
+    return "/".join(p.split(".")[-1] if "." in p else p for p in parts)
+
+
+def _accuracy_section(key, res):
+    meta = res["_meta"]
+    names = [n for n in res if n != "_meta"]
+    labels = meta["labels"]
+    per_task_cols = len(labels) <= 6
+    lines = [f"### {key}", ""]
+    lines.append(
+        f"{len(meta['draws'])} draw(s) (seeds {', '.join(map(str, meta['draws']))}); "
+        f"networks and MLPs at most {meta['epochs']} epochs. Accuracy per task "
+        "(mean over draws), its mean over tasks (+- sd over draws) and the worst "
+        "task; *neg. transfer*: share of (task, draw) pairs where the model is "
+        "below the independent model of its family (`per_task_report` "
+        "`negative_transfer` against `linear independent` for the linear models, "
+        "`MLP per task` for the networks). Wall time of the cell: "
+        f"{meta['seconds']:.0f} s."
+    )
+    lines.append("")
+    cols = ["model", "mean acc."]
+    if per_task_cols:
+        cols += [_short(t) for t in labels]
+    cols += ["worst task", "neg. transfer", "fit s", "conv. warn."]
+    lines += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    means = {n: res[n]["acc"].mean() for n in names}
+    best = max(means.values())
+    for n in names:
+        e = res[n]
+        per_draw = e["acc"].mean(axis=1)
+        cell = f"{per_draw.mean():.3f} +- {per_draw.std():.3f}"
+        if means[n] == best:
+            cell = f"**{cell}**"
+        row = [n, cell]
+        task_mean = e["acc"].mean(axis=0)
+        if per_task_cols:
+            row += [f"{a:.3f}" for a in task_mean]
+        neg = "-" if n in BASELINE.values() else f"{e['neg'].mean():.2f}"
+        row += [f"{task_mean.min():.3f}", neg, f"{np.mean(e['time']):.2f}",
+                str(e["warn"])]  # fmt: skip
+        lines.append("| " + " | ".join(row) + " |")
+    if per_task_cols:
+        lines += ["", "Tasks: " + "; ".join(f"{_short(t)} = `{t}`" for t in labels)]
+    return lines + [""]
+
+
+def _summary(results):
+    keys = [k for k in results if "per task" in k]
+    sizes = sorted({int(k.split(", ")[1].split()[0]) for k in keys})
+    if not keys:
+        return []
+    names = [n for n in results[keys[0]] if n != "_meta"]
+    head = ["model"] + [f"{s} per task" for s in sizes]
+    if "one-vs-rest, 20 tasks" in results:
+        head.append("one-vs-rest")
+    lines = ["## Summary", "", "Mean per-task accuracy over the pair settings "
+             "(and the one-vs-rest problem), with the share of (task, draw) pairs "
+             "showing negative transfer in brackets.", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]  # fmt: skip
+    for n in names:
+        row = [n]
+        for s in sizes:
+            cells = [results[k][n] for k in keys if k.endswith(f", {s} per task")]
+            acc = np.mean([c["acc"].mean() for c in cells])
+            neg = np.mean([c["neg"].mean() for c in cells])
+            row.append(f"{acc:.3f}" + ("" if n in BASELINE.values() else
+                                       f" ({neg:.2f})"))  # fmt: skip
+        if "one-vs-rest, 20 tasks" in results:
+            c = results["one-vs-rest, 20 tasks"].get(n)
+            row.append(
+                "-"
+                if c is None
+                else f"{c['acc'].mean():.3f}"
+                + ("" if n in BASELINE.values() else f" ({c['neg'].mean():.2f})")
+            )
+        lines.append("| " + " | ".join(row) + " |")
+    return lines + [""]
+
+
+def _speed_section(rows, profile, device):
+    lines = ["## 2. Speed: seconds per epoch, same architecture and input", ""]
+    lines.append(
+        f"One hidden layer of {HIDDEN[0]} relu units, Adam (lr 1e-3), L2 alpha "
+        f"1e-4, batch size {BATCH}, shuffled every epoch; the same CSR TF-IDF "
+        "matrix (float64) given to both (the network trains in float32, its "
+        "default; `MLPClassifier float32` is scikit-learn on a float32 copy). "
+        "Epoch time = (fit of 1 + k epochs - fit of 1 epoch) / k, best of the "
+        "repeats, the contenders interleaved; *setup* = the rest of a fit "
+        "(validation, initialisation, the first epoch's extra costs). "
+        f"Ratio = epoch time / `MLPClassifier`'s (goal for the network on CPU: "
+        f"<= {SPEED_GOAL})."
+    )
+    lines.append("")
+    head = ["problem (n x p, nnz)", "contender", "s / epoch", "ratio to MLPClassifier",
+            "ratio to MLP float32", "setup s"]  # fmt: skip
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        contenders = [c for c in r if isinstance(r[c], dict)]
+        ref32 = r["MLPClassifier float32"]["epoch"]
+        for c in contenders:
+            ratio = f"{r[c]['ratio']:.2f}"
+            if c.startswith("MultiTaskNet cpu"):
+                ratio = f"**{ratio}**"
+            lines.append(
+                f"| {r['problem']} ({r['n']} x {r['p']}, {r['nnz']}) | {c} | "
+                f"{r[c]['epoch']:.3f} | {ratio} | {r[c]['epoch'] / ref32:.2f} | "
+                f"{r[c]['setup']:.2f} |"
+            )
+    lines.append("")
+    for r in rows:
+        if "MultiTaskNet cpu" not in r:
+            continue
+        ratio = r["MultiTaskNet cpu"]["ratio"]
+        verdict = "met" if ratio <= SPEED_GOAL else "NOT met"
+        line = (f"- {r['problem']}: network / MLPClassifier epoch time = "
+                f"**{ratio:.2f}** (goal <= {SPEED_GOAL}: {verdict})")  # fmt: skip
+        fix = r.get("MultiTaskNet cpu, proposed fix")
+        if fix:
+            line += f"; with the proposed fix {fix['ratio']:.2f}"
+        lines.append(line + ".")
+    for r in rows:
+        # the network on another device: "MultiTaskNet <device>", not the
+        # CPU variants ("MultiTaskNet cpu", "MultiTaskNet cpu, proposed fix")
+        gpu = [c for c in r if isinstance(r[c], dict) and c.startswith("MultiTaskNet")
+               and "cpu" not in c]  # fmt: skip
+        for c in gpu:
+            speedup = r["MultiTaskNet cpu"]["epoch"] / r[c]["epoch"]
+            lines.append("")
+            lines.append(
+                f"GPU/CPU on {r['problem']}: epoch time ratio "
+                f"{r[c]['epoch'] / r['MultiTaskNet cpu']['epoch']:.3f} (GPU "
+                f"{speedup:.1f}x faster; goal >= {GPU_GOAL:g}x: "
+                f"{'met' if speedup >= GPU_GOAL else 'NOT met'})."
+            )
+    lines += ["", f"Profile of the network on {device} (cProfile, own time):", "",
+              "```", profile, "```", ""]  # fmt: skip
+    return lines
+
+
+def _ops_section(ops, speed):
+    if not ops:
+        return []
+    lines = ["### Where the network's epoch goes, and what would remove it", "",
+             f"Per batch of {BATCH} rows on the first speed problem's X "
+             f"({speed[0]['n']} x {speed[0]['p']}), one thread, mean of 20 runs: the "
+             "operation as `skmtl.neural` runs it now and the proposed "
+             "replacement (same numbers out). Not in `skmtl/neural` yet: measured "
+             "here on the operations alone.", "",
+             "| step | now ms | proposed ms | proposed change |",
+             "|---|---|---|---|"]  # fmt: skip
+    for name, now, new, how in ops:
+        new = "-" if new is None else f"{new:.2f}"
+        lines.append(f"| {name} | {now:.2f} | {new} | {how} |")
+    now = sum(op[1] for op in ops[2:]) + ops[0][1]
+    new = sum(op[2] for op in ops[2:]) + ops[0][1]
+    n_batches = -(-speed[0]["n"] // BATCH)
+    lines += ["", f"Sum of the first layer's forward + backward, L2 and Adam and the "
+              f"slicing: {now:.1f} ms now, {new:.1f} ms proposed, x {n_batches} "
+              f"batches = {now * n_batches / 1e3:.2f} s / {new * n_batches / 1e3:.2f} "
+              "s per epoch (the rest of the network, the head and Python overhead "
+              "not counted).", ""]  # fmt: skip
+    return lines
+
+
+def _memory_section(mem):
+    if not mem:
+        return []
+    mib = 2**20
+    lines = ["## 3. Peak memory of a fit (fresh process)", ""]
+    lines.append(
+        f"{mem['problem']}: X {mem['shape'][0]} x {mem['shape'][1]}, CSR float32 "
+        f"{mem['csr'] / mib:.1f} MiB; its dense float32 copy would be "
+        f"{mem['dense'] / mib:.0f} MiB; the first layer's weights alone are "
+        f"{mem['weights'] / mib:.1f} MiB (x4 with its gradient and Adam's two "
+        "moments). In a new process: current RSS (`VmRSS`) after loading X and "
+        "building the estimator, and peak RSS (`VmHWM`, /proc/self/status) after "
+        "a 1-epoch fit; the increase is what the fit added at its peak (model, "
+        "gradients, optimiser state, batches)."
+    )
+    lines += [
+        "",
+        "| contender | RSS before fit MiB | peak RSS after fit MiB | "
+        "increase MiB | increase / dense X |",
+        "|---|---|---|---|---|",
+    ]
+    for r in mem["rows"]:
+        inc = r["after"] - r["before"]
+        lines.append(
+            f"| {r['contender']} | {r['before'] / mib:.0f} | {r['after'] / mib:.0f} "
+            f"| {inc / mib:.0f} | {inc / mem['dense']:.3f} |"
+        )
+    return lines + [""]
+
+
+def _report(results, skipped, speed, profile, mem, info):
+    cfg = info["cfg"]
+    b, a = info["before"], info["after"]
+    lines = ["# Multi-task networks: accuracy, speed and memory", "",
+             f"Command: `{info['command']}`", "",
+             f"- Date: {info['date']}; wall time of the run: {info['elapsed']:.0f} s",
+             f"- Machine: {b['cpu']}; threads: {b['blas']}; BLAS / OpenMP / torch "
+             f"limited to {info['threads']} thread(s) (threadpoolctl, "
+             "torch.set_num_threads)",
+             f"- Load average (1, 5, 15 min) before / after the run: {b['load']} / "
+             f"{a['load']}",
+             f"- {b['versions']} (git {b['commit']})", ""]  # fmt: skip
+    if results or skipped:
+        lines += ["## 1. Accuracy", ""]
+        lines.append(
+            "Networks: `MultiTaskNetClassifier(hidden_layer_sizes=(100,), "
+            "task_weighting=...)`, every other parameter at its default (Adam, lr "
+            "1e-3, alpha 1e-4, batch min(200, n), tol 1e-4, n_iter_no_change 10, "
+            "no early stopping), `random_state` = the draw's seed. MLPs: "
+            "`MLPClassifier(hidden_layer_sizes=(100,))` with the same defaults, "
+            "one per task (`MLP per task`) or one for all rows ignoring the task "
+            "(`MLP pooled`). Nothing of the networks is tuned. Linear models: "
+            f"`MultiTaskClassifierCV` with {cfg['cv_folds']} task-stratified folds, "
+            f"alpha on {len(cfg['alphas'])} log-spaced values from "
+            f"{max(cfg['alphas']):g} to {min(cfg['alphas']):g}; mean `shared` in "
+            "[0.01, 0.1, 1], graph (all pairs) `coupling` in [0.3, 1, 3]; `linear "
+            "pooled` is one model for all rows. Features: 20 Newsgroups with "
+            "headers, footers and quotes removed, `TfidfVectorizer(sublinear_tf="
+            "True, stop_words='english')` fitted on the training documents of the "
+            "draw (each document once), CSR, given to every model. Pair settings: "
+            "`train_test_split_tasks` (balanced per class) draws the labelled "
+            "documents of each task, the rest of the task is its test set. "
+            "One-vs-rest: task g = 'is the document in newsgroup g'; training rows "
+            "from the bydate train subset, test rows from the bydate test subset; "
+            f"balanced sampling: every positive, and at most "
+            f"{cfg['ovr_train_negatives']} (train) / {cfg['ovr_test_negatives']} "
+            "(test) negatives per task drawn uniformly from the 19 other groups "
+            "(`max_negatives_per_task`); so each task has about as many negatives "
+            "as positives, and a document is a row of several tasks. The networks "
+            "run a fixed budget of epochs there; *conv. warn.* counts the "
+            "`ConvergenceWarning`s of max_epochs reached (expected, not a failure)."
+        )
+        lines.append("")
+        for key, why in skipped.items():
+            lines += [f"- {key}: skipped, {why}", ""]
+        lines += _summary(results)
+        for key, res in results.items():
+            lines += _accuracy_section(key, res)
+    if speed:
+        lines += _speed_section(speed, profile, info["device"])
+        lines += _ops_section(info.get("ops", []), speed)
+    lines += _memory_section(mem)
+    lines += ["## Notes", ""] + [f"- {n}" for n in info["notes"]] + [""]
+    return "\n".join(lines)
+
+
+# ================================================================= main
+def main(quick=False, out_dir=None, command=None, threads=1, accuracy=True,
+         speed=True, device="cpu", memory=None):  # fmt: skip
+    """Run the benchmark; return ``{"accuracy", "skipped", "speed", "memory",
+    "profile"}``.
+
+    Parameters
+    ----------
+    quick : bool
+        Tiny synthetic problems, a few epochs (a smoke run).
+    out_dir : path or None
+        Where to write ``neural.md``; None: nowhere.
+    command : str or None
+        The command line recorded in the report.
+    threads : int
+        BLAS / OpenMP threads (threadpoolctl) and torch threads.
+    accuracy, speed : bool
+        Run part 1, parts 2-3.
+    device : str
+        ``"cuda"`` adds the network on the GPU to the speed part.
+    memory : bool or None
+        Run part 3 (None: as the configuration says).
+    """
+    cfg = QUICK if quick else FULL
+    log = print
+    if torch is not None:
+        old_threads = torch.get_num_threads()
+        torch.set_num_threads(threads)
+    if device not in (None, "cpu") and (torch is None or not torch.cuda.is_available()):
+        raise SystemExit(f"device={device!r} asked for, but torch sees no CUDA device "
+                         "(torch.cuda.is_available() is False).")  # fmt: skip
+    limits = threadpool_limits(threads)
+    before = _machine()
+    start = time.perf_counter()
+    results, skipped, rows, profile, mem, ops = {}, {}, [], "", None, []
+    try:
+        if accuracy:
+            results, skipped = run_accuracy(cfg, log)
+        if speed:
+            log("speed")
+            problems = speed_problems(quick, log)
+            rows = run_speed(cfg, problems, device, log)
+            profile = profile_net(cfg, problems[0], "cpu")
+            log(profile)
+            ops = op_breakdown(problems[0])
+            for op in ops:
+                log(
+                    f"  {op[0]}: {op[1]:.2f} ms"
+                    + ("" if op[2] is None else f" -> {op[2]:.2f} ms")
+                )
+            if cfg["memory"] if memory is None else memory:
+                log("memory")
+                mem = run_memory(cfg, problems[0], log)
+    finally:
+        limits.restore_original_limits()
+        if torch is not None:
+            torch.set_num_threads(old_threads)
+    elapsed = time.perf_counter() - start
+    out = {"accuracy": results, "skipped": skipped, "speed": rows, "memory": mem,
+           "profile": profile, "ops": ops}  # fmt: skip
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        info = {
+            "cfg": cfg,
+            "command": command or f"bench_neural.main(quick={quick})",
+            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "elapsed": elapsed,
+            "before": before,
+            "after": _machine(),
+            "threads": threads,
+            "device": "cpu",
+            "notes": NOTES,
+        }
+        info["ops"] = ops
+        text = _report(results, skipped, rows, profile, mem, info)
+        name = "neural.md" if device in (None, "cpu") else f"neural_{device}.md"
+        (out_dir / name).write_text(text)
+        log(text)
+        log(f"wrote {out_dir / name}")
+    return out
+
+
+NOTES = [
+    "No plot: matplotlib is not a dependency of this script (the tables are the "
+    "result).",
+]
+
+
+def _cli(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes (smoke run)")
+    parser.add_argument("--out", default=str(RESULTS), help="output folder")
+    parser.add_argument("--threads", type=int, default=1, help="BLAS/torch threads")
+    parser.add_argument("--speed-only", action="store_true", help="parts 2-3 only")
+    parser.add_argument("--no-memory", action="store_true", help="skip part 3")
+    parser.add_argument("--device", default="cpu", help="also time the net there")
+    parser.add_argument("--memory-child", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.memory_child:
+        path, contender, epochs = args.memory_child
+        return _memory_child(path, contender, int(epochs))
+    command = " ".join(["python benchmarks/bench_neural.py"] + sys.argv[1:])
+    main(quick=args.quick, out_dir=args.out, command=command, threads=args.threads,
+         accuracy=not args.speed_only, device=args.device,
+         memory=False if args.no_memory else None)  # fmt: skip
+
+
+if __name__ == "__main__":
+    _cli()
