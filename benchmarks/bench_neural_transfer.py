@@ -121,9 +121,7 @@ class SmallCNN(nn.Module):
 
 def _net_kwargs(epochs, seed):
     # n_iter_no_change = epochs: a fixed budget, no stop on the training loss
-    return dict(
-        NET, max_epochs=epochs, n_iter_no_change=epochs, random_state=seed
-    )
+    return dict(NET, max_epochs=epochs, n_iter_no_change=epochs, random_state=seed)
 
 
 def make_method(name, source, epochs, seed, source_alpha=None):
