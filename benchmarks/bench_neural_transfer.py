@@ -150,7 +150,7 @@ def make_method(name, source, epochs, seed, source_alpha=None):
 
 def choose_source_alpha(source, X, y, epochs, seed):
     """L2-SP strength: stratified CV on the labelled target rows only."""
-    n_folds = min(N_FOLDS, int(np.bincount(y).min()))
+    n_folds = min(N_FOLDS, int(np.unique(y, return_counts=True)[1].min()))
     if n_folds < 2:
         return L2SP_GRID[len(L2SP_GRID) // 2], {}
     cv = StratifiedKFold(n_folds, shuffle=True, random_state=seed)
