@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/bench_neural_transfer.py           # full run, about 3-5 min
+    python benchmarks/bench_neural_transfer.py           # full run, about 4 min
     python benchmarks/bench_neural_transfer.py --quick   # tiny sizes (smoke run)
     python benchmarks/bench_neural_transfer.py --out DIR # write neural_transfer.md
 
