@@ -235,3 +235,38 @@ def test_bench_neural_refuses_missing_cuda():
     bench = _load("bench_neural")
     with pytest.raises(SystemExit, match="no CUDA"):
         bench.main(quick=True, accuracy=False, device="cuda")
+
+
+def test_bench_neural_transfer_quick(tmp_path, monkeypatch):
+    pytest.importorskip("torch", reason="the neural benchmark needs torch")
+    bench = _load("bench_neural_transfer")
+    # Hide matplotlib: the report must not need it (and the test stays fast).
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    import torch
+
+    threads = torch.get_num_threads()
+    results = bench.main(quick=True, out_dir=tmp_path)
+    assert torch.get_num_threads() == threads  # one thread inside, restored after
+
+    assert set(results) == set(bench.QUICK["K"])
+    for k, draws in results.items():
+        assert len(draws) == bench.QUICK["draws"]
+        for draw in draws:
+            assert draw["n_train"] == 5 * k
+            for m in bench.METHODS:
+                assert 0.0 <= draw[m]["acc"] <= 1.0 and draw[m]["time"] > 0
+            assert draw["L2-SP"]["alpha"] in bench.L2SP_GRID
+            assert set(draw["L2-SP"]["cv"]) == set(bench.L2SP_GRID)
+    # a draw is a function of its seed: k rows of each target class
+    y = np.repeat(bench.TARGET_CLASSES, 10)
+    rows = bench.draw_rows(y, 3, 0)
+    assert np.array_equal(rows, bench.draw_rows(y, 3, 0))
+    assert np.array_equal(np.bincount(y[rows])[5:], [3] * 5)
+    assert not np.array_equal(rows, bench.draw_rows(y, 3, 1))
+
+    report = (tmp_path / "neural_transfer.md").read_text()
+    assert "bench_neural_transfer.main(quick=True)" in report
+    assert "matplotlib is not installed" in report
+    assert not (tmp_path / "neural_transfer.png").exists()
+    for m in bench.METHODS:
+        assert f"| {m} |" in report
