@@ -100,8 +100,10 @@ class TrainingMixin:
             return
         for p in params:
             if p.requires_grad and p.ndim >= 2:
-                g = self.alpha * p.detach()
-                p.grad = g if p.grad is None else p.grad + g
+                if p.grad is None:
+                    p.grad = self.alpha * p.detach()
+                else:  # in place: no new (n_features, units) tensor per step
+                    p.grad.add_(p.detach(), alpha=self.alpha)
 
     def _l2_value(self, module, state):
         """``alpha / 2 * sum ||W||^2`` as a tensor (part of the autograd graph)."""
