@@ -33,8 +33,10 @@ from sklearn.preprocessing import StandardScaler
 from . import MultiTaskClassifier, MultiTaskRegressor
 from .datasets import (
     fetch_20newsgroups_multitask,
+    fetch_20newsgroups_transfer,
     load_school,
     make_multitask_regression,
+    train_test_split_target,
     train_test_split_tasks,
 )
 from .penalties import L21, GraphLaplacian, MeanRegularized
@@ -47,6 +49,7 @@ __all__ = [
     "newsgroups_models",
     "text_pipeline",
     "compare_neural",
+    "compare_transfer",
 ]
 
 
@@ -375,6 +378,59 @@ def compare_neural(
     return {name: float(np.mean(v)) for name, v in acc.items()}
 
 
+def compare_transfer(
+    split="comp_vs_sci", *, labelled=0.02, seed=100, archive_path=None, out=None
+):
+    """One transfer line: target-only against the joint source/target loss.
+
+    ``labelled`` of the target domain's documents are labelled, the rest is
+    the test set; TF-IDF is fitted on the source documents only. The
+    strengths are fixed (chosen once on other draws, see
+    ``benchmarks/results/transfer.md`` for the tuned comparison).
+    Returns ``{model: target test accuracy}``.
+    """
+    from .transfer import JointTransferClassifier
+
+    out = sys.stdout if out is None else out
+    data = fetch_20newsgroups_transfer(
+        split,
+        remove=("headers", "footers", "quotes"),
+        archive_path=archive_path,
+        download_if_missing=False,
+    )
+    docs = np.asarray(data.data, dtype=object)
+    X_tr, X_te, y_tr, y_te, t_tr, _ = train_test_split_target(
+        docs, data.target, data.tasks, labelled=labelled, random_state=seed
+    )
+    tfidf = TfidfVectorizer(sublinear_tf=True, stop_words="english", min_df=2)
+    tfidf.fit(list(X_tr[t_tr == "source"]))
+    F_tr, F_te = tfidf.transform(list(X_tr)), tfidf.transform(list(X_te))
+    target = t_tr == "target"
+    models = {
+        "target-only": (MultiTaskClassifier(alpha=1e-4), target),
+        "joint (lambda=0.5)": (
+            JointTransferClassifier(source_weight=0.5, alpha=1e-4),
+            slice(None),
+        ),
+    }
+    scores = {}
+    for name, (model, rows) in models.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            if rows is target:
+                model.fit(F_tr[rows], y_tr[rows])
+            else:
+                model.fit(F_tr, y_tr, tasks=t_tr)
+        scores[name] = float(np.mean(model.predict(F_te) == y_te))
+    print(
+        f"\nTransfer, 20 Newsgroups '{split}' ({int(target.sum())} labelled target "
+        "documents, all source documents): target test accuracy "
+        + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()),
+        file=out,
+    )
+    return scores
+
+
 def _plot(school_scores, text_results, path, out):
     try:
         import matplotlib
@@ -450,6 +506,8 @@ def main(argv=None):
                 "skipping the text comparison. Point the demo at it with "
                 "--newsgroups PATH/20news-bydate.tar.gz or SKMTL_DATA=FOLDER."
             )
+    if text is not None:
+        compare_transfer(archive_path=args.newsgroups)
     if text is not None and not args.no_neural:
         compare_neural(archive_path=args.newsgroups)
     school = run(
