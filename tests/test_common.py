@@ -12,6 +12,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from skmtl import MultiTaskClassifier, MultiTaskRegressor
 from skmtl.model_selection import MultiTaskClassifierCV, MultiTaskRegressorCV
 from skmtl.pipeline import TaskColumnEstimator
+from skmtl.penalties import Clustered
 from skmtl.transfer import (
     DistilledClassifier,
     FeatureAugmenter,
@@ -181,6 +182,9 @@ ESTIMATORS = (
         # the learned task relationship (MTRL)
         MultiTaskRegressor(penalty="relationship"),
         MultiTaskClassifier(penalty="relationship", alpha=0.1),
+        # convex clustered MTL (Zhou et al. 2011): M minimised out, FISTA
+        MultiTaskRegressor(penalty="clustered"),
+        MultiTaskClassifier(penalty=Clustered(n_clusters=2), alpha=0.1),
         MultiTaskRegressor(penalty="l21", solver="fista", fit_intercept=False),
         MultiTaskClassifier(penalty="mean", solver="newton-cg", warm_start=True),
     ]

@@ -2,6 +2,7 @@
 
 from sklearn.base import clone
 
+from ._clustered import Clustered
 from ._l21 import L21
 from ._prior import TransferPrior
 from ._quadratic import GraphLaplacian, Independent, MeanRegularized
@@ -18,6 +19,7 @@ __all__ = [
     "L21",
     "TraceNorm",
     "TaskRelationship",
+    "Clustered",
     "TransferPrior",
     "PENALTY_ALIASES",
     "resolve_penalty",
@@ -31,6 +33,7 @@ PENALTY_ALIASES = {
     "l21": L21,
     "trace": TraceNorm,
     "relationship": TaskRelationship,
+    "clustered": Clustered,
 }
 
 
