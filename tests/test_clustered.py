@@ -22,6 +22,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from skmtl import MultiTaskClassifier, MultiTaskRegressor
 from skmtl.datasets import make_multitask_regression
+from skmtl.linear_model import fit_path
 from skmtl.model_selection import MultiTaskRegressorCV
 from skmtl.penalties import PENALTY_ALIASES, BoundPenalty, Clustered, TaskRelationship
 from skmtl.penalties._clustered import capped_simplex_weights
@@ -235,8 +236,11 @@ def test_prox_matches_cvxpy(shape, k):
     Z = cp.Variable(_stacked(V).shape)
     expr, _, constraints = _cvxpy_coupling(Z, k, eta)
     objective = 0.5 * cp.sum_squares(Z - _stacked(V)) + 0.5 * step * alpha * c * expr
-    solve_cvxpy(cp.Problem(cp.Minimize(objective), constraints))
-    assert_allclose(_stacked(ours), Z.value, atol=1e-6)
+    best = solve_cvxpy(cp.Problem(cp.Minimize(objective), constraints))
+    bound = Clustered(k, ridge, coupling).bind(LABELS, alpha)
+    value = 0.5 * np.sum((ours - V) ** 2) + step * bound.value(ours)
+    assert abs(value - best) <= 1e-8 * best, (value, best)
+    assert_allclose(_stacked(ours), Z.value, atol=1e-5)  # the SDP's argmin accuracy
 
 
 @pytest.mark.parametrize("shape", [(5, 4), (2, 4), (3, 4, 2)])
@@ -334,7 +338,8 @@ def test_planted_clusters_are_recovered(n_clusters, seed):
         relatedness=0.97,
         noise=0.1,
         random_state=seed,
-    )[:4]
+        coef=True,
+    )
     planted = np.arange(9) * n_clusters // 9  # the generator's assignment
     model = MultiTaskRegressor(
         alpha=0.05, penalty=Clustered(n_clusters=n_clusters, coupling=5.0)
@@ -386,12 +391,15 @@ def test_grid_search_and_cv_estimator_agree():
     assert cv_model.score(X, y, tasks=tasks) > 0.5
 
 
-def test_cv_warm_path_matches_cold_fits():
+def test_warm_path_matches_cold_fits():
     X, y, tasks, _ = ragged_problem()
     alphas = [1.0, 0.1, 0.01]
-    cv = MultiTaskRegressorCV(alphas, penalty="clustered", cv=3, tol=1e-10)
-    cv.fit(X, y, tasks=tasks)
-    cold = MultiTaskRegressor(alpha=cv.alpha_, penalty="clustered", tol=1e-10)
-    cold.fit(X, y, tasks=tasks)
-    assert_allclose(cv.coef_, cold.coef_, rtol=1e-6, atol=1e-8)
-    assert_array_equal(cv.task_clusters_, cold.task_clusters_)
+    model = MultiTaskRegressor(penalty=Clustered(coupling=3.0), tol=1e-10)
+    path = list(fit_path(model, X, y, tasks=tasks, alphas=alphas))
+    assert len(path) == len(alphas)
+    for alpha, warm in zip(alphas, path):
+        cold = clone(model).set_params(alpha=alpha).fit(X, y, tasks=tasks)
+        assert_allclose(warm.coef_, cold.coef_, rtol=1e-6, atol=1e-8)
+        assert_array_equal(warm.task_clusters_, cold.task_clusters_)
+    cv = MultiTaskRegressorCV(alphas, penalty="clustered", cv=3).fit(X, y, tasks=tasks)
+    assert cv.alpha_ in alphas and cv.best_estimator_.task_clusters_.shape == (3,)

@@ -50,29 +50,50 @@ def _padded(s, n):
     return np.concatenate([s, np.zeros(n - s.size)])
 
 
-def _cluster_rows(V, k):
-    """Partition of the rows of ``V`` (n, k) into ``k`` groups, labels in order of
-    first appearance.
+def _kmeans(V, k, n_starts=10):
+    """Lloyd's k-means on the rows of ``V``, deterministic: labels and inertia.
 
-    k-means (scikit-learn's, fixed seed) on the rows; with at most ``k``
-    distinct rows (up to 1e-10), each distinct row is its own group.
+    Starts from farthest-point seeds, the first seed being each of the
+    ``n_starts`` rows of largest norm in turn; the best inertia wins. The rows
+    are few (one per task): scikit-learn's ``KMeans`` costs ~30 ms per start
+    in thread set-up alone, which every point of a CV path would pay.
+    """
+    best, best_inertia = None, np.inf
+    for first in np.argsort(-np.einsum("ij,ij->i", V, V), kind="stable")[:n_starts]:
+        centres = [V[first]]
+        d2 = np.sum((V - V[first]) ** 2, axis=1)
+        for _ in range(1, k):
+            centres.append(V[int(np.argmax(d2))])
+            d2 = np.minimum(d2, np.sum((V - centres[-1]) ** 2, axis=1))
+        C = np.array(centres)
+        labels = None
+        for _ in range(100):
+            D = np.sum((V[:, None, :] - C[None]) ** 2, axis=2)
+            new = np.argmin(D, axis=1)
+            if labels is not None and np.array_equal(new, labels):
+                break
+            labels = new
+            for j in range(k):  # an emptied cluster keeps its centre
+                if np.any(labels == j):
+                    C[j] = V[labels == j].mean(axis=0)
+        inertia = float(np.sum((V - C[labels]) ** 2))
+        if inertia < best_inertia - 1e-12:
+            best, best_inertia = labels, inertia
+    return best
+
+
+def _cluster_rows(V, k):
+    """Partition of the rows of ``V`` (n, k) into at most ``k`` groups.
+
+    k-means (:func:`_kmeans`, deterministic) on the rows; labels are numbered
+    in order of first appearance (the first row is in group 0).
     """
     n = V.shape[0]
     if k >= n:
         return np.arange(n)
-    if k == 1:
-        return np.zeros(n, dtype=np.intp)
-    distinct, inverse = np.unique(np.round(V, 10), axis=0, return_inverse=True)
-    if len(distinct) <= k:
-        labels = inverse.ravel()
-    else:
-        from sklearn.cluster import KMeans
-
-        labels = KMeans(n_clusters=k, n_init=10, random_state=0).fit_predict(V)
-    # canonical labels: the first task is in cluster 0, the next new one in 1...
-    _, first = np.unique(labels, return_index=True)
-    order = np.argsort(np.argsort(first))
-    return order[np.searchsorted(np.unique(labels), labels)].astype(np.intp)
+    labels = np.zeros(n, dtype=np.intp) if k == 1 else _kmeans(V, k)
+    _, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
+    return np.argsort(np.argsort(first))[inverse.ravel()].astype(np.intp)
 
 
 class _BoundClustered(RidgeSmoothPart):
@@ -220,7 +241,7 @@ class Clustered(BasePenalty):
         ``F F^T``: large entries for tasks of one cluster.
     task_clusters_ : ndarray of shape (n_tasks,)
         The cluster of each task (in the order of ``tasks_``), from 0: k-means
-        (fixed seed) on the rows of the ``k`` top eigenvectors of M, the
+        (deterministic) on the rows of the ``k`` top eigenvectors of M, the
         spectral relaxation of k-means on the task weights. Numbered in order
         of first appearance (the first task is in cluster 0). With no clear
         structure (e.g. all weights zero, where M is ``k / n_tasks I``) the
