@@ -11,8 +11,8 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skmtl import MultiTaskClassifier, MultiTaskRegressor
 from skmtl.model_selection import MultiTaskClassifierCV, MultiTaskRegressorCV
-from skmtl.pipeline import TaskColumnEstimator
 from skmtl.penalties import Clustered
+from skmtl.pipeline import TaskColumnEstimator
 from skmtl.transfer import (
     DistilledClassifier,
     FeatureAugmenter,
