@@ -28,7 +28,7 @@ from torch import nn
 
 from .._tasks import TaskIndex, check_task_labels, check_task_weights, encode_tasks
 from .._validation import check_sample_weight, drop_absent_rows
-from ..base import TaskEstimatorMixin
+from ..base import TaskEstimatorMixin, restore_on_error
 from ._module import ACTIVATIONS, CSRBatch, MLPEncoder, MultiTaskModule, TaskHead
 from ._training import DTYPES, TrainingMixin, segments, torch_threads
 from ._weighting import WEIGHTING_ALIASES, FixedWeighting, resolve_weighting
@@ -231,19 +231,24 @@ class BaseMultiTaskNet(TrainingMixin, TaskEstimatorMixin, BaseEstimator):
         """
         self._validate_params()
         keep = self.warm_start and hasattr(self, "module_")
-        return self._train(X, y, tasks, sample_weight, incremental=keep, epochs=None)
+        # validate_data sets n_features_in_ before the input can be rejected
+        with restore_on_error(self):
+            return self._train(
+                X, y, tasks, sample_weight, incremental=keep, epochs=None
+            )
 
     def _partial_fit(self, X, y, tasks, sample_weight, classes=None):
         self._validate_params()
-        return self._train(
-            X,
-            y,
-            tasks,
-            sample_weight,
-            incremental=hasattr(self, "module_"),
-            epochs=1,
-            classes=classes,
-        )
+        with restore_on_error(self):
+            return self._train(
+                X,
+                y,
+                tasks,
+                sample_weight,
+                incremental=hasattr(self, "module_"),
+                epochs=1,
+                classes=classes,
+            )
 
     def _train(self, X, y, tasks, sample_weight, *, incremental, epochs, classes=None):
         device = resolve_device(self.device)

@@ -307,7 +307,9 @@ def test_new_head_on_frozen_encoder_is_a_glm_of_the_features(problem, source):
     net = FineTunedNetClassifier(source, **kw).fit(Xt, yt, tasks="new")
     ref = LogisticRegression(C=1 / (a * n), tol=1e-12, max_iter=10_000).fit(Z, yt)
     head = net.heads_[0].output
-    np.testing.assert_allclose(head.weight.detach()[0], ref.coef_[0], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        head.weight.detach()[0], ref.coef_[0], rtol=1e-4, atol=1e-5
+    )
     np.testing.assert_allclose(head.bias.detach(), ref.intercept_, rtol=1e-4, atol=1e-5)
     # regression on the same features: Ridge(alpha * n) (mean loss / 2)
     target = Xt @ np.array([1.0, -2.0, 0.5, 0.0]) + 3.0
@@ -315,7 +317,9 @@ def test_new_head_on_frozen_encoder_is_a_glm_of_the_features(problem, source):
     ref = Ridge(alpha=a * n).fit(Z, target)
     head = net.heads_[0].output
     np.testing.assert_allclose(head.weight.detach()[0], ref.coef_, rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(head.bias.detach(), [ref.intercept_], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        head.bias.detach(), [ref.intercept_], rtol=1e-4, atol=1e-5
+    )
 
 
 # -------------------------------------------------------------- sources
