@@ -159,8 +159,11 @@ def test_partial_fit_warm_start_takes_one_step_for_exact_couplings():
 def test_partial_fit_refuses_non_quadratic_penalties(penalty):
     X, y, tasks, _ = _problem()
     model = MultiTaskRegressor(penalty=penalty)
-    with pytest.raises(ValueError, match="quadratic task coupling"):
+    assert not hasattr(model, "partial_fit")
+    with pytest.raises(AttributeError) as info:
         model.partial_fit(X, y, tasks)
+    assert "quadratic task coupling" in str(info.value.__cause__)
+    assert hasattr(MultiTaskRegressor(penalty="graph"), "partial_fit")
     assert not hasattr(model, "coef_")
     assert not hasattr(model, "_stream")
 

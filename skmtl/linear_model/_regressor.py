@@ -5,12 +5,14 @@ import warnings
 import numpy as np
 from sklearn.base import _fit_context
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.metaestimators import available_if
 
 from .._design import task_weighted_means
 from .._tasks import TaskIndex, check_task_weights
 from .._validation import check_sample_weight, drop_absent_rows
 from ..base import TaskRegressorMixin, restore_on_error
 from ..datafits import Quadratic
+from ..penalties import GraphLaplacian, Independent, MeanRegularized, resolve_penalty
 from ..solvers import solve_gram_system
 from ._base import (
     _COMMON_OBJECTIVE_DOC,
@@ -19,6 +21,18 @@ from ._base import (
     _Problem,
 )
 from ._incremental import PARTIAL_FIT_MAX_FEATURES, TaskMoments
+
+
+def _quadratic_coupling(estimator):
+    """``partial_fit`` exists only for the quadratic couplings (see its docstring)."""
+    penalty = resolve_penalty(estimator.penalty)
+    if not isinstance(penalty, (Independent, MeanRegularized, GraphLaplacian)):
+        raise AttributeError(
+            "partial_fit needs a quadratic task coupling (penalty='independent', "
+            f"'mean' or 'graph'); {type(penalty).__name__} is not quadratic, so "
+            "its solution is not a function of per-task statistics. Use fit."
+        )
+    return True
 
 
 class MultiTaskRegressor(TaskRegressorMixin, _MultiTaskLinearBase):
@@ -191,6 +205,7 @@ default=None
         """
         return self._fit(X, y, tasks, sample_weight, coef_init, intercept_init)
 
+    @available_if(_quadratic_coupling)
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, tasks=None, sample_weight=None):
         """Add rows to the model: exactly ``fit`` on every row seen so far.
@@ -216,7 +231,12 @@ default=None
         Only the quadratic couplings are supported (``"independent"``,
         ``"mean"``, ``"graph"``, or their objects): L2,1, the trace norm and
         the task relationships are not quadratic, so their solution is not a
-        function of these statistics (a ``ValueError`` says so; use ``fit``).
+        function of these statistics. With those penalties the model has no
+        ``partial_fit`` (``hasattr`` is False; calling it raises an
+        ``AttributeError`` whose cause says why), as scikit-learn hides
+        methods that a setting does not support. A dict ``adjacency`` of
+        ``GraphLaplacian`` must name tasks already seen (the penalty refuses
+        others): start the stream with a row of each, or use the array form.
         At most ``skmtl.linear_model._incremental.PARTIAL_FIT_MAX_FEATURES``
         (2048) features: beyond, a ``ValueError`` (reduce the features first,
         e.g. ``TruncatedSVD``, or use ``fit``). ``solver`` is not used: the
