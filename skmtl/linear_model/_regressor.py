@@ -263,9 +263,11 @@ default=None
         ------
         ValueError
             Bad input (the message names the argument; a changed number of
-            features is refused), a non-quadratic penalty, too many
-            features. A failed call leaves the model and its statistics as
-            they were.
+            features is refused), or too many features. A failed call leaves
+            the model and its statistics as they were.
+        AttributeError
+            With a penalty that is not a quadratic coupling (the method does
+            not exist for it).
         """
         with restore_on_error(self):
             self._partial_fit(X, y, tasks, sample_weight)
