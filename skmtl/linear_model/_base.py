@@ -136,11 +136,12 @@ class _MultiTaskLinearBase(TaskEstimatorMixin, BaseEstimator):
         return tags
 
     # ------------------------------------------------------------------ fit
-    def _validate_X_y(self, X, y, multi_output):
+    def _validate_X_y(self, X, y, multi_output, reset=True):
         return validate_data(
             self,
             X,
             y,
+            reset=reset,
             accept_sparse=("csr", "csc"),
             dtype=[np.float64, np.float32],
             multi_output=multi_output,
@@ -159,6 +160,8 @@ class _MultiTaskLinearBase(TaskEstimatorMixin, BaseEstimator):
                 problem, [(self.penalty, self.alpha)], coef_init, intercept_init
             )
             self._set_state(state)
+            # fit starts over: a later partial_fit begins a new stream
+            self.__dict__.pop("_stream", None)
         return self
 
     def _fit_states(self, problem, path, coef_init=None, intercept_init=None):
@@ -209,40 +212,57 @@ class _MultiTaskLinearBase(TaskEstimatorMixin, BaseEstimator):
             max_iter=self.max_iter,
             verbose=self.verbose,
         )
-        dtype = X.dtype
         states = []
         for (penalty, _), result, bound in zip(solved_path, results, bounds):
-            W, b = result.W, self._finalize_intercept(result.b, problem)
-            state = dict(problem.attributes)
-            state.update(
-                _W=W,
-                _b=b,
-                tasks_=task_labels,
-                # public layout: tasks first, as scikit-learn's multi-output models
-                coef_=public_coef(W).astype(dtype, copy=False),
-                intercept_=b.astype(dtype, copy=False),
-                n_iter_=result.n_iter,
-                kkt_violation_=result.kkt_violation,
-                kkt_tol_=tol_abs,
-                objective_=result.objective,
-                # each model owns its penalty: never the parameter, never shared
-                penalty_=clone(penalty, safe=False),
-                n_features_in_=self.n_features_in_,
-            )
-            if hasattr(self, "feature_names_in_"):
-                state["feature_names_in_"] = self.feature_names_in_
-            # floating attributes in the data's dtype, as coef_; counts stay
-            # as the penalty gives them (an int rank_, say)
-            extra = {}
-            for name, value in bound.fitted_attributes(W, b).items():
-                arr = np.asarray(value)
-                extra[name] = (
-                    arr.astype(dtype, copy=False) if arr.dtype.kind == "f" else value
+            states.append(
+                self._make_state(
+                    {**problem.attributes, "tasks_": task_labels},
+                    penalty,
+                    bound,
+                    result.W,
+                    self._finalize_intercept(result.b, problem),
+                    X.dtype,
+                    n_iter=result.n_iter,
+                    kkt_violation=result.kkt_violation,
+                    kkt_tol=tol_abs,
+                    objective=result.objective,
                 )
-            state.update(extra)
-            state["_penalty_attributes"] = tuple(extra)
-            states.append(state)
+            )
         return states
+
+    def _make_state(
+        self, attributes, penalty, bound, W, b, dtype, *, n_iter, kkt_violation,
+        kkt_tol, objective,
+    ):  # fmt: skip
+        """The fitted attributes of the solution ``(W, b)`` (a dict)."""
+        state = dict(attributes)
+        state.update(
+            _W=W,
+            _b=b,
+            # public layout: tasks first, as scikit-learn's multi-output models
+            coef_=public_coef(W).astype(dtype, copy=False),
+            intercept_=b.astype(dtype, copy=False),
+            n_iter_=n_iter,
+            kkt_violation_=kkt_violation,
+            kkt_tol_=kkt_tol,
+            objective_=objective,
+            # each model owns its penalty: never the parameter, never shared
+            penalty_=clone(penalty, safe=False),
+            n_features_in_=self.n_features_in_,
+        )
+        if hasattr(self, "feature_names_in_"):
+            state["feature_names_in_"] = self.feature_names_in_
+        # floating attributes in the data's dtype, as coef_; counts stay
+        # as the penalty gives them (an int rank_, say)
+        extra = {}
+        for name, value in bound.fitted_attributes(W, b).items():
+            arr = np.asarray(value)
+            extra[name] = (
+                arr.astype(dtype, copy=False) if arr.dtype.kind == "f" else value
+            )
+        state.update(extra)
+        state["_penalty_attributes"] = tuple(extra)
+        return state
 
     def _set_state(self, state):
         # attributes a previous fit's penalty defined and this one does not

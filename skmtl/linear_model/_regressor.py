@@ -1,18 +1,38 @@
 """Multi-task linear regression."""
 
+import warnings
+
 import numpy as np
 from sklearn.base import _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.metaestimators import available_if
 
 from .._design import task_weighted_means
+from .._tasks import TaskIndex, check_task_weights
 from .._validation import check_sample_weight, drop_absent_rows
-from ..base import TaskRegressorMixin
+from ..base import TaskRegressorMixin, restore_on_error
 from ..datafits import Quadratic
+from ..penalties import GraphLaplacian, Independent, MeanRegularized, resolve_penalty
+from ..solvers import solve_gram_system
 from ._base import (
     _COMMON_OBJECTIVE_DOC,
     _check_y_finite,
     _MultiTaskLinearBase,
     _Problem,
 )
+from ._incremental import PARTIAL_FIT_MAX_FEATURES, TaskMoments
+
+
+def _quadratic_coupling(estimator):
+    """``partial_fit`` exists only for the quadratic couplings (see its docstring)."""
+    penalty = resolve_penalty(estimator.penalty)
+    if not isinstance(penalty, (Independent, MeanRegularized, GraphLaplacian)):
+        raise AttributeError(
+            "partial_fit needs a quadratic task coupling (penalty='independent', "
+            f"'mean' or 'graph'); {type(penalty).__name__} is not quadratic, so "
+            "its solution is not a function of per-task statistics. Use fit."
+        )
+    return True
 
 
 class MultiTaskRegressor(TaskRegressorMixin, _MultiTaskLinearBase):
@@ -184,6 +204,180 @@ default=None
             model as it was.
         """
         return self._fit(X, y, tasks, sample_weight, coef_init, intercept_init)
+
+    @available_if(_quadratic_coupling)
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, tasks=None, sample_weight=None):
+        """Add rows to the model: exactly ``fit`` on every row seen so far.
+
+        Each call adds the rows' weighted moments to per-task statistics (the
+        weight sum, the means of x and y and the centred co-moments: a
+        ``n_features x n_features`` matrix per task), then solves the coupled
+        problem from the statistics alone, warm-started from the previous
+        ``coef_``. The squared loss is quadratic, so the statistics determine
+        the objective exactly: any split of the rows into calls (one row at a
+        time included) gives the solution ``fit`` gives on all of them, to the
+        solver's tolerance (``tol``, the same KKT criterion; a single exact
+        solve for ``"independent"``, ``"mean"`` and the all-pairs
+        ``"graph"``). Rows of weight 0 are absent, as in ``fit``.
+
+        Tasks may first appear at any call; ``tasks_`` stays sorted and the
+        statistics and coefficients follow. ``task_weights`` is read at every
+        call: a dict may name tasks that have not arrived yet, an array must
+        have one entry per task seen so far. Each call costs
+        ``O(n_rows p^2 + n_tasks p^3)``, whatever the number of rows seen
+        before; memory is ``O(n_tasks p^2)``.
+
+        Only the quadratic couplings are supported (``"independent"``,
+        ``"mean"``, ``"graph"``, or their objects): L2,1, the trace norm and
+        the task relationships are not quadratic, so their solution is not a
+        function of these statistics. With those penalties the model has no
+        ``partial_fit`` (``hasattr`` is False; calling it raises an
+        ``AttributeError`` whose cause says why), as scikit-learn hides
+        methods that a setting does not support. A dict ``adjacency`` of
+        ``GraphLaplacian`` must name tasks already seen (the penalty refuses
+        others): start the stream with a row of each, or use the array form.
+        At most ``skmtl.linear_model._incremental.PARTIAL_FIT_MAX_FEATURES``
+        (2048) features: beyond, a ``ValueError`` (reduce the features first,
+        e.g. ``TruncatedSVD``, or use ``fit``). ``solver`` is not used: the
+        solve is the Gram system of ``solver="gram"``.
+
+        ``fit`` starts over: it discards the statistics, and a
+        ``partial_fit`` after ``fit`` starts a new stream (the rows given to
+        ``fit`` are not part of it).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_tasks)
+            2-D ``y`` is the shared design, as in ``fit``; every call of a
+            stream must then have the same columns.
+        tasks : hashable or array-like of shape (n_samples,), default=None
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : object
+
+        Raises
+        ------
+        ValueError
+            Bad input (the message names the argument; a changed number of
+            features is refused), or too many features. A failed call leaves
+            the model and its statistics as they were.
+        AttributeError
+            With a penalty that is not a quadratic coupling (the method does
+            not exist for it).
+        """
+        with restore_on_error(self):
+            self._partial_fit(X, y, tasks, sample_weight)
+        return self
+
+    def _partial_fit(self, X, y, tasks, sample_weight):
+        stream = getattr(self, "_stream", None)
+        X, y = self._validate_X_y(X, y, multi_output=True, reset=stream is None)
+        _check_y_finite(y)
+        if X.shape[1] > PARTIAL_FIT_MAX_FEATURES:
+            raise ValueError(
+                f"X has {X.shape[1]} features; partial_fit keeps a n_features x "
+                f"n_features matrix per task and supports at most "
+                f"{PARTIAL_FIT_MAX_FEATURES}. Reduce the features first (e.g. "
+                "TruncatedSVD) or use fit."
+            )
+        shared = y.ndim == 2
+        if stream is not None and shared != self._shared_design:
+            raise ValueError(
+                f"y is {y.ndim}-D but the earlier partial_fit calls had "
+                f"{2 if self._shared_design else 1}-D y; a stream keeps one form."
+            )
+        if shared and tasks is not None:
+            raise ValueError(
+                f"y has shape {y.shape}: 2-D y means one column per task on a "
+                "shared X and cannot be combined with tasks."
+            )
+        if shared and stream is not None and y.shape[1] != len(self.tasks_):
+            raise ValueError(
+                f"y has {y.shape[1]} columns but the earlier partial_fit calls "
+                f"had {len(self.tasks_)} (one per task)."
+            )
+        sw = check_sample_weight(sample_weight, X.shape[0])
+        if stream is not None and not np.any(sw > 0):
+            batch = None  # only absent rows: nothing to add
+        else:
+            X, y, tasks, sw = drop_absent_rows(X, y, tasks, sw)
+            batch = self._batch_moments(X, y, tasks, sw)
+        moments = batch if stream is None else stream
+        if stream is not None and batch is not None:
+            moments = stream.merge(batch)
+        self._solve_moments(moments, shared, X.dtype)
+
+    def _batch_moments(self, X, y, tasks, sw):
+        y = np.asarray(y, dtype=np.float64)
+        if y.ndim == 1:
+            labels, codes = self._encode_fit_tasks(tasks, X.shape[0])
+            return TaskMoments.from_batch(X, y, codes, sw, labels)
+        # shared design: column j is task j on every row
+        codes = np.zeros(X.shape[0], dtype=np.intp)
+        out = None
+        for j in range(y.shape[1]):
+            col = TaskMoments.from_batch(X, y[:, j], codes, sw, np.array([j]))
+            out = col if out is None else out.merge(col)
+        return out
+
+    def _solve_moments(self, moments, shared, dtype):
+        """Solve the coupled problem from ``moments`` and store the model."""
+        labels = moments.task_labels
+        penalty = self._resolve_fit_penalty(self.penalty, labels)
+        bound = penalty.bind(labels, self.alpha)
+        form = bound.quadratic_form if bound.is_smooth else None
+        if form is None:
+            raise ValueError(
+                "partial_fit needs a quadratic task coupling (penalty="
+                "'independent', 'mean' or 'graph'); "
+                f"{type(penalty).__name__} is not quadratic, so its solution is "
+                "not a function of the per-task statistics. Use fit."
+            )
+        alpha, M = form
+        task_w = self.task_weights
+        if isinstance(task_w, dict):
+            # tasks that have not arrived yet keep their weight for later
+            known = set(labels.tolist())
+            task_w = {k: v for k, v in task_w.items() if k in known}
+        task_w = check_task_weights(task_w, labels)
+        A, R, intercept, loss_value = moments.system(task_w, self.fit_intercept)
+
+        # warm start: the previous weights, new tasks at 0
+        W0 = np.zeros(R.shape)
+        W_prev = getattr(self, "_W", None)
+        if getattr(self, "_stream", None) is not None and W_prev is not None:
+            pos = TaskIndex(labels).transform(self.tasks_, len(self.tasks_))
+            W0[:, pos] = W_prev
+        scale = float(np.max(np.abs(R), initial=0.0))
+        tol_abs = self.tol * (scale if scale > 0 else 1.0)
+        W, n_iter, kkt = solve_gram_system(A, R, alpha, M, W0, tol_abs, self.max_iter)
+        if not kkt <= tol_abs:
+            warnings.warn(
+                f"partial_fit: the Gram solve stopped at a KKT violation of "
+                f"{kkt:.3g} above the tolerance {tol_abs:.3g} after {n_iter} "
+                "iterations; increase max_iter or tol.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        b = intercept(W)
+        state = self._make_state(
+            {"tasks_": labels, "_shared_design": shared},
+            penalty,
+            bound,
+            W,
+            b,
+            dtype,
+            n_iter=n_iter,
+            kkt_violation=kkt,
+            kkt_tol=tol_abs,
+            objective=loss_value(W) + bound.value(W),
+        )
+        state["_stream"] = moments
+        self._set_state(state)
 
     def _prepare(self, X, y, tasks, sample_weight):
         X, y = self._validate_X_y(X, y, multi_output=True)

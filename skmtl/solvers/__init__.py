@@ -2,7 +2,8 @@
 
 - solvers (all :class:`~skmtl.solvers.base.BaseSolver`): :class:`NewtonCG`,
   :class:`LBFGS`, :class:`FISTA`, the direct :class:`GramSolver` and
-  :class:`KernelNewton`, and :class:`SmoothAuto` (the ``auto`` rule);
+  :class:`KernelNewton` (and :func:`solve_gram_system`, the Gram solve from
+  given statistics), and :class:`SmoothAuto` (the ``auto`` rule);
 - dispatch: :data:`SOLVERS` (the registry behind the estimators' ``solver``
   parameter), :data:`SOLVER_CONSTRAINTS`, :func:`make_solver` and
   :func:`solve_problem` (strategy and BLAS threads);
@@ -10,7 +11,7 @@
 - strategies: :func:`solve_by_task`, :func:`solve_working_set`.
 """
 
-from ._direct import GramSolver, KernelNewton
+from ._direct import GramSolver, KernelNewton, solve_gram_system
 from ._dispatch import (
     SOLVER_CONSTRAINTS,
     SOLVERS,
@@ -33,6 +34,7 @@ __all__ = [
     "FISTA",
     "GramSolver",
     "KernelNewton",
+    "solve_gram_system",
     "SmoothAuto",
     "SOLVERS",
     "SOLVER_CONSTRAINTS",

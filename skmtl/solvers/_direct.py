@@ -34,7 +34,13 @@ from .._design import _segment_sum, task_weighted_means
 from ._newton import NewtonCG
 from .base import BaseSolver, SolverResult, armijo_backtracking, warn_not_converged
 
-__all__ = ["GramSolver", "KernelNewton", "GRAM_MAX_FEATURES", "KERNEL_MAX_ROWS"]
+__all__ = [
+    "GramSolver",
+    "KernelNewton",
+    "solve_gram_system",
+    "GRAM_MAX_FEATURES",
+    "KERNEL_MAX_ROWS",
+]
 
 #: the Gram solver factorises one p x p matrix per task
 GRAM_MAX_FEATURES = 256
@@ -172,30 +178,82 @@ class GramSolver(_DirectSolver):
             return NewtonCG(self.max_iter, self.verbose).solve(
                 loss, penalty, W0, b0, tol_abs
             )
-
-        def hessian(V):  # (blockdiag(A_t) + alpha M (x) I) V
-            HV = np.matmul(A, V.T[:, :, None])[:, :, 0].T
-            return HV + alpha * (V if M is None else V @ M)
-
-        W = np.asarray(W0, dtype=np.float64).copy()
-        r = R - hessian(W)  # minus the gradient
-        z = precondition(r)
-        d, rz = z.copy(), float(np.sum(r * z))
-        n_iter = 0
-        while np.max(np.abs(r)) > 0.5 * tol_abs and n_iter < self.max_iter:
-            n_iter += 1
-            q = hessian(d)
-            dq = float(np.sum(d * q))
-            if not dq > 0 or not np.isfinite(dq):
-                break
-            step = rz / dq
-            W += step * d
-            r -= step * q
-            z = precondition(r)
-            rz_new = float(np.sum(r * z))
-            d = z + (rz_new / rz) * d
-            rz = rz_new
+        W, n_iter = _pcg(A, R, alpha, M, W0, precondition, tol_abs, self.max_iter)
         return _checked(self, loss, penalty, W, b, tol_abs, n_iter=max(n_iter, 1))
+
+
+def _pcg(A, R, alpha, M, W0, precondition, tol_abs, max_iter):
+    """Preconditioned CG on ``(blockdiag(A_t) + alpha M (x) I) W = R``.
+
+    Stops when the residual (minus the gradient) is at most ``tol_abs / 2`` in
+    max-norm; returns ``(W, n_iter)``.
+    """
+
+    def hessian(V):  # (blockdiag(A_t) + alpha M (x) I) V
+        HV = np.matmul(A, V.T[:, :, None])[:, :, 0].T
+        return HV + alpha * (V if M is None else V @ M)
+
+    W = np.asarray(W0, dtype=np.float64).copy()
+    r = R - hessian(W)  # minus the gradient
+    z = precondition(r)
+    d, rz = z.copy(), float(np.sum(r * z))
+    n_iter = 0
+    while np.max(np.abs(r)) > 0.5 * tol_abs and n_iter < max_iter:
+        n_iter += 1
+        q = hessian(d)
+        dq = float(np.sum(d * q))
+        if not dq > 0 or not np.isfinite(dq):
+            break
+        step = rz / dq
+        W += step * d
+        r -= step * q
+        z = precondition(r)
+        rz_new = float(np.sum(r * z))
+        d = z + (rz_new / rz) * d
+        rz = rz_new
+    return W, n_iter
+
+
+def solve_gram_system(A, R, alpha, M, W0, tol_abs, max_iter=100):
+    """Solve a quadratic coupling from per-task Gram statistics alone.
+
+    The system :class:`GramSolver` solves, ``A_t w_t + alpha * sum_s M_ts w_s
+    = r_t`` for every task t, given ``A`` (n_tasks, p, p) and ``R``
+    (p, n_tasks) rather than a loss: the seam for callers that keep the
+    statistics themselves (``MultiTaskRegressor.partial_fit``). Same
+    preconditioned conjugate gradients (one step when ``M`` is
+    ``diag(a) + b 11^T``); plain CG when the task blocks are singular
+    (``alpha = 0`` on a rank-deficient task).
+
+    Parameters
+    ----------
+    A : ndarray of shape (n_tasks, n_features, n_features)
+        Symmetric positive semi-definite task blocks.
+    R : ndarray of shape (n_features, n_tasks)
+    alpha : float
+    M : ndarray of shape (n_tasks, n_tasks) or None
+        The coupling (None: the identity).
+    W0 : ndarray of shape (n_features, n_tasks)
+        Starting point.
+    tol_abs : float
+        Stop when the max-norm of the residual ``R - H W`` (minus the
+        gradient) is at most ``tol_abs / 2``.
+    max_iter : int, default=100
+
+    Returns
+    -------
+    W : ndarray of shape (n_features, n_tasks)
+    n_iter : int
+    kkt : float
+        Max-norm of the final residual.
+    """
+    sigma, Q = np.linalg.eigh(A)
+    precondition = GramSolver._preconditioner(np.maximum(sigma, 0.0), Q, alpha, M)
+    if precondition is None:
+        precondition = lambda V: V  # noqa: E731 - plain CG
+    W, n_iter = _pcg(A, R, alpha, M, W0, precondition, tol_abs, max_iter)
+    HW = np.matmul(A, W.T[:, :, None])[:, :, 0].T + alpha * (W if M is None else W @ M)
+    return W, max(n_iter, 1), float(np.max(np.abs(R - HW), initial=0.0))
 
 
 def _checked(solver, loss, penalty, W, b, tol_abs, n_iter, memory=None):

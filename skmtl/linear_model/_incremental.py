@@ -1,0 +1,165 @@
+"""Per-task sufficient statistics of the squared loss, merged batch by batch.
+
+``MultiTaskRegressor.partial_fit`` keeps, for every task ``t``, the weighted
+moments of its rows: the weight sum ``S_t``, the means ``mx_t``, ``my_t`` and
+the centred co-moments ``Cxx_t = sum s (x - mx)(x - mx)^T``, ``Cxy_t``,
+``Cyy_t``. They determine the per-task weighted mean squared loss, centred or
+not, exactly, so a solve from them equals ``fit`` on all the rows seen.
+
+Batches are merged with the pairwise update of Chan, Golub & LeVeque (1979):
+``C = C_a + C_b + S_a S_b / S * d d^T`` with ``d`` the difference of the
+means. Unlike raw sums (``sum s x x^T - S mx mx^T``) it never subtracts two
+large numbers, so features far from zero mean lose no digits.
+"""
+
+import numpy as np
+import scipy.sparse as sp
+
+from .._tasks import TaskIndex, _unique_sorted
+
+__all__ = ["TaskMoments", "PARTIAL_FIT_MAX_FEATURES"]
+
+#: the statistics hold one p x p matrix per task (32 MiB per task at 2048)
+PARTIAL_FIT_MAX_FEATURES = 2048
+
+
+def _batch_moments(X, y, s):
+    """``(S, mx, my, Cxx, Cxy, Cyy)`` of one task's rows (s > 0)."""
+    S = float(s.sum())
+    my = float(s @ y) / S
+    yc = y - my
+    if sp.issparse(X):
+        # centring would densify X: raw products, then the rank-one correction
+        mx = np.asarray(X.T @ s, dtype=np.float64).ravel() / S
+        Xs = X.multiply(s[:, None]).tocsr()
+        Cxx = np.asarray((X.T @ Xs).toarray(), dtype=np.float64) - S * np.outer(mx, mx)
+        Cxy = np.asarray(Xs.T @ yc, dtype=np.float64).ravel()
+    else:
+        X = np.asarray(X, dtype=np.float64)
+        mx = (s @ X) / S
+        Xc = X - mx
+        Xcs = Xc * s[:, None]
+        Cxx = Xcs.T @ Xc
+        Cxy = Xcs.T @ yc
+    Cxx = 0.5 * (Cxx + Cxx.T)
+    return S, mx, my, Cxx, Cxy, float(s @ (yc * yc))
+
+
+class TaskMoments:
+    """Weighted moments of ``(x, y)`` per task, in the order of ``task_labels``.
+
+    Immutable in use: :meth:`merge` returns a new object, so that an estimator
+    whose update fails keeps its previous statistics (``restore_on_error``
+    restores attributes, not arrays modified in place).
+    """
+
+    def __init__(self, task_labels, S, mx, my, Cxx, Cxy, Cyy):
+        self.task_labels = task_labels
+        self.S, self.mx, self.my = S, mx, my
+        self.Cxx, self.Cxy, self.Cyy = Cxx, Cxy, Cyy
+
+    @property
+    def n_features(self):
+        return self.mx.shape[1]
+
+    @classmethod
+    def from_batch(cls, X, y, codes, sample_weight, task_labels):
+        """Moments of a batch whose rows (all of positive weight) have ``codes``."""
+        T, p = len(task_labels), X.shape[1]
+        S, my, Cyy = np.zeros(T), np.zeros(T), np.zeros(T)
+        mx, Cxy, Cxx = np.zeros((T, p)), np.zeros((T, p)), np.zeros((T, p, p))
+        if sp.issparse(X):
+            X = X.tocsr()
+        for t in range(T):
+            rows = np.flatnonzero(codes == t)
+            S[t], mx[t], my[t], Cxx[t], Cxy[t], Cyy[t] = _batch_moments(
+                X[rows], y[rows], sample_weight[rows]
+            )
+        return cls(task_labels, S, mx, my, Cxx, Cxy, Cyy)
+
+    def _reindexed(self, labels):
+        """These moments on the (larger, sorted) task list ``labels``."""
+        T, p = len(labels), self.n_features
+        pos = TaskIndex(labels).transform(self.task_labels, len(self.task_labels))
+        out = TaskMoments(
+            labels,
+            np.zeros(T),
+            np.zeros((T, p)),
+            np.zeros(T),
+            np.zeros((T, p, p)),
+            np.zeros((T, p)),
+            np.zeros(T),
+        )
+        for name in ("S", "mx", "my", "Cxx", "Cxy", "Cyy"):
+            getattr(out, name)[pos] = getattr(self, name)
+        return out
+
+    def merge(self, other):
+        """The moments of both sets of rows (a new object; tasks sorted)."""
+        labels = union_labels(self.task_labels, other.task_labels)
+        a, b = self._reindexed(labels), other._reindexed(labels)
+        S = a.S + b.S
+        safe = np.where(S > 0, S, 1.0)
+        fb = b.S / safe  # share of b in the merged weight
+        cross = a.S * b.S / safe  # S_a S_b / S
+        dx, dy = b.mx - a.mx, b.my - a.my
+        return TaskMoments(
+            labels,
+            S,
+            a.mx + fb[:, None] * dx,
+            a.my + fb * dy,
+            a.Cxx + b.Cxx + cross[:, None, None] * dx[:, :, None] * dx[:, None, :],
+            a.Cxy + b.Cxy + cross[:, None] * dx * dy[:, None],
+            a.Cyy + b.Cyy + cross * dy * dy,
+        )
+
+    def system(self, task_weights, fit_intercept):
+        """``(A, R, intercept)`` of the per-task weighted mean squared loss.
+
+        ``A`` (n_tasks, p, p) and ``R`` (p, n_tasks) are the Hessian blocks and
+        minus the gradient at ``W = 0`` of ``sum_t lambda_t / (2 S_t) sum_{i in
+        t} s_i (y_i - x_i.w_t - b_t)^2`` minimised over ``b``;
+        ``intercept(W)`` gives those best intercepts, ``value(W)`` the loss.
+        """
+        scale = task_weights / self.S
+        if fit_intercept:
+            Cxx, Cxy, Cyy = self.Cxx, self.Cxy, self.Cyy
+        else:
+            # raw second moments about 0
+            S = self.S
+            Cxx = self.Cxx + S[:, None, None] * (
+                self.mx[:, :, None] * self.mx[:, None, :]
+            )
+            Cxy = self.Cxy + S[:, None] * self.mx * self.my[:, None]
+            Cyy = self.Cyy + S * self.my**2
+        A = scale[:, None, None] * Cxx
+        R = (scale[:, None] * Cxy).T
+
+        def intercept(W):
+            if not fit_intercept:
+                return np.zeros(len(self.S))
+            return self.my - np.einsum("tp,pt->t", self.mx, W)
+
+        def value(W):
+            quad = np.einsum("pt,tpq,qt->t", W, Cxx, W)
+            return float(
+                np.sum(0.5 * scale * (Cyy - 2.0 * np.einsum("tp,pt->t", Cxy, W) + quad))
+            )
+
+        return A, R, intercept, value
+
+
+def union_labels(a, b):
+    """Sorted union of two sorted label arrays, in the dtype ``fit`` would give.
+
+    Numbers with numbers and strings with strings are merged by numpy; any
+    other mix goes through object arrays, where labels that cannot be sorted
+    together (1 and "1") raise the same ``TypeError`` as ``fit``.
+    """
+    kinds = {a.dtype.kind, b.dtype.kind}
+    if kinds <= set("biuf") or kinds <= set("U") or kinds <= set("S"):
+        return np.unique(np.concatenate([a, b]))
+    both = np.empty(len(a) + len(b), dtype=object)
+    for i, v in enumerate(list(a) + list(b)):
+        both[i] = v  # keep tuples whole
+    return _unique_sorted(both, "tasks")
