@@ -270,3 +270,33 @@ def test_bench_neural_transfer_quick(tmp_path, monkeypatch):
     assert not (tmp_path / "neural_transfer.png").exists()
     for m in bench.METHODS:
         assert f"| {m} |" in report
+
+
+def test_bench_neural_transfer_20ng_quick(tmp_path):
+    pytest.importorskip("torch", reason="the neural benchmark needs torch")
+    bench = _load("bench_neural_transfer_20ng")
+    results, distilled = bench.main(quick=True, out_dir=tmp_path)
+
+    assert set(results) == {("synthetic", 0.1)}
+    for draws in results.values():
+        assert len(draws) == 1
+        for draw in draws:
+            assert draw["folds"] >= 2  # 15 labelled target rows: CV ran
+            for m in bench.LINEAR + bench.NEURAL:
+                assert "error" not in draw[m], (m, draw[m])
+                assert 0.0 <= draw[m]["acc"] <= 1.0 and draw[m]["time"] > 0
+            for m, grid in bench.GRIDS.items():
+                for k, v in draw[m]["params"].items():
+                    assert v in grid[k]
+    ((key, rows),) = distilled.items()
+    assert key == ("distill", "synthetic", 0.1)
+    for m in bench.DISTILL_ROWS:
+        assert "error" not in rows[0][m], (m, rows[0][m])
+        assert 0.0 <= rows[0][m]["acc"] <= 1.0
+
+    report = (tmp_path / "neural_transfer_20ng.md").read_text()
+    assert "bench_neural_transfer_20ng.main(quick=True" in report
+    assert "Partial results" not in report
+    assert "## synthetic" in report and "## Distillation" in report
+    for m in bench.LINEAR + bench.NEURAL + bench.DISTILL_ROWS:
+        assert f"| {m} |" in report
