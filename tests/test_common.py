@@ -241,7 +241,7 @@ def _net_estimators():
             # the linear heads of MultiTaskClassifier / MultiTaskRegressor,
             # solved to round-off (the weighted and repeated fits then agree)
             Net((), optimizer="lbfgs", dtype="float64", alpha=0.01, tol=1e-10),
-            Net((8,), optimizer="lbfgs", alpha=0.01, max_epochs=50),
+            Net((8,), optimizer="lbfgs", alpha=0.01, max_epochs=100, tol=1e-3),
             Net((8,), early_stopping=True, **{**fast, "n_iter_no_change": 10}),
             Net((8,), task_weighting="uncertainty", **fast),
             Net(

@@ -228,9 +228,8 @@ def problems(draw, est, *, weights="any", dtypes=(np.float64, np.float32)):
 def _prepare(est, data):
     """A clone of ``est`` whose transfer target is the first task's label."""
     est = clone(est)
-    if isinstance(
-        est, (JointTransferRegressor, JointTransferClassifier, TrAdaBoostClassifier)
-    ):
+    # JointTransfer*, JointTransferNet*, TrAdaBoost
+    if "target" in est.get_params(deep=False):
         est.set_params(target=_label(0, data["kind"]))
     if "random_state" in est.get_params():
         est.set_params(random_state=0)
@@ -388,9 +387,32 @@ _ROW_COUNT = (
 # the wrapped estimator); the other 4 properties cover every estimator.
 
 
+_MINIBATCH = (
+    "a network trained by mini-batches or with hidden layers: a repeated row "
+    "falls in other batches than a weighted one, and the non-convex objective "
+    "has other local optima; the convex full-batch configuration (no hidden "
+    "layer, L-BFGS) is kept"
+)
+
+
+def _is_network(est):
+    return type(est).__module__.startswith("skmtl.neural")
+
+
+def _convex_full_batch(est):
+    params = est.get_params()
+    return (
+        tuple(params.get("hidden_layer_sizes", (1,))) == ()
+        and params.get("encoder") is None
+        and params.get("optimizer") == "lbfgs"
+    )
+
+
 def _weight_exclusion(est, prop):
     if prop == "integer" and isinstance(est, TrAdaBoostClassifier):
         return _ROW_COUNT
+    if prop == "integer" and _is_network(est) and not _convex_full_batch(est):
+        return _MINIBATCH
     if isinstance(est, FeatureAugmenter):
         return _NO_WEIGHTS
     if isinstance(est, (MultiTaskRegressorCV, MultiTaskClassifierCV)):
