@@ -32,6 +32,7 @@ import inspect
 from contextlib import contextmanager
 
 import numpy as np
+from scipy.special import expit, softmax
 from sklearn import get_config
 from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.metrics import accuracy_score, r2_score
@@ -42,6 +43,7 @@ __all__ = [
     "TaskEstimatorMixin",
     "TaskRegressorMixin",
     "TaskClassifierMixin",
+    "ScoreClassifierMixin",
     "TASK_METHODS",
     "restore_on_error",
     "fit_or_restore",
@@ -158,6 +160,46 @@ class TaskClassifierMixin(TaskEstimatorMixin, ClassifierMixin):
     score.__doc__ = _SCORE_DOC.format(
         what="Accuracy", detail="", y_shape="(n_samples,)"
     )
+
+
+class ScoreClassifierMixin:
+    """``predict_proba``, ``predict_log_proba`` and ``predict`` from scores.
+
+    For classifiers whose ``decision_function(X, tasks)`` gives the logit of
+    ``classes_[1]`` (two classes, shape (n_samples,)) or one logit per class
+    (shape (n_samples, n_classes), ``-inf`` for a class a row's task never
+    saw): the linear and the neural multi-task classifiers.
+    """
+
+    def predict_proba(self, X, tasks=None):
+        """Class probabilities of each row under its task's model.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+        """
+        scores = self.decision_function(X, tasks)
+        if scores.ndim == 1:
+            p1 = expit(scores)
+            return np.column_stack([1.0 - p1, p1])
+        return softmax(scores, axis=1)
+
+    def predict_log_proba(self, X, tasks=None):
+        """Logarithm of :meth:`predict_proba`."""
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X, tasks))
+
+    def predict(self, X, tasks=None):
+        """Most probable class of each row under its task's model.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+        """
+        scores = self.decision_function(X, tasks)
+        if scores.ndim == 1:
+            return self.classes_[(scores > 0).astype(np.intp)]
+        return self.classes_[np.argmax(scores, axis=1)]
 
 
 @contextmanager

@@ -3,12 +3,11 @@
 import warnings
 
 import numpy as np
-from scipy.special import expit, softmax
 from sklearn.base import _fit_context
 from sklearn.utils.multiclass import check_classification_targets
 
 from .._validation import check_sample_weight, drop_absent_rows
-from ..base import TaskClassifierMixin
+from ..base import ScoreClassifierMixin, TaskClassifierMixin
 from ..datafits import Logistic, Multinomial
 from ._base import (
     _COMMON_OBJECTIVE_DOC,
@@ -17,7 +16,9 @@ from ._base import (
 )
 
 
-class MultiTaskClassifier(TaskClassifierMixin, _MultiTaskLinearBase):
+class MultiTaskClassifier(
+    TaskClassifierMixin, ScoreClassifierMixin, _MultiTaskLinearBase
+):
     """Multi-task logistic regression with a task-coupling penalty.
 
     Minimises over the weights and intercepts of every task::
@@ -262,33 +263,3 @@ or penalty object, default="independent"
         # unseen tasks (shared fallback, code n_tasks) may predict any class
         full = np.vstack([mask, np.ones((1, mask.shape[1]), dtype=bool)])
         return full[codes]
-
-    def predict_proba(self, X, tasks=None):
-        """Class probabilities of each row under its task's model.
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_classes)
-        """
-        scores = self.decision_function(X, tasks)
-        if scores.ndim == 1:
-            p1 = expit(scores)
-            return np.column_stack([1.0 - p1, p1])
-        return softmax(scores, axis=1)
-
-    def predict_log_proba(self, X, tasks=None):
-        """Logarithm of :meth:`predict_proba`."""
-        with np.errstate(divide="ignore"):
-            return np.log(self.predict_proba(X, tasks))
-
-    def predict(self, X, tasks=None):
-        """Most probable class of each row under its task's model.
-
-        Returns
-        -------
-        y_pred : ndarray of shape (n_samples,)
-        """
-        scores = self.decision_function(X, tasks)
-        if scores.ndim == 1:
-            return self.classes_[(scores > 0).astype(np.intp)]
-        return self.classes_[np.argmax(scores, axis=1)]

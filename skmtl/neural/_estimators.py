@@ -5,12 +5,11 @@ import warnings
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy.special import expit, softmax
 from sklearn.metrics import r2_score
 from sklearn.utils.multiclass import check_classification_targets
 
 from .._tasks import TaskIndex
-from ..base import TaskClassifierMixin, TaskRegressorMixin
+from ..base import ScoreClassifierMixin, TaskClassifierMixin, TaskRegressorMixin
 from ._base import BaseMultiTaskNet
 
 _PARAMS_DOC = """
@@ -122,7 +121,9 @@ _OBJECTIVE_DOC = """
 """
 
 
-class MultiTaskNetClassifier(TaskClassifierMixin, BaseMultiTaskNet):
+class MultiTaskNetClassifier(
+    TaskClassifierMixin, ScoreClassifierMixin, BaseMultiTaskNet
+):
     """Multi-task neural network classifier: a shared encoder, one head per task.
 
     %(objective)s
@@ -290,36 +291,6 @@ class MultiTaskNetClassifier(TaskClassifierMixin, BaseMultiTaskNet):
         """
         out, codes = self._forward(X, tasks)
         return self._scores_from_outputs(out, codes, self.task_class_mask_)
-
-    def predict_proba(self, X, tasks=None):
-        """Class probabilities of each row under its task's head.
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_classes)
-        """
-        scores = self.decision_function(X, tasks)
-        if scores.ndim == 1:
-            p1 = expit(scores)
-            return np.column_stack([1.0 - p1, p1])
-        return softmax(scores, axis=1)
-
-    def predict_log_proba(self, X, tasks=None):
-        """Logarithm of :meth:`predict_proba`."""
-        with np.errstate(divide="ignore"):
-            return np.log(self.predict_proba(X, tasks))
-
-    def predict(self, X, tasks=None):
-        """Most probable class of each row under its task's head.
-
-        Returns
-        -------
-        y_pred : ndarray of shape (n_samples,)
-        """
-        scores = self.decision_function(X, tasks)
-        if scores.ndim == 1:
-            return self.classes_[(scores > 0).astype(np.intp)]
-        return self.classes_[np.argmax(scores, axis=1)]
 
 
 class MultiTaskNetRegressor(TaskRegressorMixin, BaseMultiTaskNet):
