@@ -865,3 +865,26 @@ def test_classification_label_models():
 def test_generator_errors(make, kwargs, match):
     with pytest.raises(ValueError, match=match):
         make(n_features=20, **kwargs)
+
+
+def test_train_test_split_tasks_n_per_class():
+    # exactly k rows of every class in every task, whatever the class sizes
+    rng = np.random.default_rng(0)
+    tasks = np.repeat(["a", "b", "c"], 40)
+    y = (rng.random(120) < np.repeat([0.2, 0.5, 0.8], 40)).astype(int)
+    X = rng.normal(size=(120, 2))
+    X_tr, X_te, y_tr, y_te, t_tr, t_te = D.train_test_split_tasks(
+        X, y, tasks, n_per_class=3, random_state=0
+    )
+    for t in "abc":
+        for c in (0, 1):
+            assert np.sum((t_tr == t) & (y_tr == c)) == 3
+    assert len(y_tr) + len(y_te) == 120 and X_tr.shape[0] == 18
+    again = D.train_test_split_tasks(X, y, tasks, n_per_class=3, random_state=0)
+    np.testing.assert_array_equal(again[0], X_tr)
+    with pytest.raises(ValueError, match="one of them"):
+        D.train_test_split_tasks(X, y, tasks, train_size=5, n_per_class=3)
+    with pytest.raises(ValueError, match="only"):
+        D.train_test_split_tasks(X, y, tasks, n_per_class=30)
+    with pytest.raises(ValueError, match="positive integer"):
+        D.train_test_split_tasks(X, y, tasks, n_per_class=0.5)

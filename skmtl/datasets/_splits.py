@@ -99,6 +99,28 @@ def _draw(rows, y_rows, size, stratify, rng, name, what):
     )
 
 
+def _draw_per_class(rows, y_rows, k, rng, what):
+    """``k`` rows of every class among ``rows`` (indices into the full data)."""
+    classes, inverse, counts = np.unique(
+        y_rows, return_inverse=True, return_counts=True
+    )
+    small = np.flatnonzero(counts < k)
+    if small.size:
+        c = small[0]
+        raise ValueError(
+            f"n_per_class={k}, but class {classes[c].item()!r} of {what} has "
+            f"only {counts[c]} rows."
+        )
+    if k * classes.size >= rows.size:
+        raise ValueError(
+            f"n_per_class={k} takes all {rows.size} rows of {what}: none is left "
+            "for testing."
+        )
+    return np.concatenate(
+        [rng.choice(rows[inverse == c], k, replace=False) for c in range(classes.size)]
+    )
+
+
 def _split_output(X, y, tasks, train_mask):
     train = np.flatnonzero(train_mask)
     test = np.flatnonzero(~train_mask)
@@ -206,7 +228,14 @@ def train_test_split_target(
 
 
 def train_test_split_tasks(
-    X, y=None, tasks=None, *, train_size=10, stratify=True, random_state=None
+    X,
+    y=None,
+    tasks=None,
+    *,
+    train_size=None,
+    stratify=True,
+    n_per_class=None,
+    random_state=None,
 ):
     """Draw a labelled training set within every task; the rest is for testing.
 
@@ -223,13 +252,20 @@ def train_test_split_tasks(
     tasks : array-like of shape (n_samples,), default=None
         Task of each row. Required unless ``X`` is a Bunch.
 
-    train_size : int or float, default=10
+    train_size : int or float, default=None
         Per task, the number (int) or fraction (float in (0, 1)) of rows to
         put in the training set. Every task must keep at least one test row.
+        None: 10 rows per task, unless ``n_per_class`` is given.
 
     stratify : bool, default=True
         Draw within each (task, class) in proportion to the class sizes, at
         least one row per class. Use ``stratify=False`` for regression.
+
+    n_per_class : int, default=None
+        Instead of ``train_size``: exactly this many training rows of every
+        class in every task, whatever the class sizes (the protocol of most
+        multi-task papers: "k labelled examples per class"). Every class of
+        every task needs that many rows, and every task keeps a test row.
 
     random_state : int, RandomState instance or None, default=None
         Seed of the draw.
@@ -256,8 +292,28 @@ def train_test_split_tasks(
     ...     X, y, tasks, train_size=2, random_state=0)
     >>> np.unique(t_tr, return_counts=True)[1].tolist(), y_tr.tolist()
     ([2, 2], [0, 1, 0, 1])
+
+    Exactly two rows of each class in each task, whatever the class sizes:
+
+    >>> y = np.array([0, 0, 0, 0, 1, 1, 0, 0, 1, 1, 1, 1])
+    >>> _, _, y_tr, _, t_tr, _ = train_test_split_tasks(
+    ...     X, y, tasks, n_per_class=2, random_state=0)
+    >>> [(t, c, int(np.sum((t_tr == t) & (y_tr == c)))) for t in "ab" for c in (0, 1)]
+    [('a', 0, 2), ('a', 1, 2), ('b', 0, 2), ('b', 1, 2)]
     """
     X, y, tasks = _unpack(X, y, tasks, "train_test_split_tasks")
+    if n_per_class is not None:
+        if train_size is not None:
+            raise ValueError(
+                "train_size and n_per_class are two ways to size the draw; pass "
+                "one of them."
+            )
+        if not isinstance(n_per_class, Integral) or n_per_class < 1:
+            raise ValueError(
+                f"n_per_class must be a positive integer, got {n_per_class!r}."
+            )
+    elif train_size is None:
+        train_size = 10
     rng = check_random_state(random_state)
     train_mask = np.zeros(y.shape[0], dtype=bool)
     # Tasks are visited in order of first appearance, so a seed gives the
@@ -266,8 +322,11 @@ def train_test_split_tasks(
     for task in tasks[np.sort(first)]:
         rows = np.flatnonzero(tasks == task)
         name = task.item() if isinstance(task, np.generic) else task
-        chosen = _draw(
-            rows, y[rows], train_size, stratify, rng, "train_size", f"task {name!r}"
-        )
+        if n_per_class is not None:
+            chosen = _draw_per_class(rows, y[rows], n_per_class, rng, f"task {name!r}")
+        else:
+            chosen = _draw(
+                rows, y[rows], train_size, stratify, rng, "train_size", f"task {name!r}"
+            )
         train_mask[chosen] = True
     return _split_output(X, y, tasks, train_mask)
