@@ -96,7 +96,8 @@ def models():
     def aug_lr(C, per_task):
         def fit_predict(X_tr, y_tr, t_tr, X_te, t_te):
             aug = FeatureAugmenter().fit(X_tr, tasks=t_tr)
-            A_tr, A_te = aug.transform(X_tr, tasks=t_tr), aug.transform(X_te, tasks=t_te)
+            A_tr = aug.transform(X_tr, tasks=t_tr)
+            A_te = aug.transform(X_te, tasks=t_te)
             if per_task:
                 labels = aug.tasks_
                 A_tr = sp.hstack(
@@ -169,7 +170,8 @@ def report(acc, seeds, wall):
         "",
         "Command: `python benchmarks/bench_mean_intercept.py --out benchmarks/results`",
         "",
-        f"- Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; wall time {wall:.0f} s",
+        f"- Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; "
+        f"wall time {wall:.0f} s",
         f"- Python {platform.python_version()}, numpy {np.__version__}, "
         f"scikit-learn {sklearn.__version__}, skmtl {skmtl.__version__} (git {commit})",
         f"- 20 labelled documents per task, draws seeded {seeds[0]}..{seeds[-1]} "
@@ -201,7 +203,8 @@ def report(acc, seeds, wall):
             )
         lines.append("")
     lines += ["## All three settings (mean of the settings, per draw)", ""]
-    lines += ["| model | accuracy | diff vs (a) | better / worse |", "|---|---|---|---|"]
+    lines += ["| model | accuracy | diff vs (a) | better / worse |"]
+    lines += ["|---|---|---|---|"]
     for name in names:
         a = 100 * np.mean([res[name] for res in acc.values()], axis=0)
         d = a - 100 * np.mean([res[ref] for res in acc.values()], axis=0)
