@@ -59,6 +59,57 @@ def test_logistic_on_augmented_features_equals_mean_coupling():
     assert_allclose(W, coupled.coef_, rtol=1e-4, atol=1e-5)
 
 
+def test_coupled_intercepts_as_a_constant_feature_equal_augmented_ridge():
+    # the documented way to couple the intercepts like the weights: a column of
+    # ones and fit_intercept=False; Daume's augmentation of [X, 1] puts the
+    # ones in the shared block (shared intercept) and in the task's block
+    # (its offset), both penalised as the weights
+    X, y, tasks, labels = ragged_problem()
+    codes = np.searchsorted(labels, tasks)
+    n_t = np.bincount(codes)
+    alpha, scale = 0.1, 0.5
+    X1 = np.hstack([X, np.ones((len(y), 1))])
+    Z = FeatureAugmenter(shared_scale=scale).fit_transform(X1, tasks=tasks)
+    ridge = Ridge(alpha=alpha, fit_intercept=False, solver="cholesky")
+    ridge.fit(Z, y, sample_weight=1.0 / n_t[codes])
+    coupled = MultiTaskRegressor(
+        alpha=alpha,
+        penalty=MeanRegularized(shared=1.0 / scale**2, specific=1.0),
+        fit_intercept=False,
+        tol=1e-12,
+    ).fit(X1, y, tasks=tasks)
+    p = X1.shape[1]
+    shared, specific = ridge.coef_[:p], ridge.coef_[p:].reshape(len(labels), p)
+    assert_allclose(scale * shared + specific, coupled.coef_, rtol=1e-8, atol=1e-10)
+    # the task intercepts: a penalised shared part plus penalised offsets
+    assert_allclose(coupled.shared_coef_[-1], scale * shared[-1], rtol=1e-8)
+    assert_allclose(
+        coupled.specific_coef_[:, -1], specific[:, -1], rtol=1e-8, atol=1e-10
+    )
+
+
+def test_free_task_intercepts_equal_augmented_logistic_with_task_columns():
+    # the default (one free intercept per task) is Daume's augmentation with
+    # one indicator column per task whose penalty vanishes (scaled by 1e3)
+    X, y, tasks, labels = ragged_problem(classification=True, sizes=(40, 40, 40))
+    alpha, big = 0.05, 1e3
+    aug = FeatureAugmenter().fit(X, tasks=tasks)
+    codes = np.searchsorted(labels, tasks)
+    Z = np.hstack([aug.transform(X, tasks=tasks), big * np.eye(3)[codes]])
+    ref = LogisticRegression(
+        C=1.0 / (alpha * 40), solver="newton-cholesky", tol=1e-12, max_iter=100,
+        fit_intercept=False,
+    ).fit(Z, y)  # fmt: skip
+    coupled = MultiTaskClassifier(
+        alpha=alpha, penalty=MeanRegularized(shared=1.0, specific=1.0), tol=1e-10
+    ).fit(X, y, tasks=tasks)
+    p = X.shape[1]
+    W = ref.coef_[0, :p] + ref.coef_[0, p : 4 * p].reshape(3, p)
+    # the 1e3 columns leave a penalty of 1e-6 on the intercepts
+    assert_allclose(W, coupled.coef_, rtol=1e-5, atol=1e-5)
+    assert_allclose(big * ref.coef_[0, 4 * p :], coupled.intercept_, atol=1e-5)
+
+
 def test_unseen_tasks_get_the_shared_block_and_names():
     X = np.arange(6.0).reshape(3, 2)
     aug = FeatureAugmenter().fit(X, tasks=["a", "b", "a"])
