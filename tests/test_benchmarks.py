@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from .conftest import ARCHIVE
+
 BENCH_DIR = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
@@ -300,3 +302,13 @@ def test_bench_neural_transfer_20ng_quick(tmp_path):
     assert "## synthetic" in report and "## Distillation" in report
     for m in bench.LINEAR + bench.NEURAL + bench.DISTILL_ROWS:
         assert f"| {m} |" in report
+
+
+@pytest.mark.skipif(not ARCHIVE.is_file(), reason="needs the 20 Newsgroups archive")
+def test_bench_mean_intercept_one_draw(tmp_path):
+    # one draw (the full run uses 10): the six models run and are reported
+    bench = _load("bench_mean_intercept")
+    acc = bench.main(["--seeds", "200", "--out", str(tmp_path)])
+    assert acc
+    report = (tmp_path / "mean_intercept.md").read_text()
+    assert "bench_mean_intercept.py" in report
