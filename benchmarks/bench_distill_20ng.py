@@ -112,7 +112,8 @@ def load_20class(quick, log=print):
         X = np.abs(centres[y] + 0.5 * rng.normal(size=(n, p)) * (rng.random((n, p))
                                                                < 0.1))  # fmt: skip
         X = sp.csr_matrix(X)
-        return X[:400], y[:400], X[400:], y[400:], "synthetic CSR, 4 classes", "features"
+        data = "synthetic CSR, 4 classes"
+        return X[:400], y[:400], X[400:], y[400:], data, "features"
 
     def docs(subset):
         data = fetch_20newsgroups_multitask(
@@ -288,8 +289,8 @@ def main(quick=False, out_dir=None, draws=None):
     with _pin():
         X, y, X_te, y_te, data, features = load_20class(quick)
         print(f"{data}: {X.shape} train, {X_te.shape} test", flush=True)
-        res = {"data": data, "features": features, "n_train": X.shape[0], "n_test": X_te.shape[0],
-               "n_features": X.shape[1]}  # fmt: skip
+        res = {"data": data, "features": features, "n_train": X.shape[0],
+               "n_test": X_te.shape[0], "n_features": X.shape[1]}  # fmt: skip
         teacher, res["teacher"] = _timed(
             lambda: _net(TEACHER_UNITS, cfg["teacher_epochs"], 0).fit(X, y), X_te, y_te
         )
