@@ -298,8 +298,9 @@ def main(quick=False, out_dir=None, draws=None):
         res["ceilings"] = {
             "(32,) net": _timed(
                 lambda: _net(STUDENT_UNITS, cfg["student_epochs"], 0).fit(X, y),
-                X_te, y_te,
-            )[1],  # fmt: skip
+                X_te,
+                y_te,
+            )[1],
             "linear": _timed(
                 lambda: MultiTaskClassifier(LINEAR_ALPHA).fit(X, y), X_te, y_te
             )[1],
