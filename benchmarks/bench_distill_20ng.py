@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/bench_distill_20ng.py              # full run (~10 min)
+    python benchmarks/bench_distill_20ng.py              # full run (~4 min)
     python benchmarks/bench_distill_20ng.py --draws 2    # fewer draws
     python benchmarks/bench_distill_20ng.py --quick      # synthetic (smoke)
 
