@@ -312,3 +312,23 @@ def test_bench_mean_intercept_one_draw(tmp_path):
     assert acc
     report = (tmp_path / "mean_intercept.md").read_text()
     assert "bench_mean_intercept.py" in report
+
+
+def test_bench_distill_20ng_quick(tmp_path):
+    pytest.importorskip("torch", reason="the distillation benchmark needs torch")
+    bench = _load("bench_distill_20ng")
+    res = bench.main(quick=True, out_dir=tmp_path)
+
+    assert 0.0 <= res["teacher"]["acc"] <= 1.0
+    for name in bench.STUDENTS:
+        assert 0.0 <= res["ceilings"][name]["acc"] <= 1.0
+    assert len(res["draws"]) == 1
+    for m in bench.row_names():
+        cell = res["draws"][0][m]
+        assert "error" not in cell, (m, cell)
+        assert 0.0 <= cell["acc"] <= 1.0 and cell["time"] > 0
+
+    report = (tmp_path / "distill_20ng.md").read_text()
+    assert "bench_distill_20ng.main(quick=True" in report
+    for m in bench.row_names():
+        assert f"| {m} |" in report
