@@ -37,6 +37,8 @@ try:  # the networks need torch (the "torch" extra); the other checks run withou
         JointTransferNetRegressor,
         MultiTaskNetClassifier,
         MultiTaskNetRegressor,
+        RegularizedTransferNetClassifier,
+        RegularizedTransferNetRegressor,
     )
 except ImportError:  # pragma: no cover
     torch = None
@@ -158,6 +160,8 @@ for _name in (
     "FineTunedNetRegressor",
     "JointTransferNetClassifier",
     "JointTransferNetRegressor",
+    "RegularizedTransferNetClassifier",
+    "RegularizedTransferNetRegressor",
 ):
     EXPECTED_FAILED_CHECKS[f"{_name}[]"] = _NET_SW
 
@@ -266,6 +270,11 @@ def _net_estimators():
     ]
     nets += [
         Net(**fast) for Net in (JointTransferNetClassifier, JointTransferNetRegressor)
+    ]
+    # L2-SP with one strength; without a source, weight decay alpha
+    nets += [
+        Net(hidden_layer_sizes=(8,), **fast)
+        for Net in (RegularizedTransferNetClassifier, RegularizedTransferNetRegressor)
     ]
     return nets
 

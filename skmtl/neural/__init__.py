@@ -22,6 +22,8 @@ from ._transfer import (
     FineTunedNetRegressor,
     JointTransferNetClassifier,
     JointTransferNetRegressor,
+    RegularizedTransferNetClassifier,
+    RegularizedTransferNetRegressor,
 )
 from ._weighting import (
     MGDA,
@@ -39,6 +41,8 @@ __all__ = [
     "MultiTaskNetRegressor",
     "FineTunedNetClassifier",
     "FineTunedNetRegressor",
+    "RegularizedTransferNetClassifier",
+    "RegularizedTransferNetRegressor",
     "JointTransferNetClassifier",
     "JointTransferNetRegressor",
     "BaseMultiTaskNet",

@@ -485,3 +485,51 @@ def test_pickle_clone_and_grid_search(problem, source):
         search = GridSearchCV(est, grid, cv=2).fit(X, y, tasks=tasks)
     assert set(search.best_params_) == set(grid)
     assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+
+
+# ------------------------------------------------- RegularizedTransferNet*
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("kind", ["classifier", "regressor"])
+def test_regularized_transfer_net_is_l2sp_with_one_strength(kind):
+    from skmtl.neural import (
+        MultiTaskNetClassifier,
+        MultiTaskNetRegressor,
+        RegularizedTransferNetClassifier,
+        RegularizedTransferNetRegressor,
+    )
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(160, 4))
+    tasks = np.repeat(["a", "b"], 80)
+    score = X[:, 0] + np.where(tasks == "a", 1.0, -1.0) * X[:, 1]
+    if kind == "classifier":
+        y = (score > 0).astype(int)
+        Net, Fine, Reg = (
+            MultiTaskNetClassifier,
+            FineTunedNetClassifier,
+            RegularizedTransferNetClassifier,
+        )
+    else:
+        y = score
+        Net, Fine, Reg = (
+            MultiTaskNetRegressor,
+            FineTunedNetRegressor,
+            RegularizedTransferNetRegressor,
+        )
+    kw = {"max_epochs": 8, "learning_rate": 0.01, "random_state": 0}
+    src = Net((6,), **kw).fit(X[:80], y[:80], tasks="a")
+    reg = Reg(src, alpha=0.05, **kw).fit(X[80:], y[80:], tasks="b")
+    fine = Fine(src, source_alpha=0.05, alpha=0.05, **kw).fit(X[80:], y[80:], tasks="b")
+    # the same objective and the same steps: identical models
+    for a, b in zip(reg.module_.parameters(), fine.module_.parameters()):
+        assert torch.equal(a, b)
+    assert reg.loss_curve_ == fine.loss_curve_
+    assert set(reg.source_parameters_) == set(fine.source_parameters_)
+    # without a source: the plain network with weight decay alpha
+    plain = Reg(None, (6,), alpha=0.05, **kw).fit(X, y, tasks=tasks)
+    ref = Net((6,), alpha=0.05, **kw).fit(X, y, tasks=tasks)
+    np.testing.assert_array_equal(plain.predict(X, tasks), ref.predict(X, tasks))
+    # only its own parameters: no freezing options
+    params = reg.get_params(deep=False)
+    assert "freeze" not in params and "source_alpha" not in params
+    assert clone(reg).get_params(deep=False)["alpha"] == 0.05
