@@ -10,4 +10,8 @@ import importlib.util
 
 collect_ignore_glob = []
 if importlib.util.find_spec("torch") is None:
-    collect_ignore_glob += ["skmtl/neural/*", "docs/neural.md"]
+    collect_ignore_glob += [
+        "skmtl/neural/*",
+        "docs/neural.md",
+        "docs/neural_transfer.md",
+    ]

@@ -7,6 +7,7 @@ option flags as the page doctests, from setup.cfg), other blocks with ``exec``.
 """
 
 import doctest
+import importlib.util
 import re
 from pathlib import Path
 
@@ -37,8 +38,18 @@ def _blocks():
 BLOCKS = list(_blocks())
 
 
+HAS_TORCH = importlib.util.find_spec("torch") is not None
+
+
 def _param(page, index, line, code):
     marks = [
+        pytest.mark.skipif(
+            not HAS_TORCH,
+            reason=f"{page.name} block {index} needs torch (the 'torch' extra)",
+        )
+        for _ in [None]
+        if "skmtl.neural" in code or "import torch" in code or '"torch"' in code
+    ] + [
         pytest.mark.skipif(
             not path.is_file(),
             reason=f"{page.name} block {index} needs {path.name}, not found at {path}",
