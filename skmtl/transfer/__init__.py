@@ -14,11 +14,15 @@
   :class:`JointTransferClassifier` (joint weighted loss
   ``lam * L_source + (1 - lam) * L_target``), and :class:`FeatureAugmenter`,
   Daume's feature augmentation, which turns any scikit-learn linear model into
-  a shared + task-specific model.
+  a shared + task-specific model;
+- from the unlabelled target (rows marked by the ``unlabelled`` fit
+  argument): :class:`EntropyRegularizedClassifier`, minimum entropy
+  regularization (Grandvalet & Bengio, 2005).
 """
 
 from ._augment import FeatureAugmenter
 from ._distill import DistilledClassifier
+from ._entropy import EntropyRegularizedClassifier
 from ._finetune import FineTunedClassifier, FineTunedRegressor
 from ._joint import JointTransferClassifier, JointTransferRegressor
 from ._prior import RegularizedTransferClassifier, RegularizedTransferRegressor
@@ -34,4 +38,5 @@ __all__ = [
     "FineTunedClassifier",
     "DistilledClassifier",
     "TrAdaBoostClassifier",
+    "EntropyRegularizedClassifier",
 ]
