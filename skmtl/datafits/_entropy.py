@@ -1,4 +1,4 @@
-"""Entropy regularization: cross-entropy on labelled rows, entropy on unlabelled ones."""
+"""Entropy regularization: cross-entropy on labelled rows, entropy on the rest."""
 
 import numpy as np
 from scipy.special import logsumexp
@@ -159,7 +159,8 @@ class EntropyRegularized(BaseDatafit):
         _, c = self._balance(p)
         if c is not None:
             # d KL / d s_i = u_i p_i * (c - p_i . c)
-            G += (self.class_balance * self.shares)[:, None] * p * (c - (p @ c)[:, None])
+            bu = (self.class_balance * self.shares)[:, None]
+            G += bu * p * (c - (p @ c)[:, None])
         return G
 
     def curvature(self):
@@ -202,10 +203,8 @@ class EntropyRegularized(BaseDatafit):
                 dp = p * (V - pv)
                 dc = (self.shares @ dp) / p_bar
                 out += bu * (
-                    dp * (c - pc)
-                    + p * (dc - (dp @ c)[:, None] - (p @ dc)[:, None])
+                    dp * (c - pc) + p * (dc - (dp @ c)[:, None] - (p @ dc)[:, None])
                 )
             return out
 
         return product
-
