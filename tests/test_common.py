@@ -14,10 +14,13 @@ from skmtl.model_selection import MultiTaskClassifierCV, MultiTaskRegressorCV
 from skmtl.penalties import Clustered
 from skmtl.pipeline import TaskColumnEstimator
 from skmtl.transfer import (
+    CORAL,
     DistilledClassifier,
+    EntropyRegularizedClassifier,
     FeatureAugmenter,
     FineTunedClassifier,
     FineTunedRegressor,
+    ImportanceWeightedClassifier,
     JointTransferClassifier,
     JointTransferRegressor,
     RegularizedTransferClassifier,
@@ -226,6 +229,13 @@ ESTIMATORS = (
         ),
         # a stand-in that validates the tasks, then pools them (see its docstring)
         TaskColumnEstimator(_PooledTasksClassifier(), task_column=0),
+        # learning from the unlabelled target; the checks pass no unlabelled
+        # rows (the entropy term is empty) and tasks=None (all target rows)
+        EntropyRegularizedClassifier(),
+        EntropyRegularizedClassifier(class_balance=0.0, fit_intercept=False),
+        CORAL(),
+        CORAL(reg=0.0),
+        ImportanceWeightedClassifier(),
     ]
 )
 

@@ -17,9 +17,13 @@
   a shared + task-specific model;
 - from the unlabelled target (rows marked by the ``unlabelled`` fit
   argument): :class:`EntropyRegularizedClassifier`, minimum entropy
-  regularization (Grandvalet & Bengio, 2005).
+  regularization (Grandvalet & Bengio, 2005);
+- domain alignment: :class:`CORAL` (correlation alignment, a pipeline step on
+  dense or reduced input) and :class:`ImportanceWeightedClassifier` (source
+  rows weighted by the target density ratio of a domain classifier).
 """
 
+from ._alignment import CORAL, ImportanceWeightedClassifier
 from ._augment import FeatureAugmenter
 from ._distill import DistilledClassifier
 from ._entropy import EntropyRegularizedClassifier
@@ -39,4 +43,6 @@ __all__ = [
     "DistilledClassifier",
     "TrAdaBoostClassifier",
     "EntropyRegularizedClassifier",
+    "CORAL",
+    "ImportanceWeightedClassifier",
 ]

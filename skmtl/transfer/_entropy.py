@@ -138,6 +138,8 @@ class EntropyRegularizedClassifier(
     labelled_coef_ : ndarray of the shape of ``coef_``
         Weights of the labelled-only start (``entropy_weight=0``).
     n_iter_ : int
+        Iterations of the labelled-only fit plus those of L-BFGS.
+    entropy_n_iter_ : int
         L-BFGS iterations from the labelled-only start.
     kkt_violation_ : float
         Max-norm of the objective's gradient at the solution.
@@ -258,6 +260,8 @@ class EntropyRegularizedClassifier(
         is_target = np.fromiter(
             (label == self.target for label in domains.tolist()), dtype=bool, count=n
         )
+        if not np.any(sw > 0):
+            raise ValueError("sample_weight is zero on every row: nothing to fit.")
         labelled = ~unl
         present = labelled & (sw > 0)
         y_lab = y[present]
@@ -266,7 +270,7 @@ class EntropyRegularizedClassifier(
         if len(classes) < 2:
             raise ValueError(
                 "the labelled rows (unlabelled=False, positive sample_weight) must "
-                f"hold at least 2 classes, got {len(classes)}: "
+                f"hold at least 2 classes, got {len(classes)} class: "
                 f"{classes.tolist()[:1]}."
             )
         n_classes = len(classes)
@@ -336,7 +340,9 @@ class EntropyRegularizedClassifier(
         self.coef_ = np.ascontiguousarray(coef).astype(X.dtype, copy=False)
         self.intercept_ = intercept.astype(X.dtype, copy=False)
         self.labelled_coef_ = np.asarray(start.coef_[0]).reshape(self.coef_.shape)
-        self.n_iter_ = int(result.n_iter)
+        # at least 1: the labelled-only fit's iterations, then L-BFGS's
+        self.n_iter_ = int(np.max(start.n_iter_)) + int(result.n_iter)
+        self.entropy_n_iter_ = int(result.n_iter)
         self.kkt_violation_ = float(result.kkt_violation)
         self.objective_ = float(result.objective)
         return self
