@@ -74,8 +74,10 @@ from skmtl.penalties import MeanRegularized
 
 RESULTS = Path(__file__).resolve().parent / "results"
 FRACTIONS = (0.01, 0.02, 0.05)
-# 10 draws per (split, fraction): the protocol of the issue
-DRAWS = {0.01: 10, 0.02: 10, 0.05: 10}
+# 10 draws at 1% (the protocol of the issue, and its goal's fraction); 5 at
+# 2% and 5%: with the unlabelled-target methods and the 13 peers a draw takes
+# 30-50 s on this shared 2-core machine, and the run must stay under an hour
+DRAWS = {0.01: 10, 0.02: 5, 0.05: 5}
 N_FOLDS = 3
 TRADABOOST_ROUNDS = 20
 TRADABOOST_ALPHA = 1e-3  # base MultiTaskClassifier, fixed (not tuned: cost)
