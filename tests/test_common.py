@@ -71,10 +71,6 @@ _AUTO_BY_SIZE = (
     "not to the check's 1e-7. The same estimators with a pinned solver pass "
     "(see the [newton-cg] and [kernel] configurations)"
 )
-_MINUS_ONE = (
-    "the check uses labels {-1, 1}; y == -1 marks unlabelled rows (the "
-    "convention of sklearn.semi_supervised), so one class is left"
-)
 _NO_UNLABELLED_ROUNDS = (
     "the checks pass no unlabelled rows (fit metadata unlabelled=None), so no "
     "self-training or EM round runs and n_iter_ is honestly 0 (scikit-learn's "
@@ -143,7 +139,6 @@ EXPECTED_FAILED_CHECKS = {
         "check_sample_weight_equivalence_on_dense_data": _VALIDATION_ROWS,
         "check_sample_weight_equivalence_on_sparse_data": _VALIDATION_ROWS,
     },
-    "DistilledClassifier": {"check_classifiers_classes": _MINUS_ONE},
     **{
         name: {"check_non_transformer_estimators_n_iter": _NO_UNLABELLED_ROUNDS}
         for name in (
