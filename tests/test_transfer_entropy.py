@@ -305,9 +305,9 @@ def test_routing_through_a_pipeline():
 def test_bad_input():
     X, y, tasks, unl = _margin_problem()
     model = EntropyRegularizedClassifier()
-    with pytest.raises(ValueError, match="unlabelled must be an array-like of bool"):
+    with pytest.raises(ValueError, match="unlabelled must be an array of bool"):
         model.fit(X, y, unlabelled=unl.astype(int))
-    with pytest.raises(ValueError, match="unlabelled must have shape"):
+    with pytest.raises(ValueError, match="unlabelled has"):
         model.fit(X, y, unlabelled=unl[:-1])
     only_one = np.ones(len(y), dtype=bool)
     only_one[np.flatnonzero(y == 1)[:3]] = False

@@ -9,15 +9,19 @@
 - instance weighting: :class:`TrAdaBoostClassifier` (Dai et al., ICML 2007);
 - knowledge distillation: :class:`DistilledClassifier` trains a linear
   student on a teacher's softened outputs (Hinton et al., 2015), unlabelled
-  rows (``y == -1``) included;
+  rows (``unlabelled=`` mask) included;
+- learning from the unlabelled target rows (fit metadata ``unlabelled``, a
+  bool mask): :class:`SelfTrainingTransferClassifier` (class-balanced,
+  scheduled self-training), :class:`NaiveBayesTransferClassifier` (EM of a
+  transferred naive Bayes, Dai et al., AAAI 2007) and
+  :class:`EMTransferClassifier` (the same EM for any probabilistic base),
+  :class:`EntropyRegularizedClassifier` (minimum entropy regularization,
+  Grandvalet & Bengio, 2005: the unlabelled rows enter the linear objective);
 - data-based: :class:`JointTransferRegressor` and
   :class:`JointTransferClassifier` (joint weighted loss
   ``lam * L_source + (1 - lam) * L_target``), and :class:`FeatureAugmenter`,
   Daume's feature augmentation, which turns any scikit-learn linear model into
   a shared + task-specific model;
-- from the unlabelled target (rows marked by the ``unlabelled`` fit
-  argument): :class:`EntropyRegularizedClassifier`, minimum entropy
-  regularization (Grandvalet & Bengio, 2005);
 - domain alignment: :class:`CORAL` (correlation alignment, a pipeline step on
   dense or reduced input) and :class:`ImportanceWeightedClassifier` (source
   rows weighted by the target density ratio of a domain classifier).
@@ -26,10 +30,12 @@
 from ._alignment import CORAL, ImportanceWeightedClassifier
 from ._augment import FeatureAugmenter
 from ._distill import DistilledClassifier
+from ._em import EMTransferClassifier, NaiveBayesTransferClassifier
 from ._entropy import EntropyRegularizedClassifier
 from ._finetune import FineTunedClassifier, FineTunedRegressor
 from ._joint import JointTransferClassifier, JointTransferRegressor
 from ._prior import RegularizedTransferClassifier, RegularizedTransferRegressor
+from ._self_training import SelfTrainingTransferClassifier
 from ._tradaboost import TrAdaBoostClassifier
 
 __all__ = [
@@ -45,4 +51,7 @@ __all__ = [
     "EntropyRegularizedClassifier",
     "CORAL",
     "ImportanceWeightedClassifier",
+    "SelfTrainingTransferClassifier",
+    "NaiveBayesTransferClassifier",
+    "EMTransferClassifier",
 ]

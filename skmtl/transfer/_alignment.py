@@ -15,19 +15,15 @@ from sklearn.base import (
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
-    check_consistent_length,
     check_is_fitted,
-    column_or_1d,
     has_fit_parameter,
     validate_data,
 )
 
 from .._tasks import check_task_labels
-from .._validation import check_sample_weight
 from ..base import fit_or_restore
-from ._entropy import _check_unlabelled
+from ._unlabelled import check_transfer_rows
 
 __all__ = ["CORAL", "ImportanceWeightedClassifier"]
 
@@ -246,7 +242,8 @@ class ImportanceWeightedClassifier(ClassifierMixin, BaseEstimator):
     estimator_ : classifier
     domain_classifier_ : classifier
     source_weights_ : ndarray of shape (n_source_rows,)
-        ``w(x)`` of the source rows in fit (after clipping), in row order.
+        ``w(x)`` of the source rows of positive weight (after clipping), in
+        row order.
     classes_ : ndarray of shape (n_classes,)
     n_features_in_ : int
 
@@ -313,41 +310,35 @@ class ImportanceWeightedClassifier(ClassifierMixin, BaseEstimator):
             every row is a target row (no source to weight).
         sample_weight : array-like of shape (n_samples,), default=None
         unlabelled : array-like of bool of shape (n_samples,), default=None
-            True marks a row whose label is unknown.
+            True marks a row whose label is unknown (a target row, whatever its
+            ``tasks`` entry).
 
         Returns
         -------
         self : object
         """
-        if y is None:
-            raise ValueError(
-                f"{type(self).__name__} requires y to be passed, but the target y "
-                "is None."
-            )
         X = validate_data(
             self, X, accept_sparse=("csr", "csc"), dtype=[np.float64, np.float32]
         )
-        y = column_or_1d(y, warn=True)
-        check_consistent_length(X, y)
-        n = X.shape[0]
-        unl = _check_unlabelled(unlabelled, n)
-        sw = check_sample_weight(sample_weight, n)
-        if not np.any(sw > 0):
-            raise ValueError("sample_weight is zero on every row: nothing to fit.")
-        is_target = _is_target(tasks, self.target, n)
-        present = sw > 0
-        labelled = ~unl & present
-        check_classification_targets(y[labelled])
-        if len(np.unique(y[labelled])) < 2:
+        # the shared rule (skmtl.transfer._unlabelled): rows of weight 0 are
+        # dropped, unlabelled rows are target rows, their y is never read
+        rows = check_transfer_rows(
+            y, tasks, sample_weight, unlabelled, self.target, X.shape[0]
+        )
+        if not rows.keep.all():
+            X = X[rows.keep]
+        if len(rows.classes) < 2:
             raise ValueError(
                 "the labelled rows (unlabelled=False, positive sample_weight) must "
                 "hold at least 2 classes, got 1 class."
             )
+        sw, is_target = rows.sample_weight, rows.is_target
+        labelled = ~rows.unlabelled
         weights = sw.copy()
-        src = ~is_target & present
+        src = ~is_target
         self.domain_classifier_ = None
         self.source_weights_ = np.zeros(0)
-        if src.any() and (is_target & present).any():
+        if src.any() and is_target.any():
             dom = (
                 LogisticRegression()
                 if self.domain_classifier is None
@@ -355,12 +346,12 @@ class ImportanceWeightedClassifier(ClassifierMixin, BaseEstimator):
             )
             domain = is_target.astype(int)
             if has_fit_parameter(dom, "sample_weight"):
-                dom.fit(X[present], domain[present], sample_weight=sw[present])
+                dom.fit(X, domain, sample_weight=sw)
             else:
-                dom.fit(X[present], domain[present])
+                dom.fit(X, domain)
             col = list(dom.classes_).index(1)
             g = np.clip(dom.predict_proba(X[src])[:, col], 1e-12, 1 - 1e-12)
-            prior = sw[src].sum() / sw[is_target & present].sum()
+            prior = sw[src].sum() / sw[is_target].sum()
             ratio = g / (1.0 - g) * prior
             ratio = np.minimum(ratio, self.max_weight * ratio.mean())
             weights[src] = sw[src] * ratio
@@ -372,7 +363,7 @@ class ImportanceWeightedClassifier(ClassifierMixin, BaseEstimator):
                 f"the estimator {type(est).__name__} does not accept sample_weight "
                 "in fit, which the importance weights need."
             )
-        est.fit(X[labelled], y[labelled], sample_weight=weights[labelled])
+        est.fit(X[labelled], rows.y[labelled], sample_weight=weights[labelled])
         self.estimator_ = est
         self.classes_ = est.classes_
         return self

@@ -5,41 +5,17 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils._param_validation import Interval
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import (
-    check_consistent_length,
-    check_is_fitted,
-    column_or_1d,
-    validate_data,
-)
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._design import SmoothLoss, TaskDesign
-from .._tasks import check_task_labels
-from .._validation import check_sample_weight
 from ..base import ScoreClassifierMixin, TaskClassifierMixin, fit_or_restore
 from ..datafits import EntropyRegularized
 from ..linear_model import MultiTaskClassifier
 from ..penalties import Independent
 from ..solvers import absolute_tolerance, solve_path
+from ._unlabelled import check_transfer_rows
 
 __all__ = ["EntropyRegularizedClassifier"]
-
-
-def _check_unlabelled(unlabelled, n_samples):
-    """The boolean mask of unlabelled rows, shape (n_samples,); None: none."""
-    if unlabelled is None:
-        return np.zeros(n_samples, dtype=bool)
-    mask = np.asarray(unlabelled)
-    if mask.dtype != bool:
-        raise ValueError(
-            f"unlabelled must be an array-like of bool, got dtype {mask.dtype}."
-        )
-    if mask.shape != (n_samples,):
-        raise ValueError(
-            f"unlabelled must have shape ({n_samples},) (one flag per row of X), "
-            f"got {mask.shape}."
-        )
-    return mask.copy()
 
 
 def _row_weights(sw, labelled, is_target, source_weight, entropy_weight):
@@ -184,7 +160,6 @@ class EntropyRegularizedClassifier(
         "tol": [Interval(Real, 0, None, closed="neither")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
     }
-    __metadata_request__fit = {"unlabelled": True}
 
     def __init__(
         self,
@@ -229,8 +204,10 @@ class EntropyRegularizedClassifier(
         sample_weight : array-like of shape (n_samples,), default=None
             Weight of each row inside its term (0: the row is absent).
         unlabelled : array-like of bool of shape (n_samples,), default=None
-            True marks a row whose label is unknown; None: every row is
-            labelled (then this is :class:`JointTransferClassifier`).
+            True marks a row whose label is unknown (a target row, whatever
+            its ``tasks`` entry); None: every row is labelled (then this is
+            :class:`JointTransferClassifier`). Requested for ``fit`` at class
+            level: ``Pipeline`` and ``GridSearchCV`` route it.
 
         Returns
         -------
@@ -242,31 +219,18 @@ class EntropyRegularizedClassifier(
             Bad input, naming the argument; labelled rows of fewer than 2
             classes. A failed fit leaves a fitted model as it was.
         """
-        if y is None:
-            raise ValueError(
-                f"{type(self).__name__} requires y to be passed, but the target y "
-                "is None."
-            )
         X = validate_data(
             self, X, accept_sparse=("csr", "csc"), dtype=[np.float64, np.float32]
         )
-        y = column_or_1d(y, warn=True)
-        check_consistent_length(X, y)
-        n = X.shape[0]
-        unl = _check_unlabelled(unlabelled, n)
-        sw = check_sample_weight(sample_weight, n)
-        domains = check_task_labels(self.target if tasks is None else tasks, n)
-        # label by label: numpy would broadcast a tuple label (("t", 0))
-        is_target = np.fromiter(
-            (label == self.target for label in domains.tolist()), dtype=bool, count=n
+        # the shared rule (skmtl.transfer._unlabelled): rows of weight 0 are
+        # dropped, unlabelled rows are target rows, their y is never read
+        rows = check_transfer_rows(
+            y, tasks, sample_weight, unlabelled, self.target, X.shape[0]
         )
-        if not np.any(sw > 0):
-            raise ValueError("sample_weight is zero on every row: nothing to fit.")
-        labelled = ~unl
-        present = labelled & (sw > 0)
-        y_lab = y[present]
-        check_classification_targets(y_lab)
-        classes, codes = np.unique(y_lab, return_inverse=True)
+        if not rows.keep.all():
+            X = X[rows.keep]
+        n = X.shape[0]
+        classes = rows.classes
         if len(classes) < 2:
             raise ValueError(
                 "the labelled rows (unlabelled=False, positive sample_weight) must "
@@ -274,13 +238,15 @@ class EntropyRegularizedClassifier(
                 f"{classes.tolist()[:1]}."
             )
         n_classes = len(classes)
+        labelled = ~rows.unlabelled
+        codes = np.searchsorted(classes, rows.y[labelled])
         Y = np.zeros((n, n_classes))
-        Y[np.flatnonzero(present), codes] = 1.0
-        w = _row_weights(sw, present, is_target, self.source_weight, 0.0)
+        Y[np.flatnonzero(labelled), codes] = 1.0
+        sw, is_target = rows.sample_weight, rows.is_target
+        w = _row_weights(sw, labelled, is_target, self.source_weight, 0.0)
         w_unl = _row_weights(
-            sw, present, is_target, self.source_weight, self.entropy_weight
+            sw, labelled, is_target, self.source_weight, self.entropy_weight
         )
-        w_unl[labelled & ~present] = 0.0  # labelled rows of weight 0: absent
 
         # the labelled-only start: the same objective without the entropy
         # (convex), fitted by the core classifier through its public API
@@ -289,7 +255,7 @@ class EntropyRegularizedClassifier(
             fit_intercept=self.fit_intercept,
             tol=self.tol,
             max_iter=self.max_iter,
-        ).fit(X[present], classes[codes], sample_weight=w[present])
+        ).fit(X[labelled], classes[codes], sample_weight=w[labelled])
         coef0, b_start = start.coef_[0], start.intercept_[0]
         if n_classes == 2:
             # one logistic column c equals softmax columns (-c / 2, c / 2)
