@@ -16,12 +16,14 @@ import scipy.sparse as sp
 import sklearn
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.special import softmax
+from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MaxAbsScaler
 
 from skmtl._design import SmoothLoss, TaskDesign
 from skmtl.datafits import EntropyRegularized
 from skmtl.datasets import make_multitask_classification
+from skmtl.model_selection import SourceTargetSplit
 from skmtl.transfer import EntropyRegularizedClassifier, JointTransferClassifier
 
 K = 3
@@ -320,3 +322,28 @@ def test_bad_input():
         model.fit(X[:, :3], y, unlabelled=only_one)
     assert_array_equal(model.coef_, coef)
     assert model.n_features_in_ == X.shape[1]
+
+
+def test_grid_search_with_source_target_split_scores_labelled_rows_only():
+    # placeholders of the unlabelled rows are a value that is not a class: a
+    # test fold holding one would score it as an error (or fail)
+    X, y, tasks, unl = _margin_problem(n_labelled=20)
+    y_placeholder = np.where(unl, -7, y)
+    with sklearn.config_context(enable_metadata_routing=True):
+        gs = GridSearchCV(
+            EntropyRegularizedClassifier(alpha=0.01),
+            {"entropy_weight": [0.0, 3.0]},
+            cv=SourceTargetSplit(n_splits=2, random_state=0),
+            error_score="raise",
+        )
+        gs.fit(X, y_placeholder, tasks=tasks, unlabelled=unl)
+        folds = list(
+            SourceTargetSplit(n_splits=2, random_state=0).split(
+                X, y, tasks=tasks, unlabelled=unl
+            )
+        )
+    for train, test in folds:
+        assert not unl[test].any() and (tasks[test] == "target").all()
+        assert unl[train].sum() == unl.sum()  # every unlabelled row trains
+    assert set(gs.best_estimator_.classes_) == {0, 1}
+    assert np.all(gs.cv_results_["mean_test_score"] > 0.5)
