@@ -32,6 +32,7 @@ from sklearn.base import clone, is_classifier
 from skmtl.model_selection import MultiTaskClassifierCV, MultiTaskRegressorCV
 from skmtl.pipeline import TaskColumnEstimator
 from skmtl.transfer import (
+    CORAL,
     FeatureAugmenter,
     FineTunedClassifier,
     JointTransferClassifier,
@@ -248,7 +249,7 @@ def _fit(est, X, y, tasks=None, sample_weight=None):
 def _outputs(est, X, tasks=None):
     """Every prediction of ``est`` on X, by method name."""
     kwargs = {"tasks": tasks} if _takes_tasks(est) else {}
-    if isinstance(est, FeatureAugmenter):
+    if isinstance(est, (FeatureAugmenter, CORAL)):
         out = est.transform(X, **kwargs)
         return {"transform": out.toarray() if sp.issparse(out) else out}
     out = {"predict": est.predict(X, **kwargs)}
@@ -413,7 +414,7 @@ def _weight_exclusion(est, prop):
         return _ROW_COUNT
     if prop == "integer" and _is_network(est) and not _convex_full_batch(est):
         return _MINIBATCH
-    if isinstance(est, FeatureAugmenter):
+    if isinstance(est, (FeatureAugmenter, CORAL)):
         return _NO_WEIGHTS
     if isinstance(est, (MultiTaskRegressorCV, MultiTaskClassifierCV)):
         return _CV_FOLDS

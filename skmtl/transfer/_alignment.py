@@ -5,13 +5,7 @@ from numbers import Real
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
-from sklearn.base import (
-    BaseEstimator,
-    ClassifierMixin,
-    TransformerMixin,
-    _fit_context,
-    clone,
-)
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context, clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.metaestimators import available_if
@@ -22,8 +16,8 @@ from sklearn.utils.validation import (
 )
 
 from .._tasks import check_task_labels
-from ..base import fit_or_restore
-from ._unlabelled import check_transfer_rows
+from ..base import TaskClassifierMixin, fit_or_restore
+from ._entropy import transfer_rows
 
 __all__ = ["CORAL", "ImportanceWeightedClassifier"]
 
@@ -207,7 +201,7 @@ def _estimator_has(attr):
     return check
 
 
-class ImportanceWeightedClassifier(ClassifierMixin, BaseEstimator):
+class ImportanceWeightedClassifier(TaskClassifierMixin, BaseEstimator):
     """Source rows weighted by the target density ratio from a domain classifier.
 
     A probabilistic domain classifier ``g`` learns to tell target rows
@@ -271,8 +265,6 @@ class ImportanceWeightedClassifier(ClassifierMixin, BaseEstimator):
     True
     """
 
-    __metadata_request__fit = {"tasks": True, "unlabelled": True}
-
     _parameter_constraints = {
         "estimator": [HasMethods(["fit", "predict"]), None],
         "domain_classifier": [HasMethods(["fit", "predict_proba"]), None],
@@ -322,7 +314,7 @@ class ImportanceWeightedClassifier(ClassifierMixin, BaseEstimator):
         )
         # the shared rule (skmtl.transfer._unlabelled): rows of weight 0 are
         # dropped, unlabelled rows are target rows, their y is never read
-        rows = check_transfer_rows(
+        rows = transfer_rows(
             y, tasks, sample_weight, unlabelled, self.target, X.shape[0]
         )
         if not rows.keep.all():
@@ -375,19 +367,19 @@ class ImportanceWeightedClassifier(ClassifierMixin, BaseEstimator):
             reset=False,
         )  # fmt: skip
 
-    def predict(self, X):
-        """Predicted classes, shape (n_samples,)."""
+    def predict(self, X, tasks=None):
+        """Predicted classes, shape (n_samples,) (``tasks`` is accepted and ignored)."""
         X = self._check_X(X)
         return self.estimator_.predict(X)
 
     @available_if(_estimator_has("predict_proba"))
-    def predict_proba(self, X):
+    def predict_proba(self, X, tasks=None):
         """The estimator's class probabilities, shape (n_samples, n_classes)."""
         X = self._check_X(X)
         return self.estimator_.predict_proba(X)
 
     @available_if(_estimator_has("decision_function"))
-    def decision_function(self, X):
-        """The estimator's decision values."""
+    def decision_function(self, X, tasks=None):
+        """The estimator's decision values (``tasks`` is accepted and ignored)."""
         X = self._check_X(X)
         return self.estimator_.decision_function(X)

@@ -8,6 +8,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._design import SmoothLoss, TaskDesign
+from .._tasks import check_task_labels
 from ..base import ScoreClassifierMixin, TaskClassifierMixin, fit_or_restore
 from ..datafits import EntropyRegularized
 from ..linear_model import MultiTaskClassifier
@@ -16,6 +17,24 @@ from ..solvers import absolute_tolerance, solve_path
 from ._unlabelled import check_transfer_rows
 
 __all__ = ["EntropyRegularizedClassifier"]
+
+
+def transfer_rows(y, tasks, sample_weight, unlabelled, target, n_samples):
+    """:func:`check_transfer_rows` with the domains reduced to target / source.
+
+    The shared rule assigns ``target`` to the unlabelled rows' domains, which
+    numpy broadcasts when ``target`` is a tuple label (("t", 0)); only
+    "target or not" matters here, so the domains are mapped to two strings
+    first (request in /work/notes/unl_b_requests.md).
+    """
+    if tasks is not None:
+        labels = check_task_labels(tasks, n_samples)
+        # label by label: numpy would broadcast a tuple label
+        is_target = np.fromiter(
+            (v == target for v in labels.tolist()), dtype=bool, count=n_samples
+        )
+        tasks = np.where(is_target, "target", "source")
+    return check_transfer_rows(y, tasks, sample_weight, unlabelled, "target", n_samples)
 
 
 def _row_weights(sw, labelled, is_target, source_weight, entropy_weight):
@@ -224,7 +243,7 @@ class EntropyRegularizedClassifier(
         )
         # the shared rule (skmtl.transfer._unlabelled): rows of weight 0 are
         # dropped, unlabelled rows are target rows, their y is never read
-        rows = check_transfer_rows(
+        rows = transfer_rows(
             y, tasks, sample_weight, unlabelled, self.target, X.shape[0]
         )
         if not rows.keep.all():
