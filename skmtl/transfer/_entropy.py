@@ -38,7 +38,7 @@ def transfer_rows(y, tasks, sample_weight, unlabelled, target, n_samples):
 
 
 def _row_weights(sw, labelled, is_target, source_weight, entropy_weight):
-    """Per-row weights of the objective, and a description of what is empty.
+    """Per-row weights of the objective, shape (n_rows,).
 
     ``lam L_source + (1 - lam) L_target`` over the labelled rows (each a
     weighted mean; a domain without labelled rows drops out and the other
