@@ -113,6 +113,37 @@ def test_bench_transfer_quick(tmp_path):
         assert (tmp_path / "transfer.png").stat().st_size > 0
 
 
+def test_bench_transfer_goal_verdict():
+    # the goal section of the report: the fixed method must beat every peer
+    # on every split at 1% and have a mean error <= GOAL_ERROR over six splits
+    bench = _load("bench_transfer")
+    fixed, frac = bench.FIXED_METHOD, bench.GOAL_FRACTION
+    splits = [f"s{i}" for i in range(6)]
+
+    def summary(fixed_acc, peer_acc):
+        return {
+            (s, frac): {
+                "cells": {
+                    fixed: {"mean": fixed_acc},
+                    "ADAPT CORAL": {"mean": peer_acc[i]},
+                    "skada CORAL": {"mean": 0.5},
+                    "JointTransfer": {"mean": 0.9},
+                }
+            }
+            for i, s in enumerate(splits)
+        }
+
+    met = "\n".join(bench.goal_lines(summary(0.94, [0.9] * 6), splits))
+    assert "Goal **met**" in met and "**0.060**" in met
+    lost = "\n".join(bench.goal_lines(summary(0.94, [0.9] * 5 + [0.95]), splits))
+    assert "Goal **not met**" in lost and "beats every peer on 5 of 6" in lost
+    high = "\n".join(bench.goal_lines(summary(0.92, [0.9] * 6), splits))
+    assert "Goal **not met**" in high and "**0.080**" in high
+    partial = "\n".join(bench.goal_lines(summary(0.94, [0.9] * 6), splits[:3]))
+    assert "not all six splits ran" in partial
+    assert bench.goal_lines({}, splits) == []
+
+
 def test_bench_lbfgs_quick(tmp_path):
     bench = _load("bench_lbfgs")
     from skmtl.solvers import SOLVERS
