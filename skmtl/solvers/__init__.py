@@ -1,7 +1,8 @@
 """Solvers of the multi-task linear models, their dispatch and path following.
 
 - solvers (all :class:`~skmtl.solvers.base.BaseSolver`): :class:`NewtonCG`,
-  :class:`LBFGS`, :class:`FISTA`, the direct :class:`GramSolver` and
+  :class:`LBFGS`, :class:`FISTA`, :class:`BlockCoordinateDescent` (L2,1),
+  the direct :class:`GramSolver` and
   :class:`KernelNewton` (and :func:`solve_gram_system`, the Gram solve from
   given statistics), and :class:`SmoothAuto` (the ``auto`` rule);
 - dispatch: :data:`SOLVERS` (the registry behind the estimators' ``solver``
@@ -11,6 +12,7 @@
 - strategies: :func:`solve_by_task`, :func:`solve_working_set`.
 """
 
+from ._bcd import BlockCoordinateDescent
 from ._direct import GramSolver, KernelNewton, solve_gram_system
 from ._dispatch import (
     SOLVER_CONSTRAINTS,
@@ -32,6 +34,7 @@ __all__ = [
     "LBFGS",
     "NewtonCG",
     "FISTA",
+    "BlockCoordinateDescent",
     "GramSolver",
     "KernelNewton",
     "solve_gram_system",

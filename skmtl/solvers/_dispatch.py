@@ -16,6 +16,7 @@ from numbers import Integral, Real
 from sklearn.utils._param_validation import Interval, StrOptions
 from threadpoolctl import ThreadpoolController
 
+from ._bcd import BlockCoordinateDescent
 from ._direct import GramSolver, KernelNewton
 from ._fista import FISTA
 from ._lbfgs import LBFGS
@@ -38,6 +39,7 @@ SOLVERS = {
     "fista": FISTA,
     "gram": GramSolver,
     "kernel": KernelNewton,
+    "bcd": BlockCoordinateDescent,
 }
 
 #: constraints of the solver parameters, shared by every estimator that
@@ -175,6 +177,8 @@ def solve_problem(
     if per_task:
         # No coupling: one small problem per task beats one large one.
         strategy = partial(solve_by_task, solver)
+    elif isinstance(solver, BlockCoordinateDescent):
+        strategy = solver.solve  # it grows its own working sets
     elif penalty.separable_by_feature and design.n_features > _WORKING_SET_MIN_FEATURES:
         # Sparse solutions: solve on working sets of features.
         strategy = partial(solve_working_set, solver)
