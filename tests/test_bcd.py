@@ -16,7 +16,7 @@ from sklearn.linear_model import MultiTaskElasticNet, MultiTaskLasso
 
 from skmtl import MultiTaskClassifier, MultiTaskRegressor
 from skmtl.model_selection import MultiTaskRegressorCV
-from skmtl.penalties import L21
+from skmtl.penalties import L21, TraceNorm
 from skmtl.solvers import SOLVERS, BlockCoordinateDescent
 from skmtl.solvers._bcd_kernels import cd_epoch, have_numba
 
@@ -60,6 +60,31 @@ def _relative_gap(X, Y, coef, alpha):
 
 def test_registered():
     assert SOLVERS["bcd"] is BlockCoordinateDescent
+
+
+def test_auto_picks_bcd_for_the_squared_loss_only():
+    # the measured rule of RowSparseAuto (benchmarks/results/l21.md)
+    from skmtl._design import SmoothLoss, TaskDesign
+    from skmtl.datafits import Logistic, Quadratic
+    from skmtl.solvers import FISTA, RowSparseAuto, make_solver
+
+    X = np.random.default_rng(0).normal(size=(20, 5))
+    bound = L21().bind(np.arange(2), 0.1)
+    auto = make_solver("auto", bound)
+    assert isinstance(auto, RowSparseAuto)
+    W0 = np.zeros((5, 2))
+    codes = np.arange(20) % 2
+    squared = SmoothLoss(
+        TaskDesign(X, codes, 2), Quadratic().initialize(np.zeros(20), np.ones(20)), True
+    )
+    logistic = SmoothLoss(
+        TaskDesign(X, codes, 2), Logistic().initialize(np.ones(20), np.ones(20)), True
+    )
+    expected = BlockCoordinateDescent if have_numba() else FISTA
+    assert auto.choose(squared, bound, W0) is expected
+    assert auto.choose(logistic, bound, W0) is FISTA
+    trace = TraceNorm().bind(np.arange(2), 0.1)
+    assert isinstance(make_solver("auto", trace), FISTA)
 
 
 @pytest.mark.parametrize("l1_ratio", [1.0, 0.6])
@@ -206,7 +231,11 @@ def test_warm_start_path_matches_cold_fits():
                 X, Y, coef_init=previous.coef_, intercept_init=previous.intercept_
             )
             assert_allclose(model.coef_, cold.coef_, atol=1e-7)
-            assert model.n_iter_ <= cold.n_iter_
+        # started at its own solution, the solver has nothing left to do
+        again = MultiTaskRegressor(alpha=alpha, penalty="l21", solver="bcd", tol=1e-10)
+        again.fit(X, Y, coef_init=cold.coef_, intercept_init=cold.intercept_)
+        assert again.n_iter_ == 0
+        assert_allclose(again.coef_, cold.coef_)
         previous = cold
     # the CV estimator solves every fold's grid as a warm-started path
     cv = MultiTaskRegressorCV(alphas, penalty="l21", solver="bcd", tol=1e-8, cv=3)

@@ -4,7 +4,8 @@
   :class:`LBFGS`, :class:`FISTA`, :class:`BlockCoordinateDescent` (L2,1),
   the direct :class:`GramSolver` and
   :class:`KernelNewton` (and :func:`solve_gram_system`, the Gram solve from
-  given statistics), and :class:`SmoothAuto` (the ``auto`` rule);
+  given statistics), and :class:`SmoothAuto` and :class:`RowSparseAuto`
+  (the ``auto`` rules);
 - dispatch: :data:`SOLVERS` (the registry behind the estimators' ``solver``
   parameter), :data:`SOLVER_CONSTRAINTS`, :func:`make_solver` and
   :func:`solve_problem` (strategy and BLAS threads);
@@ -17,6 +18,7 @@ from ._direct import GramSolver, KernelNewton, solve_gram_system
 from ._dispatch import (
     SOLVER_CONSTRAINTS,
     SOLVERS,
+    RowSparseAuto,
     SmoothAuto,
     make_solver,
     solve_problem,
@@ -39,6 +41,7 @@ __all__ = [
     "KernelNewton",
     "solve_gram_system",
     "SmoothAuto",
+    "RowSparseAuto",
     "SOLVERS",
     "SOLVER_CONSTRAINTS",
     "make_solver",

@@ -27,7 +27,7 @@ matrix up to a factor, so memory is ``k^2`` and not ``T k^2``.
 import numpy as np
 import scipy.sparse as sp
 
-from ._bcd_kernels import cd_epoch
+from ._bcd_kernels import cd_epoch, residual_epoch
 from .base import BaseSolver, SolverResult, armijo_backtracking, warn_not_converged
 
 __all__ = ["BlockCoordinateDescent"]
@@ -157,7 +157,7 @@ class _GramSource:
         return C
 
 
-class _WorkingSetQuadratic:
+class _GramModel:
     """The second-order model of the datafit on a working set of features.
 
     In the raw (uncentred) parametrisation ``s = X_ws V + b`` and with the
@@ -219,6 +219,90 @@ class _WorkingSetQuadratic:
         H = np.where(self.H > 0, self.H, 1.0)
         return self.usum / H - np.einsum("tj,jt->t", self.means, V)
 
+    # the interface of _cd_epochs: a state that follows V (here Q = A V)
+    def start(self, V):
+        return self.product(V)
+
+    def epoch(self, V, Q, lam, r, compiled):
+        Q = cd_epoch(self.G, self.scales, self.C, V, Q, self.diag + r, lam, r, compiled)
+        return Q, None
+
+    def gradient(self, V, Q):
+        return Q - self.C
+
+    def value(self, V, Q):
+        return 0.5 * float(np.sum(V * Q)) - float(np.sum(self.C * V))
+
+
+class _ResidualModel(_GramModel):
+    """The same model on residuals: shared design, dense X, one Gram up to scales.
+
+    With ``D = sqrt(h) (X_ws - m)`` (rows of zero weight dropped) and the
+    weighted centred working response ``Z``, the model is
+    ``1/2 sum_t scales[t] ||Z_t - D v_t||^2``; coordinate descent keeps the
+    residuals ``E = Z - D V`` (n, T). A block step costs ``O(n T)`` and no
+    Gram is formed (``n k^2``): the choice when the working set has more
+    features than about the rows (see :func:`_use_residuals`).
+    """
+
+    def __init__(self, source, ws, u, fit_intercept):
+        design = source.rows.design
+        T, n = design.n_tasks, design.bounds[1]
+        self.H = H = source.H
+        self.scales = scales = source.scales
+        self.fit_intercept = fit_intercept
+        U = u.reshape(T, n)
+        self.usum = U.sum(axis=1)
+        ref = int(np.argmax(H))
+        h = source.groups[0][1]
+        keep = h > 0
+        Xw = _columns(source.rows.blocks[0], ws)[keep]
+        hk = h[keep]
+        m = hk @ Xw / H[ref] if fit_intercept else np.zeros(len(ws))
+        self.means = np.broadcast_to(m, (T, len(ws)))
+        root = np.sqrt(hk)
+        D = (Xw - m) * root[:, None]
+        self.DT = np.ascontiguousarray(D.T)
+        # Z_t = sqrt(h) (z_t - zbar_t) with z_t = u_t / (scales_t h)
+        safe = np.where(scales > 0, scales, 1.0)
+        zbar = self.usum / np.where(H > 0, H, 1.0)
+        Z = U[:, keep] / (safe[:, None] * hk) - zbar[:, None]
+        Z[scales == 0] = 0.0
+        self.Z = np.ascontiguousarray((Z * root).T)
+        self.diag = np.einsum("jn,jn->j", self.DT, self.DT) * scales.max(initial=0.0)
+
+    def start(self, V):
+        return self.Z - self.DT.T @ V
+
+    def epoch(self, V, E, lam, r, compiled):
+        return residual_epoch(
+            self.DT, self.scales, V, E, self.diag + r, lam, r, compiled
+        )
+
+    def gradient(self, V, E):
+        return -(self.DT @ E) * self.scales
+
+    def value(self, V, E):
+        return 0.5 * float(np.sum(E * E * self.scales))
+
+
+def _use_residuals(source, n_features_ws):
+    """Whether the residual form costs less than the Gram form for this working set.
+
+    Operation counts for about 20 epochs: the Gram form pays ``n k^2`` for
+    the Gram (its new columns, in fact) and ``20 k^2 T`` for the epochs; the
+    residual form ``2 n k T`` per epoch. Measured on bench_l21 (shared X):
+    n=500, p=5000, T=20 at 0.1 alpha_max (working sets of ~1250 features)
+    runs in about half the time on residuals.
+    """
+    design = source.rows.design
+    if design.mode != "shared" or source.scales is None:
+        return False
+    if sp.issparse(source.rows.blocks[0]):
+        return False  # centring would densify the columns
+    n, T, k = design.bounds[1], design.n_tasks, n_features_ws
+    return k * (n + 20 * T) > 40 * n * T
+
 
 def _anderson(iterates):
     """Anderson extrapolation of the last iterates (Anderson, 1965; skglm's form).
@@ -259,28 +343,29 @@ def _cd_epochs(quad, penalty, V, tol, max_epochs, compiled=True):
     violation is at most ``tol``. Returns ``(n_epochs, violation)``.
     """
     r, lam = penalty.row_curvature, penalty.row_l2_weight
-    C, G, scales = quad.C, quad.G, quad.scales
-    Q = quad.product(V)
-    L = quad.diag + r
+    state = quad.start(V)
 
-    def model_value(V, Q):
-        return 0.5 * float(np.sum(V * Q)) - float(np.sum(C * V)) + penalty.value(V)
+    def model_value(V, state):
+        return quad.value(V, state) + penalty.value(V)
 
     iterates = [V.copy()]
     viol, epoch = np.inf, 0
     while epoch < max_epochs:
         epoch += 1
-        Q = cd_epoch(G, scales, C, V, Q, L, lam, r, compiled)
+        state, stale = quad.epoch(V, state, lam, r, compiled)
         iterates.append(V.copy())
         if len(iterates) == _ANDERSON_EVERY + 1:
             V_acc = _anderson(iterates)
             iterates = [V.copy()]
             if V_acc is not None:
-                Q_acc = quad.product(V_acc)
-                if model_value(V_acc, Q_acc) < model_value(V, Q):
-                    V[...], Q = V_acc, Q_acc
+                state_acc = quad.start(V_acc)
+                if model_value(V_acc, state_acc) < model_value(V, state):
+                    V[...], state = V_acc, state_acc
                     iterates = [V.copy()]
-        grad = Q - C + r * V
+                    stale = None
+        if stale is not None and stale > tol:
+            continue  # the epoch's own (stale) violations say: not yet
+        grad = quad.gradient(V, state) + r * V
         viol = float(penalty.feature_violations(V, grad).max(initial=0.0))
         if viol <= tol:
             break
@@ -308,7 +393,7 @@ class BlockCoordinateDescent(BaseSolver):
         Budget of coordinate-descent epochs over the working sets (all
         working sets and Newton steps together); ``n_iter`` counts them.
     verbose : int, default=0
-    min_working_set : int, default=10
+    min_working_set : int, default=100
         Size of the first working set.
     max_newton : int, default=50
         Newton steps per working set (one suffices for the squared loss).
@@ -341,7 +426,7 @@ class BlockCoordinateDescent(BaseSolver):
         self,
         max_iter=1000,
         verbose=0,
-        min_working_set=10,
+        min_working_set=100,
         max_newton=50,
         use_numba=True,
     ):
@@ -443,7 +528,8 @@ class BlockCoordinateDescent(BaseSolver):
             g, h = datafit.gradient(S), datafit.hessian_diag(S)
             if not quadratic:
                 source = _GramSource(rows, h)
-            quad = _WorkingSetQuadratic(source, ws, h * S - g, fit_b)
+            Model = _ResidualModel if _use_residuals(source, len(ws)) else _GramModel
+            quad = Model(source, ws, h * S - g, fit_b)
             if cd_tol is None:  # inexact Newton: the first steps loosely
                 kkt = _raw_kkt(source, penalty, ws, V, g, fit_b)
                 cd_tol = max(0.3 * kkt, 0.5 * tol)
