@@ -75,6 +75,13 @@ class _RowBlocks:
         if design.mode == "shared":
             S = np.asarray(_columns(self.blocks[0], ws) @ V) + b
             return S.T.ravel()
+        if design.mode == "blockdiag":
+            # one sparse product for every task (many small tasks: a loop
+            # over them costs more than the arithmetic)
+            W = np.zeros((design.n_features, design.n_tasks))
+            W[ws] = V
+            S = np.asarray(design.X @ W.T.ravel().astype(design.dtype))
+            return S.astype(np.float64) + b[design.row_codes]
         out = np.empty(design.n_rows)
         bounds = design.bounds
         for t, block in enumerate(self.blocks):
@@ -150,6 +157,9 @@ class _GramSource:
         if design.mode == "shared":
             Xw = _columns(self.rows.blocks[0], ws)
             return np.asarray(Xw.T @ u.reshape(T, b[1]).T)
+        if design.mode == "blockdiag":
+            full = np.asarray(design.XT @ u, dtype=np.float64)
+            return full.reshape(T, design.n_features)[:, ws].T
         C = np.empty((len(ws), T))
         for t in range(T):
             Xw = _columns(self.rows.blocks[t], ws)
@@ -189,8 +199,8 @@ class _GramModel:
         Hg = H[:n_groups] if self.scales is None else H[[np.argmax(H)]]
         if fit_intercept:
             m = hx / np.where(Hg > 0, Hg, 1.0)[:, None]  # (n_groups, k)
-            for g in range(n_groups):
-                raw[:, :, g] -= Hg[g] * np.outer(m[g], m[g])
+            mT = m.T  # (k, n_groups)
+            raw -= mT[:, None, :] * (mT * Hg)[None, :, :]
         else:
             m = np.zeros_like(hx)
         if self.scales is not None:
@@ -290,10 +300,12 @@ def _use_residuals(source, n_features_ws):
     """Whether the residual form costs less than the Gram form for this working set.
 
     Operation counts for about 20 epochs: the Gram form pays ``n k^2`` for
-    the Gram (its new columns, in fact) and ``20 k^2 T`` for the epochs; the
-    residual form ``2 n k T`` per epoch. Measured on bench_l21 (shared X):
-    n=500, p=5000, T=20 at 0.1 alpha_max (working sets of ~1250 features)
-    runs in about half the time on residuals.
+    the Gram (its new columns, in fact; a BLAS-3 product, counted at a
+    quarter of the epochs' cost per operation) and ``20 k^2 T`` for the
+    epochs; the residual form ``2 n k T`` per epoch. Measured on bench_l21
+    (shared X): n=500, p=5000, T=20 at 0.1 alpha_max (working sets of ~1250
+    features) runs in about half the time on residuals; n=p=2000, T=50 at
+    0.01 alpha_max (every feature active) on the Gram.
     """
     design = source.rows.design
     if design.mode != "shared" or source.scales is None:
@@ -301,7 +313,7 @@ def _use_residuals(source, n_features_ws):
     if sp.issparse(source.rows.blocks[0]):
         return False  # centring would densify the columns
     n, T, k = design.bounds[1], design.n_tasks, n_features_ws
-    return k * (n + 20 * T) > 40 * n * T
+    return k * (n / _GRAM_SPEEDUP + 20 * T) > 40 * n * T
 
 
 def _anderson(iterates):
@@ -322,6 +334,9 @@ def _anderson(iterates):
         return None
     return ((z / z.sum()) @ X[1:]).reshape(iterates[0].shape)
 
+
+#: arithmetic rate of a BLAS Gram product relative to the compiled epochs
+_GRAM_SPEEDUP = 4
 
 #: working sets are solved to this fraction of the current KKT violation
 _INNER_FRACTION = 0.1
