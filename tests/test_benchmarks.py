@@ -332,3 +332,24 @@ def test_bench_distill_20ng_quick(tmp_path):
     assert "bench_distill_20ng.main(quick=True" in report
     for m in bench.row_names():
         assert f"| {m} |" in report
+
+
+@pytest.mark.skipif(not ARCHIVE.is_file(), reason="needs the 20 Newsgroups archive")
+def test_bench_defaults_quick(tmp_path):
+    bench = _load("bench_defaults")
+    rows = bench.main(quick=True, out_dir=tmp_path)
+    methods = {r[2] for r in rows}
+    assert methods == {
+        "default (alpha=0.01)",
+        "alpha = 1/n_task",
+        "tuned (CV estimator)",
+        "oracle (best alpha on test)",
+    }
+    # the oracle is the best of the grid on the test rows: no method beats it
+    # at a grid alpha (0.01 is one of the quick grid's)
+    by_cell = {}
+    for data, setting, method, mean, _ in rows:
+        by_cell.setdefault((data, setting), {})[method] = mean
+    for cell in by_cell.values():
+        assert cell["oracle (best alpha on test)"] >= cell["default (alpha=0.01)"]
+    assert "| School (R^2) | mean |" in (tmp_path / "defaults.md").read_text()
