@@ -14,6 +14,8 @@ method).
 - 20 Newsgroups, multi-task setting ``comp_vs_rec`` (4 tasks, one newsgroup vs
   one): 10 and 100 labelled documents per class per task, the rest for
   testing (accuracy), TF-IDF fitted on the training documents.
+- 20 Newsgroups transfer split ``comp_vs_sci``: 5% of the target labelled,
+  target-only and ``JointTransferClassifier`` (TF-IDF fitted on the source).
 
 Usage::
 
@@ -38,12 +40,15 @@ from threadpoolctl import threadpool_limits
 from skmtl import MultiTaskClassifier, MultiTaskRegressor
 from skmtl.datasets import (
     fetch_20newsgroups_multitask,
+    fetch_20newsgroups_transfer,
     load_school,
+    train_test_split_target,
     train_test_split_tasks,
 )
 from skmtl.model_selection import MultiTaskClassifierCV, MultiTaskRegressorCV
 from skmtl.model_selection._cv import DEFAULT_ALPHAS
 from skmtl.penalties import MeanRegularized
+from skmtl.transfer import JointTransferClassifier
 
 RESULTS = Path(__file__).parent / "results"
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -154,6 +159,68 @@ def run_newsgroups(draws, alphas, quick, n_per_class_list):
     return rows, cv_alphas
 
 
+def run_transfer(draws, alphas, quick, fraction=0.05):
+    """Transfer split comp_vs_sci: target-only and JointTransfer at 5% labelled.
+
+    No CV estimator wraps JointTransfer, so its rows are default, 1/n_task and
+    the oracle; TF-IDF is fitted on the source documents only (no target
+    label), as in bench_transfer.py.
+    """
+    bunch = fetch_20newsgroups_transfer(
+        "comp_vs_sci",
+        remove=("headers", "footers", "quotes"),
+        archive_path=SHARED / "20news-bydate.tar.gz",
+        download_if_missing=False,
+    )
+    rows, cv_alphas = [], {}
+    target_scores, joint_scores = {}, {}
+    for seed in range(draws):
+        d_tr, d_te, y_tr, y_te, t_tr, _ = train_test_split_target(
+            bunch, labelled=fraction, random_state=seed
+        )
+        if quick:
+            d_te, y_te = d_te[:300], y_te[:300]
+        is_target = t_tr == "target"
+        tfidf = TfidfVectorizer(sublinear_tf=True, stop_words="english", min_df=2)
+        tfidf.fit(np.asarray(d_tr, dtype=object)[~is_target])
+        X_tr, X_te = tfidf.transform(d_tr), tfidf.transform(d_te)
+
+        def score(m, X_te=X_te, y_te=y_te):
+            return float(np.mean(m.predict(X_te) == y_te))
+
+        Xt, yt = X_tr[is_target], y_tr[is_target]
+        n_target = int(is_target.sum())
+
+        def make(a):
+            return MultiTaskClassifier(alpha=a)
+
+        def make_cv(alphas):
+            return MultiTaskClassifierCV(alphas=alphas, cv=3)
+
+        res = _evaluate(make, make_cv, Xt, yt, np.zeros(n_target, int), X_te, y_te,
+                        None, score, alphas)  # fmt: skip
+        cv_alphas.setdefault(("20NG comp_vs_sci", "target-only"), []).append(
+            res.pop("_cv_alpha")
+        )
+        for k, v in res.items():
+            target_scores.setdefault(k, []).append(v)
+
+        def joint(a, X_tr=X_tr, y_tr=y_tr, t_tr=t_tr):
+            return JointTransferClassifier(alpha=a).fit(X_tr, y_tr, tasks=t_tr)
+
+        joint_scores.setdefault("default (alpha=0.01)", []).append(score(joint(0.01)))
+        joint_scores.setdefault("alpha = 1/n_task", []).append(
+            score(joint(1.0 / (len(y_tr) / 2)))
+        )
+        joint_scores.setdefault("oracle (best alpha on test)", []).append(
+            max(score(joint(a)) for a in alphas)
+        )
+    name = f"20NG comp_vs_sci, {fraction:.0%} labelled target (accuracy)"
+    rows += _rows(name, "target-only", target_scores)
+    rows += _rows(name, "JointTransfer (source_weight=0.5)", joint_scores)
+    return rows, cv_alphas
+
+
 def main(quick=False, out_dir=None, draws=3):
     start = time.perf_counter()
     alphas = DEFAULT_ALPHAS if not quick else np.array([1.0, 0.01, 1e-4])
@@ -164,6 +231,9 @@ def main(quick=False, out_dir=None, draws=3):
             more, more_alphas = run_newsgroups(
                 draws, alphas, quick, [10] if quick else [10, 100]
             )
+            rows += more
+            cv_alphas.update(more_alphas)
+            more, more_alphas = run_transfer(draws, alphas, quick)
     rows += more
     cv_alphas.update(more_alphas)
     lines = [
