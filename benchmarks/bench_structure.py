@@ -715,8 +715,9 @@ def speed_table(rows):
         else:
             cvx = "failed | - | - | - | -"
         note = r.get("note", "") + "; ".join(r["cvxpy_errors"])
+        series = r.get("series", "-")
         lines.append(
-            f"| {r['kind']} | {r.get('series', '-')} | {r['T']} | {r['n_t']} | {r['p']} | "
+            f"| {r['kind']} | {series} | {r['T']} | {r['n_t']} | {r['p']} | "
             f"{r['skmtl_s']:.4f} | {r['skmtl_tol']:.0e} | {r['skmtl_gap']:.1e} | "
             f"{cvx} | {note or '-'} |"
         )
