@@ -72,6 +72,9 @@ SETTINGS = {
     "dirty_l2": (Dirty(block=1.0, sparse=0.8, block_norm="l2"), "block_l2", "l1"),
     "rmtl": (RobustLowRank(low_rank=1.0, outlier=0.7), "nuclear", "task_l2"),
     "rmtfl": (RobustFeatureLearning(block=1.0, outlier=1.0), "block_l2", "task_l2"),
+    # multinomial: the task columns gather the classes, the trace norm is per
+    # class, so the parts mix nearer outlier = low_rank
+    "rmtl_multi": (RobustLowRank(low_rank=1.0, outlier=0.9), "nuclear", "task_l2"),
 }
 
 
@@ -299,6 +302,7 @@ _ALPHAS = {  # strengths at which both parts are non-zero at the optimum
     ("rmtfl", "binary"): 0.02,
     ("dirty", "multinomial"): 0.005,
     ("rmtfl", "multinomial"): 0.002,
+    ("rmtl_multi", "multinomial"): 0.01,
 }
 
 
@@ -360,7 +364,7 @@ def test_fit_matches_cvxpy(name, kind, weighted, container, dtype):
 
 
 @needs_cvxpy
-@pytest.mark.parametrize("name", ["dirty", "rmtfl"])
+@pytest.mark.parametrize("name", ["dirty", "rmtfl", "rmtl_multi"])
 def test_multinomial_fit_matches_cvxpy(name):
     _check_fit(name, "multinomial", False, "dense", np.float64)
 
