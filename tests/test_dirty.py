@@ -500,6 +500,17 @@ def test_outlier_task_is_recovered(kind, penalty, alpha):
     assert np.corrcoef(model.coef_.ravel(), W.T.ravel())[0, 1] > 0.99
 
 
+def test_outlier_tasks_keep_float_labels_exact():
+    # float task labels are not cast to the data's float32 with coef_
+    X, y, tasks, W = _planted("rmtfl")
+    labels = np.array([0.1, 0.2, 0.3, 0.7, 1.1, 1.3])
+    model = MultiTaskRegressor(penalty=RobustFeatureLearning(outlier=1.5), alpha=0.05)
+    model.fit(X.astype(np.float32), y, tasks=labels[tasks])
+    assert model.coef_.dtype == np.float32
+    assert list(model.outlier_tasks_) == [0.7]
+    assert model.outlier_tasks_[0] in model.tasks_
+
+
 def test_classifier_recovers_outlier_task():
     X, y, tasks, W = _planted("rmtl", n_per_task=400)
     labels = (y > 0).astype(int)

@@ -283,7 +283,12 @@ class _BoundOutlierTasks(_BoundTwoParts):
     def fitted_attributes(self, V, b):
         out = super().fitted_attributes(V, b)
         norms = np.sqrt(np.sum(_rows(V[1], "task") ** 2, axis=1))
-        out["outlier_tasks_"] = self.task_labels[norms > 0]
+        outliers = self.task_labels[norms > 0]
+        if outliers.dtype.kind == "f":
+            # the estimator casts float attributes to the data's dtype: float
+            # task labels stay exact (and equal to ``tasks_``) as objects
+            outliers = outliers.astype(object)
+        out["outlier_tasks_"] = outliers
         if isinstance(self.norms[0], _Nuclear):
             s = _svd(_slices(V[0]), compute_uv=False)
             ranks = [_numerical_rank(sk, V.shape[1:3]) for sk in s]
@@ -433,7 +438,8 @@ class RobustLowRank(BasePenalty):
     -----
     Fitted models get ``coef_low_rank_`` (``L``) and ``coef_outlier_``
     (``S``) in the layout of ``coef_``, ``outlier_tasks_`` (the labels of the
-    tasks with a non-zero column of ``S``) and ``rank_`` (the numerical rank
+    tasks with a non-zero column of ``S``, an array of the ``tasks_``
+    labels) and ``rank_`` (the numerical rank
     of ``L``, per class slice for multinomial models, as
     :class:`TraceNorm`).
 
