@@ -88,6 +88,7 @@ FULL = {
     "speed_n": [(10, 50), (10, 100), (10, 200), (10, 400)],
     "speed_p": 50,
     "penalty_sizes": [(10, 100)],
+    "growth_penalties": ("dirty", "rmtfl", "rmtl"),
     "repeat": 3,
     "budget_s": 10.0,
 }
@@ -102,6 +103,7 @@ QUICK = {
     "speed_n": [(3, 20), (3, 30)],
     "speed_p": 5,
     "penalty_sizes": [(3, 20)],
+    "growth_penalties": ("dirty",),
     "repeat": 1,
     "budget_s": 5.0,
 }
@@ -540,19 +542,22 @@ def run_speed_problem(problem, cfg, log):
     return row
 
 
-def run_speed(cfg, log, seed=0):
+def run_speed(cfg, log, seed=0, penalty="trace", kinds=("squared", "logistic")):
+    """Part 2: ``penalty`` over the T and n_t series of ``cfg``."""
     rows = []
     if cp is None:
         return rows
     sizes = [("T", T, n) for T, n in cfg["speed_T"]]
     sizes += [("n", T, n) for T, n in cfg["speed_n"]]
-    for kind in ("squared", "logistic"):
+    for kind in kinds:
         done = {}
         for series, T, n_t in sizes:
             if (T, n_t) in done:  # shared by both series: measured once
                 rows.append(dict(done[(T, n_t)], series=series))
                 continue
-            problem = PenaltyProblem(kind, T, n_t, cfg["speed_p"], seed + T + n_t)
+            problem = PenaltyProblem(
+                kind, T, n_t, cfg["speed_p"], seed + T + n_t, penalty=penalty
+            )
             row = run_speed_problem(problem, cfg, log)
             row["series"] = series
             done[(T, n_t)] = row
@@ -572,6 +577,16 @@ def run_penalties(cfg, log, seed=0):
                     kind, T, n_t, cfg["speed_p"], seed + T + n_t, penalty=name
                 )
                 rows.append(run_speed_problem(problem, cfg, log))
+    return rows
+
+
+def run_penalty_growth(cfg, log, seed=0):
+    """Part 3, cost growth: the series of part 2 for the two-part penalties
+    (squared loss; their cvxpy problems need no semidefinite cone, but RMTL's)."""
+    rows = []
+    for name in cfg["growth_penalties"]:
+        if name in _penalty_specs():
+            rows += run_speed(cfg, log, seed, penalty=name, kinds=("squared",))
     return rows
 
 
@@ -716,8 +731,13 @@ def speed_table(rows):
             cvx = "failed | - | - | - | -"
         note = r.get("note", "") + "; ".join(r["cvxpy_errors"])
         series = r.get("series", "-")
+        loss = (
+            r["kind"]
+            if r.get("penalty", "trace") == "trace"
+            else (f"{r['penalty']} {r['kind']}")
+        )
         lines.append(
-            f"| {r['kind']} | {series} | {r['T']} | {r['n_t']} | {r['p']} | "
+            f"| {loss} | {series} | {r['T']} | {r['n_t']} | {r['p']} | "
             f"{r['skmtl_s']:.4f} | {r['skmtl_tol']:.0e} | {r['skmtl_gap']:.1e} | "
             f"{cvx} | {note or '-'} |"
         )
@@ -752,7 +772,7 @@ PENALTY_TEXT = {
 }
 
 
-def penalties_section(rows, info):
+def penalties_section(rows, info, growth=()):
     """Part 3 of the report (also spliced alone into an existing report)."""
     cfg = info["cfg"]
     sizes = ", ".join(f"T = {T}, n_t = {n}" for T, n in cfg["penalty_sizes"])
@@ -799,9 +819,33 @@ def penalties_section(rows, info):
             f"median {_x(np.median(ratios))}; goal >= {GOAL:g}x met on "
             f"{sum(x >= GOAL for x in ratios)} of {len(ratios)} rows."
         )
-    failed = [r for r in rows if "ratio" not in r]
+    failed = [r for r in rows + list(growth) if "ratio" not in r]
     if failed:
         lines.append(f"- cvxpy failed on {len(failed)} problem(s), see notes.")
+    if growth:
+        names = list(dict.fromkeys(r["penalty"] for r in growth))
+        lines += [
+            "",
+            "### Cost growth of the two-part penalties (squared loss)",
+            "",
+            "The series of part 2 (T in "
+            + ", ".join(str(T) for T, _ in cfg["speed_T"])
+            + f" at n_t = {cfg['speed_T'][0][1]}; n_t in "
+            + ", ".join(str(n) for _, n in cfg["speed_n"])
+            + f" at T = {cfg['speed_n'][0][0]}), the same protocol:",
+            "",
+        ]
+        lines += speed_table(growth) + [""]
+        for name in names:
+            sel = [r for r in growth if r["penalty"] == name]
+            lines += growth_lines(sel, label=f"{name}, ")
+        ratios = [r["ratio"] for r in growth if "ratio" in r]
+        if ratios:
+            lines.append(
+                f"- cvxpy / skmtl over these {len(ratios)} rows: min "
+                f"{_x(min(ratios))}, median {_x(np.median(ratios))}, max "
+                f"{_x(max(ratios))}."
+            )
     return lines
 
 
@@ -817,7 +861,7 @@ def splice_section(path, lines):
     return text
 
 
-def growth_lines(rows):
+def growth_lines(rows, label=""):
     """Cost growth: log-log slope of the time against T, and against n_t."""
     out = []
     for kind in ("squared", "logistic"):
@@ -832,7 +876,8 @@ def growth_lines(rows):
                 for f in ("skmtl_s", "cvxpy_s")
             ]
             out.append(
-                f"- {kind}, time against {key} ({sel[0][key]} to {sel[-1][key]}): "
+                f"- {label}{kind}, time against {key} ({sel[0][key]} to "
+                f"{sel[-1][key]}): "
                 f"skmtl ~ {key}^{slopes[0]:.2f}, cvxpy ~ {key}^{slopes[1]:.2f} "
                 "(log-log slope)."
             )
@@ -1037,6 +1082,7 @@ def main(
         try:
             before["blas"] = _machine()["blas"]
             rows = run_penalties(cfg, log)
+            growth = run_penalty_growth(cfg, log)
         finally:
             if limits is not None:
                 limits.restore_original_limits()
@@ -1052,10 +1098,10 @@ def main(
         if out_dir is not None:
             Path(out_dir).mkdir(parents=True, exist_ok=True)
             text = splice_section(
-                Path(out_dir) / "structure.md", penalties_section(rows, info)
+                Path(out_dir) / "structure.md", penalties_section(rows, info, growth)
             )
             log(text)
-        return {"penalties": rows}
+        return {"penalties": rows, "penalty_growth": growth}
     structural, missing = structural_couplings()
     specs = model_specs(structural)
     names = [s[0] for s in specs]
@@ -1065,12 +1111,14 @@ def main(
         results, skipped = run_accuracy(quick, cfg, specs, log)
         rows = run_speed(cfg, log) if speed else []
         penalty_rows = run_penalties(cfg, log) if penalties else []
+        growth = run_penalty_growth(cfg, log) if penalties else []
     finally:
         if limits is not None:
             limits.restore_original_limits()
     elapsed = time.perf_counter() - start
     out = {"accuracy": results, "skipped": skipped, "speed": rows, "names": names,
-           "missing": missing, "penalties": penalty_rows}  # fmt: skip
+           "missing": missing, "penalties": penalty_rows,
+           "penalty_growth": growth}  # fmt: skip
     if out_dir is not None:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -1088,7 +1136,8 @@ def main(
         text = _report(results, skipped, names, missing, rows, info, has_plot,
                        "structure")  # fmt: skip
         if penalty_rows:
-            text += "\n" + "\n".join(penalties_section(penalty_rows, info)) + "\n"
+            section = penalties_section(penalty_rows, info, growth)
+            text += "\n" + "\n".join(section) + "\n"
         (out_dir / "structure.md").write_text(text)
         log(text)
         log(f"wrote {out_dir / 'structure.md'}" + (" and structure.png" if has_plot
