@@ -314,11 +314,12 @@ class Dirty(BasePenalty):
     model is Jalali et al.'s (``q = inf``, the default, as MALSAR's
     ``Least_Dirty``); ``block_norm="l2"`` takes the group-lasso row norm.
 
-    Only strengths between the two limits mix the parts (Jalali et al. 2010,
-    section 3): with ``sparse >= block`` a row costs at least as much in
-    ``Q`` as in ``P`` and the model is the L1,q penalty alone (``L21`` for
-    ``q = 2``); with ``sparse <= block / n_tasks`` (``block /
-    sqrt(n_tasks)`` for ``q = 2``) it is the Lasso of each task alone.
+    Only strengths between two limits mix the parts (Jalali et al. 2010):
+    with ``sparse >= block`` a row costs at least as much in ``Q`` as in
+    ``P`` and the model is the L1,q penalty alone (``L21`` for ``q = 2``);
+    with ``sparse <= block / m`` (``block / sqrt(m)`` for ``q = 2``), ``m``
+    the entries of a row (``n_tasks``, times ``n_classes`` for multinomial
+    models), it is the Lasso of each task alone.
 
     Solved by FISTA on the stacked parts (the loss sees ``P + Q``; one
     proximal step per part: projection on an L1 ball per row for ``q = inf``,
@@ -411,7 +412,9 @@ class RobustLowRank(BasePenalty):
     and the tasks with a non-zero column are the outlier tasks, those that
     leave the subspace (Chen, Zhou & Ye 2011; MALSAR's ``Least_RMTL``).
 
-    The parts only mix for ``low_rank / sqrt(n_tasks) < outlier < low_rank``:
+    For regression and binary models the parts only mix for ``low_rank /
+    sqrt(n_tasks) < outlier < low_rank`` (multinomial models: the columns
+    gather the classes, the bounds move):
     the trace norm is at most the sum of the column norms, so with ``outlier
     >= low_rank`` the outlier part is 0 (the trace norm alone), and at least
     ``1 / sqrt(n_tasks)`` of it, so with ``outlier <= low_rank /
