@@ -197,8 +197,17 @@ def test_bench_structure_quick(tmp_path):
         assert row["skmtl_gap"] <= bench.TARGET_GAP
         assert abs(row["cvxpy_gap"]) < 1e-4
 
+    # its cost growth: the two-part penalties over both series
+    growth = out["penalty_growth"]
+    assert {(r["penalty"], r["series"]) for r in growth} == {
+        ("dirty", "T"),
+        ("dirty", "n"),
+    }
+    assert all(r["skmtl_gap"] <= bench.TARGET_GAP for r in growth)
+
     report = (tmp_path / "structure.md").read_text()
     assert "bench_structure.main(quick=True)" in report
+    assert "### Cost growth of the two-part penalties" in report
     assert "## 1. Accuracy" in report and "## 2. Speed" in report
     assert "## 3. Speed: every structural penalty" in report
     # part 3 alone replaces part 3 of the report and keeps parts 1-2
