@@ -30,9 +30,7 @@ from skmtl.penalties import MeanRegularized
 bunch = fetch_20newsgroups_multitask(
     "comp_vs_rec", remove=("headers", "footers", "quotes"), download_if_missing=False
 )
-docs, _, y, _, tasks, _ = train_test_split_tasks(
-    bunch, n_per_class=20, random_state=0
-)
+docs, _, y, _, tasks, _ = train_test_split_tasks(bunch, n_per_class=20, random_state=0)
 print(f"{len(y)} labelled posts; tasks: {', '.join(np.unique(tasks))}")
 
 # %%
@@ -45,7 +43,8 @@ cv = TaskStratifiedKFold(5, shuffle=True, random_state=0)
 models = {
     "independent": MultiTaskClassifier(alpha=0.01),
     "mean-regularized": MultiTaskClassifier(
-        alpha=0.01, penalty=MeanRegularized(shared=1.0)),
+        alpha=0.01, penalty=MeanRegularized(shared=1.0)
+    ),
 }
 results = {}
 with sklearn.config_context(enable_metadata_routing=True):
@@ -56,8 +55,10 @@ with sklearn.config_context(enable_metadata_routing=True):
         )
 for name, res in results.items():
     per_task = [np.nanmean(res[f"test_accuracy_{t}"]) for t in np.unique(tasks)]
-    print(f"{name:17s} macro {np.mean(res['test_accuracy_macro']):.3f}  per task",
-          np.round(per_task, 3))
+    print(
+        f"{name:17s} macro {np.mean(res['test_accuracy_macro']):.3f}  per task",
+        np.round(per_task, 3),
+    )
 
 # %%
 # Per-task accuracy over the five folds
@@ -74,8 +75,9 @@ for k, (name, res) in enumerate(results.items()):
     for patch in box["boxes"]:
         patch.set_facecolor(["tab:blue", "tab:orange"][k])
     ax.plot([], [], "s", color=["tab:blue", "tab:orange"][k], label=name)
-ax.set_xticks(range(len(task_ids)),
-              [t.replace("_vs_", "\nvs ") for t in task_ids], fontsize=8)
+ax.set_xticks(
+    range(len(task_ids)), [t.replace("_vs_", "\nvs ") for t in task_ids], fontsize=8
+)
 ax.set_ylabel("test accuracy (5 folds)")
 ax.set_title("20 Newsgroups comp_vs_rec, 40 labelled posts per task")
 ax.legend()

@@ -49,8 +49,10 @@ is_source = data.tasks == "source"
 tfidf = TfidfVectorizer(sublinear_tf=True, stop_words="english", min_df=2)
 tfidf.fit(docs[is_source])
 X = tfidf.transform(docs)
-print(f"{is_source.sum()} source posts, {(~is_source).sum()} target posts, "
-      f"{X.shape[1]} features")
+print(
+    f"{is_source.sum()} source posts, {(~is_source).sum()} target posts, "
+    f"{X.shape[1]} features"
+)
 
 # %%
 # The source model
@@ -67,12 +69,15 @@ def methods():
         "target-only": (MultiTaskClassifier(alpha=1e-4), False),
         "source-only": (None, False),
         "RegularizedTransfer": (
-            RegularizedTransferClassifier(source, alpha=1e-3), False),
+            RegularizedTransferClassifier(source, alpha=1e-3),
+            False,
+        ),
         "FineTuned": (FineTunedClassifier(source, alpha=1e-3), False),
-        "JointTransfer": (
-            JointTransferClassifier(source_weight=0.5, alpha=1e-3), True),
+        "JointTransfer": (JointTransferClassifier(source_weight=0.5, alpha=1e-3), True),
         "FeatureAugmenter + LR": (
-            make_pipeline(FeatureAugmenter(), LogisticRegression(C=10.0)), True),
+            make_pipeline(FeatureAugmenter(), LogisticRegression(C=10.0)),
+            True,
+        ),
         "Distilled": (DistilledClassifier(source, mix=0.5, alpha=1e-3), False),
         "TrAdaBoost": (
             TrAdaBoostClassifier(MultiTaskClassifier(alpha=1e-3), n_estimators=20),
@@ -128,11 +133,14 @@ for name, s in scores.items():
 fig, ax = plt.subplots(figsize=(7, 4.5))
 for name, s in scores.items():
     style = "--" if name in ("target-only", "source-only") else "-"
-    ax.plot(np.array(fractions) * 100, 100 * s.mean(axis=1), style, marker="o",
-            label=name)
+    ax.plot(
+        np.array(fractions) * 100, 100 * s.mean(axis=1), style, marker="o", label=name
+    )
 ax.set_xscale("log")
-ax.set_xticks(np.array(fractions) * 100,
-              [f"{100 * f:g}%\n({n})" for f, n in zip(fractions, n_labelled)])
+ax.set_xticks(
+    np.array(fractions) * 100,
+    [f"{100 * f:g}%\n({n})" for f, n in zip(fractions, n_labelled)],
+)
 ax.set_xlabel("labelled target posts (fraction and number)")
 ax.set_ylabel("target test accuracy (%)")
 ax.set_title("20 Newsgroups comp_vs_sci: transfer from other newsgroups")

@@ -35,7 +35,11 @@ from skmtl.penalties import MeanRegularized
 from skmtl.pipeline import make_task_pipeline
 
 X, y, tasks = make_multitask_classification(
-    n_tasks=8, n_samples=30, n_features=20, n_informative=5, relatedness=0.8,
+    n_tasks=8,
+    n_samples=30,
+    n_features=20,
+    n_informative=5,
+    relatedness=0.8,
     random_state=0,
 )
 alphas = [0.01, 0.1, 1.0, 10.0]
@@ -83,8 +87,13 @@ print("column mode: ", column.best_params_, f"{column.best_score_:.3f}")
 fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
 for ax, search, title, a_key, s_key in [
     (axes[0], routed, "routing mode", "param_alpha", "param_penalty__specific"),
-    (axes[1], column, "column mode", f"param_{prefix}alpha",
-     f"param_{prefix}penalty__specific"),
+    (
+        axes[1],
+        column,
+        "column mode",
+        f"param_{prefix}alpha",
+        f"param_{prefix}penalty__specific",
+    ),
 ]:
     res = search.cv_results_
     grid = np.zeros((len(alphas), len(specifics)))
@@ -93,8 +102,15 @@ for ax, search, title, a_key, s_key in [
     im = ax.imshow(grid, cmap="viridis", vmin=0.5, vmax=1.0, origin="lower")
     for i in range(len(alphas)):
         for j in range(len(specifics)):
-            ax.text(j, i, f"{grid[i, j]:.2f}", ha="center", va="center",
-                    color="white" if grid[i, j] < 0.8 else "black", fontsize=8)
+            ax.text(
+                j,
+                i,
+                f"{grid[i, j]:.2f}",
+                ha="center",
+                va="center",
+                color="white" if grid[i, j] < 0.8 else "black",
+                fontsize=8,
+            )
     ax.set_xticks(range(len(specifics)), [f"{s:g}" for s in specifics])
     ax.set_yticks(range(len(alphas)), [f"{a:g}" for a in alphas])
     ax.set_xlabel("penalty__specific (pull of each task toward the shared model)")
@@ -105,5 +121,8 @@ plt.show()
 
 # %%
 # The two searches agree cell by cell:
-print(np.allclose(routed.cv_results_["mean_test_score"],
-                  column.cv_results_["mean_test_score"]))
+print(
+    np.allclose(
+        routed.cv_results_["mean_test_score"], column.cv_results_["mean_test_score"]
+    )
+)

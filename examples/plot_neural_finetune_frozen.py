@@ -33,7 +33,6 @@ from skmtl.neural import FineTunedNetClassifier, MultiTaskNetClassifier
 warnings.filterwarnings("ignore", category=ConvergenceWarning)
 
 
-
 class SmallCNN(torch.nn.Module):
     """Two 3x3 convolutions on the 8x8 image: 256 features."""
 
@@ -56,8 +55,13 @@ source = MultiTaskNetClassifier(
 ).fit(Xs, ys)
 print(f"source network: accuracy {source.score(Xs, ys):.3f} on digits 0-4")
 # the target networks: a fixed budget of 100 epochs, as in the benchmark
-settings = dict(learning_rate=0.01, batch_size=64, max_epochs=100,
-                n_iter_no_change=100, random_state=0)
+settings = dict(
+    learning_rate=0.01,
+    batch_size=64,
+    max_epochs=100,
+    n_iter_no_change=100,
+    random_state=0,
+)
 
 # %%
 # Target draws
@@ -69,17 +73,22 @@ sizes = [5, 10, 20]
 models = {
     "pixels + LogisticRegression": lambda: LogisticRegression(),
     "network from scratch": lambda: MultiTaskNetClassifier(
-        encoder=SmallCNN, **settings),
+        encoder=SmallCNN, **settings
+    ),
     "fine-tuned, frozen encoder": lambda: FineTunedNetClassifier(
-        source, freeze="encoder", **settings),
+        source, freeze="encoder", **settings
+    ),
     "fine-tuned, all weights": lambda: FineTunedNetClassifier(source, **settings),
 }
 scores = {name: np.zeros((len(sizes), 2)) for name in models}
 for i, n in enumerate(sizes):
     for draw in range(2):
-        train = np.concatenate([
-            rng.choice(np.flatnonzero(yt == c), n, replace=False) for c in range(5, 10)
-        ])
+        train = np.concatenate(
+            [
+                rng.choice(np.flatnonzero(yt == c), n, replace=False)
+                for c in range(5, 10)
+            ]
+        )
         test = np.setdiff1d(np.arange(len(yt)), train)
         for name, make in models.items():
             model = make().fit(Xt[train], yt[train])
@@ -95,8 +104,9 @@ for name, s in scores.items():
 # measures over 10 draws.
 fig, ax = plt.subplots(figsize=(7, 4.5))
 for name, s in scores.items():
-    ax.errorbar(sizes, s.mean(axis=1), yerr=s.std(axis=1), marker="o",
-                capsize=3, label=name)
+    ax.errorbar(
+        sizes, s.mean(axis=1), yerr=s.std(axis=1), marker="o", capsize=3, label=name
+    )
 ax.set_xticks(sizes)
 ax.set_xlabel("labelled target images per class")
 ax.set_ylabel("test accuracy on digits 5-9")

@@ -40,13 +40,21 @@ warnings.filterwarnings("ignore", category=ConvergenceWarning)
 nets = {}
 for weighting in ["fixed", "uncertainty", "dwa"]:
     nets[weighting] = MultiTaskNetClassifier(
-        hidden_layer_sizes=(32,), task_weighting=weighting, alpha=1e-2,
-        batch_size=60, learning_rate=0.01, max_epochs=60, tol=0.0,
-        n_iter_no_change=60, random_state=0,
+        hidden_layer_sizes=(32,),
+        task_weighting=weighting,
+        alpha=1e-2,
+        batch_size=60,
+        learning_rate=0.01,
+        max_epochs=60,
+        tol=0.0,
+        n_iter_no_change=60,
+        random_state=0,
     ).fit(X, y, tasks=tasks)
     net = nets[weighting]
-    print(f"{weighting:12s} epochs {net.n_iter_}, final weights "
-          f"{np.round(net.task_weights_history_[-1], 2)}")
+    print(
+        f"{weighting:12s} epochs {net.n_iter_}, final weights "
+        f"{np.round(net.task_weights_history_[-1], 2)}"
+    )
 
 # %%
 # Curves

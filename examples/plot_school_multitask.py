@@ -37,8 +37,10 @@ school = load_school()
 X_tr, X_te, y_tr, y_te, t_tr, t_te = train_test_split_tasks(
     school, train_size=0.2, stratify=False, random_state=0
 )
-print(f"{len(np.unique(t_tr))} schools, {len(y_tr)} training pupils, "
-      f"{len(y_te)} test pupils")
+print(
+    f"{len(np.unique(t_tr))} schools, {len(y_tr)} training pupils, "
+    f"{len(y_te)} test pupils"
+)
 
 # %%
 # Three models
@@ -60,12 +62,16 @@ coupled.fit(X_tr, y_tr, tasks=t_tr)
 # ``negative_transfer`` flag where the gain is negative.
 report = per_task_report(coupled, X_te, y_te, t_te, baseline=independent)
 vs_pooled = per_task_report(coupled, X_te, y_te, t_te, baseline=pooled)
-print(f"mean R²: independent {report['baseline_score'].mean():.3f}, "
-      f"pooled {vs_pooled['baseline_score'].mean():.3f}, "
-      f"mean-regularized {report['score'].mean():.3f}")
-print(f"coupling hurts {int(report['negative_transfer'].sum())} of "
-      f"{len(report)} schools against independent models, "
-      f"{int(vs_pooled['negative_transfer'].sum())} against pooling")
+print(
+    f"mean R²: independent {report['baseline_score'].mean():.3f}, "
+    f"pooled {vs_pooled['baseline_score'].mean():.3f}, "
+    f"mean-regularized {report['score'].mean():.3f}"
+)
+print(
+    f"coupling hurts {int(report['negative_transfer'].sum())} of "
+    f"{len(report)} schools against independent models, "
+    f"{int(vs_pooled['negative_transfer'].sum())} against pooling"
+)
 print(report.sort_values("gain").head(5).round(3).to_string(index=False))
 
 # %%

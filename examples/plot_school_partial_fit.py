@@ -2,8 +2,9 @@
 Incremental learning with ``partial_fit``
 =========================================
 
-:meth:`MultiTaskRegressor.partial_fit <skmtl.linear_model.MultiTaskRegressor.partial_fit>`
-learns from a stream of batches. It is exact: each task's weighted moments
+The :meth:`~skmtl.linear_model.MultiTaskRegressor.partial_fit` method of
+:class:`~skmtl.linear_model.MultiTaskRegressor` learns from a stream of
+batches. It is exact: each task's weighted moments
 (means and centred co-moments, merged batch by batch) determine its mean
 squared loss, so after any split of the rows into calls the model is the one
 ``fit`` gives on all of them (to the solver's tolerance). New tasks may
@@ -60,10 +61,11 @@ for k, rows in enumerate(batches, start=1):
         checkpoints.append(len(seen))
         refit_scores.append(refit.score(X_te[known], y_te[known], tasks=t_te[known]))
         gaps.append(np.abs(stream.coef_ - refit.coef_).max())
-print(f"largest |coef_ difference| stream vs refit: {max(gaps):.1e} "
-      f"(largest |coef_|: {np.abs(refit.coef_).max():.1f})")
-print(f"time: 20 partial_fit calls {stream_time:.2f} s, "
-      f"4 refits {refit_time:.2f} s")
+print(
+    f"largest |coef_ difference| stream vs refit: {max(gaps):.1e} "
+    f"(largest |coef_|: {np.abs(refit.coef_).max():.1f})"
+)
+print(f"time: 20 partial_fit calls {stream_time:.2f} s, 4 refits {refit_time:.2f} s")
 
 # %%
 # Plot
@@ -74,8 +76,14 @@ print(f"time: 20 partial_fit calls {stream_time:.2f} s, "
 n_seen = np.cumsum([len(b) for b in batches])
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
 ax1.plot(n_seen, stream_scores, "o-", label="partial_fit, batch by batch")
-ax1.plot(checkpoints, refit_scores, "s", markersize=10, fillstyle="none",
-         label="fit on all rows seen")
+ax1.plot(
+    checkpoints,
+    refit_scores,
+    "s",
+    markersize=10,
+    fillstyle="none",
+    label="fit on all rows seen",
+)
 ax1.set_xlabel("training pupils seen")
 ax1.set_ylabel("test R² (schools seen so far)")
 ax1.legend()

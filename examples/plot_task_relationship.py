@@ -25,8 +25,9 @@ rng = np.random.default_rng(0)
 n_features, n_rows = 10, 15
 centre_a, centre_b = rng.normal(size=(2, n_features))
 centres = [centre_a, centre_b, -centre_a]
-W = np.column_stack([centres[g] + 0.3 * rng.normal(size=n_features)
-                     for g in range(3) for _ in range(3)])  # (n_features, 9)
+W = np.column_stack(
+    [centres[g] + 0.3 * rng.normal(size=n_features) for g in range(3) for _ in range(3)]
+)  # (n_features, 9)
 tasks = np.repeat(np.arange(9), n_rows)
 X = rng.normal(size=(len(tasks), n_features))
 y = np.einsum("ij,ji->i", X, W[:, tasks]) + 1.0 * rng.normal(size=len(tasks))
@@ -38,8 +39,7 @@ y_test = np.einsum("ij,ji->i", X_test, W[:, t_test])
 # Independent ridge models against the learned relationship
 # ---------------------------------------------------------
 independent = MultiTaskRegressor(alpha=0.05).fit(X, y, tasks=tasks)
-mtrl = MultiTaskRegressor(alpha=0.05, penalty=TaskRelationship()).fit(
-    X, y, tasks=tasks)
+mtrl = MultiTaskRegressor(alpha=0.05, penalty=TaskRelationship()).fit(X, y, tasks=tasks)
 for name, model in [("independent", independent), ("relationship", mtrl)]:
     print(f"{name:13s} test R² {model.score(X_test, y_test, tasks=t_test):.3f}")
 

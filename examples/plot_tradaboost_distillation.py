@@ -70,19 +70,28 @@ print({k: round(v, 3) for k, v in distill_scores.items()})
 # weight of each group of training rows: the off-concept source rows have lost
 # theirs. Right: the student with 10 labels gets close to its teacher.
 fig, axes = plt.subplots(1, 3, figsize=(12, 3.8))
-axes[0].bar(list(tradaboost_scores), list(tradaboost_scores.values()),
-            color=["tab:gray", "tab:gray", "tab:blue"])
+axes[0].bar(
+    list(tradaboost_scores),
+    list(tradaboost_scores.values()),
+    color=["tab:gray", "tab:gray", "tab:blue"],
+)
 axes[0].set_ylim(0.5, 1.0)
 axes[0].set_ylabel("target test accuracy")
 axes[0].set_title("TrAdaBoost")
 w = boost.sample_weights_
-groups = {"source, other\nconcept": w[:100], "source, same\nconcept": w[100:200],
-          "target": w[200:]}
+groups = {
+    "source, other\nconcept": w[:100],
+    "source, same\nconcept": w[100:200],
+    "target": w[200:],
+}
 axes[1].bar(list(groups), [g.sum() for g in groups.values()], color="tab:blue")
 axes[1].set_ylabel("total final sample weight")
 axes[1].set_title("where TrAdaBoost's weight went")
-axes[2].bar(list(distill_scores), list(distill_scores.values()),
-            color=["tab:gray", "tab:gray", "tab:orange"])
+axes[2].bar(
+    list(distill_scores),
+    list(distill_scores.values()),
+    color=["tab:gray", "tab:gray", "tab:orange"],
+)
 axes[2].set_ylim(0.5, 1.0)
 axes[2].set_title("distillation")
 for ax in axes:
