@@ -65,6 +65,8 @@ PUBLIC_MODULES = [
     "skmtl.pipeline",
     "skmtl.datasets",
     "skmtl.neural",
+    "skmtl.base",
+    "skmtl.demo",
 ]
 
 
@@ -157,7 +159,10 @@ def write_api_pages(app=None):
 
 write_api_pages()
 
-autosummary_generate = True
+# the API pages by name: Sphinx's list of documents, which autosummary reads
+# by default, is the previous build's in an incremental build, and would miss
+# the page of a new subpackage
+autosummary_generate = [f"api/{name}.rst" for name in PUBLIC_MODULES]
 autosummary_imported_members = True
 # undocumented public methods are listed too: they are protocol methods that
 # the docstrings refer to (TaskWeighting.initialize, CSRBatch.rows)

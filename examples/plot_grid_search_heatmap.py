@@ -99,7 +99,7 @@ for ax, search, title, a_key, s_key in [
     grid = np.zeros((len(alphas), len(specifics)))
     for a, s, score in zip(res[a_key], res[s_key], res["mean_test_score"]):
         grid[alphas.index(a), specifics.index(s)] = score
-    im = ax.imshow(grid, cmap="viridis", vmin=0.5, vmax=1.0, origin="lower")
+    im = ax.imshow(grid, cmap="viridis", vmin=0.6, vmax=0.75, origin="lower")
     for i in range(len(alphas)):
         for j in range(len(specifics)):
             ax.text(
@@ -108,12 +108,12 @@ for ax, search, title, a_key, s_key in [
                 f"{grid[i, j]:.2f}",
                 ha="center",
                 va="center",
-                color="white" if grid[i, j] < 0.8 else "black",
+                color="white" if grid[i, j] < 0.7 else "black",
                 fontsize=8,
             )
     ax.set_xticks(range(len(specifics)), [f"{s:g}" for s in specifics])
     ax.set_yticks(range(len(alphas)), [f"{a:g}" for a in alphas])
-    ax.set_xlabel("penalty__specific (pull of each task toward the shared model)")
+    ax.set_xlabel("penalty__specific")
     ax.set_title(f"{title}: best {search.best_score_:.3f}")
 axes[0].set_ylabel("alpha")
 fig.colorbar(im, ax=axes, label="mean CV accuracy")
