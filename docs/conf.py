@@ -315,6 +315,7 @@ html_theme = "pydata_sphinx_theme"
 html_title = f"skmtl {release}"
 html_theme_options = {
     "navigation_with_keys": False,
+    "header_links_before_dropdown": 4,
     "show_prev_next": False,
     "secondary_sidebar_items": ["page-toc"],
     "footer_start": ["copyright"],

@@ -144,7 +144,15 @@ def test_internal_links_and_images_resolve():
 def test_gallery_pages_show_their_plots():
     gallery = sorted((HTML / "auto_examples").glob("plot_*.html"))
     assert len(gallery) >= 9
+    # docs/conf.py runs the examples that read a data file only where it is
+    # found (the others are rendered without output)
+    from skmtl.datasets._base import _candidate_dirs
+
+    data = {"plot_school_": "school.mat", "plot_20ng_": "20news-bydate.tar.gz"}
     for page in gallery:
+        needs = [f for prefix, f in data.items() if page.name.startswith(prefix)]
+        if any(not any((d / f).exists() for d in _candidate_dirs()) for f in needs):
+            continue
         images = [r for t, r in _parse(page).refs if t == "img" and "sphx_glr" in r]
         assert images, f"{page.name} shows no plot"
 
