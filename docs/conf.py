@@ -271,9 +271,9 @@ nitpick_ignore_regex = [
 # Examples that read the local data files: executed only where the file is
 # found (CI and this machine hold ../shared/data), otherwise rendered without
 # their output, so that a fresh clone without the data still builds.
-_DATA_EXAMPLES = {
-    "school.mat": r"plot_school_",
-    "20news-bydate.tar.gz": r"plot_20ng_",
+_DATA_EXAMPLES = {  # file -> the word after the number: plot_01_school_...
+    "school.mat": "school",
+    "20news-bydate.tar.gz": "20ng",
 }
 
 
@@ -284,15 +284,16 @@ def _data_found(filename):
     return any((folder / filename).exists() for folder in _candidate_dirs())
 
 
-_missing = [pat for f, pat in _DATA_EXAMPLES.items() if not _data_found(f)]
+_missing = [word for f, word in _DATA_EXAMPLES.items() if not _data_found(f)]
 if _missing:
     print(f"skmtl docs: data not found, not running the examples {_missing}")
-_run = r"/plot_" + (rf"(?!{'|'.join(p[5:] for p in _missing)})" if _missing else "")
+_run = r"/plot_" + (rf"(?!\d+_({'|'.join(_missing)})_)" if _missing else "")
 
 sphinx_gallery_conf = {
     "examples_dirs": str(ROOT / "examples"),
     "gallery_dirs": "auto_examples",
     "filename_pattern": _run,
+    # the reading order: the files are numbered
     "within_subsection_order": "FileNameSortKey",
     "download_all_examples": False,
     "remove_config_comments": True,
