@@ -109,7 +109,11 @@ or penalty object, default="independent"
     array(['yes'], dtype='<U3')
     """
 
-    __doc__ = __doc__.replace("%(objective)s", _COMMON_OBJECTIVE_DOC.strip("\n"))
+    # blank lines around the snippet keep its section and the next one
+    # sections (numpydoc reads a section header only after a blank line)
+    __doc__ = __doc__.replace(
+        "%(objective)s", "\n" + _COMMON_OBJECTIVE_DOC.strip("\n") + "\n"
+    )
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(

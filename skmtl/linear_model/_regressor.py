@@ -158,7 +158,11 @@ or penalty object, default="independent"
     array([0.9, 0. ])
     """
 
-    __doc__ = __doc__.replace("%(objective)s", _COMMON_OBJECTIVE_DOC.strip("\n"))
+    # blank lines around the snippet keep its section and the next one
+    # sections (numpydoc reads a section header only after a blank line)
+    __doc__ = __doc__.replace(
+        "%(objective)s", "\n" + _COMMON_OBJECTIVE_DOC.strip("\n") + "\n"
+    )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

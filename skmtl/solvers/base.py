@@ -1,8 +1,8 @@
 """What a solver needs from the loss and the penalty, one gate that checks it,
 and what every solver returns.
 
-A solver minimises ``f(W, b) + penalty(W)`` for a :class:`~skmtl._design.SmoothLoss`
-``f`` and a bound penalty (see :mod:`skmtl.penalties.base`). It subclasses
+A solver minimises ``f(W, b) + penalty(W)`` for a ``SmoothLoss`` ``f`` (private,
+``skmtl._design``) and a bound penalty (see :mod:`skmtl.penalties.base`). It subclasses
 :class:`BaseSolver` and declares:
 
 - ``_datafit_required_attr`` / ``_penalty_required_attr``: the methods it
