@@ -113,9 +113,9 @@ n_classes]) or None
 
 
 class ComponentSumLoss:
-    """A loss seen through ``W = V[0] + ... + V[c - 1]``, on the stacked parts ``V``.
+    """A loss seen through the sum ``W = sum_k V[k]`` of the stacked parts ``V``.
 
-    What a first-order solver uses of a :class:`~skmtl._design.SmoothLoss`
+    What a first-order solver uses of a ``skmtl._design.SmoothLoss``
     (``scores``, ``value_from_scores``, ``grad_from_scores``, ``lipschitz``,
     ``fit_intercept``, ``design``), for a penalty with ``n_components = c``:
     the scores are those of the sum, the gradient with respect to each part
