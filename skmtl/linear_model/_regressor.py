@@ -12,7 +12,6 @@ from .._tasks import TaskIndex, check_task_weights
 from .._validation import check_sample_weight, drop_absent_rows
 from ..base import TaskRegressorMixin, restore_on_error
 from ..datafits import Quadratic
-from ..penalties import GraphLaplacian, Independent, MeanRegularized, resolve_penalty
 from ..solvers import solve_gram_system
 from ._base import (
     _COMMON_OBJECTIVE_DOC,
@@ -20,19 +19,7 @@ from ._base import (
     _MultiTaskLinearBase,
     _Problem,
 )
-from ._incremental import PARTIAL_FIT_MAX_FEATURES, TaskMoments
-
-
-def _quadratic_coupling(estimator):
-    """``partial_fit`` exists only for the quadratic couplings (see its docstring)."""
-    penalty = resolve_penalty(estimator.penalty)
-    if not isinstance(penalty, (Independent, MeanRegularized, GraphLaplacian)):
-        raise AttributeError(
-            "partial_fit needs a quadratic task coupling (penalty='independent', "
-            f"'mean' or 'graph'); {type(penalty).__name__} is not quadratic, so "
-            "its solution is not a function of per-task statistics. Use fit."
-        )
-    return True
+from ._incremental import PARTIAL_FIT_MAX_FEATURES, TaskMoments, quadratic_coupling
 
 
 class MultiTaskRegressor(TaskRegressorMixin, _MultiTaskLinearBase):
@@ -205,7 +192,7 @@ default=None
         """
         return self._fit(X, y, tasks, sample_weight, coef_init, intercept_init)
 
-    @available_if(_quadratic_coupling)
+    @available_if(quadratic_coupling)
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, tasks=None, sample_weight=None):
         """Add rows to the model: exactly ``fit`` on every row seen so far.
