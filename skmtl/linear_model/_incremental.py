@@ -506,6 +506,73 @@ def _check_classes(est, classes, first):
     return est.classes_
 
 
+def _stream_tasks(est, stream, tasks, n):
+    """``(labels, codes, old)``: the stream's tasks with the batch's new ones.
+
+    ``old`` holds the positions of the earlier tasks in ``labels`` (None on
+    the first call).
+    """
+    batch_labels, batch_codes = est._encode_fit_tasks(tasks, n)
+    if stream is None:
+        return batch_labels, batch_codes, None
+    labels = union_labels(stream.task_labels, batch_labels)
+    index = TaskIndex(labels)
+    codes = index.transform(batch_labels, len(batch_labels))[batch_codes]
+    return labels, codes, index.transform(est.tasks_, len(est.tasks_))
+
+
+def _laplace_step(est, X, codes, labels, old, stream, sw, datafits, k, active):
+    """One call of the Laplace rule: solve, then add the batch to the summary.
+
+    ``datafits(design, row_weights)`` returns the batch's datafit on the
+    task-grouped rows; ``active`` (n_tasks,) is False for the tasks left out of
+    the loss. Returns ``(W, b, moments, info)``, the summary not yet updated.
+    """
+    T, p = len(labels), X.shape[1]
+    moments = (
+        LaplaceMoments.empty(labels, p, k)
+        if stream is None
+        else stream.reindexed(labels)
+    )
+    S_batch = np.bincount(codes, weights=sw, minlength=T)
+    task_w = est.task_weights
+    if isinstance(task_w, dict):
+        # tasks that have not arrived yet keep their weight for later
+        known = set(labels.tolist())
+        task_w = {t: v for t, v in task_w.items() if t in known}
+    weights = check_task_weights(task_w, labels) / (moments.S + S_batch) * active
+    design = TaskDesign(X, codes, T)
+    sw_rows = design.sort_rows(sw)
+    fitted = datafits(design, sw_rows * weights[design.row_codes])
+    penalty = est._resolve_fit_penalty(est.penalty, labels)
+    bound = penalty.bind(labels, est.alpha)
+    w_shape = (p, T) + ((k,) if k > 1 else ())
+    W0, b0 = np.zeros(w_shape), np.zeros((T,) + w_shape[2:])
+    if old is not None:
+        W0[:, old], b0[old] = est._W, est._b
+    W, b, n_iter, kkt, kkt_tol, objective = solve_laplace(
+        design, fitted, moments, weights, bound, W0, b0, est.fit_intercept,
+        est.tol, est.max_iter,
+    )  # fmt: skip
+    info = dict(
+        penalty=penalty, bound=bound, n_iter=n_iter, kkt_violation=kkt,
+        kkt_tol=kkt_tol, objective=objective,
+    )  # fmt: skip
+
+    def update(W, b):
+        raw = datafits(design, sw_rows)
+        return moments.added(design, raw, _pack(W, b), S_batch)
+
+    return W, b, update, info
+
+
+def _store(est, attributes, W, b, moments, dtype, info):
+    penalty, bound = info.pop("penalty"), info.pop("bound")
+    state = est._make_state(attributes, penalty, bound, W, b, dtype, **info)
+    state["_stream"] = moments
+    est._set_state(state)
+
+
 def classifier_partial_fit(est, X, y, tasks, sample_weight, classes):
     """``MultiTaskClassifier.partial_fit`` (see its docstring); sets ``est``."""
     stream = getattr(est, "_stream", None)
@@ -524,72 +591,39 @@ def classifier_partial_fit(est, X, y, tasks, sample_weight, classes):
     if not first and not np.any(sw > 0):
         return  # only absent rows: nothing to add
     X, y, tasks, sw = drop_absent_rows(X, y, tasks, sw)
-    n, p = X.shape
-    batch_labels, batch_codes = est._encode_fit_tasks(tasks, n)
-    labels = batch_labels if first else union_labels(stream.task_labels, batch_labels)
-    codes = TaskIndex(labels).transform(batch_labels, len(batch_labels))[batch_codes]
+    labels, codes, old = _stream_tasks(est, stream, tasks, X.shape[0])
     T, C = len(labels), len(classes_)
     k = 1 if C == 2 else C
-    moments = LaplaceMoments.empty(labels, p, k) if first else stream.reindexed(labels)
     # classes seen by each task over the stream (fit's task_class_mask_)
     y_enc = np.searchsorted(classes_, y)
     mask = np.zeros((T, C), dtype=bool)
-    if not first:
-        old = TaskIndex(labels).transform(est.tasks_, len(est.tasks_))
+    if old is not None:
         mask[old] = est.task_class_mask_
     mask[codes, y_enc] = True
-    S_batch = np.bincount(codes, weights=sw, minlength=T)
     # a task with one class so far leaves the loss, as in fit (its optimum is
-    # at an infinite intercept); its rows still enter its summary below
+    # at an infinite intercept); its rows still enter its summary
     active = mask.sum(axis=1) >= 2
-    task_w = est.task_weights
-    if isinstance(task_w, dict):
-        task_w = {t: v for t, v in task_w.items() if t in set(labels.tolist())}
-    weights = check_task_weights(task_w, labels) / (moments.S + S_batch) * active
 
-    design = TaskDesign(X, codes, T)
-    sw_rows = design.sort_rows(sw)
-    if k == 1:
-        y_rows = np.where(design.sort_rows(y_enc) == 1, 1.0, -1.0)
-        fitted, raw = Logistic(), Logistic()
-        extra = {}
-        w_shape = (p, T)
-    else:
-        y_rows = np.zeros((n, C))
-        y_rows[np.arange(n), design.sort_rows(y_enc)] = 1.0
-        fitted, raw = Multinomial(C), Multinomial(C)
-        extra = {"class_mask": mask[design.row_codes]}
-        w_shape = (p, T, C)
-    fitted.initialize(y_rows, sw_rows * weights[design.row_codes], **extra)
-    raw.initialize(y_rows, sw_rows, **extra)
+    def datafits(design, row_weights):
+        y_sorted = design.sort_rows(y_enc)
+        if k == 1:
+            return Logistic().initialize(
+                np.where(y_sorted == 1, 1.0, -1.0), row_weights
+            )
+        Y = np.zeros((len(y_sorted), C))
+        Y[np.arange(len(y_sorted)), y_sorted] = 1.0
+        return Multinomial(C).initialize(
+            Y, row_weights, class_mask=mask[design.row_codes]
+        )
 
-    penalty = est._resolve_fit_penalty(est.penalty, labels)
-    bound = penalty.bind(labels, est.alpha)
-    W0, b0 = np.zeros(w_shape), np.zeros((T,) + w_shape[2:])
-    if not first:
-        W0[:, old], b0[old] = est._W, est._b
-    W, b, n_iter, kkt, kkt_tol, objective = solve_laplace(
-        design, fitted, moments, weights, bound, W0, b0, est.fit_intercept,
-        est.tol, est.max_iter,
-    )  # fmt: skip
+    W, b, update, info = _laplace_step(
+        est, X, codes, labels, old, stream, sw, datafits, k, active
+    )
     if k > 1 and est.fit_intercept:
         # the softmax ignores a constant added to a task's intercepts: report
         # those that sum to 0 over the task's classes, as fit does
         b = b - (b * mask).sum(axis=1, keepdims=True) / np.maximum(
             mask.sum(axis=1, keepdims=True), 1
         )
-    new_moments = moments.added(design, raw, _pack(W, b), S_batch)
-    state = est._make_state(
-        {"tasks_": labels, "classes_": classes_, "task_class_mask_": mask},
-        penalty,
-        bound,
-        W,
-        b,
-        X.dtype,
-        n_iter=n_iter,
-        kkt_violation=kkt,
-        kkt_tol=kkt_tol,
-        objective=objective,
-    )
-    state["_stream"] = new_moments
-    est._set_state(state)
+    attributes = {"tasks_": labels, "classes_": classes_, "task_class_mask_": mask}
+    _store(est, attributes, W, b, update(W, b), X.dtype, info)

@@ -226,8 +226,15 @@ default=None
         others): start the stream with a row of each, or use the array form.
         At most ``skmtl.linear_model._incremental.PARTIAL_FIT_MAX_FEATURES``
         (2048) features: beyond, a ``ValueError`` (reduce the features first,
-        e.g. ``TruncatedSVD``, or use ``fit``). ``solver`` is not used: the
-        solve is the Gram system of ``solver="gram"``.
+        e.g. ``TruncatedSVD`` or ``HashingVectorizer(n_features=2048)``, or
+        use ``fit``). An approximate summary of ``O(p)`` per task (the
+        diagonal of the co-moments, with the means: the route
+        :meth:`MultiTaskClassifier.partial_fit` takes above its limit) was
+        measured and rejected for the squared loss: on 2100 features and 600
+        rows in 8 calls its predictions correlate at 0.49 (dense, correlated
+        features) and 0.66 (sparse counts) with ``fit``'s, far from the exact
+        answer this method promises. ``solver`` is not used: the solve is the
+        Gram system of ``solver="gram"``.
 
         ``fit`` starts over: it discards the statistics, and a
         ``partial_fit`` after ``fit`` starts a new stream (the rows given to
@@ -269,7 +276,8 @@ default=None
                 f"X has {X.shape[1]} features; partial_fit keeps a n_features x "
                 f"n_features matrix per task and supports at most "
                 f"{PARTIAL_FIT_MAX_FEATURES}. Reduce the features first (e.g. "
-                "TruncatedSVD) or use fit."
+                "TruncatedSVD, or HashingVectorizer(n_features="
+                f"{PARTIAL_FIT_MAX_FEATURES}) for text) or use fit."
             )
         shared = y.ndim == 2
         if stream is not None and shared != self._shared_design:
