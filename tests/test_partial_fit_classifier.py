@@ -287,3 +287,31 @@ def test_no_partial_fit_for_non_quadratic_couplings(penalty):
 
 def test_partial_fit_routes_tasks():
     assert MultiTaskClassifier.__metadata_request__partial_fit == {"tasks": True}
+
+
+def test_unused_features_are_left_out_exactly(monkeypatch):
+    # the diagonal summary solves on the features some row used; the others
+    # stay at 0 (no loss, no summary): the same model as solving on all
+    monkeypatch.setattr(incremental, "LAPLACE_MAX_FULL", 0)
+    rng = np.random.default_rng(9)
+    X = sp.random(400, 40, density=0.05, format="csr", random_state=9)
+    X.data[:] = 1.0 + rng.random(X.nnz)
+    X = sp.hstack([X, sp.csr_matrix((400, 20))], format="csr")  # 20 never used
+    w = rng.normal(size=60)
+    tasks = rng.choice(["a", "b"], size=400)
+    y = (X @ w + 0.3 * rng.normal(size=400) > np.median(X @ w)).astype(int)
+    chunks = np.array_split(np.arange(400), 5)
+    models = []
+    for restrict in (True, False):
+        if not restrict:
+            monkeypatch.setattr(
+                incremental.LaplaceMoments,
+                "used_features",
+                lambda self: np.ones(self.n_features, dtype=bool),
+            )
+        model = MultiTaskClassifier(alpha=0.01, penalty="mean", **_TIGHT)
+        for rows in chunks:
+            model.partial_fit(X[rows], y[rows], tasks[rows], classes=[0, 1])
+        models.append(model)
+    np.testing.assert_array_equal(models[0].coef_[:, 40:], 0.0)
+    assert _rel_gap(models[0], models[1]) <= 1e-6

@@ -286,6 +286,30 @@ class LaplaceMoments:
             getattr(out, name)[pos] = getattr(self, name)
         return out
 
+    def used_features(self):
+        """Bool (n_features,): the features some earlier row of a task used."""
+        if self.full:
+            return np.ones(self.n_features, dtype=bool)
+        T, k = self.r.shape[0], self.curvature["Hs"].shape[1]
+        r = self.r.reshape(T, self.n_features + 1, k)[:, :-1]
+        used = np.zeros(self.n_features, dtype=bool)
+        for a in (self.curvature["D"], self.curvature["m"], r):
+            used |= np.any(a != 0, axis=(0, 2))
+        return used
+
+    def restricted(self, features):
+        """The summary of the features ``features`` (indices) alone."""
+        T, p = self.r.shape[0], self.n_features
+        k = self.r.shape[1] // (p + 1)
+        rows = np.append(features, p)  # and the intercept
+        curv = {
+            "D": self.curvature["D"][:, features],
+            "m": self.curvature["m"][:, features],
+            "Hs": self.curvature["Hs"],
+        }
+        r = self.r.reshape(T, p + 1, k)[:, rows].reshape(T, -1)
+        return LaplaceMoments(self.task_labels, len(features), curv, r, self.c, self.S)
+
     def product(self, Theta):
         """``H_t theta_t`` for every task, shape of ``Theta``."""
         return _curvature_product(self.curvature, Theta, self.n_features)
@@ -426,16 +450,14 @@ def solve_laplace(design, datafit, moments, weights, bound, W0, b0, fit_intercep
         f = datafit.value(S) + pv + bound.value(W)
         return f, join(gW + pW + bound.gradient(W), gb + pb)
 
-    cache = {}
+    cache = {"z": None}
 
     def hessp(z, v):
-        key = z.tobytes()
-        if cache.get("key") != key:
+        # scipy passes the same point object for every product of an
+        # iteration: the datafit's curvature is computed once per point
+        if cache["z"] is not z:
             W, b = split(z)
-            cache["key"], cache["h"] = (
-                key,
-                datafit.hessian_operator(design.forward(W, b)),
-            )
+            cache["z"], cache["h"] = z, datafit.hessian_operator(design.forward(W, b))
         VW, vb = split(v)
         if not fit_intercept:
             vb = np.zeros_like(b0)
@@ -550,10 +572,26 @@ def _laplace_step(est, X, codes, labels, old, stream, sw, datafits, k, active):
     W0, b0 = np.zeros(w_shape), np.zeros((T,) + w_shape[2:])
     if old is not None:
         W0[:, old], b0[old] = est._W, est._b
-    W, b, n_iter, kkt, kkt_tol, objective = solve_laplace(
-        design, fitted, moments, weights, bound, W0, b0, est.fit_intercept,
-        est.tol, est.max_iter,
+    # a feature that no row has used yet (most hashed text features) has no
+    # loss, no summary and zero weights: the coupling keeps it at 0 exactly,
+    # so the solve runs on the used features alone
+    used = moments.used_features()
+    if not used.all():
+        nnz = X.getnnz(axis=0) if sp.issparse(X) else np.count_nonzero(X, axis=0)
+        used |= nnz > 0
+        used |= np.any(W0 != 0, axis=tuple(range(1, W0.ndim)))
+    features = np.flatnonzero(used)
+    if len(features) < p:
+        sub_design = design.restrict_features(features)
+        sub_moments = moments.restricted(features)
+    else:
+        sub_design, sub_moments = design, moments
+    W_sub, b, n_iter, kkt, kkt_tol, objective = solve_laplace(
+        sub_design, fitted, sub_moments, weights, bound, W0[features], b0,
+        est.fit_intercept, est.tol, est.max_iter,
     )  # fmt: skip
+    W = np.zeros(w_shape)
+    W[features] = W_sub
     info = dict(
         penalty=penalty, bound=bound, n_iter=n_iter, kkt_violation=kkt,
         kkt_tol=kkt_tol, objective=objective,
