@@ -358,8 +358,8 @@ or penalty object, default="independent"
         >>> clf = MultiTaskClassifier(penalty="mean")
         >>> clf = clf.partial_fit(X[:50], y[:50], tasks="a", classes=[0, 1])
         >>> clf = clf.partial_fit(X[50:], y[50:], tasks="b")
-        >>> clf.tasks_
-        array(['a', 'b'], dtype='<U1')
+        >>> clf.tasks_.tolist()
+        ['a', 'b']
         >>> clf.predict([[2.0, 0.0]], tasks="b")
         array([1])
         """
