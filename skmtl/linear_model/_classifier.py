@@ -313,7 +313,10 @@ or penalty object, default="independent"
         summary, and count once it sees a second class). Only the quadratic
         couplings (``"independent"``, ``"mean"``, ``"graph"``) are supported,
         as for :meth:`MultiTaskRegressor.partial_fit`; ``solver`` is not used.
-        ``fit`` starts over (a later ``partial_fit`` begins a new stream).
+        ``fit`` starts over: a later ``partial_fit`` begins a new stream (with
+        the fitted ``classes_`` when ``classes`` is not given, as
+        scikit-learn's ``SGDClassifier``). ``objective_`` is the objective of
+        the last call (its rows, the summary and the penalty).
 
         Parameters
         ----------

@@ -398,8 +398,9 @@ def _batch_curvature(A, datafit, S, k, full):
     Hs = h.sum(axis=0)
     safe = np.where(Hs > 0, Hs, 1.0)
     m = np.asarray(X.T @ h) / safe
-    # raw second moments minus the mean's: the rows of one batch are few
-    # enough in magnitude for this to keep its digits
+    # raw second moments minus the mean's (sparse X stays sparse): digits are
+    # lost only for a feature whose offset dwarfs its spread, in a diagonal
+    # that is an approximation anyway; clipped at 0
     D = np.maximum(np.asarray(X2.T @ h) - Hs * m * m, 0.0)
     return {"D": D[None], "m": m[None], "Hs": Hs[None]}
 
@@ -548,7 +549,8 @@ def _laplace_step(est, X, codes, labels, old, stream, sw, datafits, k, active):
 
     ``datafits(design, row_weights)`` returns the batch's datafit on the
     task-grouped rows; ``active`` (n_tasks,) is False for the tasks left out of
-    the loss. Returns ``(W, b, moments, info)``, the summary not yet updated.
+    the loss. Returns ``(W, b, update, info)``: ``update(W, b)`` gives the
+    summary with the batch added at the (final) solution.
     """
     T, p = len(labels), X.shape[1]
     moments = (
