@@ -246,6 +246,10 @@ def _report(rows, cfg, dask_result, wall, quick, command):
         "`gap`: max |coef_stream - coef_fit| / max |coef_fit|.",
         '- Data: dense Gaussian features, related tasks (`penalty="mean"`, '
         "alpha=0.01), generated chunk by chunk: the stream holds one chunk.",
+        "- The machine is shared with other jobs: the times of one run vary "
+        "(compare `s per 1k rows` of the same stream at 1x and 4x: the work per "
+        "row is the same); the memory figures do not. SGDClassifier: "
+        '`loss="log_loss"`, its defaults otherwise, one pass.',
         "",
     ]
     for kind in ("regressor", "classifier"):
