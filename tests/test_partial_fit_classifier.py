@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from sklearn.datasets import make_classification
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import SGDClassifier
 
 import skmtl.linear_model._incremental as incremental
@@ -315,3 +316,12 @@ def test_unused_features_are_left_out_exactly(monkeypatch):
         models.append(model)
     np.testing.assert_array_equal(models[0].coef_[:, 40:], 0.0)
     assert _rel_gap(models[0], models[1]) <= 1e-6
+
+
+def test_max_iter_is_respected_and_the_warning_points_at_the_caller():
+    X, y, tasks, _ = _problem(seed=10)
+    model = MultiTaskClassifier(max_iter=1, tol=1e-12)
+    with pytest.warns(ConvergenceWarning, match="max_iter") as record:
+        model.partial_fit(X, y, tasks, classes=[0, 1])
+    assert model.n_iter_ <= 1
+    assert record[0].filename == __file__

@@ -480,7 +480,7 @@ def solve_laplace(design, datafit, moments, weights, bound, W0, b0, fit_intercep
     # near the optimum the trust region stalls once the decrease of f is
     # below its rounding (f ~ 1, gradient ~ 1e-9): finish with full Newton
     # steps, kept while they reduce the gradient (quadratic convergence)
-    for _ in range(20 if kkt > kkt_tol else 0):
+    for _ in range(min(20, max_iter - n_iter) if kkt > kkt_tol else 0):
         H = LinearOperator((z0.size,) * 2, matvec=partial(hessp, z0))
         step, _ = cg(H, -g0, rtol=1e-6, maxiter=10 * z0.size)
         f1, g1 = fun(z0 + step)
@@ -496,7 +496,7 @@ def solve_laplace(design, datafit, moments, weights, bound, W0, b0, fit_intercep
             f"above the tolerance {kkt_tol:.3g} after {n_iter} iterations; "
             "increase max_iter or tol.",
             ConvergenceWarning,
-            stacklevel=5,
+            stacklevel=6,
         )
     W, b = split(z0)
     return W, b, n_iter, kkt, kkt_tol, float(f0)
