@@ -13,6 +13,8 @@ from skmtl._design import TaskDesign
 from skmtl.datafits import Quadratic
 from skmtl.penalties import GraphLaplacian, MeanRegularized
 
+from .conftest import ARCHIVE, needs_archive
+
 _TIGHT = dict(tol=1e-9, max_iter=10_000)
 
 
@@ -325,3 +327,38 @@ def test_max_iter_is_respected_and_the_warning_points_at_the_caller():
         model.partial_fit(X, y, tasks, classes=[0, 1])
     assert model.n_iter_ <= 1
     assert record[0].filename == __file__
+
+
+@needs_archive
+def test_one_pass_over_20newsgroups_chunks_is_within_a_point_of_fit(data_home):
+    # the bound: comp_vs_rec (4 tasks), hashed text, one shuffled pass
+    # in 10 calls; measured stream - fit: +0.6, -0.6, -0.6, -0.8 points
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    from skmtl.datasets import fetch_20newsgroups_multitask
+
+    kw = dict(
+        archive_path=ARCHIVE,
+        download_if_missing=False,
+        remove=("headers", "footers", "quotes"),
+    )
+    train = fetch_20newsgroups_multitask("comp_vs_rec", subset="train", **kw)
+    test = fetch_20newsgroups_multitask("comp_vs_rec", subset="test", **kw)
+    hasher = HashingVectorizer(n_features=2**18, alternate_sign=False)
+    X_test = hasher.transform(test.data)
+    params = dict(alpha=1e-4, penalty="mean")
+    stream = MultiTaskClassifier(**params)
+    rows = np.random.default_rng(0).permutation(len(train.data))
+    for chunk in np.array_split(rows, 10):
+        X = hasher.transform([train.data[i] for i in chunk])  # hashed per chunk
+        stream.partial_fit(X, train.target[chunk], train.tasks[chunk], classes=[0, 1])
+    full = MultiTaskClassifier(**params).fit(
+        hasher.transform(train.data), train.target, tasks=train.tasks
+    )
+    for t in full.tasks_:
+        sel = test.tasks == t
+        accuracy = [
+            np.mean(m.predict(X_test[sel], tasks=t) == test.target[sel])
+            for m in (stream, full)
+        ]
+        assert accuracy[0] >= accuracy[1] - 0.01, (t, accuracy)
