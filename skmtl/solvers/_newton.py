@@ -76,8 +76,12 @@ class NewtonCG(BaseSolver):
             return False
         return float(np.max(np.abs(S - S_precond), initial=0.0)) > 0.5
 
-    def _cg(self, hvp, gW, gb, eta, precond):
-        """Truncated (preconditioned) CG on ``H d = -g``: ``(dW, db, steps)``."""
+    def _cg(self, hvp, gW, gb, eta, precond, floor):
+        """Truncated (preconditioned) CG on ``H d = -g``: ``(dW, db, steps)``.
+
+        Stops at a residual of ``eta`` times ``||g||`` (2-norm) or of at most
+        ``floor`` in max-norm, whichever comes first.
+        """
         gnorm = np.sqrt(_dot(gW, gb, gW, gb))
         dW, db = np.zeros_like(gW), np.zeros_like(gb)
         rW, rb = -gW, -gb
@@ -97,6 +101,8 @@ class NewtonCG(BaseSolver):
             rW -= step * qW
             rb -= step * qb
             if np.sqrt(_dot(rW, rb, rW, rb)) <= eta * gnorm:
+                break
+            if max(np.max(np.abs(rW)), np.max(np.abs(rb), initial=0.0)) <= floor:
                 break
             zW, zb = precond(rW, rb) if precond is not None else (rW, rb)
             rz_new = _dot(rW, rb, zW, zb)
@@ -133,13 +139,17 @@ class NewtonCG(BaseSolver):
             # conjugate gradient on H d = -g, truncated at a relative residual
             # of eta (Eisenstat-Walker forcing)
             gnorm = np.sqrt(_dot(gW, gb, gW, gb))
-            eta = min(0.5, np.sqrt(gnorm))
+            # The residual of the Newton system is the gradient at the full
+            # step for the squared loss (to first order otherwise): solving it
+            # below half the tolerance is wasted work, and for the squared
+            # loss it is all that is needed (one Newton step, no forcing).
+            eta = 0.0 if loss.is_quadratic else min(0.5, np.sqrt(gnorm))
             if use_precond and self._refresh(loss, S, S_precond):
                 precond = coupled_preconditioner(
                     penalty.coupling_hessian, *loss.hessian_diagonal(S)
                 )
                 S_precond = S
-            dW, db, steps = self._cg(hvp, gW, gb, eta, precond)
+            dW, db, steps = self._cg(hvp, gW, gb, eta, precond, 0.5 * tol_abs)
             n_inner.append(steps)
             if not np.any(dW) and not np.any(db):
                 dW, db = -gW, -gb
