@@ -86,7 +86,8 @@ def coupled_preconditioner(coupling_hessian, dW, db):
 
         def apply(RW, rb):
             z = RW * inv_e
-            return z + inv_e * (coef * z.sum(axis=1))[:, None], rb * inv_db
+            z += inv_e * (coef * z.sum(axis=1))[:, None]
+            return z, rb * inv_db
 
         return apply
     if kind not in ("sparse", "dense"):
