@@ -118,6 +118,21 @@ def _segment_sum(G, row_codes, n_tasks):
     )
 
 
+def _square(X):
+    """Element-wise square of X, sharing nothing with it.
+
+    Not ``X.power(2)``: scipy first puts X in canonical form *in place*
+    (sorted indices), which reorders the data of the caller's matrix when
+    X shares it (the block-diagonal design does) without its indices.
+    """
+    if not sp.issparse(X):
+        return np.square(X)
+    X = X.tocsr()
+    return sp.csr_matrix(
+        (np.square(X.data), X.indices.copy(), X.indptr.copy()), shape=X.shape
+    )
+
+
 def task_weighted_means(values, weights, row_codes, n_tasks):
     """Per task, the ``weights``-weighted mean of ``values`` (0 at zero weight)."""
     num = _segment_sum(weights * values, row_codes, n_tasks)
@@ -354,13 +369,10 @@ class TaskDesign:
         """X with every entry squared, in the storage of :attr:`X` (cached)."""
         if getattr(self, "_X2", None) is None:
             if self.mode == "blocks":
-                self._X2 = [
-                    Xt.power(2) if sp.issparse(Xt) else np.square(Xt)
-                    for Xt in self.blocks
-                ]
+                self._X2 = [_square(Xt) for Xt in self.blocks]
             else:
-                X = self.X
-                self._X2 = X.power(2).T.tocsr() if sp.issparse(X) else np.square(X).T
+                X2 = _square(self.X)
+                self._X2 = X2.T.tocsr() if sp.issparse(X2) else X2.T
         return self._X2
 
     def hessian_diagonal(self, h):

@@ -379,3 +379,27 @@ def test_num_grad_of_the_graph_penalty_with_sparse_laplacian():
     bound = PENALTIES["graph, random"].bind(LABELS, 0.9)
     W = np.random.default_rng(5).normal(size=(3, len(LABELS)))
     assert_allclose(bound.gradient(W), num_grad(bound.value, W), rtol=1e-6, atol=1e-8)
+
+
+def test_unsorted_csr_of_the_caller_is_left_alone():
+    # the squared X must not put the caller's matrix in canonical form in
+    # place: the block-diagonal design shares its data array
+    rng = np.random.default_rng(6)
+    T, p = 3, 8
+    tasks = np.repeat(np.arange(T), 20)
+    dense = rng.random((len(tasks), p)) * (rng.random((len(tasks), p)) < 0.5)
+    X = sp.csr_matrix(dense)
+    perm = [np.arange(a, b)[::-1] for a, b in zip(X.indptr[:-1], X.indptr[1:])]
+    perm = np.concatenate(perm).astype(np.intp)
+    X = sp.csr_matrix((X.data[perm], X.indices[perm], X.indptr), shape=X.shape)
+    X.has_sorted_indices = False
+    assert not X.has_sorted_indices
+    before = (X.data.copy(), X.indices.copy())
+    y = np.tile([0, 1], len(tasks) // 2)  # both classes in every task
+    model = MultiTaskClassifier(penalty="mean", solver="newton-cg", tol=1e-10)
+    model.fit(X, y, tasks=tasks)
+    assert_allclose(X.data, before[0])
+    assert_allclose(X.indices, before[1])
+    ref = MultiTaskClassifier(penalty="mean", solver="lbfgs", tol=1e-10)
+    ref.fit(dense, y, tasks=tasks)
+    assert_allclose(model.coef_, ref.coef_, atol=1e-6)
