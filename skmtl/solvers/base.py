@@ -92,6 +92,9 @@ class SolverResult:
     memory : object or None
         What the solver can reuse on a nearby problem (``memory=`` of the
         next ``solve`` along a path), or None.
+    n_inner : list of int or None
+        Inner iterations per outer one (Newton-CG: CG steps per Newton
+        step), when the solver has them.
     components : ndarray of shape (n_components, n_features, n_tasks[, \
 n_classes]) or None
         For a penalty on a sum of parts (``n_components > 1``), the parts;
@@ -100,7 +103,7 @@ n_classes]) or None
 
     def __init__(
         self, W, b, n_iter, kkt_violation, objective, converged, memory=None,
-        components=None,
+        components=None, n_inner=None,
     ):  # fmt: skip
         self.components = components
         self.W = W
@@ -110,6 +113,7 @@ n_classes]) or None
         self.objective = objective
         self.converged = converged
         self.memory = memory
+        self.n_inner = n_inner
 
 
 class ComponentSumLoss:
