@@ -194,3 +194,63 @@ def test_stock_scorer_over_augmenter_pipeline_says_what_to_do():
     joined = "\n".join(messages)
     assert "stock scorers" in joined
     assert "make_task_scorer('accuracy', task_average='pooled')" in joined
+
+
+def _graph_problem():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3))
+    y = X[:, 0] + rng.normal(size=60)
+    tasks = np.repeat(["a", "b", "c"], 20)
+    A = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 3.0], [0.0, 3.0, 0.0]])
+    return X, y, tasks, A
+
+
+def test_adjacency_containers_same_graph():
+    """numpy, nested lists, sparse, a DataFrame by label in any order, a
+    DataFrame by position and a nullable-integer frame: one graph."""
+    import scipy.sparse as sp
+
+    from skmtl.penalties import GraphLaplacian
+
+    X, y, tasks, A = _graph_problem()
+
+    def coef(adjacency):
+        penalty = GraphLaplacian(adjacency=adjacency)
+        return (
+            MultiTaskRegressor(penalty=penalty, alpha=0.1).fit(X, y, tasks=tasks).coef_
+        )
+
+    ref = coef(A)
+    by_label = pd.DataFrame(A, index=list("abc"), columns=list("abc"))
+    variants = [
+        A.tolist(),
+        tuple(map(tuple, A)),
+        sp.csr_matrix(A),
+        by_label.loc[["c", "a", "b"], ["b", "c", "a"]],  # another order
+        pd.DataFrame(A),  # default index: by position
+        pd.DataFrame(A.astype(int), dtype="Int64"),
+        # ordered pairs: each direction of the symmetric A
+        {("a", "b"): 1.0, ("b", "a"): 1.0, ("b", "c"): 3.0, ("c", "b"): 3.0},
+    ]
+    for adjacency in variants:
+        assert_allclose(coef(adjacency), ref, rtol=1e-7, atol=1e-10)
+    # the symmetrised graph differs from an order-blind read of the shuffled frame
+    shuffled = by_label.loc[["c", "a", "b"], ["b", "c", "a"]].to_numpy()
+    assert not np.allclose(coef(shuffled), ref)
+
+
+def test_adjacency_frame_with_other_labels_is_refused():
+    from skmtl.penalties import GraphLaplacian
+
+    X, y, tasks, A = _graph_problem()
+    frame = pd.DataFrame(A, index=list("abx"), columns=list("abc"))
+    with pytest.raises(ValueError, match=r"adjacency is a DataFrame .*\['x'\]"):
+        MultiTaskRegressor(penalty=GraphLaplacian(adjacency=frame)).fit(
+            X, y, tasks=tasks
+        )
+    missing = pd.DataFrame(A.astype(int), dtype="Int64")
+    missing.iloc[0, 1] = pd.NA
+    with pytest.raises(ValueError, match="adjacency contains NaN"):
+        MultiTaskRegressor(penalty=GraphLaplacian(adjacency=missing)).fit(
+            X, y, tasks=tasks
+        )
