@@ -65,11 +65,25 @@ class NaiveBayesTransferClassifier(TaskClassifierMixin, BaseEstimator):
     ----------
     alpha : float, default=1.0
         Additive (Laplace) smoothing, ``> 0``.
-    source_weight : float in [0, 1) or None, default=None
+    source_weight : float in [0, 1) or None, default=0.1
         Share ``lam`` of the source rows in the counts; ``None`` keeps the
         rows' own weights (the domains pooled). No effect without source rows.
+        The default was chosen on one 20 Newsgroups split (comp_vs_sci, 1%
+        labelled target) and checked on two others (see the user guide).
     target : hashable, default="target"
         Label of the target domain in ``tasks``.
+    balance : bool, default=True
+        Class mass normalisation of the E step (Zhu, Ghahramani & Lafferty,
+        2003): the posteriors' columns are rescaled so that the unlabelled
+        rows' class masses follow ``class_prior``. It keeps EM from drifting
+        to a one-class solution (plain EM did on 20 Newsgroups' sci_vs_talk:
+        error 0.50); it is no longer plain EM, so ``L`` may then decrease.
+        ``False`` is Dai et al.'s EM.
+    class_prior : {"target", "labelled"} or array-like of shape (n_classes,), \
+default="target"
+        The class proportions of the balanced E step: those of the labelled
+        target rows (of all labelled rows when the target has none), of all
+        labelled rows (``"labelled"``), or given ones (order of ``classes_``).
     unlabelled_weight : float, default=1.0
         Factor on the weight of the unlabelled rows, ``> 0``.
     fit_prior : bool, default=True
@@ -77,7 +91,7 @@ class NaiveBayesTransferClassifier(TaskClassifierMixin, BaseEstimator):
     max_iter : int, default=20
         Most EM rounds (0: naive Bayes on the labelled rows only).
     tol : float, default=1e-6
-        Stop when a round raises ``L`` by less than ``tol * |L|``.
+        Stop when a round changes ``L`` by less than ``tol * |L|``.
 
     Attributes
     ----------
@@ -116,6 +130,10 @@ class NaiveBayesTransferClassifier(TaskClassifierMixin, BaseEstimator):
     K. Nigam, A. McCallum, S. Thrun and T. Mitchell, "Text classification from
     labeled and unlabeled documents using EM", Machine Learning 39, 2000.
 
+    X. Zhu, Z. Ghahramani and J. Lafferty, "Semi-supervised learning using
+    Gaussian fields and harmonic functions", ICML 2003 (class mass
+    normalisation).
+
     Examples
     --------
     >>> import numpy as np
@@ -125,7 +143,8 @@ class NaiveBayesTransferClassifier(TaskClassifierMixin, BaseEstimator):
     >>> rates = np.array([[3.0, 1.0, 2.0], [1.0, 3.0, 2.0]])  # word rates
     >>> X = rng.poisson(rates[y])
     >>> unlabelled = np.arange(300) >= 6  # 6 labelled rows
-    >>> nb = NaiveBayesTransferClassifier().fit(X, y, unlabelled=unlabelled)
+    >>> nb = NaiveBayesTransferClassifier(balance=False)  # plain EM
+    >>> nb = nb.fit(X, y, unlabelled=unlabelled)
     >>> bool(np.all(np.diff(nb.log_likelihood_) >= 0))  # EM never goes down
     True
     >>> labelled_only = NaiveBayesTransferClassifier(max_iter=0)
@@ -138,6 +157,8 @@ class NaiveBayesTransferClassifier(TaskClassifierMixin, BaseEstimator):
         "alpha": [Interval(Real, 0, None, closed="neither")],
         "source_weight": [Interval(Real, 0, 1, closed="left"), None],
         "target": "no_validation",
+        "balance": ["boolean"],
+        "class_prior": [StrOptions({"target", "labelled"}), "array-like"],
         "unlabelled_weight": [Interval(Real, 0, None, closed="neither")],
         "fit_prior": ["boolean"],
         "max_iter": [Interval(Integral, 0, None, closed="left")],
@@ -148,8 +169,10 @@ class NaiveBayesTransferClassifier(TaskClassifierMixin, BaseEstimator):
         self,
         alpha=1.0,
         *,
-        source_weight=None,
+        source_weight=0.1,
         target="target",
+        balance=True,
+        class_prior="target",
         unlabelled_weight=1.0,
         fit_prior=True,
         max_iter=20,
@@ -158,6 +181,8 @@ class NaiveBayesTransferClassifier(TaskClassifierMixin, BaseEstimator):
         self.alpha = alpha
         self.source_weight = source_weight
         self.target = target
+        self.balance = balance
+        self.class_prior = class_prior
         self.unlabelled_weight = unlabelled_weight
         self.fit_prior = fit_prior
         self.max_iter = max_iter
@@ -222,16 +247,23 @@ class NaiveBayesTransferClassifier(TaskClassifierMixin, BaseEstimator):
         self.classes_ = rows.classes
         X_u = Xk[rows.unlabelled]
 
+        prior = class_proportions(rows, self.class_prior) if self.balance else None
+        w_u = weights[rows.unlabelled]
         self._m_step(Xk, R * weights[:, None])
         history = [self._objective(Xk, R, weights, labelled)]
         self.n_iter_ = 0
         while self.n_iter_ < self.max_iter and rows.unlabelled.any():
             # E step on the unlabelled rows; the labelled rows stay clamped
-            R[rows.unlabelled] = softmax(self._joint_log_likelihood(X_u), axis=1)
+            jll_u = self._joint_log_likelihood(X_u)
+            if prior is None:
+                R_u = softmax(jll_u, axis=1)
+            else:
+                R_u = balance_posteriors(jll_u, w_u, prior)
+            R[rows.unlabelled] = R_u
             self._m_step(Xk, R * weights[:, None])
             self.n_iter_ += 1
             history.append(self._objective(Xk, R, weights, labelled))
-            if history[-1] - history[-2] <= self.tol * abs(history[-1]):
+            if abs(history[-1] - history[-2]) <= self.tol * abs(history[-1]):
                 break
         self.log_likelihood_ = np.asarray(history)
         return self
@@ -480,7 +512,8 @@ default="target"
         while self.n_iter_ < self.max_iter and unl.size:
             Q = base.predict_proba(Xk[unl])
             if prior is not None:
-                Q = balance_posteriors(Q, w_unl, prior)
+                with np.errstate(divide="ignore"):
+                    Q = balance_posteriors(np.log(Q), w_unl, prior)
             if Q_old is not None and np.max(np.abs(Q - Q_old)) <= self.tol:
                 break
             Q_old = Q

@@ -158,28 +158,63 @@ def class_proportions(rows, class_prior):
     return prior / prior.sum()
 
 
-def balance_posteriors(Q, weights, prior, max_iter=100, tol=1e-10):
-    """Rescale the class columns of ``Q`` so its class masses follow ``prior``.
+def _balance_objective(L, w, goal, beta):
+    """``sum_i w_i logsumexp(L_i + beta) - goal . beta`` (convex in ``beta``)."""
+    Z = L + beta
+    finite = np.isfinite(Z)
+    top = np.max(np.where(finite, Z, -np.inf), axis=1, keepdims=True)
+    lse = top[:, 0] + np.log(np.sum(np.where(finite, np.exp(Z - top), 0.0), axis=1))
+    return float(w @ lse - goal @ np.where(np.isfinite(beta), beta, 0.0))
 
-    Class mass normalisation (Zhu, Ghahramani & Lafferty, 2003), done to
-    convergence by Sinkhorn scaling: returns ``Q'_ic = Q_ic b_c / sum_k
-    Q_ik b_k`` (rows still sum to 1) with the scales ``b`` such that
-    ``sum_i weights_i Q'_ic = prior_c * sum_i weights_i``. A class of prior
-    0 gets no mass.
+
+def balance_posteriors(log_q, weights, prior, max_iter=100, tol=1e-10):
+    """Posteriors whose class masses follow ``prior``: class mass normalisation.
+
+    ``log_q`` holds log-posteriors (or any logits) of shape (n, n_classes).
+    Returns ``Q'_i = softmax(log_q_i + beta)``, the class scales ``exp(beta)``
+    chosen so that ``sum_i weights_i Q'_ic = prior_c * sum_i weights_i``
+    (Zhu, Ghahramani & Lafferty, 2003, done exactly). ``beta`` minimises the
+    convex ``sum_i w_i logsumexp(log_q_i + beta) - sum_c goal_c beta_c``,
+    whose gradient is the mass mismatch: damped Newton steps in the classes'
+    coordinates (one class fixed, the problem is invariant to a common
+    shift). Working with logits keeps near-certain posteriors scalable (a
+    scaling of probabilities that underflowed to 0 cannot revive them). A
+    class of prior 0 gets no mass.
     """
-    Q = np.asarray(Q, dtype=np.float64)
+    L = np.array(log_q, dtype=np.float64)
     w = np.asarray(weights, dtype=np.float64)
+    prior = np.asarray(prior, dtype=np.float64)
+    n_classes = L.shape[1]
+    active = prior > 0
+    L[:, ~active] = -np.inf
+    # a row with no finite logit among the active classes: uniform over them
+    dead = ~np.any(np.isfinite(L[:, active]), axis=1)
+    L[np.ix_(dead, np.flatnonzero(active))] = 0.0
     goal = prior * w.sum()
-    scale = np.ones(Q.shape[1])
-    out = Q
+    beta = np.zeros(n_classes)
+    free = np.flatnonzero(active)[:-1]  # the last active class fixes the shift
     for _ in range(max_iter):
-        mass = w @ out
-        with np.errstate(divide="ignore", invalid="ignore"):
-            step = np.where(mass > 0, goal / mass, 0.0)
-        scale *= step
-        out = Q * scale
-        row = out.sum(axis=1, keepdims=True)
-        out = np.divide(out, row, out=np.zeros_like(out), where=row > 0)
-        if np.max(np.abs(w @ out - goal)) <= tol * w.sum():
+        P = _softmax_rows(L + beta)
+        mass = w @ P
+        grad = mass - goal
+        if np.max(np.abs(grad)) <= tol * w.sum() or free.size == 0:
             break
-    return out
+        H = np.diag(mass) - (P * w[:, None]).T @ P
+        Hf = H[np.ix_(free, free)]
+        Hf[np.diag_indices_from(Hf)] += 1e-12 * w.sum()
+        step = np.zeros(n_classes)
+        step[free] = np.linalg.solve(Hf, grad[free])
+        f0 = _balance_objective(L, w, goal, beta)
+        t, slope = 1.0, float(grad @ step)
+        while t > 1e-12:
+            if _balance_objective(L, w, goal, beta - t * step) <= f0 - 1e-4 * t * slope:
+                break
+            t *= 0.5
+        beta -= t * step
+    return _softmax_rows(L + beta)
+
+
+def _softmax_rows(Z):
+    top = np.max(Z, axis=1, keepdims=True)
+    E = np.exp(Z - top)
+    return E / E.sum(axis=1, keepdims=True)
