@@ -394,7 +394,7 @@ def test_nb_em_helps_with_few_labels(seed):
 def test_em_m_step_is_the_base_on_soft_rows():
     X, y, u = _clusters(n=80, n_labelled=10, n_classes=3, seed=8)
     base = LogisticRegression(C=2.0, solver="newton-cholesky")
-    em = EMTransferClassifier(base, balance=False, max_iter=1)
+    em = EMTransferClassifier(base, balance=False, temperature=1.0, max_iter=1)
     em.fit(X, y, unlabelled=u)
     m0 = LogisticRegression(C=2.0, solver="newton-cholesky").fit(X[~u], y[~u])
     Q = m0.predict_proba(X[u])
@@ -487,3 +487,30 @@ def test_nb_balance_follows_the_class_prior():
         NaiveBayesTransferClassifier(balance=True, class_prior=[1, -1, 1]).fit(
             X, y, unlabelled=u
         )
+
+
+def test_em_temperature():
+    """temperature=0 refits on the most probable classes (classification EM);
+    a temperature sharpens the soft labels as p ** (1 / T)."""
+    X, y, u = _clusters(n=80, n_labelled=10, n_classes=3, seed=12)
+    lr = LogisticRegression(C=2.0, solver="newton-cholesky")
+    m0 = LogisticRegression(C=2.0, solver="newton-cholesky").fit(X[~u], y[~u])
+    P = m0.predict_proba(X[u])
+    hard = EMTransferClassifier(lr, balance=False, temperature=0, max_iter=1)
+    hard.fit(X, y, unlabelled=u)
+    ref = LogisticRegression(C=2.0, solver="newton-cholesky").fit(
+        np.vstack([X[~u], X[u]]), np.concatenate([y[~u], np.argmax(P, axis=1)])
+    )
+    np.testing.assert_allclose(hard.predict_proba(X), ref.predict_proba(X), rtol=1e-6)
+    sharp = EMTransferClassifier(lr, balance=False, temperature=0.5, max_iter=1)
+    sharp.fit(X, y, unlabelled=u)
+    Q = P**2 / (P**2).sum(axis=1, keepdims=True)
+    X_exp = np.vstack([X[~u]] + [X[u]] * 3)
+    y_exp = np.concatenate([y[~u]] + [np.full(u.sum(), k) for k in range(3)])
+    w_exp = np.concatenate([np.ones((~u).sum())] + [Q[:, k] for k in range(3)])
+    ref = LogisticRegression(C=2.0, solver="newton-cholesky").fit(
+        X_exp, y_exp, sample_weight=w_exp
+    )
+    np.testing.assert_allclose(
+        sharp.predict_proba(X), ref.predict_proba(X), rtol=1e-5, atol=1e-8
+    )

@@ -380,6 +380,17 @@ default="target"
         The class proportions of the balanced E step: those of the labelled
         target rows (of all labelled rows when the target has none), of all
         labelled rows (``"labelled"``), or given ones (order of ``classes_``).
+    temperature : float, default=0.1
+        The soft labels are ``q_ic`` proportional to ``p_ic ** (1 /
+        temperature)`` (before the balance): 1 is EM; below 1 sharpens them,
+        toward the entropy-minimising fixed points; 0 is classification EM
+        (Celeux & Govaert, 1992), every unlabelled row relabelled with its
+        most probable (balanced) class at every round. With a ridge-penalised
+        linear base on text the probabilities are unsure, and plain EM
+        (``temperature=1``) pulls the model toward them: on 20 Newsgroups
+        comp_vs_sci at 1% labelled, a ``JointTransferClassifier`` base had
+        error 0.15 alone, 0.27 with EM, 0.146 with classification EM and
+        0.087 with the default 0.1 (chosen there).
     unlabelled_weight : float, default=1.0
         Factor on the weight of the unlabelled rows, ``> 0``.
     max_iter : int, default=10
@@ -414,6 +425,10 @@ default="target"
     Gaussian fields and harmonic functions", ICML 2003 (class mass
     normalisation).
 
+    G. Celeux and G. Govaert, "A classification EM algorithm for clustering
+    and two stochastic versions", Computational Statistics & Data Analysis
+    14, 1992.
+
     Examples
     --------
     >>> import numpy as np
@@ -433,6 +448,7 @@ default="target"
         "target": "no_validation",
         "balance": ["boolean"],
         "class_prior": [StrOptions({"target", "labelled"}), "array-like"],
+        "temperature": [Interval(Real, 0, None, closed="left")],
         "unlabelled_weight": [Interval(Real, 0, None, closed="neither")],
         "max_iter": [Interval(Integral, 0, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
@@ -445,6 +461,7 @@ default="target"
         target="target",
         balance=True,
         class_prior="target",
+        temperature=0.1,
         unlabelled_weight=1.0,
         max_iter=10,
         tol=1e-3,
@@ -453,6 +470,7 @@ default="target"
         self.target = target
         self.balance = balance
         self.class_prior = class_prior
+        self.temperature = temperature
         self.unlabelled_weight = unlabelled_weight
         self.max_iter = max_iter
         self.tol = tol
@@ -510,10 +528,7 @@ default="target"
         Q_old = None
         self.n_iter_ = 0
         while self.n_iter_ < self.max_iter and unl.size:
-            Q = base.predict_proba(Xk[unl])
-            if prior is not None:
-                with np.errstate(divide="ignore"):
-                    Q = balance_posteriors(np.log(Q), w_unl, prior)
+            Q = self._e_step(base.predict_proba(Xk[unl]), w_unl, prior)
             if Q_old is not None and np.max(np.abs(Q - Q_old)) <= self.tol:
                 break
             Q_old = Q
@@ -538,6 +553,20 @@ default="target"
         self.estimator_ = model
         self.classes_ = rows.classes
         return self
+
+    def _e_step(self, P, w_unl, prior):
+        """Soft labels from the base's probabilities: sharpened, balanced."""
+        with np.errstate(divide="ignore"):
+            logits = np.log(np.asarray(P, dtype=np.float64))
+        if self.temperature > 0:
+            logits = logits / self.temperature
+        if prior is not None:
+            Q = balance_posteriors(logits, w_unl, prior)
+        else:
+            Q = softmax(logits, axis=1)
+        if self.temperature == 0:  # classification EM: the most probable class
+            Q = np.eye(Q.shape[1])[np.argmax(Q, axis=1)]
+        return Q
 
     def _check_X(self, X):
         check_is_fitted(self)
