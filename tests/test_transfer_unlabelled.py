@@ -514,3 +514,40 @@ def test_em_temperature():
     np.testing.assert_allclose(
         sharp.predict_proba(X), ref.predict_proba(X), rtol=1e-5, atol=1e-8
     )
+
+
+@pytest.mark.parametrize("est", ESTIMATORS, ids=IDS)
+def test_float32_equals_float64(est):
+    X, y, u = _counts(n=200)
+    p64 = est.fit(X, y, unlabelled=u).predict_proba(X)
+    p32 = est.fit(X.astype(np.float32), y, unlabelled=u).predict_proba(X)
+    np.testing.assert_allclose(p32, p64, rtol=1e-3, atol=1e-4)
+
+
+def test_failed_fit_and_caller_arrays():
+    X, y, u = _counts(n=120)
+    y_orig, u_orig, X_orig = y.copy(), u.copy(), X.copy()
+    est = SelfTrainingTransferClassifier(LogisticRegression(solver="newton-cholesky"))
+    est.fit(X, y, unlabelled=u)
+    before = est.predict_proba(X)
+    with pytest.raises(ValueError, match="unlabelled"):
+        est.fit(X, y, unlabelled=np.ones(120, dtype=bool))
+    np.testing.assert_array_equal(est.predict_proba(X), before)
+    np.testing.assert_array_equal(y, y_orig)
+    np.testing.assert_array_equal(u, u_orig)
+    np.testing.assert_array_equal(X, X_orig)
+
+
+def test_base_without_scores_or_weights_is_refused():
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.svm import LinearSVC
+
+    X, y, u = _clusters(n=100)
+    with pytest.raises(ValueError, match="sample_weight"):
+        EMTransferClassifier(KNeighborsClassifier()).fit(X, y, unlabelled=u)
+    # decision_function alone ranks the rows (margins): self-training works
+    # (the classes are balanced; 6 labelled rows would estimate 4:2)
+    svc = SelfTrainingTransferClassifier(LinearSVC(), class_prior=[0.5, 0.5])
+    svc.fit(X, y, unlabelled=u)
+    assert svc.score(X, y) > 0.95
+    assert not hasattr(svc, "predict_proba")
