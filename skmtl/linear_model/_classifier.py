@@ -6,7 +6,7 @@ import numpy as np
 from sklearn.base import _fit_context
 from sklearn.utils.multiclass import check_classification_targets
 
-from .._validation import check_sample_weight, drop_absent_rows
+from .._validation import check_class_labels, check_sample_weight, drop_absent_rows
 from ..base import ScoreClassifierMixin, TaskClassifierMixin
 from ..datafits import Logistic, Multinomial
 from ._base import (
@@ -148,6 +148,7 @@ or penalty object, default="independent"
         return self._fit(X, y, tasks, sample_weight, coef_init, intercept_init)
 
     def _prepare(self, X, y, tasks, sample_weight):
+        check_class_labels(y)
         X, y = self._validate_X_y(X, y, multi_output=False)
         check_classification_targets(y)
         sw = check_sample_weight(sample_weight, X.shape[0])
