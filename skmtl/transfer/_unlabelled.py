@@ -13,6 +13,8 @@ domains and the labels, so that every estimator reads them the same way.
 """
 
 import numpy as np
+from scipy.optimize import brentq
+from scipy.special import expit
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
@@ -158,28 +160,21 @@ def class_proportions(rows, class_prior):
     return prior / prior.sum()
 
 
-def _balance_objective(L, w, goal, beta):
-    """``sum_i w_i logsumexp(L_i + beta) - goal . beta`` (convex in ``beta``)."""
-    Z = L + beta
-    finite = np.isfinite(Z)
-    top = np.max(np.where(finite, Z, -np.inf), axis=1, keepdims=True)
-    lse = top[:, 0] + np.log(np.sum(np.where(finite, np.exp(Z - top), 0.0), axis=1))
-    return float(w @ lse - goal @ np.where(np.isfinite(beta), beta, 0.0))
-
-
-def balance_posteriors(log_q, weights, prior, max_iter=100, tol=1e-10):
+def balance_posteriors(log_q, weights, prior, max_iter=100, tol=1e-9):
     """Posteriors whose class masses follow ``prior``: class mass normalisation.
 
     ``log_q`` holds log-posteriors (or any logits) of shape (n, n_classes).
     Returns ``Q'_i = softmax(log_q_i + beta)``, the class scales ``exp(beta)``
     chosen so that ``sum_i weights_i Q'_ic = prior_c * sum_i weights_i``
-    (Zhu, Ghahramani & Lafferty, 2003, done exactly). ``beta`` minimises the
-    convex ``sum_i w_i logsumexp(log_q_i + beta) - sum_c goal_c beta_c``,
-    whose gradient is the mass mismatch: damped Newton steps in the classes'
-    coordinates (one class fixed, the problem is invariant to a common
-    shift). Working with logits keeps near-certain posteriors scalable (a
-    scaling of probabilities that underflowed to 0 cannot revive them). A
-    class of prior 0 gets no mass.
+    (Zhu, Ghahramani & Lafferty, 2003, done exactly). The mass of class ``c``
+    increases with ``beta_c`` alone, so each ``beta_c`` is found by a
+    bracketed root search (Brent's method) with the others fixed, sweeping
+    the classes until every mass is met (block coordinate descent on a
+    convex function; one search is exact for two classes). Root search rather
+    than Newton steps because near-certain posteriors (naive Bayes logits
+    differ by hundreds) make the masses almost piecewise constant in
+    ``beta``; logits rather than probabilities so that those rows can still
+    be moved. A class of prior 0 gets no mass.
     """
     L = np.array(log_q, dtype=np.float64)
     w = np.asarray(weights, dtype=np.float64)
@@ -190,28 +185,43 @@ def balance_posteriors(log_q, weights, prior, max_iter=100, tol=1e-10):
     # a row with no finite logit among the active classes: uniform over them
     dead = ~np.any(np.isfinite(L[:, active]), axis=1)
     L[np.ix_(dead, np.flatnonzero(active))] = 0.0
-    goal = prior * w.sum()
+    total = w.sum()
+    goal = prior * total
     beta = np.zeros(n_classes)
     free = np.flatnonzero(active)[:-1]  # the last active class fixes the shift
     for _ in range(max_iter):
-        P = _softmax_rows(L + beta)
-        mass = w @ P
-        grad = mass - goal
-        if np.max(np.abs(grad)) <= tol * w.sum() or free.size == 0:
+        for c in free:
+            beta[c] = _solve_class_shift(L, w, beta, c, goal[c])
+        mass = w @ _softmax_rows(L + beta)
+        if np.max(np.abs(mass - goal)) <= tol * total:
             break
-        H = np.diag(mass) - (P * w[:, None]).T @ P
-        Hf = H[np.ix_(free, free)]
-        Hf[np.diag_indices_from(Hf)] += 1e-12 * w.sum()
-        step = np.zeros(n_classes)
-        step[free] = np.linalg.solve(Hf, grad[free])
-        f0 = _balance_objective(L, w, goal, beta)
-        t, slope = 1.0, float(grad @ step)
-        while t > 1e-12:
-            if _balance_objective(L, w, goal, beta - t * step) <= f0 - 1e-4 * t * slope:
-                break
-            t *= 0.5
-        beta -= t * step
     return _softmax_rows(L + beta)
+
+
+def _solve_class_shift(L, w, beta, c, goal_c):
+    """``b`` with ``sum_i w_i expit(d_i + b) = goal_c``, ``d_i`` the log-odds of c."""
+    others = np.delete(L + beta, c, axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        top = np.max(others, axis=1)
+        o = top + np.log(np.sum(np.exp(others - top[:, None]), axis=1))
+        d = L[:, c] - o
+    sure = np.isposinf(d) | (np.isnan(d) & np.isfinite(L[:, c]))
+    never = np.isneginf(d) | (np.isnan(d) & ~np.isfinite(L[:, c]))
+    open_ = ~(sure | never)
+    base = w[sure].sum()
+    if not open_.any():
+        return beta[c]
+    d_open, w_open = d[open_], w[open_]
+
+    def excess(b):
+        return base + w_open @ expit(d_open + b) - goal_c
+
+    lo, hi = -d_open.max() - 40.0, -d_open.min() + 40.0
+    if excess(lo) >= 0:
+        return lo
+    if excess(hi) <= 0:
+        return hi
+    return brentq(excess, lo, hi, xtol=1e-12, rtol=1e-12, maxiter=200)
 
 
 def _softmax_rows(Z):
