@@ -45,9 +45,13 @@ class NaiveBayesTransferClassifier(TaskClassifierMixin, BaseEstimator):
         theta_cw = (N_cw + alpha) / (sum_v N_cv + alpha * n_features)
 
     which is scikit-learn's ``MultinomialNB`` fitted on each row repeated
-    once per class with weight ``c_i r_ic``. Each EM round does not decrease
-    the weighted observed-data log-likelihood plus the log of the Dirichlet
-    prior that the smoothing ``alpha`` stands for::
+    once per class with weight ``c_i r_ic``. By default (``balance=True``) the
+    E step's posteriors are rescaled per class so that the unlabelled rows'
+    class masses follow the labelled target's proportions (class mass
+    normalisation), which keeps EM from drifting to a one-class clustering.
+    With ``balance=False`` (plain EM, as Dai et al.) each round does not
+    decrease the weighted observed-data log-likelihood plus the log of the
+    Dirichlet prior that the smoothing ``alpha`` stands for::
 
         L = sum_{i labelled}   c_i log(pi_{y_i} prod_w theta_{y_i w}^x_iw)
           + sum_{i unlabelled} c_i log(sum_c pi_c prod_w theta_cw^x_iw)
@@ -69,7 +73,8 @@ class NaiveBayesTransferClassifier(TaskClassifierMixin, BaseEstimator):
         Share ``lam`` of the source rows in the counts; ``None`` keeps the
         rows' own weights (the domains pooled). No effect without source rows.
         The default was chosen on one 20 Newsgroups split (comp_vs_sci, 1%
-        labelled target) and checked on two others (see the user guide).
+        labelled target) and checked on the five others (see
+        ``docs/unlabelled_transfer.md``).
     target : hashable, default="target"
         Label of the target domain in ``tasks``.
     balance : bool, default=True
