@@ -20,7 +20,8 @@ and :class:`TaskClassifierMixin` add the task-aware ``score`` (R^2, accuracy)
 in place of scikit-learn's mixins, and go first among the bases::
 
     class MyModel(TaskClassifierMixin, BaseEstimator): ...
- Metadata routing: every
+
+Metadata routing: every
 method of the class whose signature takes ``tasks`` requests it at class level
 (``__metadata_request__<method> = {"tasks": True}``), and likewise a ``fit``
 that takes ``unlabelled`` (the mask of the unlabelled rows, see

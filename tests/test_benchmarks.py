@@ -380,3 +380,23 @@ def test_bench_defaults_quick(tmp_path):
     for cell in by_cell.values():
         assert cell["oracle (best alpha on test)"] >= cell["default (alpha=0.01)"]
     assert "| School (R^2) | mean |" in (tmp_path / "defaults.md").read_text()
+
+
+def test_bench_incremental_quick(tmp_path):
+    pytest.importorskip("dask_ml")
+    bench = _load("bench_incremental")
+    rows, (diff, seconds) = bench.main(quick=True, out_dir=tmp_path, isolate=False)
+    cfg = bench.QUICK
+    expected = sum(
+        len(cfg[k]["rows"]) * len(cfg[k]["chunks"]) * (2 if k == "regressor" else 3)
+        for k in ("regressor", "classifier")
+    )
+    assert len(rows) == expected
+    for r in rows:
+        assert r["seconds"] > 0 and r["peak_mib"] > 0
+        if r["mode"] == "stream":
+            # the regressor's stream is exact; the classifier's is close
+            assert r["gap"] < (1e-6 if r["kind"] == "regressor" else 0.2)
+    assert diff < 1e-10
+    report = (tmp_path / "incremental.md").read_text()
+    assert "peak RSS" in report and "dask-ml Incremental" in report

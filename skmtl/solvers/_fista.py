@@ -22,8 +22,9 @@ class FISTA(BaseSolver):
       penalty's subdifferential, max-norm) is at most ``tol_abs``; checked every
       ``check_every`` iterations.
     - A penalty on a sum of parts (``n_components > 1``, a dirty model) is
-      solved on the stacked parts through :class:`ComponentSumLoss`; the
-      result's ``W`` is their sum, ``components`` and ``memory`` the parts.
+      solved on the stacked parts through
+      :class:`~skmtl.solvers.base.ComponentSumLoss`; the result's ``W`` is their
+      sum, ``components`` and ``memory`` the parts.
     """
 
     name = "fista"

@@ -1,8 +1,8 @@
 """What a solver needs from the loss and the penalty, one gate that checks it,
 and what every solver returns.
 
-A solver minimises ``f(W, b) + penalty(W)`` for a :class:`~skmtl._design.SmoothLoss`
-``f`` and a bound penalty (see :mod:`skmtl.penalties.base`). It subclasses
+A solver minimises ``f(W, b) + penalty(W)`` for a ``SmoothLoss`` ``f`` (private,
+``skmtl._design``) and a bound penalty (see :mod:`skmtl.penalties.base`). It subclasses
 :class:`BaseSolver` and declares:
 
 - ``_datafit_required_attr`` / ``_penalty_required_attr``: the methods it
@@ -113,9 +113,9 @@ n_classes]) or None
 
 
 class ComponentSumLoss:
-    """A loss seen through ``W = V[0] + ... + V[c - 1]``, on the stacked parts ``V``.
+    """A loss seen through the sum ``W = sum_k V[k]`` of the stacked parts ``V``.
 
-    What a first-order solver uses of a :class:`~skmtl._design.SmoothLoss`
+    What a first-order solver uses of a ``skmtl._design.SmoothLoss``
     (``scores``, ``value_from_scores``, ``grad_from_scores``, ``lipschitz``,
     ``fit_intercept``, ``design``), for a penalty with ``n_components = c``:
     the scores are those of the sum, the gradient with respect to each part
