@@ -25,7 +25,7 @@ Metadata routing: every
 method of the class whose signature takes ``tasks`` requests it at class level
 (``__metadata_request__<method> = {"tasks": True}``), and likewise a ``fit``
 that takes ``unlabelled`` (the mask of the unlabelled rows, see
-:func:`skmtl._validation.check_unlabelled`), so that ``Pipeline``,
+``skmtl._validation.check_unlabelled``), so that ``Pipeline``,
 ``GridSearchCV`` and ``cross_validate`` route it without ``set_*_request``
 calls; skmtl never changes scikit-learn's global configuration.
 """

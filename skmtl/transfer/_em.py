@@ -109,8 +109,9 @@ default="target"
         ``log pi_c``.
     feature_log_prob_ : ndarray of shape (n_classes, n_features)
         ``log theta_cw``.
-    log_likelihood_ : ndarray of shape (n_iter_ + 1,)
-        ``L`` after the fit on the labelled rows and after each round.
+    log_likelihood_ : ndarray of shape (n_rounds + 1,)
+        ``L`` after the fit on the labelled rows and after each of the
+        ``n_rounds = n_iter_`` rounds.
     n_iter_ : int
         EM rounds run.
     n_features_in_ : int
