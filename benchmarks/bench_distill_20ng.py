@@ -18,7 +18,7 @@ than the students:
   labelled training documents (fitted once; every draw uses it);
 - students, trained with only ``FRACTION`` of the training documents labelled
   (a stratified draw per seed; the other training documents are unlabelled,
-  ``y == -1``): a ``(32,)`` network and the built-in linear softmax student,
+  ``unlabelled=mask``): a ``(32,)`` network and the built-in linear softmax student,
   (i) alone on the labelled rows, (ii) ``DistilledClassifier(teacher)`` on the
   labelled rows, (iii) the same with the unlabelled training rows added
   (their labels are never used; the test documents are never seen in
@@ -152,8 +152,8 @@ def run_draw(X, y, X_te, y_te, teacher, seed, cfg):
     lab, _ = train_test_split(
         np.arange(len(y)), train_size=FRACTION, stratify=y, random_state=seed
     )
-    y_semi = np.full(len(y), -1, dtype=y.dtype if y.dtype.kind in "iu" else object)
-    y_semi[lab] = y[lab]
+    unlabelled_rows = np.ones(len(y), dtype=bool)
+    unlabelled_rows[lab] = False
     X_lab, y_lab = X[lab], y[lab]
     frozen = FrozenEstimator(teacher)
 
@@ -171,7 +171,9 @@ def run_draw(X, y, X_te, y_te, teacher, seed, cfg):
         est = DistilledClassifier(
             frozen, student=student(name), temperature=t, mix=MIX, alpha=LINEAR_ALPHA
         )
-        return est.fit(X, y_semi) if unlabelled else est.fit(X_lab, y_lab)
+        if unlabelled:
+            return est.fit(X, y, unlabelled=unlabelled_rows)  # y never read there
+        return est.fit(X_lab, y_lab)
 
     out = {"n_labelled": len(lab)}
     for name in STUDENTS:
@@ -221,7 +223,8 @@ def report(res, cfg, info, out_dir):
         "(n_iter_no_change=max_epochs; the ConvergenceWarning is ignored).",
         f"- Labels: {FRACTION:.0%} of the training documents labelled "
         f"(n={n_lab}, stratified draw, seeds 0..{len(draws) - 1}), the others "
-        "unlabelled (y = -1). Alone / distilled: the labelled rows only; + "
+        "unlabelled (fit(..., unlabelled=mask)). Alone / distilled: the "
+        "labelled rows only; + "
         "unlabelled: all training rows, the teacher's soft targets alone on the "
         "unlabelled ones (the test documents are never seen in training). "
         f"DistilledClassifier(FrozenEstimator(teacher), student, mix={MIX}, "

@@ -106,3 +106,36 @@ def drop_absent_rows(X, y, tasks, sample_weight):
     if tasks is not None and not _is_scalar_label(tasks):
         tasks = check_task_labels(tasks, X.shape[0])[keep]
     return X[keep], y[keep], tasks, sample_weight[keep]
+
+
+def check_unlabelled(unlabelled, n_samples, *, require_labelled=True):
+    """Validated mask of the unlabelled rows, a new bool array of shape (n_samples,).
+
+    ``unlabelled`` is the per-row fit metadata of the estimators that learn
+    from unlabelled rows: ``True`` marks a row whose ``y`` is a placeholder
+    that is never read. ``None`` means every row is labelled. Only a boolean
+    array is accepted (0/1 integers or floats are refused: an index array or a
+    label vector passed by mistake must not be read as a mask). Raises a
+    ``ValueError`` naming ``unlabelled`` for another dtype, a wrong shape or
+    length, or (with ``require_labelled``) when no row is labelled.
+    """
+    if unlabelled is None:
+        return np.zeros(n_samples, dtype=bool)
+    mask = np.array(unlabelled, copy=True)
+    if mask.dtype != bool:
+        raise ValueError(
+            "unlabelled must be an array of bool (True marks a row whose label is "
+            f"not known), got dtype {mask.dtype}; pass e.g. unlabelled=(y_mask == 1) "
+            "or a list of True/False."
+        )
+    if mask.ndim != 1:
+        raise ValueError(f"unlabelled must be 1-D, got an array of shape {mask.shape}.")
+    if mask.shape[0] != n_samples:
+        raise ValueError(
+            f"unlabelled has {mask.shape[0]} values but X has {n_samples} rows."
+        )
+    if require_labelled and mask.all():
+        raise ValueError(
+            "unlabelled is True on every row: at least one labelled row is needed."
+        )
+    return mask

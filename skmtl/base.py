@@ -23,7 +23,9 @@ in place of scikit-learn's mixins, and go first among the bases::
 
 Metadata routing: every
 method of the class whose signature takes ``tasks`` requests it at class level
-(``__metadata_request__<method> = {"tasks": True}``), so that ``Pipeline``,
+(``__metadata_request__<method> = {"tasks": True}``), and likewise a ``fit``
+that takes ``unlabelled`` (the mask of the unlabelled rows, see
+``skmtl._validation.check_unlabelled``), so that ``Pipeline``,
 ``GridSearchCV`` and ``cross_validate`` route it without ``set_*_request``
 calls; skmtl never changes scikit-learn's global configuration.
 """
@@ -46,6 +48,7 @@ __all__ = [
     "TaskClassifierMixin",
     "ScoreClassifierMixin",
     "TASK_METHODS",
+    "ROUTED_METADATA",
     "restore_on_error",
     "fit_or_restore",
 ]
@@ -62,10 +65,17 @@ TASK_METHODS = (
 )
 
 
-def _takes_tasks(method):
+#: per-row metadata requested at class level by every method that takes it:
+#: the task of each row, and the mask of the unlabelled rows (fit only, by the
+#: estimators that learn from unlabelled rows)
+ROUTED_METADATA = ("tasks", "unlabelled")
+
+
+def _routed_params(method):
     if not inspect.isfunction(method):
-        return False
-    return "tasks" in inspect.signature(method).parameters
+        return {}
+    params = inspect.signature(method).parameters
+    return {name: True for name in ROUTED_METADATA if name in params}
 
 
 def tasks_required_error(owner, n_tasks):
@@ -106,8 +116,9 @@ class TaskEstimatorMixin:
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         for name in TASK_METHODS:
-            if _takes_tasks(getattr(cls, name, None)):
-                setattr(cls, f"__metadata_request__{name}", {"tasks": True})
+            request = _routed_params(getattr(cls, name, None))
+            if request:
+                setattr(cls, f"__metadata_request__{name}", request)
 
     # ------------------------------------------------------------- tasks
     def _encode_fit_tasks(self, tasks, n_samples):

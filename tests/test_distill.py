@@ -83,13 +83,13 @@ def test_datafit_rejects_bad_shapes():
 
 
 # ------------------------------------------------------------------ student
-def _objective_gradient(est, X, y, teacher_logits, sample_weight=None):
+def _objective_gradient(est, X, y, teacher_logits, sample_weight=None, unl=None):
     """Gradient of the whole objective at the fitted multiclass student."""
     X = X.toarray() if sp.issparse(X) else X
     n, K = teacher_logits.shape
     sw = np.ones(n) if sample_weight is None else sample_weight
     w = sw / sw.sum()
-    labelled = y != -1
+    labelled = np.ones(n, dtype=bool) if unl is None else ~unl
     Y = np.zeros((n, K))
     Y[np.flatnonzero(labelled), np.searchsorted(est.classes_, y[labelled])] = 1.0
     T, lam = est.temperature, est.mix
@@ -108,17 +108,16 @@ def test_kkt_at_solution(container, dtype, solver):
         120, 5, n_informative=4, n_redundant=0, n_classes=3, random_state=0
     )
     teacher = LogisticRegression(C=0.5).fit(X, y)
-    y = y.copy()
-    y[::3] = -1
+    unl = np.arange(len(y)) % 3 == 0
     sw = np.random.default_rng(0).uniform(0.5, 2.0, size=len(y))
     # float32 products limit how far the gradient can be driven down
     tol = 1e-8 if dtype == np.float64 else 1e-5
     est = DistilledClassifier(
         teacher, temperature=3.0, mix=0.4, alpha=0.02, tol=tol, solver=solver
     )
-    est.fit(as_container(X, container, dtype), y, sample_weight=sw)
+    est.fit(as_container(X, container, dtype), y, sample_weight=sw, unlabelled=unl)
     assert est.coef_.shape == (3, 5) and est.coef_.dtype == dtype
-    gW, gb = _objective_gradient(est, X, y, teacher.decision_function(X), sw)
+    gW, gb = _objective_gradient(est, X, y, teacher.decision_function(X), sw, unl)
     tol = 1e-6 if dtype == np.float64 else 1e-4
     assert np.max(np.abs(gW)) < tol
     assert np.max(np.abs(gb)) < tol
@@ -186,8 +185,8 @@ def test_unlabelled_rows_carry_the_teachers_knowledge():
         few = np.zeros(len(y_tr), dtype=bool)
         for k in range(3):  # 5 labels per class
             few[rng.choice(np.flatnonzero(y_tr == k), 5, replace=False)] = True
-        y_few = np.where(few, y_tr, -1)
-        distilled = DistilledClassifier(teacher, temperature=2.0).fit(X_tr, y_few)
+        distilled = DistilledClassifier(teacher, temperature=2.0)
+        distilled.fit(X_tr, y_tr, unlabelled=~few)
         alone = MultiTaskClassifier(0.01).fit(X_tr[few], y_tr[few])
         gains.append(distilled.score(X_te, y_te) - alone.score(X_te, y_te))
     gains = np.array(gains)
@@ -200,23 +199,24 @@ def test_sklearn_student_is_exact_at_temperature_one():
         200, 5, n_informative=4, n_redundant=0, n_classes=3, random_state=4
     )
     teacher = GaussianNB().fit(X[:100], y[:100])
-    y_mixed = y.copy()
-    y_mixed[::4] = -1
+    unl = np.arange(len(y)) % 4 == 0
     sw = np.random.default_rng(0).uniform(0.5, 2.0, size=len(y))
     alpha = 0.05
     kw = dict(temperature=1.0, mix=0.3)
     builtin = DistilledClassifier(teacher, alpha=alpha, tol=1e-10, **kw)
-    builtin.fit(X, y_mixed, sample_weight=sw)
+    builtin.fit(X, y, sample_weight=sw, unlabelled=unl)
     sk = LogisticRegression(
         C=1 / (alpha * sw.sum()), solver="newton-cholesky", tol=1e-12, max_iter=1000
     )
     wrapped = DistilledClassifier(teacher, student=sk, **kw)
-    wrapped.fit(X, y_mixed, sample_weight=sw)
+    wrapped.fit(X, y, sample_weight=sw, unlabelled=unl)
     np.testing.assert_allclose(
         wrapped.predict_proba(X), builtin.predict_proba(X), atol=1e-5
     )
     with pytest.raises(ValueError, match="temperature=1 only"):
-        DistilledClassifier(teacher, student=sk, temperature=2.0).fit(X, y_mixed)
+        DistilledClassifier(teacher, student=sk, temperature=2.0).fit(
+            X, y, unlabelled=unl
+        )
 
 
 def test_string_labels_with_unlabelled_rows():
@@ -226,9 +226,12 @@ def test_string_labels_with_unlabelled_rows():
     names = np.array(["ant", "bee", "cat"])
     teacher = LogisticRegression().fit(X, names[y])
     y_obj = names[y].astype(object)
-    y_obj[::2] = -1
-    est = DistilledClassifier(teacher).fit(X, y_obj)
+    unl = np.arange(len(y)) % 2 == 0
+    y_obj[unl] = -1  # any placeholder, never read
+    est = DistilledClassifier(teacher).fit(X, y_obj, unlabelled=unl)
     np.testing.assert_array_equal(est.classes_, names)
+    ref = DistilledClassifier(teacher).fit(X, names[y], unlabelled=unl)
+    np.testing.assert_array_equal(est.coef_, ref.coef_)
     assert set(est.predict(X)) <= set(names)
     with pytest.raises(ValueError, match="not among the teacher's classes_"):
         DistilledClassifier(teacher).fit(X, np.where(y == 0, "dog", names[y]))
@@ -250,7 +253,9 @@ def test_errors():
     with pytest.raises(NotFittedError):
         DistilledClassifier(LogisticRegression()).fit(X, y)
     with pytest.raises(ValueError, match="unlabelled"):
-        DistilledClassifier().fit(X, np.full(50, -1))
+        DistilledClassifier().fit(X, y, unlabelled=np.ones(50, dtype=bool))
+    with pytest.raises(ValueError, match="unlabelled must be an array of bool"):
+        DistilledClassifier().fit(X, y, unlabelled=(y == 0).astype(int))
     with pytest.raises(NotFittedError):
         DistilledClassifier().predict(X)
 
@@ -259,10 +264,10 @@ def test_self_distillation_and_pickle_roundtrip(container):
     X, y = make_classification(
         80, 4, n_classes=3, n_informative=3, n_redundant=0, random_state=8
     )
-    y = y.copy()
-    y[40:] = -1
+    unl = np.arange(len(y)) >= 40
+    y = np.where(unl, -1, y)
     Xc = as_container(X, container)
-    est = DistilledClassifier(temperature=3.0, mix=0.5).fit(Xc, y)
+    est = DistilledClassifier(temperature=3.0, mix=0.5).fit(Xc, y, unlabelled=unl)
     assert isinstance(est.teacher_, MultiTaskClassifier)
     again = pickle.loads(pickle.dumps(est))
     np.testing.assert_array_equal(again.predict_proba(Xc), est.predict_proba(Xc))
@@ -271,6 +276,40 @@ def test_self_distillation_and_pickle_roundtrip(container):
     assert not hasattr(fresh, "coef_")
     # the caller's arrays are left alone
     assert np.sum(y == -1) == 40
+
+
+def test_minus_one_is_an_ordinary_class():
+    """-1 is a class like any other: only the unlabelled mask marks rows."""
+    X, y = make_classification(90, 4, n_informative=3, n_redundant=0, random_state=9)
+    y_pm = np.where(y == 0, -1, 1)
+    teacher = LogisticRegression().fit(X, y_pm)
+    unl = np.arange(90) >= 30
+    est = DistilledClassifier(teacher).fit(X, y_pm, unlabelled=unl)
+    np.testing.assert_array_equal(est.classes_, [-1, 1])
+    # placeholders of unlabelled rows are never read: any values, same model
+    scrambled = np.where(unl, 999, y_pm)
+    again = DistilledClassifier(teacher).fit(X, scrambled, unlabelled=unl)
+    np.testing.assert_array_equal(again.coef_, est.coef_)
+    # with no mask every row is labelled, the -1 rows included
+    full = DistilledClassifier(teacher, mix=0.0).fit(X, y_pm)
+    core = MultiTaskClassifier(full.alpha, tol=1e-4).fit(X, y_pm)
+    np.testing.assert_allclose(full.predict_proba(X), core.predict_proba(X), atol=1e-3)
+
+
+def test_unlabelled_mask_is_routed():
+    import sklearn
+    from sklearn.frozen import FrozenEstimator
+    from sklearn.model_selection import GridSearchCV
+
+    X, y = make_classification(120, 4, n_informative=3, n_redundant=0, random_state=3)
+    teacher = FrozenEstimator(LogisticRegression().fit(X, y))  # clone keeps it
+    unl = np.arange(120) % 2 == 0
+    with sklearn.config_context(enable_metadata_routing=True):
+        gs = GridSearchCV(DistilledClassifier(teacher), {"mix": [0.2, 0.8]}, cv=2)
+        gs.fit(X, np.where(unl, -5, y), unlabelled=unl)
+    direct = DistilledClassifier(teacher, mix=gs.best_params_["mix"])
+    direct.fit(X, y, unlabelled=unl)
+    np.testing.assert_allclose(gs.best_estimator_.coef_, direct.coef_)
 
 
 # scikit-learn checks: tests/test_common.py (the one expected-failure list)

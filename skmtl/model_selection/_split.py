@@ -20,6 +20,7 @@ from sklearn.utils.multiclass import type_of_target
 
 from .._task_column import task_column_values
 from .._tasks import _short_list, check_task_labels
+from .._validation import check_unlabelled
 
 __all__ = ["TaskStratifiedKFold", "LeaveOneTaskOut", "SourceTargetSplit"]
 
@@ -317,7 +318,10 @@ class SourceTargetSplit(_TaskSplitter):
     For transfer learning: the rows of every task other than ``target`` (the
     source domains) are in every training set, and only the target rows are
     split into ``n_splits`` folds (stratified by class for classification
-    targets), so that a grid search scores the target task alone.
+    targets), so that a grid search scores the target task alone. Rows marked
+    ``unlabelled`` (see :meth:`split`) are in every training set and never
+    tested, so a model that learns from unlabelled target rows is selected on
+    the labelled target rows only.
 
     Parameters
     ----------
@@ -371,6 +375,52 @@ class SourceTargetSplit(_TaskSplitter):
         self.stratify = stratify
         self.task_column = task_column
 
+    # ``unlabelled`` (the mask of unlabelled rows) is requested too, so that a
+    # grid search over an estimator that learns from unlabelled rows routes
+    # the same mask to this splitter and to the estimator's fit
+    __metadata_request__split = {"tasks": True, "unlabelled": True}
+
+    def split(self, X, y=None, groups=None, tasks=None, unlabelled=None):
+        """Generate indices to split data into training and test set.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+            Training data.
+        y : array-like of shape (n_samples,), default=None
+            Target, used to stratify classification folds (never read on the
+            unlabelled rows).
+        groups : object, default=None
+            Ignored, present for API compatibility.
+        tasks : array-like of shape (n_samples,), default=None
+            Task label of each row. When None, read from the column
+            ``task_column`` of ``X``.
+        unlabelled : array-like of bool of shape (n_samples,), default=None
+            True marks a row whose label is not known (see
+            :class:`skmtl.transfer.SelfTrainingTransferClassifier`). Such a row is in
+            every training set and in no test set, whatever its task, so that
+            only labelled target rows are scored. None: every row is labelled.
+
+        Yields
+        ------
+        train : ndarray
+            The training set indices for that split.
+        test : ndarray
+            The testing set indices for that split.
+        """
+        task_labels = self._tasks(X, tasks)
+        n = len(task_labels)
+        if y is not None and _n_rows(y) != n:
+            raise ValueError(f"y has {_n_rows(y)} rows but X has {n}.")
+        mask_u = None
+        if unlabelled is not None:
+            mask_u = check_unlabelled(unlabelled, n, require_labelled=False)
+        indices = np.arange(n)
+        for test in self._iter_test_indices_tasks(task_labels, y, mask_u):
+            mask = np.zeros(n, dtype=bool)
+            mask[test] = True
+            yield indices[~mask], indices[mask]
+
     def _target_mask(self, task_labels):
         mask = np.array([label == self.target for label in task_labels], dtype=bool)
         if not mask.any():
@@ -380,15 +430,18 @@ class SourceTargetSplit(_TaskSplitter):
             )
         return mask
 
-    def _iter_test_indices_tasks(self, task_labels, y):
+    def _iter_test_indices_tasks(self, task_labels, y, unlabelled=None):
         name = type(self).__name__
         _check_n_splits(self.n_splits, name)
         _check_shuffle(self.shuffle, self.random_state, name)
         is_target = self._target_mask(task_labels)
+        if unlabelled is not None:
+            is_target &= ~unlabelled
         rows = np.flatnonzero(is_target)
         if len(rows) < self.n_splits:
+            what = "labelled rows" if unlabelled is not None else "rows"
             raise ValueError(
-                f"{name}: the target task {self.target!r} has {len(rows)} rows, "
+                f"{name}: the target task {self.target!r} has {len(rows)} {what}, "
                 f"fewer than n_splits={self.n_splits}."
             )
         strata = np.zeros(len(rows), dtype=np.intp)
@@ -401,12 +454,12 @@ class SourceTargetSplit(_TaskSplitter):
         for k in range(self.n_splits):
             yield rows[folds == k]
 
-    def get_n_splits(self, X=None, y=None, groups=None, tasks=None):
+    def get_n_splits(self, X=None, y=None, groups=None, tasks=None, unlabelled=None):
         """Number of splitting iterations, ``n_splits``.
 
         Parameters
         ----------
-        X, y, groups, tasks : object
+        X, y, groups, tasks, unlabelled : object
             Ignored, present for API compatibility.
 
         Returns

@@ -1,6 +1,5 @@
 """Knowledge distillation into a linear softmax student (Hinton et al., 2015)."""
 
-import numbers
 import sys
 from numbers import Real
 
@@ -8,7 +7,6 @@ import numpy as np
 from scipy.special import softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
     check_is_fitted,
     has_fit_parameter,
@@ -16,33 +14,15 @@ from sklearn.utils.validation import (
 )
 
 from .._design import SmoothLoss, TaskDesign
-from .._validation import check_sample_weight
+from .._validation import check_sample_weight, check_unlabelled
 from ..base import fit_or_restore
 from ..datafits import Distillation
 from ..linear_model import MultiTaskClassifier
 from ..penalties import Independent
 from ..solvers import SOLVER_CONSTRAINTS, absolute_tolerance, solve_path
+from ._unlabelled import labelled_targets
 
 __all__ = ["DistilledClassifier"]
-
-#: label of unlabelled rows, as in ``sklearn.semi_supervised``
-UNLABELLED = -1
-
-
-def _unlabelled_mask(y):
-    """Rows whose label is the integer -1 (numeric or object ``y``)."""
-    if y.dtype.kind in "iuf":
-        return y == UNLABELLED
-    if y.dtype.kind == "O":
-        return np.fromiter(
-            (
-                isinstance(v, numbers.Number) and not isinstance(v, bool) and v == -1
-                for v in y
-            ),
-            dtype=bool,
-            count=len(y),
-        )
-    return np.zeros(len(y), dtype=bool)  # strings or bools: no unlabelled rows
 
 
 def _teacher_logits(teacher, X, n_classes, response):
@@ -102,10 +82,10 @@ class DistilledClassifier(ClassifierMixin, BaseEstimator):
     ``T**2`` factor keeps the soft term's gradients on the scale of the hard
     term's (Hinton et al., 2015, section 2).
 
-    Unlabelled rows (``y == -1``, the convention of
-    ``sklearn.semi_supervised``) are learned from the teacher alone: their
-    whole weight ``w_i`` goes to the soft term, whatever ``mix``. ``mix``
-    only splits the weight of labelled rows.
+    Unlabelled rows (the fit metadata ``unlabelled``, a bool mask; their
+    ``y`` is a placeholder that is never read) are learned from the teacher
+    alone: their whole weight ``w_i`` goes to the soft term, whatever
+    ``mix``. ``mix`` only splits the weight of labelled rows.
 
     With ``mix=0`` and every row labelled this is exactly
     :class:`~skmtl.MultiTaskClassifier` with the same ``alpha`` (one task); a
@@ -225,9 +205,9 @@ default="auto"
     >>> X = rng.normal(size=(200, 3))
     >>> y = (X[:, 0] + X[:, 1] > 0).astype(int)
     >>> teacher = LogisticRegression().fit(X, y)
-    >>> y_few = np.full(200, -1)
-    >>> y_few[:10] = y[:10]  # 10 labels, 190 unlabelled rows
-    >>> student = DistilledClassifier(teacher, temperature=2.0).fit(X, y_few)
+    >>> unlabelled = np.arange(200) >= 10  # 10 labels, 190 unlabelled rows
+    >>> student = DistilledClassifier(teacher, temperature=2.0)
+    >>> student = student.fit(X, y, unlabelled=unlabelled)
     >>> student.classes_
     array([0, 1])
     >>> bool(student.score(X, y) > 0.9)
@@ -279,6 +259,9 @@ default="auto"
         self.solver = solver
         self.verbose = verbose
 
+    # the unlabelled rows' mask is requested by the class, as skmtl's tasks
+    __metadata_request__fit = {"unlabelled": True}
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
@@ -288,7 +271,7 @@ default="auto"
     # ------------------------------------------------------------------ fit
     @_fit_context(prefer_skip_nested_validation=True)
     @fit_or_restore
-    def fit(self, X, y, sample_weight=None, teacher_X=None):
+    def fit(self, X, y, sample_weight=None, teacher_X=None, unlabelled=None):
         """Fit the student on the labels and the teacher's soft targets.
 
         Parameters
@@ -296,58 +279,57 @@ default="auto"
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             The student's features.
         y : array-like of shape (n_samples,)
-            Labels among the teacher's ``classes_``; ``-1`` marks an unlabelled
-            row (for string labels use an object array holding the integer -1,
-            as ``sklearn.semi_supervised`` does).
+            Labels among the teacher's ``classes_``; any placeholder on the
+            unlabelled rows (never read).
         sample_weight : array-like of shape (n_samples,), default=None
         teacher_X : object, default=None
             The same rows in the teacher's representation (raw documents for
             a text pipeline, privileged features, ...). ``None`` gives the
             teacher ``X`` as passed (before validation, so a DataFrame keeps its
             column names). Not allowed with ``teacher=None``.
+        unlabelled : array-like of bool of shape (n_samples,), default=None
+            True marks an unlabelled row, learned from the teacher alone. None:
+            every row is labelled. Every row may be unlabelled when a teacher
+            is given. Requested by the class for fit, so ``Pipeline`` and
+            ``GridSearchCV`` route it with metadata routing on.
 
         Returns
         -------
         self : object
         """
         X_raw = X
-        X, y = validate_data(
-            self,
-            X,
-            y,
-            accept_sparse=("csr", "csc"),
-            dtype=[np.float64, np.float32],
+        X = validate_data(
+            self, X, accept_sparse=("csr", "csc"), dtype=[np.float64, np.float32]
         )
         n = X.shape[0]
         sw = check_sample_weight(sample_weight, n)
-        unlabelled = _unlabelled_mask(y)
+        unlabelled = check_unlabelled(unlabelled, n, require_labelled=False)
         labelled = ~unlabelled
         if labelled.any():
-            check_classification_targets(y[labelled])
+            y_lab = labelled_targets(y, unlabelled)
+        else:
+            y_lab = np.asarray([])
+            if y is None:  # the same message as with labelled rows
+                labelled_targets(y, unlabelled)
 
-        teacher = self._fitted_teacher(X, y, sw, labelled, teacher_X)
+        teacher = self._fitted_teacher(X, y_lab, sw, labelled, teacher_X)
         classes = np.asarray(teacher.classes_)
         if len(classes) < 2:
             raise ValueError(
                 f"the teacher has {len(classes)} class(es); distillation needs 2 "
                 "or more."
             )
-        if np.any(_unlabelled_mask(classes)):
-            raise ValueError(
-                "the teacher has a class -1, which marks unlabelled rows in y; "
-                "relabel that class."
-            )
         lookup = {c: k for k, c in enumerate(classes.tolist())}
         try:
-            y_codes = np.array([lookup[v] for v in y[labelled].tolist()], dtype=int)
+            y_codes = np.array([lookup[v] for v in y_lab.tolist()], dtype=int)
         except (KeyError, TypeError):
             unknown = sorted(
-                {repr(v) for v in y[labelled].tolist()}
-                - set(map(repr, classes.tolist()))
+                {repr(v) for v in y_lab.tolist()} - set(map(repr, classes.tolist()))
             )
             raise ValueError(
                 f"y has labels {unknown[:5]} that are not among the teacher's "
-                f"classes_ {classes.tolist()[:10]} (use -1 for unlabelled rows)."
+                f"classes_ {classes.tolist()[:10]} (mark unlabelled rows with "
+                "unlabelled=, a bool mask)."
             ) from None
         self.classes_ = classes
         self.teacher_ = teacher
@@ -373,7 +355,7 @@ default="auto"
             self._fit_sklearn_student(X, Y, sw, logits)
         return self
 
-    def _fitted_teacher(self, X, y, sw, labelled, teacher_X):
+    def _fitted_teacher(self, X, y_lab, sw, labelled, teacher_X):
         if self.teacher is not None:
             check_is_fitted(self.teacher)
             if not hasattr(self.teacher, "classes_"):
@@ -383,12 +365,12 @@ default="auto"
             return self.teacher
         if teacher_X is not None:
             raise ValueError("teacher_X needs a teacher: teacher=None fits one on X.")
-        seen = np.unique(y[labelled]).tolist()
+        seen = np.unique(y_lab).tolist()
         if len(seen) < 2:
             raise ValueError(
                 "teacher=None (self-distillation) needs labelled rows of at least 2 "
-                f"classes, got {len(seen)} class(es) {seen[:1]} (y == -1 marks "
-                "unlabelled rows)."
+                f"classes, got {len(seen)} class(es) {seen[:1]} (unlabelled= marks "
+                "the unlabelled rows)."
             )
         self_teacher = MultiTaskClassifier(
             self.alpha,
@@ -396,7 +378,7 @@ default="auto"
             tol=self.tol,
             max_iter=self.max_iter,
         )
-        return self_teacher.fit(X[labelled], y[labelled], sample_weight=sw[labelled])
+        return self_teacher.fit(X[labelled], y_lab, sample_weight=sw[labelled])
 
     def _fit_linear(self, X, Y, sw, logits):
         n, p = X.shape

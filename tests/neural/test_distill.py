@@ -124,14 +124,13 @@ def test_linear_network_reaches_the_builtin_students_optimum(n_classes, T):
     # temperature, the loss and the optimizer
     X, y = _data(n_classes)
     teacher = LogisticRegression(C=0.5).fit(X, y)
-    y = y.copy()
-    y[::3] = -1
+    unl = np.arange(len(y)) % 3 == 0
     sw = np.random.default_rng(0).uniform(0.5, 2.0, size=len(y))
     kw = dict(temperature=T, mix=0.4)
     builtin = DistilledClassifier(teacher, alpha=0.02, tol=1e-10, **kw)
-    builtin.fit(X, y, sample_weight=sw)
+    builtin.fit(X, y, sample_weight=sw, unlabelled=unl)
     neural = DistilledClassifier(teacher, student=_reference_net(alpha=0.02), **kw)
-    neural.fit(X, y, sample_weight=sw)
+    neural.fit(X, y, sample_weight=sw, unlabelled=unl)
 
     head = neural.student_.heads_[0].output
     coef = head.weight.detach().numpy()
@@ -186,8 +185,7 @@ def test_unlabelled_rows_are_learned_from_the_teacher():
     student = _reference_net(alpha=0.05, tol=1e-8)
     kw = dict(student=student, temperature=2.0, mix=0.5)
     few = DistilledClassifier(teacher, **kw).fit(X[labelled], y[labelled])
-    y_more = np.where(labelled, y, -1)
-    more = DistilledClassifier(teacher, **kw).fit(X, y_more)
+    more = DistilledClassifier(teacher, **kw).fit(X, y, unlabelled=~labelled)
     assert np.abs(more.predict_proba(X) - few.predict_proba(X)).max() > 1e-2
     # the unlabelled rows pull the student to the teacher
     gap_few = np.abs(few.predict_proba(X) - teacher.predict_proba(X)).mean()
@@ -197,8 +195,12 @@ def test_unlabelled_rows_are_learned_from_the_teacher():
     # targets must stay with their rows
     sw = np.where(np.arange(len(y)) % 5 == 0, 0.0, 1.0)
     kept = sw > 0
-    dropped = DistilledClassifier(teacher, **kw).fit(X, y_more, sample_weight=sw)
-    subset = DistilledClassifier(teacher, **kw).fit(X[kept], y_more[kept])
+    dropped = DistilledClassifier(teacher, **kw).fit(
+        X, y, sample_weight=sw, unlabelled=~labelled
+    )
+    subset = DistilledClassifier(teacher, **kw).fit(
+        X[kept], y[kept], unlabelled=~labelled[kept]
+    )
     np.testing.assert_allclose(
         dropped.predict_proba(X), subset.predict_proba(X), atol=1e-10
     )
@@ -211,10 +213,8 @@ def test_network_teacher_is_reproduced_and_pickles():
     # mix=1 and a student as expressive as the (linear) teacher: its optimum
     # is the teacher's probabilities, at any temperature
     student = _reference_net(alpha=1e-9, tol=1e-9)
-    y_few = names[y].astype(object)
-    y_few[20:] = -1
     est = DistilledClassifier(teacher, student=student, temperature=2.0, mix=1.0)
-    est.fit(sp.csr_matrix(X), y_few)
+    est.fit(sp.csr_matrix(X), names[y], unlabelled=np.arange(len(y)) >= 20)
     np.testing.assert_array_equal(est.classes_, names)
     np.testing.assert_array_equal(est.student_.classes_, names)
     np.testing.assert_allclose(
@@ -237,8 +237,7 @@ def test_network_teacher_is_reproduced_and_pickles():
 def test_early_stopping_and_float32_student():
     X, y = _data(2, seed=5, n=200)
     teacher = LogisticRegression().fit(X, y)
-    y = y.copy()
-    y[100:] = -1
+    unl = np.arange(len(y)) >= 100
     net = MultiTaskNetClassifier(
         (8,),
         batch_size=20,
@@ -248,7 +247,8 @@ def test_early_stopping_and_float32_student():
         max_epochs=60,
         random_state=0,
     )
-    est = DistilledClassifier(teacher, student=net, temperature=4.0).fit(X, y)
+    est = DistilledClassifier(teacher, student=net, temperature=4.0)
+    est.fit(X, y, unlabelled=unl)
     assert est.student_.validation_scores_.shape[1] == 1
     assert est.predict_proba(X).dtype == np.float64
     assert est.score(X[:100], y[:100]) > 0.8

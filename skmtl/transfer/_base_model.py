@@ -1,0 +1,112 @@
+"""A base classifier fitted and applied inside a semi-supervised transfer loop.
+
+Self-training and EM refit one base model many times on the labelled rows
+plus the (pseudo- or soft-) labelled unlabelled rows. The base may be a skmtl
+transfer model that takes the domains (``tasks``) or any scikit-learn
+classifier; this module hides the difference in one place.
+"""
+
+import inspect
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.utils.validation import has_fit_parameter
+
+from ._joint import JointTransferClassifier
+
+__all__ = ["BaseModel", "base_has"]
+
+
+def base_has(method):
+    """``available_if`` check: the base estimator (fitted or given) has ``method``."""
+
+    def check(owner):
+        base = getattr(owner, "estimator_", None)
+        if base is None:
+            base = (
+                JointTransferClassifier()
+                if owner.estimator is None
+                else owner.estimator
+            )
+        return hasattr(base, method)
+
+    return check
+
+
+def _takes(method, name):
+    try:
+        return name in inspect.signature(method).parameters
+    except (TypeError, ValueError):  # pragma: no cover - builtins
+        return False
+
+
+class BaseModel:
+    """Fits clones of ``estimator`` with the domains when it takes them.
+
+    ``estimator=None`` is :class:`JointTransferClassifier` (default
+    parameters). ``tasks`` is passed to the base's ``fit`` only when the
+    caller gave domains and the base's ``fit`` takes ``tasks``; the base then
+    predicts for the ``target`` domain.
+    """
+
+    def __init__(self, estimator, target, tasks_given):
+        self.prototype = JointTransferClassifier() if estimator is None else estimator
+        self.target = target
+        self.with_tasks = tasks_given and _takes(self.prototype.fit, "tasks")
+        self.with_weights = has_fit_parameter(self.prototype, "sample_weight")
+        self.model = None
+
+    def check(self, owner):
+        has_proba = hasattr(self.prototype, "predict_proba")
+        if not (has_proba or hasattr(self.prototype, "decision_function")):
+            raise ValueError(
+                f"{owner}: the estimator {type(self.prototype).__name__} has neither "
+                "predict_proba nor decision_function, which rank the unlabelled "
+                "rows."
+            )
+
+    def fit(self, X, y, tasks, sample_weight):
+        kwargs = {}
+        if self.with_tasks:
+            kwargs["tasks"] = tasks
+        if sample_weight is not None:
+            if not self.with_weights:
+                raise ValueError(
+                    f"the estimator {type(self.prototype).__name__} does not accept "
+                    "sample_weight in fit, which these weights need (sample_weight, "
+                    "unlabelled_weight or soft labels)."
+                )
+            kwargs["sample_weight"] = sample_weight
+        self.model = clone(self.prototype).fit(X, y, **kwargs)
+        return self.model
+
+    def _call(self, method, X):
+        fn = getattr(self.model, method)
+        if self.with_tasks and _takes(fn, "tasks"):
+            return fn(X, tasks=np.full(X.shape[0], self.target, dtype=object))
+        return fn(X)
+
+    def scores(self, X, prefer_proba=True):
+        """Per-class scores, shape (n_samples, n_classes): larger is likelier.
+
+        ``predict_proba`` when the base has it (and ``prefer_proba``), else
+        the margin of each class's decision value over the best other class
+        (binary: ``[-d, d]``).
+        """
+        if prefer_proba and hasattr(self.model, "predict_proba"):
+            return np.asarray(self._call("predict_proba", X), dtype=np.float64)
+        D = np.asarray(self._call("decision_function", X), dtype=np.float64)
+        if D.ndim == 1:
+            return np.column_stack([-D, D])
+        top2 = np.sort(D, axis=1)[:, -2:]
+        best_other = np.where(D == top2[:, [1]], top2[:, [0]], top2[:, [1]])
+        return D - best_other
+
+    def predict_proba(self, X):
+        return np.asarray(self._call("predict_proba", X), dtype=np.float64)
+
+    def predict(self, X):
+        return self._call("predict", X)
+
+    def decision_function(self, X):
+        return self._call("decision_function", X)
