@@ -35,7 +35,7 @@ def check_sample_weight(sample_weight, n_samples, *, name="sample_weight"):
     return sw
 
 
-def check_class_labels(y, *, name="y"):
+def check_class_labels(y, *, name="y", rows=None):
     """Refuse missing class labels with one message whatever the container.
 
     ``y`` may be a list, tuple, numpy array or pandas Series of any dtype
@@ -44,7 +44,9 @@ def check_class_labels(y, *, name="y"):
     ``ValueError`` naming the argument and the first such row; without this
     check numpy or pandas raise unrelated errors ("boolean value of NA is
     ambiguous", "'<' not supported between 'NoneType' and 'str'"). Nothing is
-    returned or converted: the estimator validates ``y`` as before.
+    returned or converted: the estimator validates ``y`` as before. ``rows``
+    (the original row numbers of ``y``'s entries, when ``y`` holds a subset
+    such as the labelled rows) makes the message name the caller's row.
     """
     if y is None or isinstance(y, (str, bytes)) or np.isscalar(y):
         return
@@ -63,10 +65,11 @@ def check_class_labels(y, *, name="y"):
     else:
         return  # integers, bools, strings, datetimes: nothing can be missing
     if np.any(missing):
-        rows = np.flatnonzero(missing.reshape(len(arr), -1).any(axis=1))
+        bad = np.flatnonzero(missing.reshape(len(arr), -1).any(axis=1))
+        first = bad[0] if rows is None else np.asarray(rows)[bad[0]]
         raise ValueError(
             f"{name} contains missing labels (None, NaN or pd.NA) in "
-            f"{rows.size} row(s), the first at row {rows[0]}; drop those rows."
+            f"{bad.size} row(s), the first at row {first}; drop those rows."
         )
 
 

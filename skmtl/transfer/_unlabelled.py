@@ -19,7 +19,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
 from .._tasks import check_task_labels
-from .._validation import check_sample_weight, check_unlabelled
+from .._validation import check_class_labels, check_sample_weight, check_unlabelled
 
 __all__ = ["TransferRows", "check_transfer_rows", "labelled_targets"]
 
@@ -48,6 +48,9 @@ def labelled_targets(y, unlabelled):
         if y_arr.ndim == 0 or y_arr.shape[0] != n:
             raise ValueError(f"y has shape {y_arr.shape} but X has {n} rows.")
         y_lab = y_arr[idx]
+    # a missing label is an error on a labelled row only (placeholders unread)
+    check_class_labels(y_lab, rows=idx)
+    if not isinstance(y, (list, tuple)):
         if y_lab.dtype == object and unlabelled.any() and y_lab.size:
             numeric = np.asarray(y_lab.tolist())
             if numeric.dtype.kind in "biuf" and numeric.ndim == y_lab.ndim:
