@@ -70,11 +70,31 @@ NEWSGROUPS_SETTINGS = ("comp_vs_rec", "rec_vs_sci", "sci_vs_comp")
 
 # Structural couplings, found by name in skmtl.penalties (getattr): a coupling
 # that this checkout does not have is named in the report and left out.
-STRUCTURAL = ("TraceNorm", "TaskRelationship")
-SHORT = {"TraceNorm": "trace", "TaskRelationship": "task relationship"}
+STRUCTURAL = (
+    "TraceNorm",
+    "TaskRelationship",
+    "Clustered",
+    "Dirty",
+    "RobustLowRank",
+    "RobustFeatureLearning",
+)
+SHORT = {
+    "TraceNorm": "trace",
+    "TaskRelationship": "task relationship",
+    "Clustered": "clustered",
+    "Dirty": "dirty",
+    "RobustLowRank": "robust low rank (RMTL)",
+    "RobustFeatureLearning": "robust feature learning (rMTFL)",
+}
 # Grids of the mixing parameters a structural coupling may have (used for
 # those of its get_params() keys that are listed here).
-MIXING_GRIDS = {"l1_ratio": [1.0, 0.5], "coupling": [0.1, 1.0, 10.0]}
+MIXING_GRIDS = {
+    "l1_ratio": [1.0, 0.5],
+    "coupling": [0.1, 1.0, 10.0],
+    # the second part's strength relative to the first (dirty, RMTL, rMTFL)
+    "sparse": [0.2, 1.0],
+    "outlier": [0.2, 1.0],
+}
 
 FULL = {
     "school_splits": 10,

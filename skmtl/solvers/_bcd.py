@@ -415,7 +415,7 @@ class BlockCoordinateDescent(BaseSolver):
     use_numba : bool, default=True
         Run the epochs compiled by numba when it is installed (the
         ``skmtl[fast]`` extra); False, or numba absent, runs the same loop in
-        NumPy (see :mod:`skmtl.solvers._bcd_kernels`).
+        NumPy (see ``skmtl.solvers._bcd_kernels``).
 
     References
     ----------

@@ -23,7 +23,7 @@ class NewtonCG(BaseSolver):
     rebuild its curvature model. Stops when the KKT violation (max-norm of the
     gradient) is at most ``tol_abs``.
 
-    Coupled problems are preconditioned (:mod:`skmtl.solvers._precondition`):
+    Coupled problems are preconditioned (``skmtl.solvers._precondition``):
     each task's diagonal curvature plus the penalty's whole coupling
     (``coupling_hessian``), inverted exactly per feature, so that the number
     of CG steps does not grow with the number of tasks. Used for datafits with
