@@ -269,13 +269,20 @@ def test_balance_posteriors_matches_the_prior():
     Q = rng.dirichlet([0.3, 1.0, 2.0], size=50)
     w = rng.uniform(0.5, 2.0, 50)
     prior = np.array([0.5, 0.3, 0.2])
-    B = balance_posteriors(Q, w, prior)
+    B = balance_posteriors(np.log(Q), w, prior)
     np.testing.assert_allclose(B.sum(axis=1), 1.0)
     np.testing.assert_allclose(w @ B / w.sum(), prior, atol=1e-8)
     # a rescaling of the columns: the odds between classes change by a
     # per-class factor only
     ratio = (B[:, 0] / B[:, 1]) / (Q[:, 0] / Q[:, 1])
     np.testing.assert_allclose(ratio, ratio[0])
+    # near-certain posteriors (logits far apart) are balanced exactly too
+    logits = 40.0 * rng.normal(size=(300, 3))
+    B = balance_posteriors(logits, np.ones(300), prior)
+    np.testing.assert_allclose(B.mean(axis=0), prior, atol=1e-8)
+    # a class of prior 0 gets no mass
+    B = balance_posteriors(np.log(Q), w, np.array([0.6, 0.4, 0.0]))
+    assert np.all(B[:, 2] == 0) and np.allclose(w @ B / w.sum(), [0.6, 0.4, 0])
 
 
 # ---------------------------------------------------------------- naive Bayes EM
@@ -283,7 +290,8 @@ def test_nb_closed_form_one_round():
     X = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
     y = np.array([0, 1, 0])
     u = np.array([False, False, True])
-    nb = NaiveBayesTransferClassifier(alpha=1.0, max_iter=1).fit(X, y, unlabelled=u)
+    nb = NaiveBayesTransferClassifier(alpha=1.0, balance=False, max_iter=1)
+    nb.fit(X, y, unlabelled=u)
     # initial model: theta_0 = [2/3, 1/3], theta_1 = [1/3, 2/3], pi = [1/2, 1/2];
     # E step: P(0 | x_3) = 2/3; M step counts N_0 = [5/3, 0], N_1 = [1/3, 1]
     np.testing.assert_allclose(np.exp(nb.class_log_prior_), [5 / 9, 4 / 9])
@@ -301,7 +309,7 @@ def test_nb_m_step_is_multinomialnb_on_soft_counts(sparse, source_weight):
     sw = np.random.default_rng(5).uniform(0.5, 2.0, 150)
     Xf = sp.csr_matrix(X) if sparse else X
     nb = NaiveBayesTransferClassifier(
-        alpha=0.5, max_iter=1, source_weight=source_weight
+        alpha=0.5, max_iter=1, source_weight=source_weight, balance=False
     ).fit(Xf, y, tasks=tasks, sample_weight=sw, unlabelled=u)
     # the reference: the domain weights by hand, MultinomialNB on labelled
     # rows, its posteriors on the unlabelled rows, MultinomialNB on the rows
@@ -332,7 +340,12 @@ def test_nb_em_log_likelihood_never_decreases(seed):
     X, y, u = _counts(n=400, n_labelled=10, n_classes=3, seed=seed)
     tasks = np.where(np.arange(400) % 3 == 0, "source", "target")
     nb = NaiveBayesTransferClassifier(
-        alpha=0.1, max_iter=30, tol=0, source_weight=0.4, unlabelled_weight=0.7
+        alpha=0.1,
+        max_iter=30,
+        tol=0,
+        source_weight=0.4,
+        unlabelled_weight=0.7,
+        balance=False,
     ).fit(X, y, tasks=tasks, unlabelled=u)
     ll = nb.log_likelihood_
     assert len(ll) == nb.n_iter_ + 1 and nb.n_iter_ >= 5
@@ -343,7 +356,7 @@ def test_nb_em_log_likelihood_never_decreases(seed):
 def test_nb_log_likelihood_value():
     """``log_likelihood_`` is the stated objective, recomputed from the model."""
     X, y, u = _counts(n=60, n_labelled=10, seed=6)
-    nb = NaiveBayesTransferClassifier(alpha=0.3, max_iter=3, tol=0)
+    nb = NaiveBayesTransferClassifier(alpha=0.3, max_iter=3, tol=0, balance=False)
     nb.fit(X, y, unlabelled=u)
     jll = nb.predict_joint_log_proba(X)
     lab = ~u
@@ -371,16 +384,17 @@ def test_nb_em_helps_with_few_labels(seed):
     rates = 0.5 * rates + 0.5 * rates.mean(axis=0)  # close word rates
     X = rng.poisson(0.6 * rates[y]).astype(float)
     u = np.arange(600) >= 8
-    em = NaiveBayesTransferClassifier().fit(X, y, unlabelled=u)
     lab = NaiveBayesTransferClassifier(max_iter=0).fit(X, y, unlabelled=u)
-    assert em.score(X[u], y[u]) > lab.score(X[u], y[u]) + 0.03
+    for balance in (False, True):
+        em = NaiveBayesTransferClassifier(balance=balance).fit(X, y, unlabelled=u)
+        assert em.score(X[u], y[u]) > lab.score(X[u], y[u]) + 0.03
 
 
 # ---------------------------------------------------------------- linear EM
 def test_em_m_step_is_the_base_on_soft_rows():
     X, y, u = _clusters(n=80, n_labelled=10, n_classes=3, seed=8)
     base = LogisticRegression(C=2.0, solver="newton-cholesky")
-    em = EMTransferClassifier(base, balance=False, max_iter=1)
+    em = EMTransferClassifier(base, balance=False, temperature=1.0, max_iter=1)
     em.fit(X, y, unlabelled=u)
     m0 = LogisticRegression(C=2.0, solver="newton-cholesky").fit(X[~u], y[~u])
     Q = m0.predict_proba(X[u])
@@ -454,3 +468,86 @@ def test_grid_search_routes_unlabelled():
     # scored as an error and is not a class of the model)
     assert np.all(gs.cv_results_["mean_test_score"] > 0.5)
     assert gs.best_estimator_.labeled_iter_.max() > 0
+
+
+def test_nb_balance_follows_the_class_prior():
+    """Class mass normalisation: the unlabelled rows' soft counts follow the
+    prior, and a given prior is used as given."""
+    X, y, u = _counts(n=300, n_labelled=20, n_classes=3, seed=11)
+    prior = np.array([0.5, 0.3, 0.2])
+    nb = NaiveBayesTransferClassifier(balance=True, class_prior=prior, max_iter=1)
+    nb.fit(X, y, unlabelled=u)
+    lab_counts = np.bincount(y[~u], minlength=3)
+    np.testing.assert_allclose(nb.class_count_ - lab_counts, prior * u.sum(), rtol=1e-8)
+    with pytest.raises(ValueError, match="class_prior has shape"):
+        NaiveBayesTransferClassifier(balance=True, class_prior=[0.5, 0.5]).fit(
+            X, y, unlabelled=u
+        )
+    with pytest.raises(ValueError, match="class_prior must be finite"):
+        NaiveBayesTransferClassifier(balance=True, class_prior=[1, -1, 1]).fit(
+            X, y, unlabelled=u
+        )
+
+
+def test_em_temperature():
+    """temperature=0 refits on the most probable classes (classification EM);
+    a temperature sharpens the soft labels as p ** (1 / T)."""
+    X, y, u = _clusters(n=80, n_labelled=10, n_classes=3, seed=12)
+    lr = LogisticRegression(C=2.0, solver="newton-cholesky")
+    m0 = LogisticRegression(C=2.0, solver="newton-cholesky").fit(X[~u], y[~u])
+    P = m0.predict_proba(X[u])
+    hard = EMTransferClassifier(lr, balance=False, temperature=0, max_iter=1)
+    hard.fit(X, y, unlabelled=u)
+    ref = LogisticRegression(C=2.0, solver="newton-cholesky").fit(
+        np.vstack([X[~u], X[u]]), np.concatenate([y[~u], np.argmax(P, axis=1)])
+    )
+    np.testing.assert_allclose(hard.predict_proba(X), ref.predict_proba(X), rtol=1e-6)
+    sharp = EMTransferClassifier(lr, balance=False, temperature=0.5, max_iter=1)
+    sharp.fit(X, y, unlabelled=u)
+    Q = P**2 / (P**2).sum(axis=1, keepdims=True)
+    X_exp = np.vstack([X[~u]] + [X[u]] * 3)
+    y_exp = np.concatenate([y[~u]] + [np.full(u.sum(), k) for k in range(3)])
+    w_exp = np.concatenate([np.ones((~u).sum())] + [Q[:, k] for k in range(3)])
+    ref = LogisticRegression(C=2.0, solver="newton-cholesky").fit(
+        X_exp, y_exp, sample_weight=w_exp
+    )
+    np.testing.assert_allclose(
+        sharp.predict_proba(X), ref.predict_proba(X), rtol=1e-5, atol=1e-8
+    )
+
+
+@pytest.mark.parametrize("est", ESTIMATORS, ids=IDS)
+def test_float32_equals_float64(est):
+    X, y, u = _counts(n=200)
+    p64 = est.fit(X, y, unlabelled=u).predict_proba(X)
+    p32 = est.fit(X.astype(np.float32), y, unlabelled=u).predict_proba(X)
+    np.testing.assert_allclose(p32, p64, rtol=1e-3, atol=1e-4)
+
+
+def test_failed_fit_and_caller_arrays():
+    X, y, u = _counts(n=120)
+    y_orig, u_orig, X_orig = y.copy(), u.copy(), X.copy()
+    est = SelfTrainingTransferClassifier(LogisticRegression(solver="newton-cholesky"))
+    est.fit(X, y, unlabelled=u)
+    before = est.predict_proba(X)
+    with pytest.raises(ValueError, match="unlabelled"):
+        est.fit(X, y, unlabelled=np.ones(120, dtype=bool))
+    np.testing.assert_array_equal(est.predict_proba(X), before)
+    np.testing.assert_array_equal(y, y_orig)
+    np.testing.assert_array_equal(u, u_orig)
+    np.testing.assert_array_equal(X, X_orig)
+
+
+def test_base_without_scores_or_weights_is_refused():
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.svm import LinearSVC
+
+    X, y, u = _clusters(n=100)
+    with pytest.raises(ValueError, match="sample_weight"):
+        EMTransferClassifier(KNeighborsClassifier()).fit(X, y, unlabelled=u)
+    # decision_function alone ranks the rows (margins): self-training works
+    # (the classes are balanced; 6 labelled rows would estimate 4:2)
+    svc = SelfTrainingTransferClassifier(LinearSVC(), class_prior=[0.5, 0.5])
+    svc.fit(X, y, unlabelled=u)
+    assert svc.score(X, y) > 0.95
+    assert not hasattr(svc, "predict_proba")

@@ -397,7 +397,7 @@ class SourceTargetSplit(_TaskSplitter):
             ``task_column`` of ``X``.
         unlabelled : array-like of bool of shape (n_samples,), default=None
             True marks a row whose label is not known (see
-            :class:`skmtl.transfer.SelfTrainingClassifier`). Such a row is in
+            :class:`skmtl.transfer.SelfTrainingTransferClassifier`). Such a row is in
             every training set and in no test set, whatever its task, so that
             only labelled target rows are scored. None: every row is labelled.
 

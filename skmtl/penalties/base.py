@@ -31,15 +31,33 @@ A penalty has two faces:
     problem splits into one problem per task;
   - ``separable_by_feature``: a sum of one term per feature row of ``W``
     (working sets of features apply); such a penalty also provides
-    ``feature_violations(W, grad)``, the per-feature KKT violation;
+    ``feature_violations(W, grad)``, the per-feature KKT violation, and for
+    block coordinate descent the floats ``row_l2_weight`` and
+    ``row_curvature`` of each row's term
+    ``row_l2_weight * ||W_j|| + row_curvature / 2 * ||W_j||^2``;
   - ``quadratic_form``: None, or ``(alpha, M)`` when the penalty is exactly
     ``alpha / 2 * sum_j w_j M w_j^T`` over the rows ``w_j`` of ``W`` (per
     class), ``M`` a positive semi-definite (n_tasks, n_tasks) array or None
     for the identity (the direct solvers need this);
+  - ``coupling_hessian``: None, or the Hessian of the smooth part along the
+    task axis, the same (n_tasks, n_tasks) matrix ``H`` for every feature row
+    (``hvp(V)`` is ``V @ H`` along axis 1), described by its structure so that
+    a preconditioner can invert ``diag(d) + H`` per feature in O(n_tasks) or
+    O(n_edges): ``("identity_minus_ones", a, beta)`` for ``H = a I - beta
+    11^T``, ``("sparse", H)`` with a scipy sparse ``H``, ``("dense", H)``;
   - ``shared_component``: the model has a shared part ``w_0`` that predicts
     for tasks not seen in fit (``unseen_tasks="shared"``);
   - ``fitted_attributes(W, b)``: the extra public fitted attributes the
-    penalty defines (``shared_coef_`` ...), as a dict in the public layout.
+    penalty defines (``shared_coef_`` ...), as a dict in the public layout;
+  - ``n_components``: 1, or the number of parts ``V[0], ..., V[c - 1]``
+    whose sum is the model's ``W`` (a dirty model's ``W = P + Q``). Such a
+    penalty acts on the stacked parts ``V`` of shape (n_components,
+    n_features, n_tasks[, n_classes]): ``value``, ``gradient``, ``prox``,
+    ``kkt_violation`` and ``fitted_attributes`` take ``V`` (and the gradient
+    of the loss with respect to each part, which is the gradient with respect
+    to ``W``, repeated), and ``split(W)`` gives stacked parts summing to ``W``
+    (a start). Only solvers that declare ``_handles_components`` (FISTA)
+    solve it; the solver returns ``W`` (the sum) and the parts.
 """
 
 import numpy as np
@@ -91,7 +109,9 @@ class BoundPenalty:
     separable_by_task = False
     separable_by_feature = False
     quadratic_form = None
+    coupling_hessian = None
     shared_component = False
+    n_components = 1
 
     def smooth_value(self, W):
         return self.value(W)
@@ -105,6 +125,13 @@ class BoundPenalty:
     def fitted_attributes(self, W, b):
         """Extra public fitted attributes (public layout), none by default."""
         return {}
+
+    def split(self, W):
+        """Stacked parts summing to ``W`` (``n_components > 1`` only): a start."""
+        W = np.asarray(W, dtype=np.float64)
+        parts = np.zeros((self.n_components,) + W.shape)
+        parts[0] = W
+        return parts
 
 
 class RidgeSmoothPart(BoundPenalty):

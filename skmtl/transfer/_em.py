@@ -45,9 +45,13 @@ class NaiveBayesTransferClassifier(TaskClassifierMixin, BaseEstimator):
         theta_cw = (N_cw + alpha) / (sum_v N_cv + alpha * n_features)
 
     which is scikit-learn's ``MultinomialNB`` fitted on each row repeated
-    once per class with weight ``c_i r_ic``. Each EM round does not decrease
-    the weighted observed-data log-likelihood plus the log of the Dirichlet
-    prior that the smoothing ``alpha`` stands for::
+    once per class with weight ``c_i r_ic``. By default (``balance=True``) the
+    E step's posteriors are rescaled per class so that the unlabelled rows'
+    class masses follow the labelled target's proportions (class mass
+    normalisation), which keeps EM from drifting to a one-class clustering.
+    With ``balance=False`` (plain EM, as Dai et al.) each round does not
+    decrease the weighted observed-data log-likelihood plus the log of the
+    Dirichlet prior that the smoothing ``alpha`` stands for::
 
         L = sum_{i labelled}   c_i log(pi_{y_i} prod_w theta_{y_i w}^x_iw)
           + sum_{i unlabelled} c_i log(sum_c pi_c prod_w theta_cw^x_iw)
@@ -65,11 +69,26 @@ class NaiveBayesTransferClassifier(TaskClassifierMixin, BaseEstimator):
     ----------
     alpha : float, default=1.0
         Additive (Laplace) smoothing, ``> 0``.
-    source_weight : float in [0, 1) or None, default=None
+    source_weight : float in [0, 1) or None, default=0.1
         Share ``lam`` of the source rows in the counts; ``None`` keeps the
         rows' own weights (the domains pooled). No effect without source rows.
+        The default was chosen on one 20 Newsgroups split (comp_vs_sci, 1%
+        labelled target) and checked on the five others (see
+        ``docs/unlabelled_transfer.md``).
     target : hashable, default="target"
         Label of the target domain in ``tasks``.
+    balance : bool, default=True
+        Class mass normalisation of the E step (Zhu, Ghahramani & Lafferty,
+        2003): the posteriors' columns are rescaled so that the unlabelled
+        rows' class masses follow ``class_prior``. It keeps EM from drifting
+        to a one-class solution (plain EM did on 20 Newsgroups' sci_vs_talk:
+        error 0.50); it is no longer plain EM, so ``L`` may then decrease.
+        ``False`` is Dai et al.'s EM.
+    class_prior : {"target", "labelled"} or array-like of shape (n_classes,), \
+default="target"
+        The class proportions of the balanced E step: those of the labelled
+        target rows (of all labelled rows when the target has none), of all
+        labelled rows (``"labelled"``), or given ones (order of ``classes_``).
     unlabelled_weight : float, default=1.0
         Factor on the weight of the unlabelled rows, ``> 0``.
     fit_prior : bool, default=True
@@ -77,7 +96,7 @@ class NaiveBayesTransferClassifier(TaskClassifierMixin, BaseEstimator):
     max_iter : int, default=20
         Most EM rounds (0: naive Bayes on the labelled rows only).
     tol : float, default=1e-6
-        Stop when a round raises ``L`` by less than ``tol * |L|``.
+        Stop when a round changes ``L`` by less than ``tol * |L|``.
 
     Attributes
     ----------
@@ -90,8 +109,9 @@ class NaiveBayesTransferClassifier(TaskClassifierMixin, BaseEstimator):
         ``log pi_c``.
     feature_log_prob_ : ndarray of shape (n_classes, n_features)
         ``log theta_cw``.
-    log_likelihood_ : ndarray of shape (n_iter_ + 1,)
-        ``L`` after the fit on the labelled rows and after each round.
+    log_likelihood_ : ndarray of shape (n_rounds + 1,)
+        ``L`` after the fit on the labelled rows and after each of the
+        ``n_rounds = n_iter_`` rounds.
     n_iter_ : int
         EM rounds run.
     n_features_in_ : int
@@ -116,6 +136,10 @@ class NaiveBayesTransferClassifier(TaskClassifierMixin, BaseEstimator):
     K. Nigam, A. McCallum, S. Thrun and T. Mitchell, "Text classification from
     labeled and unlabeled documents using EM", Machine Learning 39, 2000.
 
+    X. Zhu, Z. Ghahramani and J. Lafferty, "Semi-supervised learning using
+    Gaussian fields and harmonic functions", ICML 2003 (class mass
+    normalisation).
+
     Examples
     --------
     >>> import numpy as np
@@ -125,7 +149,8 @@ class NaiveBayesTransferClassifier(TaskClassifierMixin, BaseEstimator):
     >>> rates = np.array([[3.0, 1.0, 2.0], [1.0, 3.0, 2.0]])  # word rates
     >>> X = rng.poisson(rates[y])
     >>> unlabelled = np.arange(300) >= 6  # 6 labelled rows
-    >>> nb = NaiveBayesTransferClassifier().fit(X, y, unlabelled=unlabelled)
+    >>> nb = NaiveBayesTransferClassifier(balance=False)  # plain EM
+    >>> nb = nb.fit(X, y, unlabelled=unlabelled)
     >>> bool(np.all(np.diff(nb.log_likelihood_) >= 0))  # EM never goes down
     True
     >>> labelled_only = NaiveBayesTransferClassifier(max_iter=0)
@@ -138,6 +163,8 @@ class NaiveBayesTransferClassifier(TaskClassifierMixin, BaseEstimator):
         "alpha": [Interval(Real, 0, None, closed="neither")],
         "source_weight": [Interval(Real, 0, 1, closed="left"), None],
         "target": "no_validation",
+        "balance": ["boolean"],
+        "class_prior": [StrOptions({"target", "labelled"}), "array-like"],
         "unlabelled_weight": [Interval(Real, 0, None, closed="neither")],
         "fit_prior": ["boolean"],
         "max_iter": [Interval(Integral, 0, None, closed="left")],
@@ -148,8 +175,10 @@ class NaiveBayesTransferClassifier(TaskClassifierMixin, BaseEstimator):
         self,
         alpha=1.0,
         *,
-        source_weight=None,
+        source_weight=0.1,
         target="target",
+        balance=True,
+        class_prior="target",
         unlabelled_weight=1.0,
         fit_prior=True,
         max_iter=20,
@@ -158,6 +187,8 @@ class NaiveBayesTransferClassifier(TaskClassifierMixin, BaseEstimator):
         self.alpha = alpha
         self.source_weight = source_weight
         self.target = target
+        self.balance = balance
+        self.class_prior = class_prior
         self.unlabelled_weight = unlabelled_weight
         self.fit_prior = fit_prior
         self.max_iter = max_iter
@@ -222,16 +253,23 @@ class NaiveBayesTransferClassifier(TaskClassifierMixin, BaseEstimator):
         self.classes_ = rows.classes
         X_u = Xk[rows.unlabelled]
 
+        prior = class_proportions(rows, self.class_prior) if self.balance else None
+        w_u = weights[rows.unlabelled]
         self._m_step(Xk, R * weights[:, None])
         history = [self._objective(Xk, R, weights, labelled)]
         self.n_iter_ = 0
         while self.n_iter_ < self.max_iter and rows.unlabelled.any():
             # E step on the unlabelled rows; the labelled rows stay clamped
-            R[rows.unlabelled] = softmax(self._joint_log_likelihood(X_u), axis=1)
+            jll_u = self._joint_log_likelihood(X_u)
+            if prior is None:
+                R_u = softmax(jll_u, axis=1)
+            else:
+                R_u = balance_posteriors(jll_u, w_u, prior)
+            R[rows.unlabelled] = R_u
             self._m_step(Xk, R * weights[:, None])
             self.n_iter_ += 1
             history.append(self._objective(Xk, R, weights, labelled))
-            if history[-1] - history[-2] <= self.tol * abs(history[-1]):
+            if abs(history[-1] - history[-2]) <= self.tol * abs(history[-1]):
                 break
         self.log_likelihood_ = np.asarray(history)
         return self
@@ -348,6 +386,17 @@ default="target"
         The class proportions of the balanced E step: those of the labelled
         target rows (of all labelled rows when the target has none), of all
         labelled rows (``"labelled"``), or given ones (order of ``classes_``).
+    temperature : float, default=0.1
+        The soft labels are ``q_ic`` proportional to ``p_ic ** (1 /
+        temperature)`` (before the balance): 1 is EM; below 1 sharpens them,
+        toward the entropy-minimising fixed points; 0 is classification EM
+        (Celeux & Govaert, 1992), every unlabelled row relabelled with its
+        most probable (balanced) class at every round. With a ridge-penalised
+        linear base on text the probabilities are unsure, and plain EM
+        (``temperature=1``) pulls the model toward them: on 20 Newsgroups
+        comp_vs_sci at 1% labelled, a ``JointTransferClassifier`` base had
+        error 0.15 alone, 0.27 with EM, 0.146 with classification EM and
+        0.087 with the default 0.1 (chosen there).
     unlabelled_weight : float, default=1.0
         Factor on the weight of the unlabelled rows, ``> 0``.
     max_iter : int, default=10
@@ -382,6 +431,10 @@ default="target"
     Gaussian fields and harmonic functions", ICML 2003 (class mass
     normalisation).
 
+    G. Celeux and G. Govaert, "A classification EM algorithm for clustering
+    and two stochastic versions", Computational Statistics & Data Analysis
+    14, 1992.
+
     Examples
     --------
     >>> import numpy as np
@@ -401,6 +454,7 @@ default="target"
         "target": "no_validation",
         "balance": ["boolean"],
         "class_prior": [StrOptions({"target", "labelled"}), "array-like"],
+        "temperature": [Interval(Real, 0, None, closed="left")],
         "unlabelled_weight": [Interval(Real, 0, None, closed="neither")],
         "max_iter": [Interval(Integral, 0, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
@@ -413,6 +467,7 @@ default="target"
         target="target",
         balance=True,
         class_prior="target",
+        temperature=0.1,
         unlabelled_weight=1.0,
         max_iter=10,
         tol=1e-3,
@@ -421,6 +476,7 @@ default="target"
         self.target = target
         self.balance = balance
         self.class_prior = class_prior
+        self.temperature = temperature
         self.unlabelled_weight = unlabelled_weight
         self.max_iter = max_iter
         self.tol = tol
@@ -478,9 +534,7 @@ default="target"
         Q_old = None
         self.n_iter_ = 0
         while self.n_iter_ < self.max_iter and unl.size:
-            Q = base.predict_proba(Xk[unl])
-            if prior is not None:
-                Q = balance_posteriors(Q, w_unl, prior)
+            Q = self._e_step(base.predict_proba(Xk[unl]), w_unl, prior)
             if Q_old is not None and np.max(np.abs(Q - Q_old)) <= self.tol:
                 break
             Q_old = Q
@@ -505,6 +559,20 @@ default="target"
         self.estimator_ = model
         self.classes_ = rows.classes
         return self
+
+    def _e_step(self, P, w_unl, prior):
+        """Soft labels from the base's probabilities: sharpened, balanced."""
+        with np.errstate(divide="ignore"):
+            logits = np.log(np.asarray(P, dtype=np.float64))
+        if self.temperature > 0:
+            logits = logits / self.temperature
+        if prior is not None:
+            Q = balance_posteriors(logits, w_unl, prior)
+        else:
+            Q = softmax(logits, axis=1)
+        if self.temperature == 0:  # classification EM: the most probable class
+            Q = np.eye(Q.shape[1])[np.argmax(Q, axis=1)]
+        return Q
 
     def _check_X(self, X):
         check_is_fitted(self)

@@ -13,11 +13,13 @@ domains and the labels, so that every estimator reads them the same way.
 """
 
 import numpy as np
+from scipy.optimize import brentq
+from scipy.special import expit
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
 from .._tasks import check_task_labels
-from .._validation import check_sample_weight, check_unlabelled
+from .._validation import check_class_labels, check_sample_weight, check_unlabelled
 
 __all__ = ["TransferRows", "check_transfer_rows", "labelled_targets"]
 
@@ -46,6 +48,9 @@ def labelled_targets(y, unlabelled):
         if y_arr.ndim == 0 or y_arr.shape[0] != n:
             raise ValueError(f"y has shape {y_arr.shape} but X has {n} rows.")
         y_lab = y_arr[idx]
+    # a missing label is an error on a labelled row only (placeholders unread)
+    check_class_labels(y_lab, rows=idx)
+    if not isinstance(y, (list, tuple)):
         if y_lab.dtype == object and unlabelled.any() and y_lab.size:
             numeric = np.asarray(y_lab.tolist())
             if numeric.dtype.kind in "biuf" and numeric.ndim == y_lab.ndim:
@@ -158,28 +163,71 @@ def class_proportions(rows, class_prior):
     return prior / prior.sum()
 
 
-def balance_posteriors(Q, weights, prior, max_iter=100, tol=1e-10):
-    """Rescale the class columns of ``Q`` so its class masses follow ``prior``.
+def balance_posteriors(log_q, weights, prior, max_iter=100, tol=1e-9):
+    """Posteriors whose class masses follow ``prior``: class mass normalisation.
 
-    Class mass normalisation (Zhu, Ghahramani & Lafferty, 2003), done to
-    convergence by Sinkhorn scaling: returns ``Q'_ic = Q_ic b_c / sum_k
-    Q_ik b_k`` (rows still sum to 1) with the scales ``b`` such that
-    ``sum_i weights_i Q'_ic = prior_c * sum_i weights_i``. A class of prior
-    0 gets no mass.
+    ``log_q`` holds log-posteriors (or any logits) of shape (n, n_classes).
+    Returns ``Q'_i = softmax(log_q_i + beta)``, the class scales ``exp(beta)``
+    chosen so that ``sum_i weights_i Q'_ic = prior_c * sum_i weights_i``
+    (Zhu, Ghahramani & Lafferty, 2003, done exactly). The mass of class ``c``
+    increases with ``beta_c`` alone, so each ``beta_c`` is found by a
+    bracketed root search (Brent's method) with the others fixed, sweeping
+    the classes until every mass is met (block coordinate descent on a
+    convex function; one search is exact for two classes). Root search rather
+    than Newton steps because near-certain posteriors (naive Bayes logits
+    differ by hundreds) make the masses almost piecewise constant in
+    ``beta``; logits rather than probabilities so that those rows can still
+    be moved. A class of prior 0 gets no mass.
     """
-    Q = np.asarray(Q, dtype=np.float64)
+    L = np.array(log_q, dtype=np.float64)
     w = np.asarray(weights, dtype=np.float64)
-    goal = prior * w.sum()
-    scale = np.ones(Q.shape[1])
-    out = Q
+    prior = np.asarray(prior, dtype=np.float64)
+    n_classes = L.shape[1]
+    active = prior > 0
+    L[:, ~active] = -np.inf
+    # a row with no finite logit among the active classes: uniform over them
+    dead = ~np.any(np.isfinite(L[:, active]), axis=1)
+    L[np.ix_(dead, np.flatnonzero(active))] = 0.0
+    total = w.sum()
+    goal = prior * total
+    beta = np.zeros(n_classes)
+    free = np.flatnonzero(active)[:-1]  # the last active class fixes the shift
     for _ in range(max_iter):
-        mass = w @ out
-        with np.errstate(divide="ignore", invalid="ignore"):
-            step = np.where(mass > 0, goal / mass, 0.0)
-        scale *= step
-        out = Q * scale
-        row = out.sum(axis=1, keepdims=True)
-        out = np.divide(out, row, out=np.zeros_like(out), where=row > 0)
-        if np.max(np.abs(w @ out - goal)) <= tol * w.sum():
+        for c in free:
+            beta[c] = _solve_class_shift(L, w, beta, c, goal[c])
+        mass = w @ _softmax_rows(L + beta)
+        if np.max(np.abs(mass - goal)) <= tol * total:
             break
-    return out
+    return _softmax_rows(L + beta)
+
+
+def _solve_class_shift(L, w, beta, c, goal_c):
+    """``b`` with ``sum_i w_i expit(d_i + b) = goal_c``, ``d_i`` the log-odds of c."""
+    others = np.delete(L + beta, c, axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        top = np.max(others, axis=1)
+        o = top + np.log(np.sum(np.exp(others - top[:, None]), axis=1))
+        d = L[:, c] - o
+    sure = np.isposinf(d) | (np.isnan(d) & np.isfinite(L[:, c]))
+    never = np.isneginf(d) | (np.isnan(d) & ~np.isfinite(L[:, c]))
+    open_ = ~(sure | never)
+    base = w[sure].sum()
+    if not open_.any():
+        return beta[c]
+    d_open, w_open = d[open_], w[open_]
+
+    def excess(b):
+        return base + w_open @ expit(d_open + b) - goal_c
+
+    lo, hi = -d_open.max() - 40.0, -d_open.min() + 40.0
+    if excess(lo) >= 0:
+        return lo
+    if excess(hi) <= 0:
+        return hi
+    return brentq(excess, lo, hi, xtol=1e-12, rtol=1e-12, maxiter=200)
+
+
+def _softmax_rows(Z):
+    top = np.max(Z, axis=1, keepdims=True)
+    E = np.exp(Z - top)
+    return E / E.sum(axis=1, keepdims=True)
