@@ -46,11 +46,16 @@ class BaseModel:
     ``estimator=None`` is :class:`JointTransferClassifier` (default
     parameters). ``tasks`` is passed to the base's ``fit`` only when the
     caller gave domains and the base's ``fit`` takes ``tasks``; the base then
-    predicts for the ``target`` domain.
+    predicts for the ``target`` domain. A base with a ``target`` parameter
+    (JointTransfer*, TrAdaBoost) gets the owner's ``target``, so that both
+    name the same domain.
     """
 
     def __init__(self, estimator, target, tasks_given):
-        self.prototype = JointTransferClassifier() if estimator is None else estimator
+        prototype = JointTransferClassifier() if estimator is None else estimator
+        if "target" in prototype.get_params(deep=False):
+            prototype = clone(prototype).set_params(target=target)
+        self.prototype = prototype
         self.target = target
         self.with_tasks = tasks_given and _takes(self.prototype.fit, "tasks")
         self.with_weights = has_fit_parameter(self.prototype, "sample_weight")
@@ -83,7 +88,10 @@ class BaseModel:
     def _call(self, method, X):
         fn = getattr(self.model, method)
         if self.with_tasks and _takes(fn, "tasks"):
-            return fn(X, tasks=np.full(X.shape[0], self.target, dtype=object))
+            # [target] * n: np.full would broadcast a tuple label
+            tasks = np.empty(X.shape[0], dtype=object)
+            tasks[:] = [self.target] * X.shape[0]
+            return fn(X, tasks=tasks)
         return fn(X)
 
     def scores(self, X, prefer_proba=True):

@@ -104,7 +104,8 @@ def check_transfer_rows(y, tasks, sample_weight, unlabelled, target, n_samples):
             count=n_samples,
         )
         is_target |= mask
-        domains[mask] = target
+        for i in np.flatnonzero(mask):  # one by one: a tuple label is one label
+            domains[i] = target
         if not is_target.any():
             raise ValueError(
                 f"no row of tasks is the target {target!r} and no row is "
