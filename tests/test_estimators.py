@@ -284,8 +284,11 @@ def test_task_weights_equal_sample_weight_scaling():
 
 def test_verbose_prints(capsys):
     X, y, tasks, _ = ragged_problem()
-    MultiTaskRegressor(penalty="l21", verbose=1).fit(X, y, tasks=tasks)
+    # solver named: "auto" picks BCD for L2,1 regression where numba is installed
+    MultiTaskRegressor(penalty="l21", solver="fista", verbose=1).fit(X, y, tasks=tasks)
     assert "FISTA" in capsys.readouterr().out
+    MultiTaskRegressor(penalty="l21", solver="bcd", verbose=1).fit(X, y, tasks=tasks)
+    assert "BCD" in capsys.readouterr().out
 
 
 # --------------------------------------------------- scikit-learn ecosystem
