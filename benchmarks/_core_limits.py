@@ -75,7 +75,14 @@ def count_passes(shape):
     total = float(shape[0]) * float(shape[1])
     counter = {"passes": 0.0, "calls": 0}
     saved = {}
-    for name in ("forward", "backward"):
+    # a preconditioner's Hessian diagonal (where the design has one) reads
+    # the squared X once besides its own backward product
+    names = [
+        name
+        for name in ("forward", "backward", "hessian_diagonal")
+        if hasattr(TaskDesign, name)
+    ]
+    for name in names:
         original = saved[name] = getattr(TaskDesign, name)
 
         def wrapped(self, *args, _original=original, **kwargs):

@@ -843,11 +843,29 @@ def _cli(argv=None):
     parser.add_argument(
         "--no-limits", action="store_true", help="skip the rows of issue #17"
     )
+    parser.add_argument(
+        "--peers",
+        default="sklearn,skglm",
+        help="comma-separated peers of the solver tables (default: sklearn,skglm)",
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=None, help="timings per fit (default: 3)"
+    )
+    parser.add_argument(
+        "--l21-ratios",
+        default=None,
+        help="comma-separated alpha / alpha_max of the L2,1 rows (default: 0.1,0.01)",
+    )
     args = parser.parse_args(argv)
     command = " ".join(["python benchmarks/bench_core.py"] + sys.argv[1:])
+    if args.repeat is not None:
+        FULL["repeat"] = QUICK["repeat"] = args.repeat
+    if args.l21_ratios is not None:
+        FULL["l21_ratios"] = [float(v) for v in args.l21_ratios.split(",")]
     main(
         quick=args.quick,
         out_dir=args.out,
+        peers=tuple(args.peers.split(",")),
         command=command,
         issue_rows=not args.no_limits,
     )
