@@ -563,6 +563,7 @@ def main(
     command=None,
     seed=0,
     issue_rows=True,
+    only=None,
 ):
     """Run the benchmark; return ``{"peers": rows, "summary": rows}``.
 
@@ -580,6 +581,10 @@ def main(
         The command line recorded in ``core.md``.
     issue_rows : bool
         Also run the rows of issue #17 (``_core_limits.py``).
+    only : collection of str or None
+        Run only these steps of the issue rows (their names in
+        :func:`_issue_rows`, e.g. ``"growth"``) and no solver-vs-peer table;
+        None runs everything.
     """
     cfg = QUICK if quick else FULL
     log = print
@@ -587,9 +592,17 @@ def main(
     start = time.perf_counter()
     rows, notes, summary, sections = [], [], [], []
     with threadpool_limits(1, user_api="blas"):
-        l21_main = _peer_rows(cfg, peers, seed, rows, notes, log)
+        if only is None:
+            l21_main = _peer_rows(cfg, peers, seed, rows, notes, log)
+        else:
+            l21_main = [
+                L21Problem(n, p, T, seed=seed + i, ratio=cfg["l21_ratios"][0])
+                for i, (n, p, T) in enumerate(cfg["l21"])
+            ]
         if issue_rows:
-            summary, sections = _issue_rows(cfg, quick, rows, l21_main, out_dir, log)
+            summary, sections = _issue_rows(
+                cfg, quick, rows, l21_main, out_dir, log, only
+            )
     elapsed = time.perf_counter() - start
     table = markdown_table(rows)
     log("")
@@ -693,23 +706,26 @@ def _ratio_range(rows, prefix, peer, suffix=None):
     return max(ratios), f"{min(ratios):.2f}-{max(ratios):.2f}x"
 
 
-def _issue_rows(cfg, quick, rows, l21_main, out_dir, log):
+def _issue_rows(cfg, quick, rows, l21_main, out_dir, log, only=None):
     """The summary rows and detail sections of issue #17, in the issue's order."""
     summary, sections = [], []
+    if only is not None:
+        rows = []  # no solver-vs-peer rows: the first rows are not measured
     worst, text = _ratio_range(rows, "logistic", "sklearn LogisticRegression loop")
     sizes = " / ".join(str(T) for T, *_ in cfg["logistic"])
-    summary.append(
-        limits._row(
-            f"independent logistic, {sizes} ragged sparse tasks, vs a loop of "
-            "sklearn LogisticRegression",
-            "0.24-0.46x",
-            text,
-            "keep",
-            worst is not None and worst <= 0.5,
-            "both settings (default tol, same gap); table below",
+    if only is None:
+        summary.append(
+            limits._row(
+                f"independent logistic, {sizes} ragged sparse tasks, vs a loop of "
+                "sklearn LogisticRegression",
+                "0.24-0.46x",
+                text,
+                "keep",
+                worst is not None and worst <= 0.5,
+                "both settings (default tol, same gap); table below",
+            )
         )
-    )
-    for ratio in cfg["l21_ratios"]:
+    for ratio in cfg["l21_ratios"] if only is None else []:
         parts, worst_all = [], 0.0
         for n, p, T in cfg["l21"]:
             name = f"l21 n={n} p={p} T={T}"
@@ -758,10 +774,12 @@ def _issue_rows(cfg, quick, rows, l21_main, out_dir, log):
         ("CV vs GridSearchCV", lambda: (limits.row_cv_vs_gridsearch(quick, log), [])),
     ]
     for name, step in steps:
+        if only is not None and name not in only:
+            continue
         log(f"issue #17: {name}")
         start = time.perf_counter()
         try:
-            if ovr is None and name == "20NG L2,1":
+            if ovr is None and name in ("20NG L2,1", "data passes", "shared rows"):
                 ovr = limits.newsgroups_one_vs_rest(quick)
             got, section = step()
         except Exception as exc:  # noqa: BLE001 - one failed row must not end the run
@@ -856,6 +874,11 @@ def _cli(argv=None):
         default=None,
         help="comma-separated alpha / alpha_max of the L2,1 rows (default: 0.1,0.01)",
     )
+    parser.add_argument(
+        "--only",
+        default=None,
+        help="comma-separated issue #17 steps to run alone (e.g. 'growth,large T')",
+    )
     args = parser.parse_args(argv)
     command = " ".join(["python benchmarks/bench_core.py"] + sys.argv[1:])
     if args.repeat is not None:
@@ -868,6 +891,7 @@ def _cli(argv=None):
         peers=tuple(args.peers.split(",")),
         command=command,
         issue_rows=not args.no_limits,
+        only=None if args.only is None else set(args.only.split(",")),
     )
 
 
