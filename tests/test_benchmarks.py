@@ -379,3 +379,25 @@ def test_bench_distill_20ng_quick(tmp_path):
     assert "bench_distill_20ng.main(quick=True" in report
     for m in bench.row_names():
         assert f"| {m} |" in report
+
+
+def test_bench_newton_quick(tmp_path, monkeypatch):
+    bench = _load("bench_newton")
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    rows = bench.main(quick=True, out_dir=tmp_path)
+    sweep = [r for r in rows if r["measure"] == "sweep"]
+    assert {r["T"] for r in sweep} == set(bench.QUICK["sweep_T"])
+    assert all(r["kkt_ok"] and r["passes"] > 0 for r in sweep)
+    # the preconditioner takes fewer CG steps than plain CG on every problem
+    for T in bench.QUICK["sweep_T"]:
+        for coupling in ("mean", "graph chain"):
+            cg = {
+                r["solver"]: r["cg_mean"]
+                for r in sweep
+                if r["T"] == T and r["coupling"] == coupling
+            }
+            assert cg[bench.PRE] < cg[bench.PLAIN]
+    many = {r["coupling"] for r in rows if r["measure"] == "many tasks"}
+    assert many == {"independent", "mean", "graph chain"}
+    assert len(bench.summary(rows)) == 4
+    assert "bench_newton.main(quick=True)" in (tmp_path / "newton.md").read_text()

@@ -3,12 +3,20 @@
 All three are ``alpha / 2 * sum_j w_j M w_j^T`` for a positive semi-definite
 (n_tasks, n_tasks) matrix ``M``, where ``w_j`` is the row of ``W`` for feature
 ``j`` (and class, for multinomial models). Only ``M`` differs.
+
+Products with ``M`` use its structure and cost O(n_features * n_tasks) (mean
+coupling, the all-pairs graph: identity plus rank one) or O(n_features *
+n_edges) (other graphs: a sparse Laplacian); the dense ``M`` is formed only
+when a direct solver reads ``quadratic_form`` (they refuse more than a few
+thousand tasks before reading it). ``coupling_hessian`` tells the Newton
+preconditioner the structure (see :mod:`skmtl.penalties.base`).
 """
 
 import numbers
 from functools import cached_property
 
 import numpy as np
+import scipy.sparse as sp
 
 from .._design import public_coef
 from .._tasks import TaskIndex, _short_list
@@ -32,6 +40,10 @@ class _BoundQuadratic(BoundPenalty):
         self.quadratic_form = (alpha, M)
         # without coupling the problem splits into one problem per task
         self.separable_by_task = M is None
+        if M is None:
+            self.coupling_hessian = ("identity_minus_ones", alpha, 0.0)
+        else:
+            self.coupling_hessian = ("dense", alpha * np.asarray(M))
 
     def value(self, W):
         return 0.5 * self.alpha * float(np.sum(W * _apply_coupling(W, self.M)))
@@ -135,6 +147,9 @@ class _BoundMean(_BoundQuadratic):
         self.alpha = alpha
         self.shared_factor = shared_factor
         self.separable_by_task = False
+        # alpha M = alpha specific I - alpha specific c 11^T
+        a = alpha * specific
+        self.coupling_hessian = ("identity_minus_ones", a, a * shared_factor)
 
     @cached_property
     def M(self):
@@ -214,17 +229,25 @@ class GraphLaplacian(BasePenalty):
         self.ridge = ridge
 
     def adjacency_matrix(self, task_labels):
-        """The validated (n_tasks, n_tasks) symmetric adjacency matrix."""
+        """The validated (n_tasks, n_tasks) symmetric adjacency matrix (dense)."""
+        A = self._sparse_adjacency(task_labels)
+        if A is None:
+            n_tasks = len(task_labels)
+            return np.ones((n_tasks, n_tasks)) - np.eye(n_tasks)
+        return A.toarray()
+
+    def _sparse_adjacency(self, task_labels):
+        """The validated symmetric adjacency as CSR, or None for all pairs."""
         n_tasks = len(task_labels)
         A = self.adjacency
         if A is None:
-            return np.ones((n_tasks, n_tasks)) - np.eye(n_tasks)
+            return None
         if isinstance(A, dict) or (
             isinstance(A, list) and len(A) and isinstance(A[0], tuple)
         ):
             items = A.items() if isinstance(A, dict) else [(pair, 1.0) for pair in A]
             index = TaskIndex(task_labels)
-            mat = np.zeros((n_tasks, n_tasks))
+            rows, cols, vals = [], [], []
             for pair, weight in items:
                 if not isinstance(pair, tuple) or len(pair) != 2:
                     raise ValueError(
@@ -240,29 +263,114 @@ class GraphLaplacian(BasePenalty):
                     )
                 if not isinstance(weight, numbers.Real):
                     raise ValueError(f"adjacency weight of {pair!r} must be a number.")
-                mat[codes[0], codes[1]] += float(weight)
-            A = mat
+                rows.append(codes[0])
+                cols.append(codes[1])
+                vals.append(float(weight))
+            # duplicates are summed, as the dense form did
+            A = sp.coo_matrix(
+                (np.asarray(vals, dtype=float), (rows, cols)), shape=(n_tasks, n_tasks)
+            ).tocsr()
+        elif sp.issparse(A):
+            A = sp.csr_matrix(A, dtype=float)
         else:
             A = np.array(A, dtype=float)
-            if A.shape != (n_tasks, n_tasks):
-                raise ValueError(
-                    f"adjacency must have shape (n_tasks, n_tasks) = "
-                    f"({n_tasks}, {n_tasks}) in the order of the sorted task labels, "
-                    f"got shape {A.shape}."
-                )
-        if not np.all(np.isfinite(A)):
+        if A.shape != (n_tasks, n_tasks):
+            raise ValueError(
+                f"adjacency must have shape (n_tasks, n_tasks) = "
+                f"({n_tasks}, {n_tasks}) in the order of the sorted task labels, "
+                f"got shape {A.shape}."
+            )
+        # a dense matrix is validated, then stored sparse (products in O(edges))
+        A = sp.csr_matrix(A)
+        if not np.all(np.isfinite(A.data)):
             raise ValueError("adjacency contains NaN or infinite weights.")
-        if np.any(A < 0):
-            raise ValueError(f"adjacency weights must be non-negative, got {A.min()}.")
-        A = 0.5 * (A + A.T)
-        np.fill_diagonal(A, 0.0)
+        if np.any(A.data < 0):
+            raise ValueError(
+                f"adjacency weights must be non-negative, got {A.data.min()}."
+            )
+        A = (0.5 * (A + A.T)).tocsr()
+        A.setdiag(0.0)
+        A.eliminate_zeros()
         return A
 
     def bind(self, task_labels, alpha):
-        A = self.adjacency_matrix(task_labels)
-        laplacian = np.diag(A.sum(axis=1)) - A
+        A = self._sparse_adjacency(task_labels)
         ridge = self._check_strength("ridge")
         coupling = self._check_strength("coupling")
-        # sum over ordered pairs of A_st ||w_s - w_t||^2 = 2 tr(W L W^T)
-        M = ridge * np.eye(len(task_labels)) + 2.0 * coupling * laplacian
-        return _BoundQuadratic(M, alpha)
+        return _BoundGraph(len(task_labels), A, ridge, coupling, alpha)
+
+
+class _BoundGraph(_BoundQuadratic):
+    """``M = ridge I + 2 coupling L``, ``L`` the graph Laplacian, never dense.
+
+    The sum over ordered pairs of ``A_st ||w_s - w_t||^2`` is ``2 tr(W L W^T)``.
+    All pairs linked with weight 1 (``adjacency=None``) gives ``L = T I -
+    11^T``, identity plus rank one (products in O(n_features n_tasks));
+    otherwise ``L`` is a sparse matrix and a product costs O(n_features
+    n_edges). The dense ``M`` is built only when ``quadratic_form`` is read
+    (the direct solvers).
+    """
+
+    def __init__(self, n_tasks, A, ridge, coupling, alpha):
+        self.n_tasks, self.A = n_tasks, A
+        self.ridge, self.coupling = ridge, coupling
+        self.alpha = alpha
+        self.separable_by_task = False
+        if A is None:
+            # alpha M = alpha (ridge + 2 coupling T) I - 2 alpha coupling 11^T
+            self.coupling_hessian = (
+                "identity_minus_ones",
+                alpha * (ridge + 2.0 * coupling * n_tasks),
+                2.0 * alpha * coupling,
+            )
+        else:
+            self.laplacian = (sp.diags(np.asarray(A.sum(axis=1)).ravel()) - A).tocsr()
+            Mh = alpha * (
+                ridge * sp.identity(n_tasks) + 2.0 * coupling * self.laplacian
+            )
+            self.coupling_hessian = ("sparse", Mh.tocsr())
+
+    @cached_property
+    def M(self):
+        T = self.n_tasks
+        if self.A is None:
+            L = T * np.eye(T) - np.ones((T, T))
+        else:
+            L = self.laplacian.toarray()
+        return self.ridge * np.eye(T) + 2.0 * self.coupling * L
+
+    @property
+    def quadratic_form(self):
+        return self.alpha, self.M
+
+    def _apply(self, W):
+        # W @ M along the task axis (axis 1)
+        if self.A is None:
+            LW = self.n_tasks * W - W.sum(axis=1, keepdims=True)
+        else:
+            # (L W_k^T)^T for each trailing slice, with L symmetric
+            Wt = np.moveaxis(W, 1, 0)
+            LW = np.moveaxis(
+                (self.laplacian @ Wt.reshape(self.n_tasks, -1)).reshape(Wt.shape), 0, 1
+            )
+        return self.ridge * W + 2.0 * self.coupling * LW
+
+    def value(self, W):
+        return 0.5 * self.alpha * float(np.sum(W * self._apply(W)))
+
+    def gradient(self, W):
+        return self.alpha * self._apply(W)
+
+    def hvp(self, V):
+        return self.alpha * self._apply(V)
+
+    def lipschitz(self):
+        T = self.n_tasks
+        if self.A is None:
+            top = T if T > 1 else 0.0
+        elif T <= 2000:
+            top = float(np.linalg.eigvalsh(self.laplacian.toarray())[-1])
+        else:
+            # Gershgorin: lambda_max(L) <= 2 max degree (an upper bound)
+            top = 2.0 * float(np.max(self.laplacian.diagonal(), initial=0.0))
+        return self.alpha * (self.ridge + 2.0 * self.coupling * top)

@@ -36,6 +36,12 @@ A penalty has two faces:
     ``alpha / 2 * sum_j w_j M w_j^T`` over the rows ``w_j`` of ``W`` (per
     class), ``M`` a positive semi-definite (n_tasks, n_tasks) array or None
     for the identity (the direct solvers need this);
+  - ``coupling_hessian``: None, or the Hessian of the smooth part along the
+    task axis, the same (n_tasks, n_tasks) matrix ``H`` for every feature row
+    (``hvp(V)`` is ``V @ H`` along axis 1), described by its structure so that
+    a preconditioner can invert ``diag(d) + H`` per feature in O(n_tasks) or
+    O(n_edges): ``("identity_minus_ones", a, beta)`` for ``H = a I - beta
+    11^T``, ``("sparse", H)`` with a scipy sparse ``H``, ``("dense", H)``;
   - ``shared_component``: the model has a shared part ``w_0`` that predicts
     for tasks not seen in fit (``unseen_tasks="shared"``);
   - ``fitted_attributes(W, b)``: the extra public fitted attributes the
@@ -91,6 +97,7 @@ class BoundPenalty:
     separable_by_task = False
     separable_by_feature = False
     quadratic_form = None
+    coupling_hessian = None
     shared_component = False
 
     def smooth_value(self, W):

@@ -79,9 +79,22 @@ class SolverResult:
     memory : object or None
         What the solver can reuse on a nearby problem (``memory=`` of the
         next ``solve`` along a path), or None.
+    n_inner : list of int or None
+        Inner iterations per outer one (Newton-CG: CG steps per Newton
+        step), when the solver has them.
     """
 
-    def __init__(self, W, b, n_iter, kkt_violation, objective, converged, memory=None):
+    def __init__(
+        self,
+        W,
+        b,
+        n_iter,
+        kkt_violation,
+        objective,
+        converged,
+        memory=None,
+        n_inner=None,
+    ):
         self.W = W
         self.b = b
         self.n_iter = n_iter
@@ -89,6 +102,7 @@ class SolverResult:
         self.objective = objective
         self.converged = converged
         self.memory = memory
+        self.n_inner = n_inner
 
 
 class BaseSolver:
