@@ -401,3 +401,21 @@ def test_bench_newton_quick(tmp_path, monkeypatch):
     assert many == {"independent", "mean", "graph chain"}
     assert len(bench.summary(rows)) == 4
     assert "bench_newton.main(quick=True)" in (tmp_path / "newton.md").read_text()
+
+
+def test_bench_l21_quick(tmp_path):
+    bench = _load("bench_l21")
+    rows = bench.main(quick=True, out_dir=tmp_path, peers=("sklearn",))
+    shared = [r for r in rows if "vs_sklearn" in r]
+    contenders = {"skmtl bcd", "skmtl fista", "sklearn MultiTaskLasso"}
+    assert len(shared) == len(bench.QUICK_SIZES) * len(bench.FRACTIONS) * 3
+    assert {r["contender"] for r in shared} == contenders
+    for row in shared:
+        # every contender timed at the same duality gap
+        assert "note" not in row
+        assert 0 <= row["gap"] <= bench.TARGET_GAP
+    search = [r for r in rows if "vs_mean" in r]
+    assert {r["contender"] for r in search} == {"l21 bcd", "l21 fista", "mean coupling"}
+    assert all(r["not_converged"] == 0 for r in search)
+    report = (tmp_path / "l21.md").read_text()
+    assert "python benchmarks/bench_l21.py --quick" in report

@@ -31,6 +31,16 @@ class _BoundL21(RidgeSmoothPart):
             scale = np.where(norms > thresh, 1.0 - thresh / norms, 0.0)
         return W * scale.reshape((-1,) + (1,) * (W.ndim - 1))
 
+    @property
+    def row_curvature(self):
+        """The smooth part is ``row_curvature / 2 * ||W_j||^2`` on each row."""
+        return self.mu
+
+    @property
+    def row_l2_weight(self):
+        """The non-smooth part is ``row_l2_weight * ||W_j||_2`` on each row."""
+        return self.lam
+
     def kkt_violation(self, W, grad):
         return float(self.feature_violations(W, grad).max(initial=0.0))
 

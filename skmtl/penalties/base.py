@@ -31,7 +31,10 @@ A penalty has two faces:
     problem splits into one problem per task;
   - ``separable_by_feature``: a sum of one term per feature row of ``W``
     (working sets of features apply); such a penalty also provides
-    ``feature_violations(W, grad)``, the per-feature KKT violation;
+    ``feature_violations(W, grad)``, the per-feature KKT violation, and for
+    block coordinate descent the floats ``row_l2_weight`` and
+    ``row_curvature`` of each row's term
+    ``row_l2_weight * ||W_j|| + row_curvature / 2 * ||W_j||^2``;
   - ``quadratic_form``: None, or ``(alpha, M)`` when the penalty is exactly
     ``alpha / 2 * sum_j w_j M w_j^T`` over the rows ``w_j`` of ``W`` (per
     class), ``M`` a positive semi-definite (n_tasks, n_tasks) array or None
