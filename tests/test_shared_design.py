@@ -12,6 +12,7 @@ import warnings
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
 from skmtl import MultiTaskClassifier, MultiTaskRegressor
@@ -50,9 +51,15 @@ def test_independent_equals_sklearn_loop(sparse, dtype, fit_intercept):
     X, Y = _data(dtype=dtype)
     Xf = sp.csr_matrix(X) if sparse else X
     alpha, n = 0.05, X.shape[0]
-    model = MultiTaskClassifier(
-        alpha=alpha, fit_intercept=fit_intercept, tol=1e-10, max_iter=5000
-    ).fit(Xf, Y)
+    # float32 gradients stall at a KKT violation of 1e-6 to 1e-5 relative: a
+    # ConvergenceWarning there is the precision of float32, not of the solver
+    tol = 1e-10 if dtype == np.float64 else 1e-6
+    with warnings.catch_warnings():
+        if dtype == np.float32:
+            warnings.simplefilter("ignore", ConvergenceWarning)
+        model = MultiTaskClassifier(
+            alpha=alpha, fit_intercept=fit_intercept, tol=tol, max_iter=5000
+        ).fit(Xf, Y)
     assert model.coef_.shape == (3, 5) and model.intercept_.shape == (3,)
     assert model.coef_.dtype == dtype
     for t in range(Y.shape[1]):
@@ -172,5 +179,7 @@ def test_no_copy_of_X_per_task(sparse, Est):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a capped max_iter is fine here
         peak = _peak_bytes(lambda: Est(penalty="mean", max_iter=5).fit(X, Y).predict(X))
-    # the stacked layout alone would hold n_tasks copies of X
-    assert peak < 3 * x_bytes, f"peak {peak / 1e6:.1f} MB, X {x_bytes / 1e6:.1f} MB"
+    # the stacked layout alone would hold n_tasks = 20 copies of X; the fit may
+    # hold a few arrays of X's size (Newton-CG's preconditioner keeps the
+    # squared X once), never one per task
+    assert peak < 5 * x_bytes, f"peak {peak / 1e6:.1f} MB, X {x_bytes / 1e6:.1f} MB"
