@@ -229,7 +229,7 @@ def row_small_fits_threads(quick, log):
     }
     default = os.cpu_count() or 1
     lines, ratios, ratios_off = [], [], []
-    repeat = 2 if quick else 5
+    repeat = 2 if quick else 11  # fits of milliseconds: many draws
     original = threads_module.n_threads_for
     for name, fit in cases.items():
 

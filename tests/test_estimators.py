@@ -284,8 +284,11 @@ def test_task_weights_equal_sample_weight_scaling():
 
 def test_verbose_prints(capsys):
     X, y, tasks, _ = ragged_problem()
-    MultiTaskRegressor(penalty="l21", verbose=1).fit(X, y, tasks=tasks)
+    MultiTaskRegressor(penalty="l21", solver="fista", verbose=1).fit(X, y, tasks=tasks)
     assert "FISTA" in capsys.readouterr().out
+    # "auto" picks block coordinate descent here (the squared loss)
+    MultiTaskRegressor(penalty="l21", solver="bcd", verbose=1).fit(X, y, tasks=tasks)
+    assert "[BCD]" in capsys.readouterr().out
 
 
 # --------------------------------------------------- scikit-learn ecosystem
