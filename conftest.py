@@ -8,7 +8,10 @@ and its documentation page are not collected (their tests skip through
 
 import importlib.util
 
-collect_ignore_glob = []
+# The documentation site's configuration and what `make docs` generates (the
+# gallery's copies of examples/*.py would run on import) are not tests.
+collect_ignore = ["docs/conf.py"]
+collect_ignore_glob = ["docs/_build/*", "docs/api/*", "docs/auto_examples/*"]
 if importlib.util.find_spec("torch") is None:
     collect_ignore_glob += [
         "skmtl/neural/*",

@@ -87,6 +87,8 @@ FULL = {
     "speed_T": [(5, 100), (10, 100), (20, 100), (40, 100)],
     "speed_n": [(10, 50), (10, 100), (10, 200), (10, 400)],
     "speed_p": 50,
+    "penalty_sizes": [(10, 100)],
+    "growth_penalties": ("dirty", "rmtfl", "rmtl"),
     "repeat": 3,
     "budget_s": 10.0,
 }
@@ -100,6 +102,8 @@ QUICK = {
     "speed_T": [(3, 20), (4, 20)],
     "speed_n": [(3, 20), (3, 30)],
     "speed_p": 5,
+    "penalty_sizes": [(3, 20)],
+    "growth_penalties": ("dirty",),
     "repeat": 1,
     "budget_s": 5.0,
 }
@@ -284,20 +288,59 @@ def run_accuracy(quick, cfg, specs, log):
 
 
 # ================================================================ speed
-class TraceProblem:
-    """``sum_t mean_{i in t} loss_i + alpha ||W||_*`` with per-task intercepts.
+# the penalties of part 3: (penalty object, how alpha is set from the loss
+# gradient G at W = 0 (p, T), the parts of W it has)
+def _penalty_specs():
+    pen = skmtl.penalties
+    specs = {"trace": (pen.TraceNorm(), "spectral", 1)}
+    optional = {
+        "relationship": ("TaskRelationship", "spectral", 1),
+        "clustered": ("Clustered", "spectral", 1),
+        "dirty": ("Dirty", "dirty", 2),
+        "rmtl": ("RobustLowRank", "rmtl", 2),
+        "rmtfl": ("RobustFeatureLearning", "rmtfl", 2),
+    }
+    for short, (cls_name, rule, n_parts) in optional.items():
+        cls = getattr(pen, cls_name, None)
+        if cls is not None:  # a checkout without it: left out
+            specs[short] = (cls(), rule, n_parts)
+    return specs
+
+
+def _alpha_max(rule, G, penalty):
+    """The smallest alpha with W = 0 optimal (for the smooth couplings, the
+    trace norm's: their W is never exactly 0, any alpha is a valid problem)."""
+    rows, cols = np.abs(G).sum(axis=1), np.linalg.norm(G, axis=0)
+    if rule == "dirty":
+        return max(np.abs(G).max() / penalty.sparse, rows.max() / penalty.block)
+    if rule == "rmtl":
+        spectral = np.linalg.norm(G, 2)
+        return max(spectral / penalty.low_rank, cols.max() / penalty.outlier)
+    if rule == "rmtfl":
+        row_l2 = np.linalg.norm(G, axis=1).max()
+        return max(row_l2 / penalty.block, cols.max() / penalty.outlier)
+    return np.linalg.norm(G, 2)
+
+
+class PenaltyProblem:
+    """``sum_t mean_{i in t} loss_i + penalty(W)`` with per-task intercepts.
 
     ``p`` Gaussian features, ``T`` tasks of ``n_t`` rows, the tasks' weights
     of rank 3 (``W = A B``, ``A`` (p, 3), ``B`` (3, T)); squared loss with
     noise of half the signal's sd, or binary logistic labels drawn from the
-    planted model. ``alpha = alpha_max / 10`` where ``alpha_max`` (the
-    spectral norm of the loss gradient at ``W = 0`` and the best intercepts)
-    is the smallest alpha with ``W = 0`` optimal.
+    planted model. ``alpha = alpha_max / 10`` where ``alpha_max`` is the
+    smallest alpha with ``W = 0`` optimal (for the trace norm the spectral
+    norm of the loss gradient at ``W = 0`` and the best intercepts; for the
+    task relationship and clustered couplings, whose ``W`` is never 0, the
+    trace norm's). ``penalty`` is a key of :func:`_penalty_specs`; the
+    penalty is written here from its definition, for numpy and for cvxpy.
     """
 
-    def __init__(self, kind, T, n_t, p, seed):
+    def __init__(self, kind, T, n_t, p, seed, penalty="trace"):
         rng = np.random.default_rng(seed)
         self.kind, self.T, self.n_t, self.p = kind, T, n_t, p
+        self.penalty_name = penalty
+        self.penalty, rule, self.n_parts = _penalty_specs()[penalty]
         self.tasks = np.repeat(np.arange(T), n_t)
         self.X = rng.standard_normal((T * n_t, p))
         W = rng.standard_normal((p, 3)) @ rng.standard_normal((3, T)) / np.sqrt(p)
@@ -315,44 +358,108 @@ class TraceProblem:
         G = np.column_stack(
             [self.X[self.tasks == t].T @ resid[self.tasks == t] for t in range(T)]
         )
-        self.alpha = self.c * np.linalg.norm(G, 2) / 10
-        self.name = f"{kind} T={T} n_t={n_t} p={p}"
+        self.alpha = _alpha_max(rule, self.c * G, self.penalty) / 10
+        self.name = f"{penalty} {kind} T={T} n_t={n_t} p={p}"
 
     def _task_mean(self, v):
         return np.array([v[self.tasks == t].mean() for t in range(self.T)])[self.tasks]
 
-    def objective(self, W, b):
-        """W (p, T), b (T,): the objective from its definition."""
+    def penalty_value(self, parts):
+        """The penalty at the parts (W,) or (P, Q), from its definition."""
+        pen, a = self.penalty, self.alpha
+        W = parts[0]
+        nuc = np.linalg.svd(W, compute_uv=False).sum()
+        if self.penalty_name == "trace":
+            return a * nuc
+        if self.penalty_name == "relationship":
+            return 0.5 * a * (pen.ridge * np.sum(W * W) + pen.coupling * nuc**2)
+        if self.penalty_name == "clustered":
+            # min over M in closed form (Zhou, Chen & Ye 2011, Thm 3.1): M
+            # shares W^T W's eigenvectors, eigenvalues on a capped simplex
+            from skmtl.penalties._clustered import capped_simplex_weights
+
+            eta = pen.ridge / pen.coupling
+            s = np.linalg.svd(W, compute_uv=False)
+            s = np.concatenate([s, np.zeros(self.T - s.size)])
+            m = capped_simplex_weights(s, eta, pen.n_clusters)
+            frac = float(np.sum(s**2 / (eta + m)))
+            return 0.5 * a * pen.coupling * eta * (1 + eta) * frac
+        P, Q = parts
+        row_l2 = np.linalg.norm(P, axis=1).sum()
+        col_l2 = np.linalg.norm(Q, axis=0).sum()
+        if self.penalty_name == "dirty":
+            return a * (pen.block * np.abs(P).max(axis=1).sum()
+                        + pen.sparse * np.abs(Q).sum())  # fmt: skip
+        if self.penalty_name == "rmtl":
+            P_nuc = np.linalg.svd(P, compute_uv=False).sum()
+            return a * (pen.low_rank * P_nuc + pen.outlier * col_l2)
+        return a * (pen.block * row_l2 + pen.outlier * col_l2)  # rmtfl
+
+    def objective(self, parts, b):
+        """parts: (W,) or (P, Q), each (p, T); b (T,): the objective."""
+        W = sum(parts)
         s = np.einsum("ip,pi->i", self.X, W[:, self.tasks]) + b[self.tasks]
         if self.kind == "squared":
             losses = 0.5 * (self.y - s) ** 2
         else:
             losses = np.logaddexp(0.0, -np.where(self.y > 0, 1.0, -1.0) * s)
-        nuclear = np.linalg.svd(W, compute_uv=False).sum()
-        return float(self.c * losses.sum() + self.alpha * nuclear)
+        return float(self.c * losses.sum() + self.penalty_value(parts))
 
     def fit_skmtl(self, tol):
         Est = MultiTaskRegressor if self.kind == "squared" else MultiTaskClassifier
-        model = Est(alpha=self.alpha, penalty="trace", tol=tol, max_iter=100_000)
+        model = Est(alpha=self.alpha, penalty=self.penalty, tol=tol, max_iter=100_000)
         model.fit(self.X, self.y, tasks=self.tasks)
-        return model.coef_.T, np.ravel(model.intercept_), model.n_iter_
+        if self.n_parts == 1:
+            parts = (model.coef_.T,)
+        else:
+            names = [n for n in model._penalty_attributes if n.startswith("coef_")]
+            parts = tuple(getattr(model, n).T for n in names)
+        return parts, np.ravel(model.intercept_), model.n_iter_
+
+    def _cvxpy_penalty(self, parts):
+        pen, a = self.penalty, self.alpha
+        if self.penalty_name == "trace":
+            return a * cp.normNuc(parts[0]), []
+        if self.penalty_name == "relationship":
+            W = parts[0]
+            ridge = pen.ridge * cp.sum_squares(W)
+            return 0.5 * a * (ridge + pen.coupling * cp.square(cp.normNuc(W))), []
+        if self.penalty_name == "clustered":
+            eta = pen.ridge / pen.coupling
+            M = cp.Variable((self.T, self.T), symmetric=True)
+            constraints = [M >> 0, np.eye(self.T) - M >> 0,
+                           cp.trace(M) == pen.n_clusters]  # fmt: skip
+            frac = cp.matrix_frac(parts[0].T, eta * np.eye(self.T) + M)
+            return 0.5 * a * pen.coupling * eta * (1 + eta) * frac, constraints
+        P, Q = parts
+        col_l2 = cp.sum(cp.norm(Q, 2, axis=0))
+        if self.penalty_name == "dirty":
+            return a * (pen.block * cp.sum(cp.max(cp.abs(P), axis=1))
+                        + pen.sparse * cp.sum(cp.abs(Q))), []  # fmt: skip
+        if self.penalty_name == "rmtl":
+            return a * (pen.low_rank * cp.normNuc(P) + pen.outlier * col_l2), []
+        row_l2 = cp.sum(cp.norm(P, 2, axis=1))
+        return a * (pen.block * row_l2 + pen.outlier * col_l2), []
 
     def fit_cvxpy(self, solver):
         onehot = (self.tasks[:, None] == np.arange(self.T)[None]).astype(float)
-        W, b = cp.Variable((self.p, self.T)), cp.Variable(self.T)
+        parts = [cp.Variable((self.p, self.T)) for _ in range(self.n_parts)]
+        b = cp.Variable(self.T)
+        W = parts[0] if self.n_parts == 1 else parts[0] + parts[1]
         s = cp.sum(cp.multiply(self.X @ W, onehot), axis=1) + onehot @ b
         if self.kind == "squared":
             losses = 0.5 * cp.square(self.y - s)
         else:
             losses = cp.logistic(-cp.multiply(np.where(self.y > 0, 1.0, -1.0), s))
+        penalty, constraints = self._cvxpy_penalty(parts)
         problem = cp.Problem(
-            cp.Minimize(self.c * cp.sum(losses) + self.alpha * cp.normNuc(W))
+            cp.Minimize(self.c * cp.sum(losses) + penalty), constraints
         )
         problem.solve(solver=solver)
         if problem.status not in ("optimal", "optimal_inaccurate"):
             raise RuntimeError(f"{solver}: status {problem.status}")
         stats = problem.solver_stats
-        return W.value, b.value, stats.solve_time, problem.status
+        return tuple(v.value for v in parts), b.value, stats.solve_time, problem.status
 
 
 def _best_time(fit, repeat, budget_s):
@@ -374,7 +481,8 @@ def _best_time(fit, repeat, budget_s):
 
 def run_speed_problem(problem, cfg, log):
     row = {"problem": problem.name, "kind": problem.kind, "T": problem.T,
-           "n_t": problem.n_t, "p": problem.p}  # fmt: skip
+           "n_t": problem.n_t, "p": problem.p,
+           "penalty": problem.penalty_name}  # fmt: skip
     # cvxpy: Clarabel, SCS when Clarabel does not solve it
     cvx, errors = None, []
     for solver in ("CLARABEL", "SCS"):
@@ -434,23 +542,51 @@ def run_speed_problem(problem, cfg, log):
     return row
 
 
-def run_speed(cfg, log, seed=0):
+def run_speed(cfg, log, seed=0, penalty="trace", kinds=("squared", "logistic")):
+    """Part 2: ``penalty`` over the T and n_t series of ``cfg``."""
     rows = []
     if cp is None:
         return rows
     sizes = [("T", T, n) for T, n in cfg["speed_T"]]
     sizes += [("n", T, n) for T, n in cfg["speed_n"]]
-    for kind in ("squared", "logistic"):
+    for kind in kinds:
         done = {}
         for series, T, n_t in sizes:
             if (T, n_t) in done:  # shared by both series: measured once
                 rows.append(dict(done[(T, n_t)], series=series))
                 continue
-            problem = TraceProblem(kind, T, n_t, cfg["speed_p"], seed + T + n_t)
+            problem = PenaltyProblem(
+                kind, T, n_t, cfg["speed_p"], seed + T + n_t, penalty=penalty
+            )
             row = run_speed_problem(problem, cfg, log)
             row["series"] = series
             done[(T, n_t)] = row
             rows.append(row)
+    return rows
+
+
+def run_penalties(cfg, log, seed=0):
+    """Part 3: every structural penalty against cvxpy, both losses, one size."""
+    rows = []
+    if cp is None:
+        return rows
+    for name in _penalty_specs():
+        for kind in ("squared", "logistic"):
+            for T, n_t in cfg["penalty_sizes"]:
+                problem = PenaltyProblem(
+                    kind, T, n_t, cfg["speed_p"], seed + T + n_t, penalty=name
+                )
+                rows.append(run_speed_problem(problem, cfg, log))
+    return rows
+
+
+def run_penalty_growth(cfg, log, seed=0):
+    """Part 3, cost growth: the series of part 2 for the two-part penalties
+    (squared loss; their cvxpy problems need no semidefinite cone, but RMTL's)."""
+    rows = []
+    for name in cfg["growth_penalties"]:
+        if name in _penalty_specs():
+            rows += run_speed(cfg, log, seed, penalty=name, kinds=("squared",))
     return rows
 
 
@@ -507,9 +643,10 @@ def mutar_status():
             "0.0.1, is a source archive whose setup.py imports Cython before "
             "declaring it as a build requirement, so `pip install mutar` / `pip "
             "download mutar` stop with `ModuleNotFoundError: No module named "
-            "'Cython'` while getting the build requirements. It would not be a "
-            "same-objective peer anyway: DirtyModel is the L1 + L1/L2 'dirty' "
-            "model of Jalali et al. (2010) on a shared X, not the trace norm."
+            "'Cython'` while getting the build requirements. It is not a "
+            "same-objective peer of the trace norm; its DirtyModel (the L1 + "
+            "L1/L2 'dirty' model of Jalali et al. 2010, on one X shared by the "
+            "tasks) would be a peer of `Dirty(block_norm='l2')` in part 3."
         )
     return (
         "mutar is installed but not measured: DirtyModel solves the L1 + L1/L2 "
@@ -593,15 +730,138 @@ def speed_table(rows):
         else:
             cvx = "failed | - | - | - | -"
         note = r.get("note", "") + "; ".join(r["cvxpy_errors"])
+        series = r.get("series", "-")
+        loss = (
+            r["kind"]
+            if r.get("penalty", "trace") == "trace"
+            else (f"{r['penalty']} {r['kind']}")
+        )
         lines.append(
-            f"| {r['kind']} | {r['series']} | {r['T']} | {r['n_t']} | {r['p']} | "
+            f"| {loss} | {series} | {r['T']} | {r['n_t']} | {r['p']} | "
             f"{r['skmtl_s']:.4f} | {r['skmtl_tol']:.0e} | {r['skmtl_gap']:.1e} | "
             f"{cvx} | {note or '-'} |"
         )
     return lines
 
 
-def growth_lines(rows):
+def penalties_table(rows):
+    """Part 3: one row per (penalty, loss), the columns of :func:`speed_table`."""
+    lines = speed_table(rows)
+    head = lines[0].replace("| loss | series |", "| penalty | loss |")
+    out = [head, lines[1]]
+    for r, line in zip(rows, lines[2:]):
+        cells = line.split(" | ")
+        cells[0], cells[1] = f"| {r['penalty']}", r["kind"]
+        out.append(" | ".join(cells))
+    return out
+
+
+PENALTY_TEXT = {
+    "trace": "`TraceNorm()`: `alpha ||W||_*` (MALSAR `Least_Trace`)",
+    "relationship": "`TaskRelationship()`: `alpha / 2 (||W||_F^2 + ||W||_*^2)`, "
+    "the MTRL objective with Omega minimised out (Zhang & Yeung 2010)",
+    "clustered": "`Clustered()` (2 clusters, ridge = coupling = 1): `alpha "
+    "min_M tr(W (I + M)^-1 W^T)`, `0 <= M <= I`, `tr M = 2` (MALSAR "
+    "`Least_CMTL`); cvxpy: `cp.matrix_frac` with M a variable (an SDP)",
+    "dirty": "`Dirty()`: `alpha min_{P+Q=W} (||P||_{1,inf} + 0.5 ||Q||_1)` "
+    "(MALSAR `Least_Dirty`)",
+    "rmtl": "`RobustLowRank()`: `alpha min_{L+S=W} (||L||_* + 0.5 sum_t "
+    "||S_t||_2)` (MALSAR `Least_RMTL`)",
+    "rmtfl": "`RobustFeatureLearning()`: `alpha min_{P+Q=W} (sum_j ||P_j||_2 + "
+    "sum_t ||Q_t||_2)` (MALSAR `Least_rMTFL`)",
+}
+
+
+def penalties_section(rows, info, growth=()):
+    """Part 3 of the report (also spliced alone into an existing report)."""
+    cfg = info["cfg"]
+    sizes = ", ".join(f"T = {T}, n_t = {n}" for T, n in cfg["penalty_sizes"])
+    lines = [
+        "## 3. Speed: every structural penalty against cvxpy, equal objective",
+        "",
+        f"Command: `{info['command']}`"
+        + ("  (quick smoke sizes: not a measurement)" if info["quick"] else ""),
+        "",
+        f"- Date: {info['date']}; wall time of this part: {info['elapsed']:.0f} s",
+        f"- Machine: {info['before']['cpu']}; BLAS: {info['before']['blas']}; "
+        f"BLAS / OpenMP limited to {info['threads']} thread(s) (threadpoolctl)",
+        f"- Load average (1, 5, 15 min) before / after: "
+        f"{info['before']['load']} / {info['after']['load']}",
+        f"- {info['before']['versions']} (git {info['before']['commit']})",
+        "",
+        "The protocol of part 2 (the same data generator `PenaltyProblem`, "
+        f"p = {cfg['speed_p']}, {sizes}; per-task mean losses, unpenalised "
+        "intercepts; the skmtl tolerance ladder to a relative gap of "
+        f"{TARGET_GAP:g}; cvxpy with Clarabel, SCS when Clarabel fails; the "
+        "whole `problem.solve` timed, the solve alone in parentheses; best of "
+        f"{cfg['repeat']}), for each penalty at its defaults, `alpha = "
+        "alpha_max / 10` (the smallest alpha with W = 0 optimal; for the task "
+        "relationship and clustered couplings, whose W is never 0, the trace "
+        "norm's). Both sides' objectives are evaluated by the script from the "
+        "definitions below (for the two-part penalties at the parts each "
+        "solver returns; for the clustered coupling the minimum over M in "
+        "closed form, Zhou, Chen & Ye 2011, Theorem 3.1). cvxpy's cost "
+        "follows its cones: the trace norm, task relationship, clustered and "
+        "RMTL problems need semidefinite cones, the dirty and rMTFL problems "
+        "only linear and second-order cones, which Clarabel solves far faster:",
+        "",
+    ]
+    present = list(dict.fromkeys(r["penalty"] for r in rows))
+    lines += [f"- {name}: {PENALTY_TEXT[name]}" for name in present]
+    lines.append("")
+    if not rows:
+        return lines + ["cvxpy is not installed: no speed comparison."]
+    lines += penalties_table(rows) + [""]
+    ratios = [r["ratio"] for r in rows if "ratio" in r]
+    if ratios:
+        lines.append(
+            f"- cvxpy / skmtl over the {len(ratios)} rows: min {_x(min(ratios))}, "
+            f"median {_x(np.median(ratios))}; goal >= {GOAL:g}x met on "
+            f"{sum(x >= GOAL for x in ratios)} of {len(ratios)} rows."
+        )
+    failed = [r for r in rows + list(growth) if "ratio" not in r]
+    if failed:
+        lines.append(f"- cvxpy failed on {len(failed)} problem(s), see notes.")
+    if growth:
+        names = list(dict.fromkeys(r["penalty"] for r in growth))
+        lines += [
+            "",
+            "### Cost growth of the two-part penalties (squared loss)",
+            "",
+            "The series of part 2 (T in "
+            + ", ".join(str(T) for T, _ in cfg["speed_T"])
+            + f" at n_t = {cfg['speed_T'][0][1]}; n_t in "
+            + ", ".join(str(n) for _, n in cfg["speed_n"])
+            + f" at T = {cfg['speed_n'][0][0]}), the same protocol:",
+            "",
+        ]
+        lines += speed_table(growth) + [""]
+        for name in names:
+            sel = [r for r in growth if r["penalty"] == name]
+            lines += growth_lines(sel, label=f"{name}, ")
+        ratios = [r["ratio"] for r in growth if "ratio" in r]
+        if ratios:
+            lines.append(
+                f"- cvxpy / skmtl over these {len(ratios)} rows: min "
+                f"{_x(min(ratios))}, median {_x(np.median(ratios))}, max "
+                f"{_x(max(ratios))}."
+            )
+    return lines
+
+
+def splice_section(path, lines):
+    """Replace (or append) part 3 of an existing report, keeping parts 1-2."""
+    path = Path(path)
+    text = path.read_text() if path.exists() else ""
+    cut = text.find("\n## 3. ")
+    if cut >= 0:
+        text = text[: cut + 1]
+    text = text.rstrip("\n") + ("\n\n" if text else "") + "\n".join(lines) + "\n"
+    path.write_text(text)
+    return text
+
+
+def growth_lines(rows, label=""):
     """Cost growth: log-log slope of the time against T, and against n_t."""
     out = []
     for kind in ("squared", "logistic"):
@@ -616,7 +876,8 @@ def growth_lines(rows):
                 for f in ("skmtl_s", "cvxpy_s")
             ]
             out.append(
-                f"- {kind}, time against {key} ({sel[0][key]} to {sel[-1][key]}): "
+                f"- {label}{kind}, time against {key} ({sel[0][key]} to "
+                f"{sel[-1][key]}): "
                 f"skmtl ~ {key}^{slopes[0]:.2f}, cvxpy ~ {key}^{slopes[1]:.2f} "
                 "(log-log slope)."
             )
@@ -744,7 +1005,7 @@ def _report(results, skipped, names, missing, speed, info, has_plot, out_name):
         "`log(1 + exp(-y s))`; `alpha = alpha_max / 10` (a low-rank "
         "solution). Data: Gaussian X with "
         f"p = {cfg['speed_p']} features, planted rank-3 task weights "
-        "(`TraceProblem`). skmtl: `MultiTaskRegressor` / `MultiTaskClassifier` "
+        "(`PenaltyProblem`). skmtl: `MultiTaskRegressor` / `MultiTaskClassifier` "
         'with `penalty="trace"` (FISTA with singular value thresholding), '
         "going down the tolerance ladder "
         f"{', '.join(f'{t:g}' for t in LADDER)}; the first (loosest) tolerance "
@@ -787,8 +1048,12 @@ def _report(results, skipped, names, missing, speed, info, has_plot, out_name):
     return "\n".join(lines) + "\n"
 
 
-def main(quick=False, out_dir=None, command=None, threads=1, speed=True):
-    """Run the benchmark; return ``{"accuracy", "skipped", "speed", "names"}``.
+def main(
+    quick=False, out_dir=None, command=None, threads=1, speed=True, penalties=True,
+    only_penalties=False,
+):  # fmt: skip
+    """Run the benchmark; return ``{"accuracy", "skipped", "speed", "penalties",
+    "names", "missing"}``.
 
     Parameters
     ----------
@@ -802,11 +1067,41 @@ def main(quick=False, out_dir=None, command=None, threads=1, speed=True):
         BLAS / OpenMP threads (threadpoolctl); None leaves them as they are.
     speed : bool
         Run part 2 (needs cvxpy).
+    penalties : bool
+        Run part 3 (needs cvxpy).
+    only_penalties : bool
+        Run part 3 alone and splice it into ``out_dir/structure.md``, keeping
+        parts 1 and 2 of the report there (each part names its command).
     """
     cfg = QUICK if quick else FULL
     log = print
     before = _machine()
     start = time.perf_counter()
+    if only_penalties:
+        limits = threadpool_limits(threads) if threads is not None else None
+        try:
+            before["blas"] = _machine()["blas"]
+            rows = run_penalties(cfg, log)
+            growth = run_penalty_growth(cfg, log)
+        finally:
+            if limits is not None:
+                limits.restore_original_limits()
+        info = {
+            "cfg": cfg, "quick": quick,
+            "command": command or f"bench_structure.main(quick={quick}, "
+            "only_penalties=True)",
+            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "elapsed": time.perf_counter() - start, "before": before,
+            "after": _machine(),
+            "threads": threads if threads is not None else "default",
+        }  # fmt: skip
+        if out_dir is not None:
+            Path(out_dir).mkdir(parents=True, exist_ok=True)
+            text = splice_section(
+                Path(out_dir) / "structure.md", penalties_section(rows, info, growth)
+            )
+            log(text)
+        return {"penalties": rows, "penalty_growth": growth}
     structural, missing = structural_couplings()
     specs = model_specs(structural)
     names = [s[0] for s in specs]
@@ -815,12 +1110,15 @@ def main(quick=False, out_dir=None, command=None, threads=1, speed=True):
         before["blas"] = _machine()["blas"]
         results, skipped = run_accuracy(quick, cfg, specs, log)
         rows = run_speed(cfg, log) if speed else []
+        penalty_rows = run_penalties(cfg, log) if penalties else []
+        growth = run_penalty_growth(cfg, log) if penalties else []
     finally:
         if limits is not None:
             limits.restore_original_limits()
     elapsed = time.perf_counter() - start
     out = {"accuracy": results, "skipped": skipped, "speed": rows, "names": names,
-           "missing": missing}  # fmt: skip
+           "missing": missing, "penalties": penalty_rows,
+           "penalty_growth": growth}  # fmt: skip
     if out_dir is not None:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -837,6 +1135,9 @@ def main(quick=False, out_dir=None, command=None, threads=1, speed=True):
         }
         text = _report(results, skipped, names, missing, rows, info, has_plot,
                        "structure")  # fmt: skip
+        if penalty_rows:
+            section = penalties_section(penalty_rows, info, growth)
+            text += "\n" + "\n".join(section) + "\n"
         (out_dir / "structure.md").write_text(text)
         log(text)
         log(f"wrote {out_dir / 'structure.md'}" + (" and structure.png" if has_plot
@@ -850,10 +1151,19 @@ def _cli(argv=None):
     parser.add_argument("--out", default=str(RESULTS), help="output folder")
     parser.add_argument("--threads", type=int, default=1, help="BLAS threads")
     parser.add_argument("--no-speed", action="store_true", help="skip part 2")
+    parser.add_argument("--no-penalties", action="store_true", help="skip part 3")
+    parser.add_argument(
+        "--only-penalties", action="store_true",
+        help="run part 3 alone and splice it into OUT/structure.md",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     command = " ".join(["python benchmarks/bench_structure.py"] + sys.argv[1:])
+    if os.environ.get("PYTHONPATH"):  # which skmtl ran (a checkout's own)
+        command = f"PYTHONPATH={os.environ['PYTHONPATH']} {command}"
     main(quick=args.quick, out_dir=args.out, command=command,
-         threads=args.threads, speed=not args.no_speed)  # fmt: skip
+         threads=args.threads, speed=not args.no_speed,
+         penalties=not args.no_penalties,
+         only_penalties=args.only_penalties)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -14,9 +14,10 @@ __all__ = ["check_task_labels", "encode_tasks", "TaskIndex"]
 
 def _is_scalar_label(tasks):
     # Strings and bytes are iterable but are single labels; numpy scalars too.
-    return isinstance(tasks, (str, bytes, numbers.Number, np.generic)) or (
-        isinstance(tasks, tuple)
-    )
+    # A tuple is a sequence of per-row labels, as for numpy and scikit-learn
+    # (issue [6/9]: reading it as one label pooled every row silently); one
+    # tuple-labelled task for every row is ``[label] * n_rows``.
+    return isinstance(tasks, (str, bytes, numbers.Number, np.generic))
 
 
 def check_task_labels(tasks, n_samples, *, name="tasks"):
@@ -25,8 +26,9 @@ def check_task_labels(tasks, n_samples, *, name="tasks"):
     Parameters
     ----------
     tasks : hashable scalar or array-like of shape (n_samples,)
-        Task label of each row. A scalar (a string, a number, a tuple) means that
-        every row belongs to that task.
+        Task label of each row. A scalar (a string or a number) means that
+        every row belongs to that task. A tuple is a sequence of labels, one
+        per row, like a list; a list of tuples is one tuple label per row.
     n_samples : int
         Number of rows that ``tasks`` must describe.
     name : str, default="tasks"
@@ -49,6 +51,8 @@ def check_task_labels(tasks, n_samples, *, name="tasks"):
         )
     # Series, lists, arrays: copy so that later steps can never write into the
     # caller's object.
+    if isinstance(tasks, tuple):
+        tasks = list(tasks)
     if isinstance(tasks, list) and any(isinstance(v, tuple) for v in tasks):
         # tuples are labels (("school", 3)), not rows of a 2-D array
         labels = np.empty(len(tasks), dtype=object)
@@ -86,16 +90,23 @@ def _check_length(labels, n_samples, name):
     return labels
 
 
+#: the one wording of a missing label, for tasks, y and the other label arguments
+_MISSING = "missing labels (None, NaN or pd.NA)"
+
+
 def _normalise_dtype(labels, name):
     """Reject missing labels and make object arrays of strings comparable."""
     if labels.dtype.kind == "f":
+        if np.any(np.isnan(labels)):
+            # pandas' nullable / pyarrow integers arrive here as NaN floats
+            raise ValueError(f"{name} contains {_MISSING}.")
         if not np.all(np.isfinite(labels)):
-            raise ValueError(f"{name} contains NaN or infinite labels.")
+            raise ValueError(f"{name} contains infinite labels.")
         return labels
     if labels.dtype.kind == "O":
         for value in labels:
             if _is_missing(value):
-                raise ValueError(f"{name} contains missing labels (None or NaN).")
+                raise ValueError(f"{name} contains {_MISSING}.")
         try:
             hash(tuple(labels))
         except TypeError as exc:

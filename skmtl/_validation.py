@@ -4,7 +4,7 @@ import numbers
 
 import numpy as np
 
-from ._tasks import _is_scalar_label, check_task_labels
+from ._tasks import _is_missing, _is_scalar_label, check_task_labels
 
 
 def check_sample_weight(sample_weight, n_samples, *, name="sample_weight"):
@@ -33,6 +33,41 @@ def check_sample_weight(sample_weight, n_samples, *, name="sample_weight"):
     if np.any(sw < 0):
         raise ValueError(f"{name} must be non-negative, got a minimum of {sw.min()}.")
     return sw
+
+
+def check_class_labels(y, *, name="y"):
+    """Refuse missing class labels with one message whatever the container.
+
+    ``y`` may be a list, tuple, numpy array or pandas Series of any dtype
+    (nullable ``Int64`` / ``boolean`` / ``string``, Categorical,
+    pyarrow-backed). A missing label (None, NaN, ``pd.NA``, ``pd.NaT``) raises a
+    ``ValueError`` naming the argument and the first such row; without this
+    check numpy or pandas raise unrelated errors ("boolean value of NA is
+    ambiguous", "'<' not supported between 'NoneType' and 'str'"). Nothing is
+    returned or converted: the estimator validates ``y`` as before.
+    """
+    if y is None or isinstance(y, (str, bytes)) or np.isscalar(y):
+        return
+    values = getattr(y, "array", y)  # a pandas Series' own values, no copy
+    try:
+        arr = np.asarray(values)
+    except (TypeError, ValueError):
+        arr = np.asarray(list(values), dtype=object)
+    if arr.dtype.kind == "f":
+        missing = np.isnan(arr)
+    elif arr.dtype.kind == "O" or not isinstance(values, np.ndarray):
+        arr = np.asarray(values, dtype=object)
+        missing = np.fromiter(
+            (_is_missing(v) for v in arr.ravel()), dtype=bool, count=arr.size
+        ).reshape(arr.shape)
+    else:
+        return  # integers, bools, strings, datetimes: nothing can be missing
+    if np.any(missing):
+        rows = np.flatnonzero(missing.reshape(len(arr), -1).any(axis=1))
+        raise ValueError(
+            f"{name} contains missing labels (None, NaN or pd.NA) in "
+            f"{rows.size} row(s), the first at row {rows[0]}; drop those rows."
+        )
 
 
 def per_task_row_weights(sample_weight, codes, task_weights, task_labels):

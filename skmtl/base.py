@@ -20,7 +20,8 @@ and :class:`TaskClassifierMixin` add the task-aware ``score`` (R^2, accuracy)
 in place of scikit-learn's mixins, and go first among the bases::
 
     class MyModel(TaskClassifierMixin, BaseEstimator): ...
- Metadata routing: every
+
+Metadata routing: every
 method of the class whose signature takes ``tasks`` requests it at class level
 (``__metadata_request__<method> = {"tasks": True}``), so that ``Pipeline``,
 ``GridSearchCV`` and ``cross_validate`` route it without ``set_*_request``
@@ -67,6 +68,38 @@ def _takes_tasks(method):
     return "tasks" in inspect.signature(method).parameters
 
 
+def tasks_required_error(owner, n_tasks):
+    """The ``ValueError`` for a call without ``tasks`` on a model of several tasks.
+
+    One message for every task-aware estimator and transformer; it depends on
+    whether metadata routing is on, since the remedies differ.
+    """
+    if get_config().get("enable_metadata_routing", False):
+        # routing is on and still no tasks: the caller does not route them to
+        # this method. Stock scorers call predict(X) alone, so a GridSearchCV
+        # with scoring="accuracy" lands here in every fold and scores NaN.
+        return ValueError(
+            f"tasks is required: {owner} was fitted on {n_tasks} tasks, and "
+            "metadata routing is on but the caller passed no tasks to this method. "
+            "scikit-learn's stock scorers (scoring='accuracy', 'r2', ...) and "
+            "cross_val_predict never pass them to predict: score with "
+            "skmtl.metrics.make_task_scorer('accuracy', task_average='pooled') "
+            "(the stock score, with tasks routed to predict) or scoring=None (the "
+            "estimator's score receives tasks), or keep the task id in a column of "
+            "X and wrap the model in skmtl.pipeline.TaskColumnEstimator (column "
+            "mode), or call predict(X, tasks=...) directly."
+        )
+    return ValueError(
+        f"tasks is required: {owner} was fitted on {n_tasks} tasks. Pass "
+        "tasks=... (one label per row or a scalar). In GridSearchCV, "
+        "cross_validate or Pipeline, either enable metadata routing "
+        "(sklearn.set_config(enable_metadata_routing=True)), pass tasks as a "
+        "parameter and score with skmtl.metrics.make_task_scorer, or keep the "
+        "task id in a column of X and wrap the model in "
+        "skmtl.pipeline.TaskColumnEstimator (column mode)."
+    )
+
+
 class TaskEstimatorMixin:
     """Task encoding, the unseen-task rule and the metadata requests."""
 
@@ -88,27 +121,7 @@ class TaskEstimatorMixin:
         if tasks is None:
             if len(self.tasks_) == 1:
                 return np.zeros(n_samples, dtype=np.intp)
-            if get_config().get("enable_metadata_routing", False):
-                # routing is on, and still no tasks: a caller that does not
-                # route them to this method (cross_val_predict does not)
-                raise ValueError(
-                    f"tasks is required: this model was fitted on "
-                    f"{len(self.tasks_)} tasks, and metadata routing is on but "
-                    "the caller passed no tasks to this method (scikit-learn's "
-                    "cross_val_predict does not route them to predict). Keep the "
-                    "task id in a column of X and wrap the model in "
-                    "skmtl.pipeline.TaskColumnEstimator (column mode), or call "
-                    "predict(X, tasks=...) directly."
-                )
-            raise ValueError(
-                f"tasks is required: this model was fitted on {len(self.tasks_)} "
-                "tasks. Pass tasks=... (one label per row or a scalar). In "
-                "GridSearchCV, cross_validate or Pipeline, either enable metadata "
-                "routing (sklearn.set_config(enable_metadata_routing=True)), pass "
-                "tasks as a parameter and score with skmtl.metrics.make_task_scorer, "
-                "or keep the task id in a column of X and wrap the model in "
-                "skmtl.pipeline.TaskColumnEstimator (column mode)."
-            )
+            raise tasks_required_error("this model", len(self.tasks_))
         return TaskIndex(self.tasks_).transform(
             tasks, n_samples, allow_unseen=allow_unseen
         )

@@ -25,7 +25,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 
 from ._task_column import as_table, split_task_column, task_column_values
 from ._tasks import encode_tasks
-from .base import fit_or_restore
+from .base import fit_or_restore, restore_on_error
 
 __all__ = [
     "TaskColumnEstimator",
@@ -306,6 +306,47 @@ class TaskColumnEstimator(MetaEstimatorMixin, BaseEstimator):
         """
         kwargs = {} if sample_weight is None else {"sample_weight": sample_weight}
         return self._call("score", X, y, **kwargs)
+
+    @available_if(_inner_has("partial_fit"))
+    def partial_fit(self, X, y=None, **fit_params):
+        """Add rows to the wrapped estimator, tasks read from the column.
+
+        The first call fits a clone of ``estimator`` with its ``partial_fit``;
+        later calls continue it. This is what out-of-core wrappers need
+        (dask-ml's ``Incremental`` hands ``partial_fit`` one block of rows at
+        a time and the same keyword arguments to every block, so per-row
+        tasks can only travel inside ``X``). Available when ``estimator`` has
+        ``partial_fit`` (a Pipeline has none).
+
+        Parameters
+        ----------
+        X : {DataFrame, array-like, sparse matrix} of shape (n_samples, n_columns)
+            Feature columns and the task column.
+        y : array-like of shape (n_samples,)
+        **fit_params : dict
+            Passed to ``estimator.partial_fit`` (``classes=``,
+            ``sample_weight=``).
+
+        Returns
+        -------
+        self : object
+        """
+        if "tasks" in fit_params:
+            raise ValueError(
+                "TaskColumnEstimator reads the tasks from the column "
+                f"task_column={self.task_column!r} of X; do not pass tasks to "
+                "partial_fit."
+            )
+        first = not hasattr(self, "estimator_")
+        with restore_on_error(self):
+            Xf, tasks = self._split(X, reset=first)
+            if getattr(y, "ndim", 1) == 2 and y.shape[1] == 1:
+                y = column_or_1d(y, warn=True)
+            est = clone(self.estimator) if first else self.estimator_
+            est.partial_fit(Xf, y, tasks=tasks, **fit_params)
+            self.estimator_ = est
+            self.tasks_ = np.asarray(est.tasks_)
+        return self
 
     @property
     def classes_(self):

@@ -233,9 +233,36 @@ def test_bench_structure_quick(tmp_path):
         assert row["skmtl_gap"] <= bench.TARGET_GAP
         assert abs(row["cvxpy_gap"]) < 1e-4
 
+    # part 3: every structural penalty of this checkout, both losses
+    penalties = {r["penalty"] for r in out["penalties"]}
+    assert {"trace", "relationship", "clustered"} <= penalties
+    assert {(r["penalty"], r["kind"]) for r in out["penalties"]} == {
+        (p, k) for p in penalties for k in ("squared", "logistic")
+    }
+    for row in out["penalties"]:
+        assert row["solver"] in ("Clarabel", "SCS"), row["cvxpy_errors"]
+        assert row["skmtl_gap"] <= bench.TARGET_GAP
+        assert abs(row["cvxpy_gap"]) < 1e-4
+
+    # its cost growth: the two-part penalties over both series
+    growth = out["penalty_growth"]
+    assert {(r["penalty"], r["series"]) for r in growth} == {
+        ("dirty", "T"),
+        ("dirty", "n"),
+    }
+    assert all(r["skmtl_gap"] <= bench.TARGET_GAP for r in growth)
+
     report = (tmp_path / "structure.md").read_text()
     assert "bench_structure.main(quick=True)" in report
+    assert "### Cost growth of the two-part penalties" in report
     assert "## 1. Accuracy" in report and "## 2. Speed" in report
+    assert "## 3. Speed: every structural penalty" in report
+    # part 3 alone replaces part 3 of the report and keeps parts 1-2
+    again = bench.main(quick=True, out_dir=tmp_path, only_penalties=True)
+    assert len(again["penalties"]) == len(out["penalties"])
+    spliced = (tmp_path / "structure.md").read_text()
+    assert spliced.count("## 3. Speed") == 1 and "## 1. Accuracy" in spliced
+    assert "only_penalties=True" in spliced
     assert "| trace |" in report and "| pooled |" in report
     assert "mutar" in report
     if importlib.util.find_spec("matplotlib") is not None:
@@ -379,6 +406,47 @@ def test_bench_distill_20ng_quick(tmp_path):
     assert "bench_distill_20ng.main(quick=True" in report
     for m in bench.row_names():
         assert f"| {m} |" in report
+
+
+@pytest.mark.skipif(not ARCHIVE.is_file(), reason="needs the 20 Newsgroups archive")
+def test_bench_defaults_quick(tmp_path):
+    bench = _load("bench_defaults")
+    rows = bench.main(quick=True, out_dir=tmp_path)
+    methods = {r[2] for r in rows}
+    assert methods == {
+        "default (alpha=0.01)",
+        "alpha = 1/n_task",
+        "tuned (CV estimator)",
+        "oracle (best alpha on test)",
+    }
+    # the oracle is the best of the grid on the test rows: no method beats it
+    # at a grid alpha (0.01 is one of the quick grid's)
+    by_cell = {}
+    for data, setting, method, mean, _ in rows:
+        by_cell.setdefault((data, setting), {})[method] = mean
+    for cell in by_cell.values():
+        assert cell["oracle (best alpha on test)"] >= cell["default (alpha=0.01)"]
+    assert "| School (R^2) | mean |" in (tmp_path / "defaults.md").read_text()
+
+
+def test_bench_incremental_quick(tmp_path):
+    pytest.importorskip("dask_ml")
+    bench = _load("bench_incremental")
+    rows, (diff, seconds) = bench.main(quick=True, out_dir=tmp_path, isolate=False)
+    cfg = bench.QUICK
+    expected = sum(
+        len(cfg[k]["rows"]) * len(cfg[k]["chunks"]) * (2 if k == "regressor" else 3)
+        for k in ("regressor", "classifier")
+    )
+    assert len(rows) == expected
+    for r in rows:
+        assert r["seconds"] > 0 and r["peak_mib"] > 0
+        if r["mode"] == "stream":
+            # the regressor's stream is exact; the classifier's is close
+            assert r["gap"] < (1e-6 if r["kind"] == "regressor" else 0.2)
+    assert diff < 1e-10
+    report = (tmp_path / "incremental.md").read_text()
+    assert "peak RSS" in report and "dask-ml Incremental" in report
 
 
 def test_bench_newton_quick(tmp_path, monkeypatch):

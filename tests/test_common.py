@@ -11,7 +11,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skmtl import MultiTaskClassifier, MultiTaskRegressor
 from skmtl.model_selection import MultiTaskClassifierCV, MultiTaskRegressorCV
-from skmtl.penalties import Clustered
+from skmtl.penalties import Clustered, Dirty, RobustLowRank
 from skmtl.pipeline import TaskColumnEstimator
 from skmtl.transfer import (
     DistilledClassifier,
@@ -189,6 +189,17 @@ ESTIMATORS = (
         # convex clustered MTL (Zhou et al. 2011): M minimised out, FISTA
         MultiTaskRegressor(penalty="clustered"),
         MultiTaskClassifier(penalty=Clustered(n_clusters=2), alpha=0.1),
+        # penalties on a sum of parts W = P + Q (dirty, RMTL, rMTFL): FISTA
+        # on the stacked parts
+        MultiTaskRegressor(penalty="dirty"),
+        MultiTaskClassifier(penalty=Dirty(block_norm="l2", sparse=0.8), alpha=0.1),
+        MultiTaskRegressor(penalty=RobustLowRank(outlier=0.7), alpha=0.1),
+        MultiTaskClassifier(penalty="rmtl", alpha=0.1),
+        # without an intercept on the check's data, FISTA stops on max_iter at
+        # the default 1000 (KKT 2e-3 > tol 9e-4): the loss sees P + Q only,
+        # so it is not strongly convex in the parts
+        MultiTaskRegressor(penalty="rmtfl", fit_intercept=False, max_iter=10000),
+        MultiTaskClassifier(penalty="rmtfl", alpha=0.1),
         MultiTaskRegressor(penalty="l21", solver="fista", fit_intercept=False),
         # block coordinate descent pinned (auto takes it for the squared loss
         # when numba is installed; it refuses the checks' multiclass data, its

@@ -13,7 +13,7 @@ from skmtl.pipeline import split_task_column, task_column_values
 # -------------------------------------------------------- check_task_labels
 @pytest.mark.parametrize(
     "label",
-    ["a", b"raw", 3, -2.5, True, ("region", 1), (), np.int64(7), np.str_("x")],
+    ["a", b"raw", 3, -2.5, True, np.int64(7), np.str_("x")],
     ids=repr,
 )
 def test_scalar_label_applies_to_every_row(label):
@@ -319,6 +319,20 @@ def test_split_task_column_text_is_one_dimensional():
 def test_split_task_column_errors(X, kwargs, match):
     with pytest.raises(ValueError, match=match):
         split_task_column(X, **kwargs)
+
+
+def test_tuple_is_one_label_per_row_like_a_list():
+    """Issue [6/9] kind 3: a tuple of labels used to be read as one label,
+    pooling every row into one task; it is a sequence, as a list."""
+    labels, codes = encode_tasks(("b", "a", "b"), 3)
+    ref_labels, ref_codes = encode_tasks(["b", "a", "b"], 3)
+    assert_array_equal(labels, ref_labels)
+    assert_array_equal(codes, ref_codes)
+    with pytest.raises(ValueError, match="tasks has 2 labels but X has 3 rows"):
+        check_task_labels(("region", 1), 3)
+    # one tuple-labelled task on every row: a list of that label
+    labels, codes = encode_tasks([("region", 1)] * 3, 3)
+    assert labels.tolist() == [("region", 1)] and codes.tolist() == [0, 0, 0]
 
 
 def test_list_of_tuples_is_one_label_per_row():

@@ -257,6 +257,17 @@ def test_shared_design_and_partial_fit_run_on_one_thread(recorder):
 
 
 @needs_two
+def test_classifier_partial_fit_runs_on_one_thread(recorder):
+    X, y, tasks = _data("binary")
+    model = MultiTaskClassifier(penalty="mean")
+    with threadpool_limits(2, user_api="blas"):
+        model.partial_fit(X[:45], y[:45], tasks=tasks[:45], classes=[0, 1])
+        model.partial_fit(X[45:], y[45:], tasks=tasks[45:])
+        model.predict(X, tasks=tasks)
+    assert recorder and set(recorder) == {1}
+
+
+@needs_two
 def test_tradaboost_rounds_run_on_one_thread():
     X, y, _ = _data("binary")
     tasks = np.repeat(["source", "target"], 45)

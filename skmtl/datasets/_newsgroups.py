@@ -331,8 +331,10 @@ def fetch_20newsgroups_transfer(
             ``"source"`` or ``"target"``.
         groups, filenames : ndarray of shape (n_samples,)
             Newsgroup of each document and its path inside the archive.
-        source_data, source_target, source_groups : the source rows.
-        target_data, target_target, target_groups : the target rows.
+        source_data, source_target, source_groups
+            The source rows.
+        target_data, target_target, target_groups
+            The target rows.
         target_names : ndarray of shape (2,)
             Class names by label, e.g. ``["sci", "comp"]`` for
             ``"comp_vs_sci"`` (``["negative", "positive"]`` for a custom

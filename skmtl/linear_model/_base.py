@@ -227,15 +227,20 @@ class _MultiTaskLinearBase(TaskEstimatorMixin, BaseEstimator):
                     kkt_violation=result.kkt_violation,
                     kkt_tol=tol_abs,
                     objective=result.objective,
+                    components=result.components,
                 )
             )
         return states
 
     def _make_state(
         self, attributes, penalty, bound, W, b, dtype, *, n_iter, kkt_violation,
-        kkt_tol, objective,
+        kkt_tol, objective, components=None,
     ):  # fmt: skip
-        """The fitted attributes of the solution ``(W, b)`` (a dict)."""
+        """The fitted attributes of the solution ``(W, b)`` (a dict).
+
+        ``components``: the stacked parts of a penalty on a sum of parts
+        (``W`` is their sum); its ``fitted_attributes`` take them.
+        """
         state = dict(attributes)
         state.update(
             _W=W,
@@ -256,7 +261,8 @@ class _MultiTaskLinearBase(TaskEstimatorMixin, BaseEstimator):
         # floating attributes in the data's dtype, as coef_; counts stay
         # as the penalty gives them (an int rank_, say)
         extra = {}
-        for name, value in bound.fitted_attributes(W, b).items():
+        variables = W if components is None else components
+        for name, value in bound.fitted_attributes(variables, b).items():
             arr = np.asarray(value)
             extra[name] = (
                 arr.astype(dtype, copy=False) if arr.dtype.kind == "f" else value

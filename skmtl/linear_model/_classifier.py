@@ -5,17 +5,19 @@ import warnings
 import numpy as np
 from scipy.special import expit, softmax
 from sklearn.base import _fit_context
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 
 from .._threads import blas_threads, product_work
-from .._validation import check_sample_weight, drop_absent_rows
-from ..base import ScoreClassifierMixin, TaskClassifierMixin
+from .._validation import check_class_labels, check_sample_weight, drop_absent_rows
+from ..base import ScoreClassifierMixin, TaskClassifierMixin, restore_on_error
 from ..datafits import Logistic, Multinomial
 from ._base import (
     _COMMON_OBJECTIVE_DOC,
     _MultiTaskLinearBase,
     _Problem,
 )
+from ._incremental import classifier_partial_fit, quadratic_coupling
 
 
 class MultiTaskClassifier(
@@ -120,7 +122,11 @@ or penalty object, default="independent"
     array([[1, 0]])
     """
 
-    __doc__ = __doc__.replace("%(objective)s", _COMMON_OBJECTIVE_DOC.strip("\n"))
+    # blank lines around the snippet keep its section and the next one
+    # sections (numpydoc reads a section header only after a blank line)
+    __doc__ = __doc__.replace(
+        "%(objective)s", "\n" + _COMMON_OBJECTIVE_DOC.strip("\n") + "\n"
+    )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -169,6 +175,7 @@ or penalty object, default="independent"
         return self._fit(X, y, tasks, sample_weight, coef_init, intercept_init)
 
     def _prepare(self, X, y, tasks, sample_weight):
+        check_class_labels(y)
         X, y = self._validate_X_y(X, y, multi_output=True, y_numeric=False)
         check_classification_targets(y)
         sw = check_sample_weight(sample_weight, X.shape[0])
@@ -407,3 +414,110 @@ or penalty object, default="independent"
         # unseen tasks (shared fallback, code n_tasks) may predict any class
         full = np.vstack([mask, np.ones((1, mask.shape[1]), dtype=bool)])
         return full[codes]
+
+    @available_if(quadratic_coupling)
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, tasks=None, sample_weight=None, classes=None):
+        """Add rows to the model: an online Laplace (assumed-density) update.
+
+        The logistic loss has no finite sufficient statistics, so the rows of
+        earlier calls are summarised, task by task, by a quadratic: the
+        second-order Taylor expansion of each call's summed loss at the
+        solution of that call, accumulated over calls (a Gaussian posterior of
+        each task's weights and intercepts, the Laplace approximation; Opper
+        1998, and Chapelle & Li 2011, Algorithm 3, for the diagonal form).
+        Each call minimises, over all tasks at once::
+
+            sum_t lambda_t / S_t * (loss of the call's rows of t
+                                    + summary of the earlier rows of t)
+                + penalty(W)
+
+        with ``S_t`` the weight of every row of task ``t`` seen so far (as
+        ``fit``'s per-task mean), by Newton steps (scipy's trust-region
+        Newton-CG) warm-started from the previous ``coef_``; then it adds the
+        call's expansion to the summary. The coupling is exact at every call.
+
+        Guarantees (tested): one call equals ``fit`` on its rows (the summary
+        is empty); the summary is exact for the quadratic part of the loss, so
+        the error of a stream comes only from the change of curvature of the
+        logistic loss between the calls' solutions, and shrinks as the
+        solution settles (the summary of a call is exact at the final
+        solution up to third-order terms in the distance between them). The
+        result depends on the order of the calls (through those terms) and
+        is not the solution of ``fit`` on all rows. Passing the same rows
+        again counts them twice (a second epoch is not a refinement).
+
+        The summary is a full ``d x d`` matrix per task when ``d = (n_features
+        + 1) * n_outputs <= LAPLACE_MAX_FULL`` (2048; ``n_outputs`` is 1 for
+        two classes, else ``len(classes_)``), its diagonal above (hashed text
+        features): then the past's feature correlations are dropped, a coarser
+        approximation. Memory is ``O(n_tasks d^2)`` or ``O(n_tasks d)``,
+        whatever the number of rows seen.
+
+        Tasks may first appear at any call; ``tasks_`` stays sorted.
+        ``classes`` (all the classes of every task) is required on the first
+        call and must not change. ``task_class_mask_`` gathers the classes
+        each task has seen; a task that has seen a single class so far is
+        left out of the loss, as in ``fit`` (its rows still enter its
+        summary, and count once it sees a second class). Only the quadratic
+        couplings (``"independent"``, ``"mean"``, ``"graph"``) are supported,
+        as for :meth:`MultiTaskRegressor.partial_fit`; ``solver`` is not used.
+        ``fit`` starts over: a later ``partial_fit`` begins a new stream (with
+        the fitted ``classes_`` when ``classes`` is not given, as
+        scikit-learn's ``SGDClassifier``). ``objective_`` is the objective of
+        the last call (its rows, the summary and the penalty).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        tasks : hashable or array-like of shape (n_samples,), default=None
+        sample_weight : array-like of shape (n_samples,), default=None
+            Rows of weight 0 are absent.
+        classes : array-like of shape (n_classes,), default=None
+            All the classes; required on the first call.
+
+        Returns
+        -------
+        self : object
+
+        Raises
+        ------
+        ValueError
+            ``classes`` missing on the first call or changed later, a label
+            of ``y`` outside ``classes``, a changed number of features, or bad
+            input (the message names the argument). A failed call leaves the
+            model and its summary as they were.
+        AttributeError
+            With a penalty that is not a quadratic coupling (the method does
+            not exist for it).
+
+        References
+        ----------
+        M. Opper, "A Bayesian approach to on-line learning", in On-line
+        Learning in Neural Networks, Cambridge University Press, 1998.
+
+        O. Chapelle and L. Li, "An empirical evaluation of Thompson
+        sampling", NIPS 2011 (Algorithm 3).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skmtl import MultiTaskClassifier
+        >>> rng = np.random.default_rng(0)
+        >>> X = rng.normal(size=(100, 2))
+        >>> y = (X[:, 0] > 0).astype(int)
+        >>> clf = MultiTaskClassifier(penalty="mean")
+        >>> clf = clf.partial_fit(X[:50], y[:50], tasks="a", classes=[0, 1])
+        >>> clf = clf.partial_fit(X[50:], y[50:], tasks="b")
+        >>> clf.tasks_.tolist()
+        ['a', 'b']
+        >>> clf.predict([[2.0, 0.0]], tasks="b")
+        array([1])
+        """
+        # the thread policy (skmtl._threads): each task's expansion costs
+        # n_t d^2 (d = n_features + 1 per output)
+        d = np.shape(X)[-1] + 1
+        with restore_on_error(self), blas_threads(product_work(X, d)):
+            classifier_partial_fit(self, X, y, tasks, sample_weight, classes)
+        return self

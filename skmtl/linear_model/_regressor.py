@@ -13,7 +13,6 @@ from .._threads import blas_threads, product_work
 from .._validation import check_sample_weight, drop_absent_rows
 from ..base import TaskRegressorMixin, restore_on_error
 from ..datafits import Quadratic
-from ..penalties import GraphLaplacian, Independent, MeanRegularized, resolve_penalty
 from ..solvers import solve_gram_system
 from ._base import (
     _COMMON_OBJECTIVE_DOC,
@@ -21,19 +20,7 @@ from ._base import (
     _MultiTaskLinearBase,
     _Problem,
 )
-from ._incremental import PARTIAL_FIT_MAX_FEATURES, TaskMoments
-
-
-def _quadratic_coupling(estimator):
-    """``partial_fit`` exists only for the quadratic couplings (see its docstring)."""
-    penalty = resolve_penalty(estimator.penalty)
-    if not isinstance(penalty, (Independent, MeanRegularized, GraphLaplacian)):
-        raise AttributeError(
-            "partial_fit needs a quadratic task coupling (penalty='independent', "
-            f"'mean' or 'graph'); {type(penalty).__name__} is not quadratic, so "
-            "its solution is not a function of per-task statistics. Use fit."
-        )
-    return True
+from ._incremental import PARTIAL_FIT_MAX_FEATURES, TaskMoments, quadratic_coupling
 
 
 class MultiTaskRegressor(TaskRegressorMixin, _MultiTaskLinearBase):
@@ -159,7 +146,11 @@ or penalty object, default="independent"
     array([0.9, 0. ])
     """
 
-    __doc__ = __doc__.replace("%(objective)s", _COMMON_OBJECTIVE_DOC.strip("\n"))
+    # blank lines around the snippet keep its section and the next one
+    # sections (numpydoc reads a section header only after a blank line)
+    __doc__ = __doc__.replace(
+        "%(objective)s", "\n" + _COMMON_OBJECTIVE_DOC.strip("\n") + "\n"
+    )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -206,7 +197,7 @@ default=None
         """
         return self._fit(X, y, tasks, sample_weight, coef_init, intercept_init)
 
-    @available_if(_quadratic_coupling)
+    @available_if(quadratic_coupling)
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, tasks=None, sample_weight=None):
         """Add rows to the model: exactly ``fit`` on every row seen so far.
@@ -240,8 +231,15 @@ default=None
         others): start the stream with a row of each, or use the array form.
         At most ``skmtl.linear_model._incremental.PARTIAL_FIT_MAX_FEATURES``
         (2048) features: beyond, a ``ValueError`` (reduce the features first,
-        e.g. ``TruncatedSVD``, or use ``fit``). ``solver`` is not used: the
-        solve is the Gram system of ``solver="gram"``.
+        e.g. ``TruncatedSVD`` or ``HashingVectorizer(n_features=2048)``, or
+        use ``fit``). An approximate summary of ``O(p)`` per task (the
+        diagonal of the co-moments, with the means: the route
+        :meth:`MultiTaskClassifier.partial_fit` takes above its limit) was
+        measured and rejected for the squared loss: on 2100 features and 600
+        rows in 8 calls its predictions correlate at 0.49 (dense, correlated
+        features) and 0.66 (sparse counts) with ``fit``'s, far from the exact
+        answer this method promises. ``solver`` is not used: the solve is the
+        Gram system of ``solver="gram"``.
 
         ``fit`` starts over: it discards the statistics, and a
         ``partial_fit`` after ``fit`` starts a new stream (the rows given to
@@ -286,7 +284,8 @@ default=None
                 f"X has {X.shape[1]} features; partial_fit keeps a n_features x "
                 f"n_features matrix per task and supports at most "
                 f"{PARTIAL_FIT_MAX_FEATURES}. Reduce the features first (e.g. "
-                "TruncatedSVD) or use fit."
+                "TruncatedSVD, or HashingVectorizer(n_features="
+                f"{PARTIAL_FIT_MAX_FEATURES}) for text) or use fit."
             )
         shared = y.ndim == 2
         if stream is not None and shared != self._shared_design:

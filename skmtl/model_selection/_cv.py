@@ -15,7 +15,7 @@ from sklearn.utils._param_validation import HasMethods, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._tasks import check_task_labels
-from .._validation import check_sample_weight
+from .._validation import check_class_labels, check_sample_weight
 from ..base import (
     TaskClassifierMixin,
     TaskEstimatorMixin,
@@ -233,6 +233,8 @@ class _MultiTaskCVBase(TaskEstimatorMixin, BaseEstimator):
         """
         self._validate_params()
         regression = not isinstance(self, ClassifierMixin)
+        if not regression:
+            check_class_labels(y)
         X, y = validate_data(
             self,
             X,

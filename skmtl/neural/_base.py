@@ -20,14 +20,14 @@ from numbers import Integral, Real
 import numpy as np
 import scipy.sparse as sp
 import torch
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, is_classifier
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
 from .._tasks import TaskIndex, check_task_labels, check_task_weights, encode_tasks
-from .._validation import check_sample_weight, drop_absent_rows
+from .._validation import check_class_labels, check_sample_weight, drop_absent_rows
 from ..base import TaskEstimatorMixin, restore_on_error
 from ._module import ACTIVATIONS, CSRBatch, MLPEncoder, MultiTaskModule, TaskHead
 from ._training import DTYPES, TrainingMixin, segments, torch_threads
@@ -278,6 +278,8 @@ class BaseMultiTaskNet(TrainingMixin, TaskEstimatorMixin, BaseEstimator):
 
     def _prepare(self, X, y, tasks, sample_weight, incremental, classes, partial):
         first = not incremental
+        if is_classifier(self):
+            check_class_labels(y)
         X, y = validate_data(
             self,
             X,

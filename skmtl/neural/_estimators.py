@@ -379,8 +379,12 @@ class MultiTaskNetRegressor(TaskRegressorMixin, BaseMultiTaskNet):
 
 
 for _cls in (MultiTaskNetClassifier, MultiTaskNetRegressor):
+    # each snippet's first line follows the placeholder's indentation; blank
+    # lines keep the sections sections (numpydoc reads a header only after one)
     _cls.__doc__ = (
-        _cls.__doc__.replace("%(objective)s", _OBJECTIVE_DOC.strip("\n").lstrip())
-        .replace("%(params)s", _PARAMS_DOC.strip("\n"))
-        .replace("%(attributes)s", _ATTRIBUTES_DOC.strip("\n").lstrip())
+        _cls.__doc__.replace(
+            "%(objective)s", _OBJECTIVE_DOC.strip("\n").lstrip() + "\n"
+        )
+        .replace("%(params)s", "\n" + _PARAMS_DOC.strip("\n") + "\n")
+        .replace("%(attributes)s", _ATTRIBUTES_DOC.strip("\n").lstrip() + "\n")
     )

@@ -3,6 +3,7 @@
 from sklearn.base import clone
 
 from ._clustered import Clustered
+from ._dirty import Dirty, RobustFeatureLearning, RobustLowRank
 from ._l21 import L21
 from ._prior import TransferPrior
 from ._quadratic import GraphLaplacian, Independent, MeanRegularized
@@ -20,6 +21,9 @@ __all__ = [
     "TraceNorm",
     "TaskRelationship",
     "Clustered",
+    "Dirty",
+    "RobustLowRank",
+    "RobustFeatureLearning",
     "TransferPrior",
     "PENALTY_ALIASES",
     "resolve_penalty",
@@ -34,6 +38,9 @@ PENALTY_ALIASES = {
     "trace": TraceNorm,
     "relationship": TaskRelationship,
     "clustered": Clustered,
+    "dirty": Dirty,
+    "rmtl": RobustLowRank,
+    "rmtfl": RobustFeatureLearning,
 }
 
 

@@ -48,7 +48,16 @@ A penalty has two faces:
   - ``shared_component``: the model has a shared part ``w_0`` that predicts
     for tasks not seen in fit (``unseen_tasks="shared"``);
   - ``fitted_attributes(W, b)``: the extra public fitted attributes the
-    penalty defines (``shared_coef_`` ...), as a dict in the public layout.
+    penalty defines (``shared_coef_`` ...), as a dict in the public layout;
+  - ``n_components``: 1, or the number of parts ``V[0], ..., V[c - 1]``
+    whose sum is the model's ``W`` (a dirty model's ``W = P + Q``). Such a
+    penalty acts on the stacked parts ``V`` of shape (n_components,
+    n_features, n_tasks[, n_classes]): ``value``, ``gradient``, ``prox``,
+    ``kkt_violation`` and ``fitted_attributes`` take ``V`` (and the gradient
+    of the loss with respect to each part, which is the gradient with respect
+    to ``W``, repeated), and ``split(W)`` gives stacked parts summing to ``W``
+    (a start). Only solvers that declare ``_handles_components`` (FISTA)
+    solve it; the solver returns ``W`` (the sum) and the parts.
 """
 
 import numpy as np
@@ -102,6 +111,7 @@ class BoundPenalty:
     quadratic_form = None
     coupling_hessian = None
     shared_component = False
+    n_components = 1
 
     def smooth_value(self, W):
         return self.value(W)
@@ -115,6 +125,13 @@ class BoundPenalty:
     def fitted_attributes(self, W, b):
         """Extra public fitted attributes (public layout), none by default."""
         return {}
+
+    def split(self, W):
+        """Stacked parts summing to ``W`` (``n_components > 1`` only): a start."""
+        W = np.asarray(W, dtype=np.float64)
+        parts = np.zeros((self.n_components,) + W.shape)
+        parts[0] = W
+        return parts
 
 
 class RidgeSmoothPart(BoundPenalty):

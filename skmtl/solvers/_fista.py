@@ -3,7 +3,7 @@
 import numpy as np
 
 from ..penalties.base import REQUIRED_PENALTY_ATTRS
-from .base import BaseSolver, SolverResult, warn_not_converged
+from .base import BaseSolver, ComponentSumLoss, SolverResult, warn_not_converged
 
 
 class FISTA(BaseSolver):
@@ -21,12 +21,17 @@ class FISTA(BaseSolver):
     - Stops when the KKT violation (distance of minus the gradient to the
       penalty's subdifferential, max-norm) is at most ``tol_abs``; checked every
       ``check_every`` iterations.
+    - A penalty on a sum of parts (``n_components > 1``, a dirty model) is
+      solved on the stacked parts through
+      :class:`~skmtl.solvers.base.ComponentSumLoss`; the result's ``W`` is their
+      sum, ``components`` and ``memory`` the parts.
     """
 
     name = "fista"
     _datafit_required_attr = ("value", "gradient", "curvature")
     # every method of the penalty protocol: value, smooth part, prox, KKT
     _penalty_required_attr = REQUIRED_PENALTY_ATTRS
+    _handles_components = True
 
     def __init__(self, max_iter=1000, verbose=0, check_every=10):
         super().__init__(max_iter, verbose)
@@ -41,6 +46,19 @@ class FISTA(BaseSolver):
         return kkt
 
     def _solve(self, loss, penalty, W0, b0, tol_abs, memory=None):
+        # a duck-typed penalty without the declaration has one part
+        n_components = getattr(penalty, "n_components", 1)
+        if n_components > 1:
+            loss = ComponentSumLoss(loss, n_components)
+            result = self._iterate(
+                loss, penalty, loss.start(penalty, W0, memory), b0, tol_abs
+            )
+            parts = result.W
+            result.W, result.components, result.memory = parts.sum(0), parts, parts
+            return result
+        return self._iterate(loss, penalty, W0, b0, tol_abs)
+
+    def _iterate(self, loss, penalty, W0, b0, tol_abs):
         fit_b = loss.fit_intercept
         L = max(loss.lipschitz() + penalty.lipschitz(), 1e-12)
         eps = float(np.finfo(loss.design.dtype).eps)

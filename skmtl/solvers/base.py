@@ -1,13 +1,15 @@
 """What a solver needs from the loss and the penalty, one gate that checks it,
 and what every solver returns.
 
-A solver minimises ``f(W, b) + penalty(W)`` for a :class:`~skmtl._design.SmoothLoss`
-``f`` and a bound penalty (see :mod:`skmtl.penalties.base`). It subclasses
+A solver minimises ``f(W, b) + penalty(W)`` for a ``SmoothLoss`` ``f`` (private,
+``skmtl._design``) and a bound penalty (see :mod:`skmtl.penalties.base`). It subclasses
 :class:`BaseSolver` and declares:
 
 - ``_datafit_required_attr`` / ``_penalty_required_attr``: the methods it
   calls (a missing one is named by the gate);
 - ``_requires_smooth``: True when it cannot handle a non-smooth penalty;
+- ``_handles_components``: True when it solves a penalty on a sum of parts
+  (``n_components > 1``, through :class:`ComponentSumLoss`);
 - ``applicable(loss, penalty, W0)``: None when it applies, else the reason
   (the direct solvers need a quadratic coupling, few features ...).
 
@@ -17,6 +19,7 @@ once, then calls the solver's ``_solve``. It returns a :class:`SolverResult`.
 
 import warnings
 
+import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from ..datafits.base import REQUIRED_DATAFIT_ATTRS
@@ -24,6 +27,7 @@ from ..penalties.base import REQUIRED_PENALTY_ATTRS
 
 __all__ = [
     "BaseSolver",
+    "ComponentSumLoss",
     "SolverResult",
     "check_solver_requirements",
     "armijo_backtracking",
@@ -50,6 +54,15 @@ def check_solver_requirements(solver, loss, penalty, W0=None):
                 f"{type(solver).__name__} needs a {role} with method(s) {missing}; "
                 f"{type(obj).__name__} does not provide them."
             )
+    # a penalty without the declaration (a duck-typed one) has one part
+    if getattr(penalty, "n_components", 1) > 1 and not getattr(
+        solver, "_handles_components", False
+    ):
+        raise ValueError(
+            f"solver={name!r} does not solve penalties on a sum of parts "
+            f"({type(penalty).__name__} has {penalty.n_components}): use "
+            "solver='fista'."
+        )
     if getattr(solver, "_requires_smooth", False) and not penalty.is_smooth:
         raise ValueError(
             f"solver={name!r} handles smooth penalties only; "
@@ -82,19 +95,17 @@ class SolverResult:
     n_inner : list of int or None
         Inner iterations per outer one (Newton-CG: CG steps per Newton
         step), when the solver has them.
+    components : ndarray of shape (n_components, n_features, n_tasks[, \
+n_classes]) or None
+        For a penalty on a sum of parts (``n_components > 1``), the parts;
+        ``W`` is their sum. None otherwise.
     """
 
     def __init__(
-        self,
-        W,
-        b,
-        n_iter,
-        kkt_violation,
-        objective,
-        converged,
-        memory=None,
-        n_inner=None,
-    ):
+        self, W, b, n_iter, kkt_violation, objective, converged, memory=None,
+        components=None, n_inner=None,
+    ):  # fmt: skip
+        self.components = components
         self.W = W
         self.b = b
         self.n_iter = n_iter
@@ -103,6 +114,56 @@ class SolverResult:
         self.converged = converged
         self.memory = memory
         self.n_inner = n_inner
+
+
+class ComponentSumLoss:
+    """A loss seen through the sum ``W = sum_k V[k]`` of the stacked parts ``V``.
+
+    What a first-order solver uses of a ``skmtl._design.SmoothLoss``
+    (``scores``, ``value_from_scores``, ``grad_from_scores``, ``lipschitz``,
+    ``fit_intercept``, ``design``), for a penalty with ``n_components = c``:
+    the scores are those of the sum, the gradient with respect to each part
+    is the gradient with respect to ``W`` (a read-only broadcast, no copy),
+    and the Lipschitz constant is ``c`` times the loss' (the map ``V -> sum
+    V`` has squared operator norm ``c``).
+    """
+
+    def __init__(self, loss, n_components):
+        self.loss = loss
+        self.n_components = n_components
+        self.datafit = loss.datafit
+        self.design = loss.design
+        self.fit_intercept = loss.fit_intercept
+
+    def scores(self, V, b):
+        return self.loss.scores(V.sum(axis=0), b)
+
+    def value_from_scores(self, S):
+        return self.loss.value_from_scores(S)
+
+    def grad_from_scores(self, S):
+        gW, gb = self.loss.grad_from_scores(S)
+        return np.broadcast_to(gW, (self.n_components,) + gW.shape), gb
+
+    def lipschitz(self):
+        return self.n_components * self.loss.lipschitz()
+
+    def start(self, penalty, W0, memory):
+        """Stacked parts to start from: ``memory`` when it splits ``W0``, else
+        ``penalty.split(W0)``.
+
+        Along a path, the previous point's parts (its ``memory``) start the
+        next one; any other start (a warm start from ``coef_``) is split by
+        the penalty.
+        """
+        shape = (self.n_components,) + tuple(W0.shape)
+        if (
+            isinstance(memory, np.ndarray)
+            and memory.shape == shape
+            and np.allclose(memory.sum(axis=0), W0, rtol=1e-12, atol=0.0)
+        ):
+            return memory.astype(np.float64)
+        return penalty.split(W0)
 
 
 class BaseSolver:
@@ -121,6 +182,8 @@ class BaseSolver:
     _datafit_required_attr = REQUIRED_DATAFIT_ATTRS
     _penalty_required_attr = REQUIRED_PENALTY_ATTRS
     _requires_smooth = False
+    # solves penalties on a sum of parts (``n_components > 1``)
+    _handles_components = False
 
     def __init__(self, max_iter=1000, verbose=0):
         self.max_iter = max_iter

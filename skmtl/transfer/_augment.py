@@ -9,7 +9,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._tasks import TaskIndex, encode_tasks
-from ..base import fit_or_restore
+from ..base import fit_or_restore, tasks_required_error
 
 __all__ = ["FeatureAugmenter"]
 
@@ -123,11 +123,7 @@ class FeatureAugmenter(TransformerMixin, BaseEstimator):
         n, p = X.shape
         if tasks is None:
             if len(self.tasks_) != 1:
-                raise ValueError(
-                    f"tasks is required: FeatureAugmenter was fitted on "
-                    f"{len(self.tasks_)} tasks (enable metadata routing to pass "
-                    "tasks through a Pipeline)."
-                )
+                raise tasks_required_error("FeatureAugmenter", len(self.tasks_))
             codes = np.zeros(n, dtype=np.intp)
         else:
             codes = TaskIndex(self.tasks_).transform(

@@ -5,13 +5,13 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
+from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context, is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_consistent_length, column_or_1d
 
-from .._validation import check_sample_weight
+from .._validation import check_class_labels, check_sample_weight
 from ..base import fit_or_restore
 from ..linear_model import MultiTaskClassifier, MultiTaskRegressor
 from ._prior import _TargetClassifier, _TargetModel, source_parts
@@ -107,6 +107,8 @@ class _FineTunedBase(_TargetModel):
             When the source weights do not match the target's features (or
             classes): the message gives both shapes.
         """
+        if is_classifier(self):
+            check_class_labels(y)
         coef, self.features_, source_classes = source_parts(
             self.source, source_task=self.source_task
         )

@@ -8,7 +8,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._tasks import check_task_labels
-from .._validation import check_sample_weight
+from .._validation import check_class_labels, check_sample_weight
 from ..base import (
     TaskClassifierMixin,
     TaskEstimatorMixin,
@@ -76,6 +76,8 @@ class _JointTransferBase(TaskEstimatorMixin, BaseEstimator):
         -------
         self : object
         """
+        if is_classifier(self):
+            check_class_labels(y)
         X, y = validate_data(
             self,
             X,
@@ -85,7 +87,8 @@ class _JointTransferBase(TaskEstimatorMixin, BaseEstimator):
             y_numeric=not is_classifier(self),
         )
         n = X.shape[0]
-        domains = check_task_labels(self.target if tasks is None else tasks, n)
+        # [target] * n: a tuple label is one label, not a sequence of labels
+        domains = check_task_labels([self.target] * n if tasks is None else tasks, n)
         # label by label: numpy would broadcast a tuple label (("t", 0))
         is_target = np.fromiter(
             (label == self.target for label in domains.tolist()), dtype=bool, count=n

@@ -14,7 +14,7 @@ from sklearn.utils.validation import check_is_fitted, has_fit_parameter, validat
 
 from .._tasks import TaskIndex, encode_tasks
 from .._threads import blas_threads, product_work
-from .._validation import check_sample_weight
+from .._validation import check_class_labels, check_sample_weight
 from ..base import TaskClassifierMixin, fit_or_restore
 
 __all__ = ["TrAdaBoostClassifier"]
@@ -212,12 +212,13 @@ class TrAdaBoostClassifier(TaskClassifierMixin, BaseEstimator):
     def _split_domains(self, tasks, n_samples):
         """Task labels seen and a boolean mask of the target rows."""
         if tasks is None:
-            labels, _ = encode_tasks(self.target, n_samples)
+            # a one-label list: a tuple label is one label, not a sequence
+            labels, _ = encode_tasks([self.target] * n_samples, n_samples)
             return labels, np.ones(n_samples, dtype=bool)
         labels, codes = encode_tasks(tasks, n_samples)
         # TaskIndex compares labels of any type (it falls back to a dict)
         target_code = TaskIndex(labels).transform(
-            self.target, 1, allow_unseen=True, name="target"
+            [self.target], 1, allow_unseen=True, name="target"
         )[0]
         if target_code < 0:
             raise ValueError(
@@ -256,6 +257,7 @@ class TrAdaBoostClassifier(TaskClassifierMixin, BaseEstimator):
         -------
         self : object
         """
+        check_class_labels(y)
         X, y = validate_data(
             self, X, y, accept_sparse=("csr", "csc"), dtype=[np.float64, np.float32]
         )

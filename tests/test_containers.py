@@ -1,0 +1,196 @@
+"""Label containers and missing labels, issue [6/9] kinds 3 and 5.
+
+Every argument that takes labels means the same thing whatever its container
+(list, tuple, numpy, pandas Series with any index, Categorical, nullable and
+pyarrow-backed dtypes), and a missing label of any kind gets the one "missing
+labels" message naming the argument. A search over a Pipeline that needs
+``tasks`` in predict, scored by a stock scorer, says what to do instead.
+"""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import sklearn
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.base import clone, is_classifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+
+from skmtl import MultiTaskClassifier, MultiTaskRegressor
+from skmtl.metrics import make_task_scorer
+from skmtl.transfer import FeatureAugmenter
+
+from .test_common import ESTIMATORS, _key
+from .test_properties import _fit, _takes_tasks
+
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::sklearn.exceptions.ConvergenceWarning", "ignore::UserWarning"
+)
+
+try:  # pyarrow-backed dtypes need pyarrow (in the test extra)
+    import pyarrow  # noqa: F401
+
+    HAVE_ARROW = True
+except ImportError:  # pragma: no cover - CI installs it
+    HAVE_ARROW = False
+
+MISSING = r"contains missing labels \(None, NaN or pd\.NA\)"
+CLASSIFIERS = [
+    e
+    for e in ESTIMATORS
+    if is_classifier(e) and type(e).__name__ != "DistilledClassifier"  # TODO
+]
+
+
+def _problem(seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(40, 3))
+    y = (X[:, 0] + 0.3 * rng.normal(size=40) > 0).astype(int)
+    tasks = np.repeat(["a", "b"], 20)
+    return X, y, tasks
+
+
+def _y_containers(y):
+    """The same binary labels in every container a user may pass."""
+    words = np.where(y == 1, "pos", "neg")
+    out = {
+        "list": list(y),
+        "tuple": tuple(y),
+        "Int64": pd.Series(y, dtype="Int64"),
+        "Categorical": pd.Series(pd.Categorical(words)),
+        "string": pd.Series(words, dtype="string"),
+        "object": pd.Series(words.astype(object)),
+        "boolean": pd.Series(y.astype(bool), dtype="boolean"),
+        "shuffled_index": pd.Series(y, index=np.arange(100, 100 + len(y))[::-1]),
+    }
+    if HAVE_ARROW:
+        out["int64[pyarrow]"] = pd.Series(y, dtype="int64[pyarrow]")
+        out["string[pyarrow]"] = pd.Series(words, dtype="string[pyarrow]")
+    return out
+
+
+def _with_missing(y, row=3):
+    """``y`` with one label missing, in the container's own missing marker."""
+    if isinstance(y, pd.Series):
+        y = y.copy()
+        y.iloc[row] = None  # pandas stores its marker (pd.NA, NaN) per dtype
+        return y
+    y = list(y)
+    y[row] = None
+    return y
+
+
+@pytest.mark.parametrize("container", list(_y_containers(np.zeros(2, int))))
+def test_classifier_y_container_same_model(container):
+    """The labels mean the same in every container: the same coefficients."""
+    X, y, tasks = _problem()
+    ref = MultiTaskClassifier(alpha=0.1).fit(X, y, tasks=tasks)
+    est = MultiTaskClassifier(alpha=0.1).fit(
+        X, _y_containers(y)[container], tasks=tasks
+    )
+    # "neg" < "pos" and False < True order the classes as 0 < 1
+    assert_allclose(est.coef_, ref.coef_, rtol=1e-6, atol=1e-8)
+    assert len(est.classes_) == 2
+
+
+@pytest.mark.parametrize(
+    "container",
+    ["list", "Int64", "Categorical", "string", "object", "boolean"]
+    + (["int64[pyarrow]", "string[pyarrow]"] if HAVE_ARROW else []),
+)
+@pytest.mark.parametrize("est", CLASSIFIERS, ids=_key)
+def test_missing_class_label_is_named(est, container):
+    """Every classifier refuses a missing y label with the one message."""
+    X, y, tasks = _problem()
+    y_bad = _with_missing(_y_containers(y)[container])
+    before = y_bad.copy()
+    with pytest.raises(ValueError, match="y " + MISSING):
+        _fit(clone(est), X, y_bad, tasks=tasks if _takes_tasks(est) else None)
+    if isinstance(before, pd.Series):  # the caller's labels are left as they were
+        pd.testing.assert_series_equal(y_bad, before)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda t: pd.Series(t, dtype="string"),
+        lambda t: pd.Series(pd.Categorical(t)),
+        lambda t: pd.Series(t.astype(object)),
+        lambda t: pd.Series(np.where(t == "a", 1, 2), dtype="Int64"),
+        lambda t: pd.Series(np.where(t == "a", 1.0, 2.0)),
+        lambda t: list(t),
+    ]
+    + (
+        [
+            lambda t: pd.Series(t, dtype="string[pyarrow]"),
+            lambda t: pd.Series(np.where(t == "a", 1, 2), dtype="int64[pyarrow]"),
+        ]
+        if HAVE_ARROW
+        else []
+    ),
+)
+def test_missing_task_label_same_message(make):
+    """A missing task label of any container and dtype: the one message."""
+    X, y, tasks = _problem()
+    bad = _with_missing(make(tasks), row=5)
+    for est in (MultiTaskClassifier(), MultiTaskRegressor()):
+        with pytest.raises(ValueError, match="tasks " + MISSING):
+            est.fit(X, y, tasks=bad)
+
+
+def test_tasks_containers_same_model():
+    X, y, tasks = _problem()
+    ref = MultiTaskClassifier(alpha=0.1).fit(X, y, tasks=tasks)
+    variants = [
+        tuple(tasks),
+        pd.Series(pd.Categorical(tasks)),
+        pd.Series(tasks, dtype="string"),
+        pd.Series(tasks, index=np.arange(40)[::-1]),
+    ]
+    if HAVE_ARROW:
+        variants.append(pd.Series(tasks, dtype="string[pyarrow]"))
+    for t in variants:
+        est = MultiTaskClassifier(alpha=0.1).fit(X, y, tasks=t)
+        assert_allclose(est.coef_, ref.coef_, rtol=1e-10)
+        assert_array_equal(est.tasks_.astype(str), ref.tasks_.astype(str))
+
+
+def _augmenter_search(scoring):
+    X, y, tasks = _problem()
+    pipe = make_pipeline(FeatureAugmenter(), LogisticRegression())
+    search = GridSearchCV(pipe, {"logisticregression__C": [0.1, 1.0]}, cv=3,
+                          scoring=scoring)  # fmt: skip
+    with sklearn.config_context(enable_metadata_routing=True):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            search.fit(X, y, tasks=tasks)
+    return search, [str(w.message) for w in caught]
+
+
+@pytest.mark.parametrize(
+    "scoring", [None, make_task_scorer("accuracy", task_average="pooled")]
+)
+def test_search_over_augmenter_pipeline_scores(scoring):
+    """Routing mode: the estimator's score and a task scorer get tasks; finite."""
+    search, _ = _augmenter_search(scoring)
+    scores = search.cv_results_["mean_test_score"]
+    assert np.all(np.isfinite(scores))
+    # the task scorer's pooled accuracy is the stock accuracy with tasks routed
+    X, y, tasks = _problem()
+    best = search.best_estimator_
+    with sklearn.config_context(enable_metadata_routing=True):
+        acc = np.mean(best.predict(X, tasks=tasks) == y)
+        assert best.score(X, y, tasks=tasks) == pytest.approx(acc)
+
+
+def test_stock_scorer_over_augmenter_pipeline_says_what_to_do():
+    """A stock scorer calls predict(X) without tasks: every fold fails; the
+    warning GridSearchCV shows names the scorer that works instead."""
+    search, messages = _augmenter_search("accuracy")
+    assert np.all(np.isnan(search.cv_results_["mean_test_score"]))
+    joined = "\n".join(messages)
+    assert "stock scorers" in joined
+    assert "make_task_scorer('accuracy', task_average='pooled')" in joined
