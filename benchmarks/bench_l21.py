@@ -166,6 +166,23 @@ def _skglm_ready():
     return None
 
 
+def _warm_up_bcd():
+    """Compile (or load) the BCD epochs (numba) outside the timings, as for skglm."""
+    warm = SharedL21(30, 40, 3, 0.1)
+    MultiTaskRegressor(alpha=warm.alpha, penalty="l21", solver="bcd").fit(
+        warm.X, warm.Y
+    )
+    # the residual form (more features than rows) and the per-task epochs
+    wide = SharedL21(10, 200, 3, 0.01)
+    MultiTaskRegressor(alpha=wide.alpha, penalty="l21", solver="bcd").fit(
+        wide.X, wide.Y
+    )
+    tasks = np.arange(30) % 3
+    MultiTaskRegressor(alpha=warm.alpha, penalty="l21", solver="bcd").fit(
+        warm.X, warm.Y[:, 0], tasks=tasks
+    )
+
+
 def shared_rows(quick=False, peers=("sklearn", "skglm"), log=print):
     rows = []
     peers = list(peers)
@@ -174,15 +191,7 @@ def shared_rows(quick=False, peers=("sklearn", "skglm"), log=print):
         if why:
             log(why)
             peers.remove("skglm")
-    # compile the BCD epochs (numba) outside the timings, as for skglm
-    warm = SharedL21(30, 40, 3, 0.1)
-    MultiTaskRegressor(alpha=warm.alpha, penalty="l21", solver="bcd").fit(
-        warm.X, warm.Y
-    )
-    tasks = np.arange(30) % 3  # the per-task (ragged) epochs too
-    MultiTaskRegressor(alpha=warm.alpha, penalty="l21", solver="bcd").fit(
-        warm.X, warm.Y[:, 0], tasks=tasks
-    )
+    _warm_up_bcd()
     for n, p, T in QUICK_SIZES if quick else SIZES:
         for fraction in FRACTIONS:
             problem = SharedL21(n, p, T, fraction)
@@ -259,10 +268,82 @@ def school_rows(quick=False, log=print):
     return rows
 
 
+def auto_rule_rows(quick=False, log=print):
+    """What ``solver="auto"`` is chosen from: BCD (compiled and NumPy) vs FISTA.
+
+    Single fits at the default ``tol`` on squared and logistic problems,
+    ragged and shared; the NumPy epochs are measured as if numba were absent.
+    """
+    from contextlib import nullcontext
+    from unittest import mock
+
+    import scipy.sparse as sp
+
+    from skmtl import MultiTaskClassifier
+    from skmtl.datasets import make_multitask_classification
+    from skmtl.solvers import _bcd_kernels
+
+    scale = 4 if quick else 1
+    _warm_up_bcd()
+    problems = []
+    shared = SharedL21(200 // scale, 1000 // scale, 10, 0.1)
+    problems.append(("squared, shared X 200x1000, T=10", MultiTaskRegressor,
+                     shared.X, shared.Y, None, shared.alpha))  # fmt: skip
+    X, y, t = make_multitask_regression(
+        n_tasks=20, n_samples=60, n_features=300 // scale, random_state=0
+    )[:3]
+    problems.append(("squared, 20 ragged tasks, p=300", MultiTaskRegressor,
+                     X, y, t, 0.05))  # fmt: skip
+    name, Xs, ys, ts = _school(quick)
+    problems.append((f"squared, {name}", MultiTaskRegressor, Xs, ys, ts, 0.01))
+    X, y, t = make_multitask_classification(
+        n_tasks=10, n_samples=200 // scale, n_features=500 // scale, random_state=0
+    )[:3]
+    problems.append(("logistic, 10 ragged tasks, dense p=500", MultiTaskClassifier,
+                     X, y, t, 0.01))  # fmt: skip
+    Xsp = sp.random(X.shape[0], 2000 // scale, density=0.01, random_state=0,
+                    format="csr")  # fmt: skip
+    total = np.asarray(Xsp.sum(axis=1)).ravel()
+    ysp = (total > np.median(total)).astype(int)
+    problems.append(("logistic, 10 ragged tasks, sparse p=2000",
+                     MultiTaskClassifier, Xsp, ysp, t, 0.001))  # fmt: skip
+    out = []
+    for label, Est, X, y, tasks, alpha in problems:
+        times = {}
+        for contender, solver, compiled in (
+            ("bcd (numba)", "bcd", True),
+            ("bcd (NumPy epochs)", "bcd", False),
+            ("fista", "fista", True),
+        ):
+            # as if numba were not installed
+            patch = (
+                nullcontext()
+                if compiled
+                else mock.patch.object(_bcd_kernels, "_compiled", lambda: None)
+            )
+            with patch, warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                model = Est(alpha=alpha, penalty="l21", solver=solver)
+                start = time.perf_counter()
+                model.fit(X, y, tasks=tasks)
+                times[contender] = time.perf_counter() - start
+            out.append({"problem": label, "contender": contender,
+                        "time_s": times[contender],
+                        "objective": model.objective_})  # fmt: skip
+            log(f"{label} {contender}: {times[contender]:.3f} s")
+        for row in out[-3:]:
+            row["vs_fista"] = row["time_s"] / times["fista"]
+    return out
+
+
 def rows(quick=False, peers=("sklearn", "skglm"), log=print):
     """Every row of this benchmark (dicts), in one process, one BLAS thread."""
     with threadpool_limits(limits=1, user_api="blas"):
-        return shared_rows(quick, peers, log) + school_rows(quick, log)
+        return (
+            shared_rows(quick, peers, log)
+            + school_rows(quick, log)
+            + auto_rule_rows(quick, log)
+        )
 
 
 def markdown(rows_, command):
@@ -302,22 +383,49 @@ def markdown(rows_, command):
                 f"| {r['problem']} | {r['contender']} | {r['time_s']:.2f} | "
                 f"{r['not_converged']} | **{r['vs_mean']:.2f}** |"
             )
+    lines += [
+        "",
+        'What `solver="auto"` is chosen from: single fits at the default '
+        "tol=1e-4; `vs fista` < 1 means BCD is faster. The NumPy epochs are "
+        "measured as if numba were not installed.",
+        "",
+        "| problem | contender | time (s) | objective | vs fista |",
+        "|---|---|---|---|---|",
+    ]
+    for r in rows_:
+        if "vs_fista" in r:
+            lines.append(
+                f"| {r['problem']} | {r['contender']} | {r['time_s']:.3f} | "
+                f"{r['objective']:.8g} | **{r['vs_fista']:.2f}** |"
+            )
     return "\n".join(lines) + "\n"
 
 
-def main(quick=False, out_dir=None, peers=("sklearn", "skglm"), command=None):
-    result = rows(quick, peers)
+def main(
+    quick=False, out_dir=None, peers=("sklearn", "skglm"), command=None, part="all"
+):
+    """Run the benchmark; ``part="auto"`` runs only :func:`auto_rule_rows`
+    and writes ``l21_auto.md`` instead of ``l21.md``."""
+    if part == "auto":
+        with threadpool_limits(limits=1, user_api="blas"):
+            result = auto_rule_rows(quick)
+    else:
+        result = rows(quick, peers)
     out_dir = Path(out_dir or Path(__file__).parent / "results")
     out_dir.mkdir(parents=True, exist_ok=True)
     command = command or (
-        "python benchmarks/bench_l21.py" + (" --quick" if quick else "")
+        "python benchmarks/bench_l21.py"
+        + (" --quick" if quick else "")
+        + (" --part auto" if part == "auto" else "")
     )
-    (out_dir / "l21.md").write_text(markdown(result, command))
+    name = "l21_auto.md" if part == "auto" else "l21.md"
+    (out_dir / name).write_text(markdown(result, command))
     return result
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--part", choices=["all", "auto"], default="all")
     args = parser.parse_args()
-    main(quick=args.quick)
+    main(quick=args.quick, part=args.part)

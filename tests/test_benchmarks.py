@@ -485,5 +485,11 @@ def test_bench_l21_quick(tmp_path):
     search = [r for r in rows if "vs_mean" in r]
     assert {r["contender"] for r in search} == {"l21 bcd", "l21 fista", "mean coupling"}
     assert all(r["not_converged"] == 0 for r in search)
+    auto = [r for r in rows if "vs_fista" in r]
+    assert {r["contender"] for r in auto} == {
+        "bcd (numba)",
+        "bcd (NumPy epochs)",
+        "fista",
+    }
     report = (tmp_path / "l21.md").read_text()
     assert "python benchmarks/bench_l21.py --quick" in report

@@ -115,18 +115,18 @@ class SmoothAuto(BaseSolver):
 class RowSparseAuto(BaseSolver):
     """Default for row-sparse penalties (L2,1): block coordinate descent or FISTA.
 
-    Chosen per problem from ``benchmarks/bench_l21.py`` and the measurements
-    in ``benchmarks/results/l21.md`` (one BLAS thread, default tol):
+    Chosen per problem from ``benchmarks/bench_l21.py`` (results in
+    ``benchmarks/results/l21.md`` and ``l21_auto.md``, one BLAS thread):
 
     - :class:`BlockCoordinateDescent` for the squared loss when its compiled
-      epochs are available (numba): 0.5-0.8x scikit-learn's MultiTaskLasso
-      and 0.5x FISTA on shared designs at 0.1 alpha_max, 10x faster than
-      FISTA on School (139 ragged tasks), even at the 0.01 alpha_max supports
-      (half the features) where FISTA is slower still;
+      epochs are available (numba): 0.44-0.62x scikit-learn's
+      MultiTaskLasso at equal duality gap on shared designs (FISTA:
+      0.58-2.7x), 0.09x FISTA's time on School (139 ragged tasks), on par
+      with FISTA on well-conditioned ragged tasks;
     - FISTA (on working sets of features) otherwise: for the logistic loss
       the per-task Grams of each Newton step cost more than FISTA's products
-      (2.4x slower on 10 dense tasks, 10x on sparse ones), and without numba
-      the interpreted epochs lose to FISTA except on School.
+      (2.4x slower on 10 dense ragged tasks, 10x on sparse ones), and without
+      numba the NumPy epochs take 1.9-3.6x FISTA's time except on School.
     """
 
     name = "auto"
