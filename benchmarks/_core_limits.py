@@ -302,7 +302,7 @@ def row_l21_threads(problems, log):
                 "default": lambda: fit_threads(default),
                 "peer": fit_peer,
             },
-            repeat=3,
+            repeat=7,  # fits of tenths of a second on a shared machine
             budget_s=30.0,
         )
         ratios.append(t["default"] / t["one"])
@@ -470,7 +470,7 @@ def rows_growth(quick, log, plot_path=None):
         "n": [(base_T, base_n * 2**k) for k in range(4)],
     }
     results = {}
-    repeat = 1 if quick else 2
+    repeat = 1 if quick else 4
     for axis, sizes in grid.items():
         for coupling, make in COUPLINGS.items():
             secs, passes = [], []
