@@ -20,9 +20,20 @@ constant factor), never by a solver's own report. Two settings per problem:
   ladder of tolerances (1e-2, 1e-3, ...) and timing the first (loosest) one
   that gets there.
 
+3. The rows of issue #17 (``_core_limits.py``): the thread policy on small
+   fits and on L2,1, L2,1 inside a CV search on School and on the 20
+   one-vs-rest 20 Newsgroups tasks, data passes of a fit per coupling, cost
+   growth in T and n (fitted exponents and a plot), many small tasks, the
+   peak memory of tasks that share their rows, and the CV estimator against
+   GridSearchCV; one summary table with the issue's numbers and goals beside
+   this run's.
+
+BLAS runs on one thread (``threadpool_limits(1)``) except in the rows that
+measure threads.
+
 Usage::
 
-    python benchmarks/bench_core.py [--quick] [--out benchmarks/results]
+    python benchmarks/bench_core.py [--quick] [--no-limits] [--out benchmarks/results]
 """
 
 import argparse
@@ -43,25 +54,31 @@ from scipy.signal import lfilter
 from scipy.special import expit, log_expit
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression, MultiTaskLasso
+from threadpoolctl import threadpool_limits
 
 import skmtl
 from skmtl import MultiTaskClassifier, MultiTaskRegressor
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _core_limits as limits  # noqa: E402 - the issue #17 rows, beside this file
 
 TARGET_GAP = 1e-6
 DEFAULT_TOL = 1e-4
 LADDER = [1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9, 1e-10]
 MAX_ITER = 100_000
 
-# (n_samples, n_features, n_tasks) for L2,1; (n_tasks, n_features, min, max rows)
-# for the ragged logistic tasks.
+# (n_samples, n_features, n_tasks) for L2,1, each at every alpha / alpha_max of
+# "l21_ratios"; (n_tasks, n_features, min, max rows) for the ragged logistic tasks.
 FULL = {
-    "l21": [(500, 1000, 20), (2000, 5000, 10)],
-    "logistic": [(200, 5000, 20, 500), (50, 5000, 20, 500)],
-    "repeat": 5,
+    "l21": [(500, 5000, 20), (2000, 2000, 50)],
+    "l21_ratios": [0.1, 0.01],
+    "logistic": [(20, 5000, 20, 500), (50, 5000, 20, 500), (200, 5000, 20, 500)],
+    "repeat": 3,
     "budget_s": 20.0,
 }
 QUICK = {
     "l21": [(60, 80, 3), (80, 120, 2)],
+    "l21_ratios": [0.1],
     "logistic": [(6, 300, 20, 60), (3, 300, 20, 60)],
     "repeat": 1,
     "budget_s": 5.0,
@@ -154,10 +171,10 @@ class L21Problem:
     usual simulated design of Lasso benchmarks: correlated enough that
     coordinate descent does not get an orthogonal problem for free); the
     support has ``max(10, p // 50)`` features shared by all tasks and the
-    noise gives a signal-to-noise ratio of 3. ``alpha = alpha_max / 10``.
+    noise gives a signal-to-noise ratio of 3. ``alpha = ratio * alpha_max``.
     """
 
-    def __init__(self, n, p, T, seed):
+    def __init__(self, n, p, T, seed, ratio=0.1):
         rng = np.random.default_rng(seed)
         rho = 0.5
         Z = rng.standard_normal((n, p))
@@ -172,8 +189,10 @@ class L21Problem:
         Xc = self.X - self.X.mean(axis=0)
         Yc = self.Y - self.Y.mean(axis=0)
         alpha_max = np.sqrt(np.sum((Xc.T @ Yc) ** 2, axis=1)).max() / n
-        self.alpha = alpha_max / 10
-        self.name = f"l21 n={n} p={p} T={T}"
+        self.alpha = ratio * alpha_max
+        self.name = f"l21 n={n} p={p} T={T}" + (
+            "" if ratio == 0.1 else f" alpha={ratio:g} max"
+        )
 
     def _residual(self, W, b):
         return self.Y - self.X @ W.T - b
@@ -199,8 +218,9 @@ class L21Problem:
 
     # contenders: each fit uses the estimator's public API only
     def fit_skmtl(self, tol):
+        # solver="auto": what a user gets (the dispatch picks the L2,1 solver)
         model = MultiTaskRegressor(
-            alpha=self.alpha, penalty="l21", solver="fista", tol=tol, max_iter=MAX_ITER
+            alpha=self.alpha, penalty="l21", tol=tol, max_iter=MAX_ITER
         ).fit(self.X, self.Y)
         return model.coef_, model.intercept_, str(model.n_iter_)
 
@@ -217,7 +237,7 @@ class L21Problem:
 
     def reference_tols(self):
         # (contender, tol) pairs run once to find the optimum
-        return {"skmtl": 1e-10, "sklearn": 1e-12, "skglm": 1e-12}
+        return {"skmtl": 1e-10, "sklearn": 1e-11, "skglm": 1e-12}
 
 
 class RaggedLogisticProblem:
@@ -536,27 +556,86 @@ def plot_ratios(rows, path):
     return True
 
 
-def main(quick=False, out_dir=None, peers=("sklearn", "skglm"), command=None, seed=0):
-    """Run the benchmark; return the table rows (list of dicts).
+def main(
+    quick=False,
+    out_dir=None,
+    peers=("sklearn", "skglm"),
+    command=None,
+    seed=0,
+    issue_rows=True,
+    only=None,
+):
+    """Run the benchmark; return ``{"peers": rows, "summary": rows}``.
 
     Parameters
     ----------
     quick : bool
         Tiny sizes and a single timing per fit (a smoke run, not a measurement).
     out_dir : path or None
-        Where to write ``core.md`` and ``core.png``; None writes nothing.
+        Where to write ``core.md``, ``core.png`` and ``core_growth.png``; None
+        writes nothing.
     peers : tuple of str
         Peers to run; ``"skglm"`` is skipped (with the reason in the table)
         when it cannot be imported.
     command : str or None
         The command line recorded in ``core.md``.
+    issue_rows : bool
+        Also run the rows of issue #17 (``_core_limits.py``).
+    only : collection of str or None
+        Run only these steps of the issue rows (their names in
+        :func:`_issue_rows`, e.g. ``"growth"``) and no solver-vs-peer table;
+        None runs everything.
     """
     cfg = QUICK if quick else FULL
     log = print
     machine_before = _machine()
     start = time.perf_counter()
-    rows, notes = [], []
+    rows, notes, summary, sections = [], [], [], []
+    command = command or f"bench_core.main(quick={quick})"
 
+    def write(summary, sections, partial=False):
+        """Write core.md (also after each issue step: a run cut short keeps them)."""
+        if out_dir is None:
+            return
+        folder = Path(out_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        has_plot = plot_ratios(rows, folder / "core.png")
+        extra = [] if has_plot else ["Plot skipped: matplotlib is not installed."]
+        if partial:
+            extra.append("PARTIAL: the run had not finished when this was written.")
+        text = _report(
+            markdown_table(rows), notes + extra, machine_before, _machine(),
+            time.perf_counter() - start, quick, command, has_plot, summary,
+            sections,
+        )  # fmt: skip
+        (folder / "core.md").write_text(text)
+        if not partial:
+            log(f"\nwrote {folder / 'core.md'}" + (" and core.png" if has_plot else ""))
+
+    with threadpool_limits(1, user_api="blas"):
+        if only is None:
+            l21_main = _peer_rows(cfg, peers, seed, rows, notes, log)
+        else:
+            l21_main = [
+                L21Problem(n, p, T, seed=seed + i, ratio=cfg["l21_ratios"][0])
+                for i, (n, p, T) in enumerate(cfg["l21"])
+            ]
+        if issue_rows:
+            summary, sections = _issue_rows(
+                cfg, quick, rows, l21_main, out_dir, log, only,
+                checkpoint=lambda s, x: write(s, x, partial=True),
+            )  # fmt: skip
+    log("")
+    log(markdown_table(rows))
+    if summary:
+        log("")
+        log(limits.summary_table(summary))
+    write(summary, sections)
+    return {"peers": rows, "summary": summary}
+
+
+def _peer_rows(cfg, peers, seed, rows, notes, log):
+    """The solver-vs-peer rows; returns the L2,1 problems at the first ratio."""
     skglm_reason = _skglm_status() if "skglm" in peers else "not requested (peers=...)"
     if skglm_reason is None:
         compile_s = _warm_up_skglm()
@@ -567,26 +646,32 @@ def main(quick=False, out_dir=None, peers=("sklearn", "skglm"), command=None, se
     else:
         notes.append(f"skglm: {skglm_reason}.")
 
-    for i, (n, p, T) in enumerate(cfg["l21"]):
-        problem = L21Problem(n, p, T, seed=seed + i)
-        contenders = {
-            "skmtl": Contender("skmtl", problem.fit_skmtl),
-            "sklearn MultiTaskLasso": Contender("sklearn", problem.fit_sklearn),
-        }
-        l21_peers = ["sklearn MultiTaskLasso"]
-        if skglm_reason is None:
-            contenders["skglm MultiTaskLasso"] = Contender("skglm", problem.fit_skglm)
-            l21_peers.append("skglm MultiTaskLasso")
-        rows += _rows_for(problem, contenders, l21_peers, cfg, log)
-        if skglm_reason is not None:
-            rows.append(
-                {
-                    "problem": problem.name,
-                    "setting": "-",
-                    "peer": "skglm MultiTaskLasso",
-                    "note": skglm_reason,
-                }
-            )
+    l21_main = []
+    for ratio in cfg["l21_ratios"]:
+        for i, (n, p, T) in enumerate(cfg["l21"]):
+            problem = L21Problem(n, p, T, seed=seed + i, ratio=ratio)
+            if ratio == cfg["l21_ratios"][0]:
+                l21_main.append(problem)
+            contenders = {
+                "skmtl": Contender("skmtl", problem.fit_skmtl),
+                "sklearn MultiTaskLasso": Contender("sklearn", problem.fit_sklearn),
+            }
+            l21_peers = ["sklearn MultiTaskLasso"]
+            if skglm_reason is None:
+                contenders["skglm MultiTaskLasso"] = Contender(
+                    "skglm", problem.fit_skglm
+                )
+                l21_peers.append("skglm MultiTaskLasso")
+            rows += _rows_for(problem, contenders, l21_peers, cfg, log)
+            if skglm_reason is not None:
+                rows.append(
+                    {
+                        "problem": problem.name,
+                        "setting": "-",
+                        "peer": "skglm MultiTaskLasso",
+                        "note": skglm_reason,
+                    }
+                )
 
     for i, (T, p, n_min, n_max) in enumerate(cfg["logistic"]):
         problem = RaggedLogisticProblem(T, p, n_min, n_max, seed=seed + 10 + i)
@@ -603,34 +688,125 @@ def main(quick=False, out_dir=None, peers=("sklearn", "skglm"), command=None, se
             cfg,
             log,
         )
+    return l21_main
 
-    elapsed = time.perf_counter() - start
-    table = markdown_table(rows)
-    log("")
-    log(table)
-    if out_dir is not None:
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        has_plot = plot_ratios(rows, out_dir / "core.png")
-        if not has_plot:
-            notes.append("Plot skipped: matplotlib is not installed.")
-        machine_after = _machine()
-        text = _report(
-            table,
-            notes,
-            machine_before,
-            machine_after,
-            elapsed,
-            quick,
-            command or f"bench_core.main(quick={quick})",
-            has_plot,
+
+def _ratio_range(rows, prefix, peer, suffix=None):
+    """``"a-b"``: the range of skmtl / peer over the rows of matching problems."""
+    ratios = [
+        r["ratio"]
+        for r in rows
+        if r["problem"].startswith(prefix)
+        and r["peer"] == peer
+        and "ratio" in r
+        and (suffix is None or r["problem"].endswith(suffix) == bool(suffix))
+    ]
+    if not ratios:
+        return None, "-"
+    return max(ratios), f"{min(ratios):.2f}-{max(ratios):.2f}x"
+
+
+def _issue_rows(
+    cfg, quick, rows, l21_main, out_dir, log, only=None, checkpoint=None
+):  # fmt: skip
+    """The summary rows and detail sections of issue #17, in the issue's order.
+
+    ``checkpoint(summary, sections)`` is called after each step.
+    """
+    summary, sections = [], []
+    if only is not None:
+        rows = []  # no solver-vs-peer rows: the first rows are not measured
+    worst, text = _ratio_range(rows, "logistic", "sklearn LogisticRegression loop")
+    sizes = " / ".join(str(T) for T, *_ in cfg["logistic"])
+    if only is None:
+        summary.append(
+            limits._row(
+                f"independent logistic, {sizes} ragged sparse tasks, vs a loop of "
+                "sklearn LogisticRegression",
+                "0.24-0.46x",
+                text,
+                "keep",
+                worst is not None and worst <= 0.5,
+                "both settings (default tol, same gap); table below",
+            )
         )
-        (out_dir / "core.md").write_text(text)
-        log(f"\nwrote {out_dir / 'core.md'}" + (" and core.png" if has_plot else ""))
-    return rows
+    for ratio in cfg["l21_ratios"] if only is None else []:
+        parts, worst_all = [], 0.0
+        for n, p, T in cfg["l21"]:
+            name = f"l21 n={n} p={p} T={T}"
+            suffix = "" if ratio == 0.1 else f" alpha={ratio:g} max"
+            matching = [
+                r
+                for r in rows
+                if r["problem"] == name + suffix
+                and r["peer"] == "sklearn MultiTaskLasso"
+                and "ratio" in r
+            ]
+            values = [r["ratio"] for r in matching]
+            if values:
+                worst_all = max(worst_all, max(values))
+                parts.append(f"{min(values):.2f}-{max(values):.2f}x")
+        sizes = " / ".join(f"n={n},d={p},T={T}" for n, p, T in cfg["l21"])
+        summary.append(
+            limits._row(
+                f"L2,1 shared X, alpha = {ratio:g} alpha_max, vs sklearn "
+                f"MultiTaskLasso ({sizes})",
+                "0.5-1.3x / 0.35-0.45x" if ratio == 0.1 else "0.87-2.1x / 0.5-2.3x",
+                " / ".join(parts),
+                "<= 0.6x both",
+                bool(parts) and worst_all <= 0.6,
+                "both settings (default tol, same gap); table below",
+            )
+        )
+
+    ovr = None
+    steps = [
+        ("L2,1 threads", lambda: (limits.row_l21_threads(l21_main, log), [])),
+        ("School CV", lambda: (limits.row_school_cv(quick, log), [])),
+        ("20NG L2,1", lambda: (limits.row_newsgroups_l21(ovr, quick, log), [])),
+        ("data passes", lambda: limits.rows_data_passes(ovr, quick, log)),
+        (
+            "growth",
+            lambda: limits.rows_growth(
+                quick,
+                log,
+                None if out_dir is None else Path(out_dir) / "core_growth.png",
+            ),
+        ),
+        ("small fits threads", lambda: limits.row_small_fits_threads(quick, log)),
+        ("large T", lambda: (limits.row_large_T(quick, log), [])),
+        ("shared rows", lambda: limits.rows_shared_rows_memory(ovr, quick, log)),
+        ("CV vs GridSearchCV", lambda: (limits.row_cv_vs_gridsearch(quick, log), [])),
+    ]
+    for name, step in steps:
+        if only is not None and name not in only:
+            continue
+        log(f"issue #17: {name}")
+        start = time.perf_counter()
+        try:
+            if ovr is None and name in ("20NG L2,1", "data passes", "shared rows"):
+                ovr = limits.newsgroups_one_vs_rest(quick)
+            got, section = step()
+        except Exception as exc:  # noqa: BLE001 - one failed row must not end the run
+            import traceback
+
+            traceback.print_exc()
+            got = [limits._row(name, "-", f"failed: {type(exc).__name__}: {exc}",
+                               "-", False)]  # fmt: skip
+            section = []
+        log(f"  ({time.perf_counter() - start:.0f} s)")
+        summary += got
+        if section:
+            sections += ["", *section]
+        if checkpoint is not None:
+            checkpoint(summary, sections)
+    return summary, sections
 
 
-def _report(table, notes, before, after, elapsed, quick, command, has_plot):
+def _report(
+    table, notes, before, after, elapsed, quick, command, has_plot, summary=(),
+    sections=(),
+):  # fmt: skip
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     parts = [
         "# Core benchmark: skmtl vs scikit-learn / skglm, same objective",
@@ -639,11 +815,25 @@ def _report(table, notes, before, after, elapsed, quick, command, has_plot):
         + ("  (quick smoke sizes: not a measurement)" if quick else ""),
         "",
         f"- Date: {when}; wall time of the run: {elapsed:.0f} s",
-        f"- Machine: {before['cpu']}; BLAS: {before['blas']}",
+        f"- Machine: {before['cpu']}; BLAS: {before['blas']}; the run holds BLAS "
+        "at 1 thread except in the rows that measure threads",
         f"- Load average (1, 5, 15 min) before / after the run: {before['load']} "
         f"/ {after['load']}",
         f"- {before['versions']} (git {before['commit']})",
         "",
+    ]
+    if summary:
+        parts += [
+            "## Issue #17: the solvers at the data-pass limit, goals beside the "
+            "numbers",
+            "",
+            limits.summary_table(summary),
+            *sections,
+            "",
+            "## Solvers against their peers, same objective",
+            "",
+        ]
+    parts += [
         "`skmtl / peer` is the ratio of best-of-k wall times (> 1: skmtl slower). "
         "`gap` is `(objective - reference) / |reference|` with every objective "
         "computed by the benchmark's own function; the reference is the lowest "
@@ -675,9 +865,41 @@ def _cli(argv=None):
         default=str(Path(__file__).resolve().parent / "results"),
         help="output folder for core.md and core.png",
     )
+    parser.add_argument(
+        "--no-limits", action="store_true", help="skip the rows of issue #17"
+    )
+    parser.add_argument(
+        "--peers",
+        default="sklearn,skglm",
+        help="comma-separated peers of the solver tables (default: sklearn,skglm)",
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=None, help="timings per fit (default: 3)"
+    )
+    parser.add_argument(
+        "--l21-ratios",
+        default=None,
+        help="comma-separated alpha / alpha_max of the L2,1 rows (default: 0.1,0.01)",
+    )
+    parser.add_argument(
+        "--only",
+        default=None,
+        help="comma-separated issue #17 steps to run alone (e.g. 'growth,large T')",
+    )
     args = parser.parse_args(argv)
     command = " ".join(["python benchmarks/bench_core.py"] + sys.argv[1:])
-    main(quick=args.quick, out_dir=args.out, command=command)
+    if args.repeat is not None:
+        FULL["repeat"] = QUICK["repeat"] = args.repeat
+    if args.l21_ratios is not None:
+        FULL["l21_ratios"] = [float(v) for v in args.l21_ratios.split(",")]
+    main(
+        quick=args.quick,
+        out_dir=args.out,
+        peers=tuple(args.peers.split(",")),
+        command=command,
+        issue_rows=not args.no_limits,
+        only=None if args.only is None else set(args.only.split(",")),
+    )
 
 
 if __name__ == "__main__":

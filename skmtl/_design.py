@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
+from ._threads import blas_threads
+
 __all__ = [
     "TaskDesign",
     "SmoothLoss",
@@ -225,6 +227,22 @@ class TaskDesign:
                 ]
         self.row_codes = np.repeat(np.arange(n_tasks), np.diff(self.bounds))
 
+    def product_work(self, n_outputs=1):
+        """Multiply-adds of the largest BLAS product of :meth:`forward`.
+
+        What the thread policy (:mod:`skmtl._threads`) decides from: ``n p k``
+        for the shared design (``k = n_tasks * n_outputs`` columns of ``W`` in
+        one product), ``n_t p n_outputs`` for the largest task block, and 0
+        when X is sparse or block-diagonal (scipy's sparse products are
+        single-threaded: BLAS only sees vector operations).
+        """
+        if sp.issparse(self.X) or self.mode == "blockdiag":
+            return 0.0
+        p = self.n_features
+        if self.mode == "shared":
+            return float(self.X.shape[0]) * p * self.n_tasks * n_outputs
+        return float(np.diff(self.bounds).max(initial=0)) * p * n_outputs
+
     @property
     def XT(self):
         # scipy builds a new transposed object at every ``.T`` (~40 us): once
@@ -260,7 +278,8 @@ class TaskDesign:
         wsum = np.bincount(self.row_codes, weights=row_weights, minlength=self.n_tasks)
         wsum = np.where(wsum > 0, wsum, 1.0)
         self.means = None  # the sums below must not be centred themselves
-        sums, _ = self.backward(row_weights)
+        with blas_threads(self.product_work()):  # the policy of skmtl._threads
+            sums, _ = self.backward(row_weights)
         self.means = sums.T / wsum[:, None]
         return self
 
@@ -420,26 +439,31 @@ class TaskDesign:
         gW -= self._means_pt(gW.ndim) * gb
         return gW
 
-    def stacked_rows(self):
-        """X's rows in task-grouped order (the shared design repeats X per task)."""
+    def task_rows(self, t):
+        """The rows of task ``t`` (all of X for the shared design: no copy)."""
         if self.mode == "shared":
-            stack = sp.vstack if sp.issparse(self.X) else np.vstack
-            return stack([self.X] * self.n_tasks)
-        return self.X_sorted
+            return self.X
+        return self.X_sorted[self.bounds[t] : self.bounds[t + 1]]
 
     def row_gram(self):
         """Inner products of the (centred) rows, shape (n_rows, n_rows), float64.
 
         Entry ``(i, k)`` is ``(x_i - m_{t(i)}) . (x_k - m_{t(k)})``, computed from
-        ``X X^T`` so that sparse X is never densified.
+        ``X X^T`` so that sparse X is never densified. The shared design tiles
+        the ``n x n`` inner products of X instead of stacking X once per task.
         """
-        Xs = self.stacked_rows()
+        Xs = self.X if self.mode == "shared" else self.X_sorted
         G = Xs @ Xs.T
         G = G.toarray() if sp.issparse(G) else np.asarray(G)
         G = G.astype(np.float64, copy=False)
+        P = None
         if self.means is not None:
-            rc = self.row_codes
             P = np.asarray(Xs @ self.means.T.astype(self.dtype), dtype=np.float64)
+        if self.mode == "shared":
+            G = np.tile(G, (self.n_tasks, self.n_tasks))
+            P = None if P is None else np.tile(P, (self.n_tasks, 1))
+        if P is not None:
+            rc = self.row_codes
             Q = self.means @ self.means.T
             Pr = P[:, rc]  # x_i . m_{t(k)}
             G = G - Pr - Pr.T + Q[np.ix_(rc, rc)]

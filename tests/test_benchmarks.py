@@ -30,7 +30,9 @@ def test_bench_core_quick(tmp_path, monkeypatch):
     bench = _load("bench_core")
     # Hide matplotlib: the report must not need it (and the test stays fast).
     monkeypatch.setitem(sys.modules, "matplotlib", None)
-    rows = bench.main(quick=True, out_dir=tmp_path, peers=("sklearn",))
+    rows = bench.main(
+        quick=True, out_dir=tmp_path, peers=("sklearn",), issue_rows=False
+    )["peers"]
 
     l21 = [f"l21 n={n} p={p} T={T}" for n, p, T in bench.QUICK["l21"]]
     logistic = [r["problem"] for r in rows if r["problem"].startswith("logistic")]
@@ -70,10 +72,55 @@ def test_bench_core_skglm_rows(monkeypatch):
     # One L2,1 problem only: skglm compiles with numba on its first fit (seconds).
     tiny = dict(bench.QUICK, l21=bench.QUICK["l21"][:1], logistic=[])
     monkeypatch.setattr(bench, "QUICK", tiny)
-    rows = bench.main(quick=True, out_dir=None)
+    rows = bench.main(quick=True, out_dir=None, issue_rows=False)["peers"]
     peers = {r["peer"] for r in rows}
     assert peers == {"sklearn MultiTaskLasso", "skglm MultiTaskLasso"}
     assert all(r["skmtl_gap"] < 1e-3 and r["peer_gap"] < 1e-3 for r in rows)
+
+
+def test_bench_core_issue_rows_quick(tmp_path, monkeypatch):
+    bench = _load("bench_core")
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    tiny = dict(
+        bench.QUICK,
+        l21=bench.QUICK["l21"][:1],
+        l21_ratios=[0.1, 0.01],
+        logistic=[(3, 300, 20, 60)],
+    )
+    monkeypatch.setattr(bench, "QUICK", tiny)
+    out = bench.main(quick=True, out_dir=tmp_path, peers=("sklearn",))
+    summary = out["summary"]
+    # every line of the issue's table, in its order, none failed
+    assert len(summary) == 13
+    for row in summary:
+        assert not row["now"].startswith("failed"), row
+        assert row["goal"] and row["before"] and row["met"] in ("yes", "no")
+    measures = [r["measure"] for r in summary]
+    assert measures[0].startswith("independent logistic")
+    assert "data passes" in measures[6] and "growth" in measures[8]
+    assert "share their rows" in measures[11]
+    report = (tmp_path / "core.md").read_text()
+    assert "Issue #17" in report and "goal" in report
+    assert "fitted exponent" in report and "data passes" in report
+    for row in summary:
+        assert row["measure"] in report
+
+
+def test_core_limits_pass_counter():
+    bench = _load("bench_core")
+    limits = bench.limits
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3))
+    Y = (X @ rng.normal(size=(3, 4)) > 0).astype(int)
+    from skmtl import MultiTaskClassifier
+
+    with limits.count_passes(X.shape) as passes:
+        model = MultiTaskClassifier(penalty="mean").fit(X, Y)
+    # at least the centring, the tolerance and one gradient per iteration
+    assert passes["calls"] >= model.n_iter_ + 2
+    # each product with the shared X is one pass
+    assert passes["passes"] == pytest.approx(passes["calls"])
+    assert limits.fitted_exponent([1, 2, 4, 8], [3, 6, 12, 24]) == pytest.approx(1)
 
 
 def test_bench_cv_quick(tmp_path):

@@ -22,6 +22,7 @@ from .._design import (
     task_scores,
 )
 from .._tasks import check_task_weights
+from .._threads import blas_threads, product_work
 from .._validation import per_task_row_weights
 from ..base import TaskEstimatorMixin, restore_on_error
 from ..penalties import PENALTY_ALIASES, resolve_penalty
@@ -136,7 +137,7 @@ class _MultiTaskLinearBase(TaskEstimatorMixin, BaseEstimator):
         return tags
 
     # ------------------------------------------------------------------ fit
-    def _validate_X_y(self, X, y, multi_output, reset=True):
+    def _validate_X_y(self, X, y, multi_output, reset=True, y_numeric=None):
         return validate_data(
             self,
             X,
@@ -145,7 +146,7 @@ class _MultiTaskLinearBase(TaskEstimatorMixin, BaseEstimator):
             accept_sparse=("csr", "csc"),
             dtype=[np.float64, np.float32],
             multi_output=multi_output,
-            y_numeric=multi_output,
+            y_numeric=multi_output if y_numeric is None else y_numeric,
         )
 
     def _prepare(self, X, y, tasks, sample_weight):  # pragma: no cover - interface
@@ -371,13 +372,18 @@ class _MultiTaskLinearBase(TaskEstimatorMixin, BaseEstimator):
             return None
         return _RowsCache(X, tasks, TaskDesign(Xv, codes, len(self.tasks_)), codes)
 
+    def _n_outputs(self):
+        """Scores per row of one task (1, or the number of classes)."""
+        return int(np.prod(self._W.shape[2:], dtype=np.int64))
+
     def _raw_scores(self, X, tasks):
         """Linear scores per row (n_samples,) or (n_samples, n_classes)."""
         cache = getattr(self, "_rows_cache", None)
         if cache is not None and cache.serves(X, tasks):
             b = self._b if self.fit_intercept else np.zeros_like(self._b)
             design = cache.design
-            return design.unsort_rows(design.forward(self._W, b)), cache.codes
+            with blas_threads(design.product_work(self._n_outputs())):
+                return design.unsort_rows(design.forward(self._W, b)), cache.codes
         X = self._validate_X_predict(X)
         codes = self._predict_codes(tasks, X.shape[0])
         W, b = self._W, self._b
@@ -397,7 +403,9 @@ class _MultiTaskLinearBase(TaskEstimatorMixin, BaseEstimator):
             codes = np.where(codes < 0, W.shape[1] - 1, codes)
         if not self.fit_intercept:
             b = np.zeros_like(b)
-        return task_scores(X, codes, W, b), codes
+        # the thread policy (skmtl._threads), bounded by one product with all of X
+        with blas_threads(product_work(X, self._n_outputs())):
+            return task_scores(X, codes, W, b), codes
 
 
 def _check_init(value, shape, name):

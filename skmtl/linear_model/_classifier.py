@@ -3,10 +3,12 @@
 import warnings
 
 import numpy as np
+from scipy.special import expit, softmax
 from sklearn.base import _fit_context
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 
+from .._threads import blas_threads, product_work
 from .._validation import check_class_labels, check_sample_weight, drop_absent_rows
 from ..base import ScoreClassifierMixin, TaskClassifierMixin, restore_on_error
 from ..datafits import Logistic, Multinomial
@@ -81,6 +83,7 @@ or penalty object, default="independent"
         task and class.
     intercept_ : ndarray of shape (n_tasks,) or (n_tasks, n_classes)
     tasks_ : ndarray of shape (n_tasks,)
+        Task labels; 0 .. n_tasks - 1 (the columns) for 2-D ``y``.
     task_class_mask_ : ndarray of bool of shape (n_tasks, n_classes)
         Classes seen by each task in fit.
     shared_coef_, specific_coef_, shared_intercept_ : ndarray
@@ -109,6 +112,14 @@ or penalty object, default="independent"
     array(['no', 'yes'], dtype='<U3')
     >>> clf.predict([[2.0, 0.0]], tasks=["t2"])
     array(['yes'], dtype='<U3')
+
+    Tasks that share their rows (here two labels of every row) take a 2-D
+    ``y``, one column per task; X is not copied per task:
+
+    >>> Y = np.column_stack([X[:, 0] > 0, X[:, 1] > 0]).astype(int)
+    >>> multi = MultiTaskClassifier(penalty="mean").fit(X, Y)
+    >>> multi.predict([[2.0, -2.0]])
+    array([[1, 0]])
     """
 
     # blank lines around the snippet keep its section and the next one
@@ -116,6 +127,13 @@ or penalty object, default="independent"
     __doc__ = __doc__.replace(
         "%(objective)s", "\n" + _COMMON_OBJECTIVE_DOC.strip("\n") + "\n"
     )
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # 2-D y: one task per column on a shared X (one-vs-rest, multi-label)
+        tags.target_tags.multi_output = True
+        tags.classifier_tags.multi_label = True
+        return tags
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(
@@ -126,8 +144,11 @@ or penalty object, default="independent"
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,)
-            Labels of any type; the classes are shared by all tasks.
+        y : array-like of shape (n_samples,) or (n_samples, n_tasks)
+            Labels of any type; the classes are shared by all tasks. 2-D ``y``
+            (with ``tasks=None``) is the shared design: every column is a
+            task on all rows of X (one-vs-rest, multi-label), fitted without
+            copying X once per task; the tasks are labelled 0 .. n_tasks - 1.
         tasks : hashable or array-like of shape (n_samples,), default=None
             Task label of each row; a scalar puts every row in one task.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -155,22 +176,40 @@ or penalty object, default="independent"
 
     def _prepare(self, X, y, tasks, sample_weight):
         check_class_labels(y)
-        X, y = self._validate_X_y(X, y, multi_output=False)
+        X, y = self._validate_X_y(X, y, multi_output=True, y_numeric=False)
         check_classification_targets(y)
         sw = check_sample_weight(sample_weight, X.shape[0])
         X, y, tasks, sw = drop_absent_rows(X, y, tasks, sw)
         n, p = X.shape
+        shared = y.ndim == 2
+        if shared and tasks is not None:
+            raise ValueError(
+                f"y has shape {y.shape}: 2-D y means one column per task on a "
+                "shared X and cannot be combined with tasks; pass 1-D y with "
+                "tasks for the stacked form."
+            )
         classes, y_enc = np.unique(y, return_inverse=True)
+        y_enc = y_enc.reshape(y.shape)
         if len(classes) < 2:
             raise ValueError(
                 "This solver needs samples of at least 2 classes in the data (the "
                 "rows of positive sample_weight), but the data contains only one "
                 f"class: {classes.tolist()[0]!r}."
             )
-        task_labels, codes = self._encode_fit_tasks(tasks, n)
+        if shared:
+            # every column a task on all rows: X is used once (the shared
+            # design), the per-row arrays are stacked task by task
+            task_labels, codes = np.arange(y.shape[1]), None
+            row_codes = np.repeat(task_labels, n)
+            y_enc = np.ascontiguousarray(y_enc.T).ravel()
+            sw = np.tile(sw, len(task_labels))
+        else:
+            task_labels, codes = self._encode_fit_tasks(tasks, n)
+            row_codes = codes
         n_tasks, n_classes = len(task_labels), len(classes)
+        n_rows = len(y_enc)
         mask = np.zeros((n_tasks, n_classes), dtype=bool)
-        mask[codes, y_enc] = True
+        mask[row_codes, y_enc] = True
         single = mask.sum(axis=1) < 2
         task_scale = None
         if single.any():
@@ -197,8 +236,8 @@ or penalty object, default="independent"
             w_shape = (p, n_tasks)
         else:
             datafit = Multinomial(n_classes)
-            y_rows = np.zeros((n, n_classes))
-            y_rows[np.arange(n), y_enc] = 1.0
+            y_rows = np.zeros((n_rows, n_classes))
+            y_rows[np.arange(n_rows), y_enc] = 1.0
             w_shape = (p, n_tasks, n_classes)
         return _Problem(
             X,
@@ -211,12 +250,15 @@ or penalty object, default="independent"
             task_scale=task_scale,
             classes_=classes,
             task_class_mask_=mask,
+            _shared_design=shared,
         )
 
     def _datafit_extra(self, problem, design):
         mask = problem.attributes["task_class_mask_"]
         if mask.shape[1] == 2 or mask.all():
             return {}
+        if problem.codes is None:  # shared design: rows stacked task by task
+            return {"class_mask": np.repeat(mask, problem.X.shape[0], axis=0)}
         return {"class_mask": design.sort_rows(mask[problem.codes])}
 
     def _finalize_intercept(self, b, problem):
@@ -245,8 +287,12 @@ or penalty object, default="independent"
         -------
         scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
             Binary: the score of ``classes_[1]``. Multiclass: ``-inf`` for the
-            classes a row's task never saw in fit.
+            classes a row's task never saw in fit. A model fitted on 2-D ``y``
+            with ``tasks=None`` scores every task: (n_samples, n_tasks) or
+            (n_samples, n_tasks, n_classes).
         """
+        if self._predicts_all_tasks(tasks):
+            return self._shared_decision(X)
         scores, codes = self._raw_scores(X, tasks)
         if scores.ndim == 2:
             mask = self._row_mask(codes)
@@ -262,6 +308,104 @@ or penalty object, default="independent"
             idx = np.where(known, codes, 0)
             scores = np.where(known & single[idx], fixed[idx], scores)
         return scores
+
+    def _predicts_all_tasks(self, tasks):
+        # a model fitted on 2-D y predicts every task (column) when tasks=None
+        return tasks is None and getattr(self, "_shared_design", False)
+
+    def _shared_decision(self, X):
+        """Scores of every task on every row: (n, n_tasks[, n_classes])."""
+        X = self._validate_X_predict(X)
+        W = self._W.reshape(self._W.shape[0], -1)
+        with blas_threads(product_work(X, W.shape[1])):
+            S = np.asarray(X @ W.astype(X.dtype, copy=False), dtype=np.float64)
+        S = S.reshape((X.shape[0],) + self._W.shape[1:])
+        if self.fit_intercept:
+            S = S + self._b
+        mask = self.task_class_mask_
+        if S.ndim == 3:
+            return np.where(mask[None], S, -np.inf) if not mask.all() else S
+        single = mask.sum(axis=1) < 2
+        if single.any():
+            # a column of one class: +inf (classes_[1]) or -inf (classes_[0])
+            S[:, single] = np.where(mask[single, 1], np.inf, -np.inf)
+        return S
+
+    def predict_proba(self, X, tasks=None):
+        """Class probabilities of each row under its task's model.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        tasks : hashable or array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Columns in the order of ``classes_``. A model fitted on 2-D ``y``
+            with ``tasks=None`` gives every task (column of ``y``): shape
+            (n_samples, n_tasks), the probability of ``classes_[1]``, for two
+            classes (scikit-learn's multi-label convention), and
+            (n_samples, n_tasks, n_classes) for more.
+        """
+        if self._predicts_all_tasks(tasks):
+            S = self._shared_decision(X)
+            return expit(S) if S.ndim == 2 else softmax(S, axis=2)
+        return super().predict_proba(X, tasks)
+
+    def predict(self, X, tasks=None):
+        """Most probable class of each row under its task's model.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        tasks : hashable or array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,) or (n_samples, n_tasks)
+            The second for a model fitted on 2-D ``y`` and ``tasks=None``:
+            every task (column of ``y``) on every row.
+        """
+        if self._predicts_all_tasks(tasks):
+            S = self._shared_decision(X)
+            if S.ndim == 2:
+                return self.classes_[(S > 0).astype(np.intp)]
+            return self.classes_[np.argmax(S, axis=2)]
+        return super().predict(X, tasks)
+
+    def score(self, X, y, tasks=None, sample_weight=None):
+        """Accuracy of ``predict(X, tasks)`` over all rows.
+
+        For a model fitted on 2-D ``y``, with 2-D ``y`` and ``tasks=None``:
+        the mean over tasks and rows (weighted by ``sample_weight``), the
+        accuracy of the same model fitted on the stacked form (X repeated
+        once per task); not scikit-learn's subset accuracy.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_tasks)
+        tasks : hashable or array-like of shape (n_samples,), default=None
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        score : float
+        """
+        if self._predicts_all_tasks(tasks) and np.ndim(y) == 2:
+            pred = self.predict(X)
+            y = np.asarray(y)
+            if y.shape != pred.shape:
+                raise ValueError(
+                    f"y has shape {y.shape}; the model predicts {pred.shape} "
+                    "(one column per task)."
+                )
+            hits = np.mean(pred == y, axis=1)
+            if sample_weight is not None:
+                sample_weight = check_sample_weight(sample_weight, len(hits))
+            return float(np.average(hits, weights=sample_weight))
+        return super().score(X, y, tasks=tasks, sample_weight=sample_weight)
 
     def _row_mask(self, codes):
         mask = self.task_class_mask_
@@ -371,6 +515,9 @@ or penalty object, default="independent"
         >>> clf.predict([[2.0, 0.0]], tasks="b")
         array([1])
         """
-        with restore_on_error(self):
+        # the thread policy (skmtl._threads): each task's expansion costs
+        # n_t d^2 (d = n_features + 1 per output)
+        d = np.shape(X)[-1] + 1
+        with restore_on_error(self), blas_threads(product_work(X, d)):
             classifier_partial_fit(self, X, y, tasks, sample_weight, classes)
         return self

@@ -9,6 +9,7 @@ from sklearn.utils.metaestimators import available_if
 
 from .._design import task_weighted_means
 from .._tasks import TaskIndex, check_task_weights
+from .._threads import blas_threads, product_work
 from .._validation import check_sample_weight, drop_absent_rows
 from ..base import TaskRegressorMixin, restore_on_error
 from ..datafits import Quadratic
@@ -267,7 +268,10 @@ default=None
             With a penalty that is not a quadratic coupling (the method does
             not exist for it).
         """
-        with restore_on_error(self):
+        # the thread policy (skmtl._threads): the statistics cost n p^2, the
+        # solve p^3 per task
+        p = np.shape(X)[-1]
+        with restore_on_error(self), blas_threads(product_work(X, p) + float(p) ** 3):
             self._partial_fit(X, y, tasks, sample_weight)
         return self
 
@@ -432,7 +436,8 @@ default=None
         """
         if tasks is None and getattr(self, "_shared_design", False):
             X = self._validate_X_predict(X)
-            pred = X @ self._W.astype(X.dtype, copy=False)
+            with blas_threads(product_work(X, self._W.shape[1])):
+                pred = X @ self._W.astype(X.dtype, copy=False)
             if self.fit_intercept:
                 pred = pred + self._b
             return np.asarray(pred, dtype=X.dtype)

@@ -11,8 +11,10 @@ Thread policy (:func:`torch_threads`): on a busy 2-core machine torch's
 default OpenMP threads made a small fit about 200 times slower (9.4 s
 against 0.04 s for 200 steps of a 16-unit network) and the TF-IDF network of
 the demo 3 times slower (0.58 s against 0.19 s per epoch); CPU training and
-prediction therefore run on one intra-op thread unless a step is large
-(``batch_size * n_parameters >= 1e9``), and torch's setting is restored
+prediction therefore follow the package's one thread policy
+(:mod:`skmtl._threads`, shared with BLAS in the linear wing): one intra-op
+thread unless a step is large (``batch_size * n_parameters`` at least
+``MANY_THREADS_WORK``), never more than torch's setting, which is restored
 afterwards.
 """
 
@@ -24,12 +26,11 @@ import numpy as np
 import torch
 from sklearn.exceptions import ConvergenceWarning
 
+from .._threads import n_threads_for
+
 __all__ = ["TrainingMixin", "torch_threads", "segments", "DTYPES"]
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
-
-#: a step of at least this many parameter-rows keeps torch's threads
-_MANY_THREADS_WORK = 1e9
 
 
 def segments(codes):
@@ -49,10 +50,11 @@ def torch_threads(module, batch_size):
     device = next(module.parameters(), torch.zeros(())).device
     n_params = sum(p.numel() for p in module.parameters())
     old = torch.get_num_threads()
-    if device.type != "cpu" or batch_size * n_params >= _MANY_THREADS_WORK or old == 1:
+    n_threads = n_threads_for(float(batch_size) * n_params, old)
+    if device.type != "cpu" or n_threads >= old:
         yield
         return
-    torch.set_num_threads(1)
+    torch.set_num_threads(n_threads)
     try:
         yield
     finally:

@@ -428,11 +428,10 @@ class KernelNewton(_DirectSolver):
         """Per task, the largest norm of a (centred) feature column."""
         if loss.cache.column_norms is None:
             design = loss.design
-            Xs = design.stacked_rows()
             out = np.zeros(design.n_tasks)
             for t in range(design.n_tasks):
                 lo, hi = design.bounds[t], design.bounds[t + 1]
-                Xt = Xs[lo:hi]
+                Xt = design.task_rows(t)  # the shared design: X itself, no copy
                 if sp.issparse(Xt):
                     sq = np.asarray(Xt.multiply(Xt).sum(axis=0)).ravel()
                     sums = np.asarray(Xt.sum(axis=0)).ravel()

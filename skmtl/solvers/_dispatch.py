@@ -5,17 +5,21 @@ bound penalty into a run: the registry of solvers and the constraints of the
 estimators' solver parameters, the ``auto`` rule (:class:`SmoothAuto` for
 smooth penalties, FISTA otherwise), the strategy (one problem per task for a
 penalty ``separable_by_task``, working sets of features for one
-``separable_by_feature``) and the BLAS thread policy. Estimators, the
+``separable_by_feature``) and the BLAS threads of the package's thread
+policy (:mod:`skmtl._threads`), decided once per problem by
+:func:`blas_work`. Estimators, the
 cross-validated estimators and distillation all call :func:`solve_problem`
 (through :func:`skmtl.solvers.solve_path`).
 """
 
-from functools import lru_cache, partial
+from functools import partial
 from numbers import Integral, Real
 
+import numpy as np
+import scipy.sparse as sp
 from sklearn.utils._param_validation import Interval, StrOptions
-from threadpoolctl import ThreadpoolController
 
+from .._threads import blas_threads
 from ._bcd import BlockCoordinateDescent
 from ._bcd_kernels import have_numba
 from ._direct import GramSolver, KernelNewton
@@ -30,6 +34,7 @@ __all__ = [
     "SOLVERS",
     "SOLVER_CONSTRAINTS",
     "SmoothAuto",
+    "blas_work",
     "make_solver",
     "solve_problem",
 ]
@@ -173,10 +178,36 @@ def make_solver(solver, penalty, *, max_iter=1000, verbose=0, on_path=False):
     return cls(max_iter=max_iter, verbose=verbose)
 
 
-@lru_cache(maxsize=1)
-def _blas_controller():
-    # Inspecting the loaded libraries takes ~1.5 ms: do it once per process.
-    return ThreadpoolController()
+def blas_work(solver, loss, penalty, W0, per_task=False):
+    """Multiply-adds of the largest BLAS operation of a solve (the policy's input).
+
+    The largest product of the loss' design
+    (:meth:`~skmtl._design.TaskDesign.product_work`; with ``per_task`` that of
+    the largest task alone), or the factorisation of the direct solver that
+    will run: per-task Gram matrices (``n_t p^2`` for dense X) and their
+    eigendecompositions (``p^3``) for :class:`GramSolver`, the row kernel
+    (``n^2 p``) and its Cholesky factorisation (``n^3 / 3``) for
+    :class:`KernelNewton`. See :mod:`skmtl._threads` for the policy.
+    """
+    design = loss.design
+    n_outputs = int(np.prod(W0.shape[2:], dtype=np.int64))
+    if per_task and design.n_tasks > 1:
+        t = int(np.argmax(np.diff(design.bounds)))
+        loss, W0 = loss.restrict(t), W0[:, t : t + 1]
+        design = loss.design
+    work = design.product_work(n_outputs)
+    if isinstance(solver, SmoothAuto):
+        cls = solver.choose(loss, penalty, W0)
+    else:
+        cls = type(solver)
+    n, p = float(design.n_rows), float(design.n_features)
+    dense = not sp.issparse(design.X_sorted)
+    if issubclass(cls, GramSolver):
+        block = float(np.diff(design.bounds).max(initial=0))
+        work = max(work, p**3 + dense * block * p * p)
+    elif issubclass(cls, KernelNewton):
+        work = max(work, n**3 / 3 + dense * n * n * p)
+    return work
 
 
 def solve_problem(
@@ -229,12 +260,8 @@ def solve_problem(
         strategy = partial(solve_working_set, solver)
     else:
         strategy = solver.solve
-    if design.mode == "blockdiag" or per_task:
-        # Sparse products are single-threaded and per-task problems are
-        # small: BLAS then only sees small vector operations (numpy,
-        # L-BFGS), where OpenBLAS threads cost far more than they bring
-        # (10x slower on a busy 2-core machine). Dense products on one
-        # large X keep their threads.
-        with _blas_controller().limit(limits=1, user_api="blas"):
-            return strategy(loss, penalty, W0, b0, tol_abs, memory=memory)
-    return strategy(loss, penalty, W0, b0, tol_abs, memory=memory)
+    # One BLAS thread unless the solve's largest operation is large (the
+    # package's thread policy, skmtl._threads): small products and the
+    # solvers' vector operations run far slower on threads of a busy machine.
+    with blas_threads(blas_work(solver, loss, penalty, W0, per_task)):
+        return strategy(loss, penalty, W0, b0, tol_abs, memory=memory)

@@ -12,6 +12,7 @@ tangent) get it through ``memory``.
 
 import numpy as np
 
+from .._threads import blas_threads
 from ._dispatch import solve_problem
 
 __all__ = ["absolute_tolerance", "solve_path"]
@@ -23,7 +24,9 @@ def absolute_tolerance(loss, W_zero, b_zero, tol):
     So that ``tol`` means the same whatever the scale of ``y`` or of the
     features. Falls back to ``tol`` itself when that violation is 0.
     """
-    _, gW, _ = loss.value_grad(W_zero, b_zero)
+    n_outputs = int(np.prod(np.shape(W_zero)[2:], dtype=np.int64))
+    with blas_threads(loss.design.product_work(n_outputs)):  # skmtl._threads
+        _, gW, _ = loss.value_grad(W_zero, b_zero)
     scale = float(np.max(np.abs(gW), initial=0.0))
     return tol * (scale if scale > 0 else 1.0)
 

@@ -14,6 +14,7 @@ from sklearn.utils.validation import (
 )
 
 from .._design import SmoothLoss, TaskDesign
+from .._threads import blas_threads, product_work
 from .._validation import check_sample_weight, check_unlabelled
 from ..base import fit_or_restore
 from ..datafits import Distillation
@@ -491,7 +492,8 @@ default="auto"
 
     def _logits(self, X):
         X = self._validate_X_predict(X)
-        return np.asarray(X @ self._W, dtype=np.float64) + self._b
+        with blas_threads(product_work(X, np.shape(self._W)[1])):
+            return np.asarray(X @ self._W, dtype=np.float64) + self._b
 
     def decision_function(self, X):
         """The student's logits.

@@ -13,6 +13,7 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import check_is_fitted, has_fit_parameter, validate_data
 
 from .._tasks import TaskIndex, encode_tasks
+from .._threads import blas_threads, product_work
 from .._validation import check_class_labels, check_sample_weight
 from ..base import TaskClassifierMixin, fit_or_restore
 
@@ -300,26 +301,30 @@ class TrAdaBoostClassifier(TaskClassifierMixin, BaseEstimator):
         w = sw / scale
         self.estimators_ = []
         errors, betas = np.empty(N), np.empty(N)
-        for t in range(N):
-            p = w / w.sum()
-            est = clone(self.estimator_)
-            if seed_keys:
-                est.set_params(**{key: rng.randint(_MAX_INT) for key in seed_keys})
-            est.fit(X, y01, sample_weight=p * scale)
-            miss = np.asarray(est.predict(X)) != y01
-            eps = np.sum(p[is_target] * miss[is_target]) / p[is_target].sum()
-            eps_c = min(max(eps, _EPS_CLIP), 0.5 - _EPS_CLIP)
-            beta_t = eps_c / (1.0 - eps_c)
-            # w * beta ** miss on source rows, w * beta_t ** -miss on target rows
-            # (no source row of positive weight: beta_ is undefined, and the
-            # source rows, of weight 0, stay at 0: AdaBoost on the target)
-            factor = np.where(is_target, 1.0 / beta_t, self.beta_ if n_source else 1.0)
-            w = np.where(miss, p * factor, p)
-            if self.dynamic:
-                # correction factor C_t = 2 (1 - eps_t) on every source row
-                w = np.where(is_target, w, 2.0 * (1.0 - eps_c) * w)
-            self.estimators_.append(est)
-            errors[t], betas[t] = eps, beta_t
+        # the package's thread policy (skmtl._threads) for all the rounds: each
+        # is a small fit and prediction, which BLAS threads only slow down
+        with blas_threads(product_work(X)):
+            for t in range(N):
+                p = w / w.sum()
+                est = clone(self.estimator_)
+                if seed_keys:
+                    est.set_params(**{key: rng.randint(_MAX_INT) for key in seed_keys})
+                est.fit(X, y01, sample_weight=p * scale)
+                miss = np.asarray(est.predict(X)) != y01
+                eps = np.sum(p[is_target] * miss[is_target]) / p[is_target].sum()
+                eps_c = min(max(eps, _EPS_CLIP), 0.5 - _EPS_CLIP)
+                beta_t = eps_c / (1.0 - eps_c)
+                # w * beta ** miss on source rows, w * beta_t ** -miss on target rows
+                # (no source row of positive weight: beta_ is undefined, and the
+                # source rows, of weight 0, stay at 0: AdaBoost on the target)
+                source_factor = self.beta_ if n_source else 1.0
+                factor = np.where(is_target, 1.0 / beta_t, source_factor)
+                w = np.where(miss, p * factor, p)
+                if self.dynamic:
+                    # correction factor C_t = 2 (1 - eps_t) on every source row
+                    w = np.where(is_target, w, 2.0 * (1.0 - eps_c) * w)
+                self.estimators_.append(est)
+                errors[t], betas[t] = eps, beta_t
         self.estimator_errors_ = errors
         self.estimator_weights_ = betas
         self.sample_weights_ = w / w.sum()
@@ -352,8 +357,9 @@ class TrAdaBoostClassifier(TaskClassifierMixin, BaseEstimator):
         rounds = self._voting_rounds()
         alphas = -np.log(self.estimator_weights_[rounds])
         score = np.zeros(X.shape[0])
-        for alpha, est in zip(alphas, self.estimators_[rounds]):
-            score += alpha * (np.asarray(est.predict(X)) == 1)
+        with blas_threads(product_work(X)):
+            for alpha, est in zip(alphas, self.estimators_[rounds]):
+                score += alpha * (np.asarray(est.predict(X)) == 1)
         return score - 0.5 * alphas.sum()
 
     def predict_proba(self, X, tasks=None):
