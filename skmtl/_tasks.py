@@ -208,16 +208,35 @@ def _short_list(values, limit=10):
     return f"[{text}]"
 
 
+def _is_labelled_series(values):
+    """A pandas Series whose index holds labels, not the default positions."""
+    index = getattr(values, "index", None)
+    if (
+        index is None
+        or not hasattr(values, "to_numpy")
+        or getattr(values, "ndim", 0) != 1
+    ):
+        return False
+    return index.tolist() != list(range(len(index)))
+
+
 def check_task_weights(task_weights, task_labels, *, name="task_weights"):
     """Per-task loss weights as an array aligned with ``task_labels``.
 
     ``task_weights`` may be None (all ones), a mapping ``{task label: weight}``
-    (tasks not named keep weight 1), or an array-like of length n_tasks in the
-    order of ``task_labels``.
+    or a pandas Series indexed by task labels (tasks not named keep weight 1),
+    or an array-like of length n_tasks in the order of ``task_labels`` (a
+    Series with the default index too).
     """
     n_tasks = len(task_labels)
     if task_weights is None:
         return np.ones(n_tasks)
+    if _is_labelled_series(task_weights):
+        # a Series indexed by task labels is a mapping, in any order (read by
+        # position it silently gave weights to the wrong tasks)
+        task_weights = dict(
+            zip(task_weights.index.tolist(), task_weights.to_numpy(dtype=object))
+        )
     if isinstance(task_weights, dict):
         weights = np.ones(n_tasks)
         index = TaskIndex(task_labels)

@@ -267,3 +267,24 @@ def test_adjacency_frame_with_other_labels_is_refused():
         MultiTaskRegressor(penalty=GraphLaplacian(adjacency=missing)).fit(
             X, y, tasks=tasks
         )
+
+
+def test_task_weights_containers_same_model():
+    """task_weights by label: dict, Series (any dtype, nullable, pyarrow)."""
+    X, y, tasks = _problem()
+    ref = MultiTaskClassifier(alpha=0.1, task_weights={"a": 1.0, "b": 3.0})
+    ref = ref.fit(X, y, tasks=tasks).coef_
+    variants = [
+        pd.Series({"a": 1.0, "b": 3.0}),
+        pd.Series({"b": 3, "a": 1}, dtype="Int64"),  # another order, nullable
+        pd.Series({"a": 1.0, "b": 3.0}, index=pd.CategoricalIndex(["a", "b"])),
+    ]
+    if HAVE_ARROW:
+        variants.append(pd.Series({"a": 1.0, "b": 3.0}).astype("float64[pyarrow]"))
+    for weights in variants:
+        est = MultiTaskClassifier(alpha=0.1, task_weights=weights)
+        assert_allclose(est.fit(X, y, tasks=tasks).coef_, ref, rtol=1e-8)
+    missing = pd.Series({"a": 1.0, "b": 3.0}, dtype="Float64")
+    missing["b"] = pd.NA
+    with pytest.raises(ValueError, match="task_weights"):
+        MultiTaskClassifier(task_weights=missing).fit(X, y, tasks=tasks)
