@@ -151,7 +151,13 @@ class TaskColumnEstimator(MetaEstimatorMixin, BaseEstimator):
         # In scikit-learn >= 1.6 the tags decide is_classifier / is_regressor
         # (and so the default scoring and stratified CV): copy the inner ones.
         tags.estimator_type = inner.estimator_type
-        tags.classifier_tags = inner.classifier_tags
+        # 2-D y (multi-label) is the inner model's shared design, which takes
+        # no tasks: with a task column, y is one label per row
+        tags.classifier_tags = (
+            None
+            if inner.classifier_tags is None
+            else replace(inner.classifier_tags, multi_label=False)
+        )
         tags.regressor_tags = inner.regressor_tags
         # 2-D y is the skmtl shared design, which takes no tasks: with a task
         # column, y is one target per row.

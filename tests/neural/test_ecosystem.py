@@ -271,7 +271,7 @@ def test_cross_val_predict_with_routing_points_to_column_mode(model):
     X, y, tasks, _ = ragged_problem(classification=True)
     folds = _folds(X, y, tasks)
     with sklearn.config_context(enable_metadata_routing=True):
-        with pytest.raises(ValueError, match="cross_val_predict does not route") as e:
+        with pytest.raises(ValueError, match="cross_val_predict never pass") as e:
             cross_val_predict(model, X, y, params={"tasks": tasks}, cv=folds)
     assert "TaskColumnEstimator" in str(e.value)
     # ... and column mode gives the hand-fitted out-of-fold predictions
