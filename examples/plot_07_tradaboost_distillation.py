@@ -47,13 +47,16 @@ print({k: round(v, 3) for k, v in tradaboost_scores.items()})
 # Distillation: a teacher and 10 labels
 # -------------------------------------
 # The teacher was fitted on its own data; the student has 200 rows of which
-# only 10 are labelled (``-1`` marks an unlabelled row).
+# only 10 are labelled (the bool mask ``unlabelled`` marks the others; their
+# ``y`` is a placeholder that is never read).
 Z = rng.normal(size=(2400, 5))
 z_label = (Z[:, 0] - Z[:, 1] + 0.5 * Z[:, 2] > 0).astype(int)
 teacher = LogisticRegression().fit(Z[200:400], z_label[200:400])
-y_few = np.full(200, -1)
-y_few[:10] = z_label[:10]
-student = DistilledClassifier(teacher, temperature=2.0, mix=0.5).fit(Z[:200], y_few)
+unlabelled = np.arange(200) >= 10
+y_few = np.where(unlabelled, 0, z_label[:200])  # 0: a placeholder, never read
+student = DistilledClassifier(teacher, temperature=2.0, mix=0.5).fit(
+    Z[:200], y_few, unlabelled=unlabelled
+)
 alone = MultiTaskClassifier().fit(Z[:10], z_label[:10])
 test = slice(400, None)
 distill_scores = {
