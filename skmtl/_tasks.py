@@ -20,6 +20,27 @@ def _is_scalar_label(tasks):
     return isinstance(tasks, (str, bytes, numbers.Number, np.generic))
 
 
+def repeat_label(label, n_samples):
+    """An object array of ``n_samples`` copies of one label.
+
+    ``np.full`` would broadcast a tuple label (``("t", 0)``) over the rows;
+    here a tuple stays one label.
+    """
+    labels = np.empty(n_samples, dtype=object)
+    labels[:] = [label] * n_samples
+    return labels
+
+
+def rows_with_label(labels, label):
+    """Boolean mask of the entries of ``labels`` equal to ``label``.
+
+    Compared label by label: ``labels == label`` would broadcast a tuple label.
+    """
+    return np.fromiter(
+        (value == label for value in labels.tolist()), dtype=bool, count=len(labels)
+    )
+
+
 def check_task_labels(tasks, n_samples, *, name="tasks"):
     """Validate per-sample task labels and return them as a 1-D array.
 
@@ -42,9 +63,7 @@ def check_task_labels(tasks, n_samples, *, name="tasks"):
     if tasks is None:
         raise ValueError(f"{name} must not be None here.")
     if _is_scalar_label(tasks):
-        labels = np.empty(n_samples, dtype=object)
-        labels[:] = [tasks] * n_samples
-        return _normalise_dtype(labels, name)
+        return _normalise_dtype(repeat_label(tasks, n_samples), name)
     if hasattr(tasks, "toarray"):
         raise TypeError(
             f"{name} must be a 1-D array-like of labels, got a sparse matrix."

@@ -12,6 +12,7 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.utils.validation import has_fit_parameter
 
+from .._tasks import repeat_label
 from ._joint import JointTransferClassifier
 
 __all__ = ["BaseModel", "base_has"]
@@ -88,10 +89,7 @@ class BaseModel:
     def _call(self, method, X):
         fn = getattr(self.model, method)
         if self.with_tasks and _takes(fn, "tasks"):
-            # [target] * n: np.full would broadcast a tuple label
-            tasks = np.empty(X.shape[0], dtype=object)
-            tasks[:] = [self.target] * X.shape[0]
-            return fn(X, tasks=tasks)
+            return fn(X, tasks=repeat_label(self.target, X.shape[0]))
         return fn(X)
 
     def scores(self, X, prefer_proba=True):

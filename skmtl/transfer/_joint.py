@@ -7,7 +7,7 @@ from sklearn.base import BaseEstimator, _fit_context, is_classifier
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._tasks import check_task_labels
+from .._tasks import check_task_labels, repeat_label, rows_with_label
 from .._validation import check_class_labels, check_sample_weight
 from ..base import (
     TaskClassifierMixin,
@@ -87,12 +87,10 @@ class _JointTransferBase(TaskEstimatorMixin, BaseEstimator):
             y_numeric=not is_classifier(self),
         )
         n = X.shape[0]
-        # [target] * n: a tuple label is one label, not a sequence of labels
-        domains = check_task_labels([self.target] * n if tasks is None else tasks, n)
-        # label by label: numpy would broadcast a tuple label (("t", 0))
-        is_target = np.fromiter(
-            (label == self.target for label in domains.tolist()), dtype=bool, count=n
+        domains = check_task_labels(
+            repeat_label(self.target, n) if tasks is None else tasks, n
         )
+        is_target = rows_with_label(domains, self.target)
         if not is_target.any():
             raise ValueError(
                 f"no row of tasks is the target {self.target!r}; set target= to the "

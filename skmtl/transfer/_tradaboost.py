@@ -12,7 +12,7 @@ from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, has_fit_parameter, validate_data
 
-from .._tasks import TaskIndex, encode_tasks
+from .._tasks import TaskIndex, encode_tasks, repeat_label
 from .._threads import blas_threads, product_work
 from .._validation import check_class_labels, check_sample_weight
 from ..base import TaskClassifierMixin, fit_or_restore
@@ -212,8 +212,7 @@ class TrAdaBoostClassifier(TaskClassifierMixin, BaseEstimator):
     def _split_domains(self, tasks, n_samples):
         """Task labels seen and a boolean mask of the target rows."""
         if tasks is None:
-            # a one-label list: a tuple label is one label, not a sequence
-            labels, _ = encode_tasks([self.target] * n_samples, n_samples)
+            labels, _ = encode_tasks(repeat_label(self.target, n_samples), n_samples)
             return labels, np.ones(n_samples, dtype=bool)
         labels, codes = encode_tasks(tasks, n_samples)
         # TaskIndex compares labels of any type (it falls back to a dict)

@@ -18,7 +18,7 @@ from scipy.special import expit
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
-from .._tasks import check_task_labels
+from .._tasks import check_task_labels, repeat_label, rows_with_label
 from .._validation import check_class_labels, check_sample_weight, check_unlabelled
 
 __all__ = ["TransferRows", "check_transfer_rows", "labelled_targets"]
@@ -97,15 +97,9 @@ def check_transfer_rows(y, tasks, sample_weight, unlabelled, target, n_samples):
         is_target = np.ones(n_samples, dtype=bool)
     else:
         domains = check_task_labels(tasks, n_samples).astype(object)
-        # label by label: numpy would broadcast a tuple label (("t", 0))
-        is_target = np.fromiter(
-            (label == target for label in domains.tolist()),
-            dtype=bool,
-            count=n_samples,
-        )
+        is_target = rows_with_label(domains, target)
         is_target |= mask
-        for i in np.flatnonzero(mask):  # one by one: a tuple label is one label
-            domains[i] = target
+        domains[mask] = repeat_label(target, int(mask.sum()))
         if not is_target.any():
             raise ValueError(
                 f"no row of tasks is the target {target!r} and no row is "
