@@ -7,7 +7,7 @@ from sklearn.datasets import make_classification
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import SGDClassifier
 
-import skmtl.linear_model._incremental as incremental
+import skmtl.linear_model._laplace as incremental
 from skmtl import MultiTaskClassifier, MultiTaskRegressor
 from skmtl._design import TaskDesign
 from skmtl.datafits import Quadratic

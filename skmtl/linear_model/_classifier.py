@@ -17,7 +17,8 @@ from ._base import (
     _MultiTaskLinearBase,
     _Problem,
 )
-from ._incremental import classifier_partial_fit, quadratic_coupling
+from ._incremental import quadratic_coupling
+from ._laplace import classifier_partial_fit
 
 
 class MultiTaskClassifier(
