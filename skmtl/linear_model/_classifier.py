@@ -418,7 +418,9 @@ or penalty object, default="independent"
 
     @available_if(quadratic_coupling)
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, tasks=None, sample_weight=None, classes=None):
+    def partial_fit(
+        self, X, y, tasks=None, sample_weight=None, classes=None, batch_id=None
+    ):
         """Add rows to the model: an online Laplace (assumed-density) update.
 
         The logistic loss has no finite sufficient statistics, so the rows of
@@ -444,9 +446,26 @@ or penalty object, default="independent"
         logistic loss between the calls' solutions, and shrinks as the
         solution settles (the summary of a call is exact at the final
         solution up to third-order terms in the distance between them). The
-        result depends on the order of the calls (through those terms) and
-        is not the solution of ``fit`` on all rows. Passing the same rows
-        again counts them twice (a second epoch is not a refinement).
+        result of one pass depends on the order of the calls (through those
+        terms) and is not the solution of ``fit`` on all rows.
+
+        Several passes converge to ``fit``'s solution when each batch is
+        named by ``batch_id``: a batch given again under its name first
+        takes its earlier expansion out of the summary, then adds the new
+        one (the incremental Newton method of Rodomanov & Kropotov 2016, a
+        finite-sum method: the batches must be the same at every pass). Its
+        fixed point is ``fit``'s optimum, whatever the curvature
+        approximation; with the full summary the passes converge
+        superlinearly (measured: coefficients within 2e-5 of ``fit`` after 2
+        passes, 3e-9 after 3, on 3,000 rows in 10 batches), with the
+        diagonal one linearly (binary hashed 20 Newsgroups, 10 batches: 13%,
+        3.6%, 1.3%, 0.5% from ``fit`` after 1-4 passes, the same test
+        accuracy from the fourth). The multinomial diagonal summary drops
+        the cross-class curvature and converges slowly (3-10% after 5
+        passes). Each named batch keeps its expansion point: the
+        coefficients of its tasks on the features its rows use. Without
+        ``batch_id``, rows given again count twice (a second pass is not a
+        refinement).
 
         The summary is a full ``d x d`` matrix per task when ``d = (n_features
         + 1) * n_outputs <= LAPLACE_MAX_FULL`` (2048; ``n_outputs`` is 1 for
@@ -477,6 +496,10 @@ or penalty object, default="independent"
             Rows of weight 0 are absent.
         classes : array-like of shape (n_classes,), default=None
             All the classes; required on the first call.
+        batch_id : hashable, default=None
+            The name of this batch (e.g. its index in the stream), for
+            several passes over the same batches: the batch's earlier
+            contribution is replaced, not added to.
 
         Returns
         -------
@@ -486,8 +509,9 @@ or penalty object, default="independent"
         ------
         ValueError
             ``classes`` missing on the first call or changed later, a label
-            of ``y`` outside ``classes``, a changed number of features, or bad
-            input (the message names the argument). A failed call leaves the
+            of ``y`` outside ``classes``, a changed number of features, an
+            unhashable ``batch_id`` or one given earlier with other rows, or
+            bad input (the message names the argument). A failed call leaves the
             model and its summary as they were.
         AttributeError
             With a penalty that is not a quadratic coupling (the method does
@@ -500,6 +524,9 @@ or penalty object, default="independent"
 
         O. Chapelle and L. Li, "An empirical evaluation of Thompson
         sampling", NIPS 2011 (Algorithm 3).
+
+        A. Rodomanov and D. Kropotov, "A superlinearly-convergent proximal
+        Newton-type method for the optimization of finite sums", ICML 2016.
 
         Examples
         --------
@@ -520,5 +547,5 @@ or penalty object, default="independent"
         # n_t d^2 (d = n_features + 1 per output)
         d = np.shape(X)[-1] + 1
         with restore_on_error(self), blas_threads(product_work(X, d)):
-            classifier_partial_fit(self, X, y, tasks, sample_weight, classes)
+            classifier_partial_fit(self, X, y, tasks, sample_weight, classes, batch_id)
         return self

@@ -12,6 +12,8 @@ means. Unlike raw sums (``sum s x x^T - S mx mx^T``) it never subtracts two
 large numbers, so features far from zero mean lose no digits.
 """
 
+import hashlib
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -77,6 +79,14 @@ class TaskMoments:
                 X[rows], y[rows], sample_weight[rows]
             )
         return cls(task_labels, S, mx, my, Cxx, Cxy, Cyy)
+
+    def with_batches(self, batches):
+        """The same statistics (arrays shared) with the named batches' record."""
+        out = TaskMoments(
+            self.task_labels, self.S, self.mx, self.my, self.Cxx, self.Cxy, self.Cyy
+        )
+        out.batches = batches
+        return out
 
     def _reindexed(self, labels):
         """These moments on the (larger, sorted) task list ``labels``."""
@@ -176,3 +186,54 @@ def quadratic_coupling(estimator):
             "its solution is not a function of per-task statistics. Use fit."
         )
     return True
+
+
+def batch_digest(X, y, row_tasks, sample_weight):
+    """A digest of a batch's rows: ``X`` (dense or CSR), ``y``, tasks, weights.
+
+    ``partial_fit(..., batch_id=...)`` compares it across passes: a named
+    batch must hold the same rows every time it is given.
+    """
+    h = hashlib.blake2b(digest_size=16)
+    if sp.issparse(X):
+        X = X.tocsr()
+        if not X.has_sorted_indices:
+            X = X.sorted_indices()
+        parts = [X.data, X.indices, X.indptr]
+    else:
+        parts = [np.ascontiguousarray(X)]
+    h.update(repr((X.shape, str(X.dtype))).encode())
+    for a in parts + [np.asarray(y), np.asarray(sample_weight, dtype=np.float64)]:
+        h.update(np.ascontiguousarray(a).tobytes())
+    h.update(repr(np.asarray(row_tasks).tolist()).encode())
+    return h.hexdigest()
+
+
+class NamedDigest:
+    """What a regression stream keeps of a named batch: its rows' digest."""
+
+    def __init__(self, digest):
+        self.digest = digest
+
+
+def check_named_batch(batches, batch_id, digest):
+    """The earlier record of ``batch_id`` in ``batches`` (None if new).
+
+    Raises a ``ValueError`` when ``batch_id`` is not hashable or names a
+    batch that was given with other rows.
+    """
+    try:
+        hash(batch_id)
+    except TypeError:
+        raise ValueError(
+            f"batch_id must be hashable (an int or a str), got "
+            f"{type(batch_id).__name__}."
+        ) from None
+    previous = batches.get(batch_id)
+    if previous is not None and previous.digest != digest:
+        raise ValueError(
+            f"batch_id={batch_id!r} was given earlier with other rows; a named "
+            "batch must hold the same rows (X, y, tasks, sample_weight) at every "
+            "pass. Use a new batch_id for new rows."
+        )
+    return previous

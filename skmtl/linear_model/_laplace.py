@@ -19,7 +19,7 @@ from .._design import TaskDesign
 from .._tasks import TaskIndex, check_task_weights
 from .._validation import check_sample_weight, drop_absent_rows
 from ..datafits import Logistic, Multinomial
-from ._incremental import union_labels
+from ._incremental import batch_digest, check_named_batch, union_labels
 
 __all__ = ["LaplaceMoments", "LAPLACE_MAX_FULL", "classifier_partial_fit"]
 
@@ -84,26 +84,53 @@ class LaplaceMoments:
     exact but for the off-diagonal part of the centred curvature: the offset
     of features far from zero mean (counts, tf-idf) is kept, and ``H`` stays
     positive semi-definite. Batches merge by Chan, Golub & LeVeque's update,
-    as :class:`TaskMoments`. Immutable in use.
+    as :class:`TaskMoments`.
+
+    That merged ``H`` is not the sum of the batches' own (it drops the
+    off-diagonal part of the scatter between the batches' means), so the
+    linear term is built to match it: with ``G`` the sum of the batches'
+    gradients at their expansion points ``theta_j`` and ``theta_c`` their
+    average weighted by each coordinate's curvature (``P = sum diag(H_j)
+    theta_j``, ``Hd = sum diag(H_j)``, ``theta_c = P / Hd``), the summary's
+    gradient is ``G + H (theta - theta_c)``. When every ``theta_j`` equals
+    one point it is the exact gradient there, whatever the approximation of
+    ``H``: repeated passes (``batch_id``) then converge to ``fit``'s solution.
+    ``G``, ``P`` and ``Hd`` are sums, so a batch is taken out exactly.
+    Immutable in use.
     """
 
-    def __init__(self, task_labels, n_features, curvature, r, c, S):
+    def __init__(self, task_labels, n_features, curvature, r, c, S, anchors=None):
         self.task_labels, self.n_features = task_labels, n_features
         # full: {"H": (T, d, d)}; diagonal: {"D", "m": (T, p, k), "Hs": (T, k)}
         self.curvature = curvature
         self.full = "H" in curvature
-        self.r, self.c, self.S = r, c, S
+        self.c, self.S = c, S
+        # diagonal: {"G", "P", "Hd": (T, d)}, and r follows from them
+        self.anchors = anchors
+        if anchors is not None:
+            Hd = anchors["Hd"]
+            center = anchors["P"] / np.where(Hd > 0, Hd, 1.0)
+            r = self.product(center) - anchors["G"]
+        self.r = r
 
     @classmethod
     def empty(cls, task_labels, n_features, n_outputs):
         T, p, k = len(task_labels), n_features, n_outputs
         d = (p + 1) * k
+        anchors = None
         if d <= LAPLACE_MAX_FULL:
             curv = {"H": np.zeros((T, d, d))}
         else:
             curv = {"D": np.zeros((T, p, k)), "m": np.zeros((T, p, k))}
             curv["Hs"] = np.zeros((T, k))
-        return cls(task_labels, p, curv, np.zeros((T, d)), np.zeros(T), np.zeros(T))
+            anchors = {name: np.zeros((T, d)) for name in ("G", "P", "Hd")}
+        zeros = np.zeros((T, d))
+        return cls(task_labels, p, curv, zeros, np.zeros(T), np.zeros(T), anchors)
+
+    def _like(self, curvature, r, c, S, anchors):
+        return LaplaceMoments(
+            self.task_labels, self.n_features, curvature, r, c, S, anchors
+        )
 
     def reindexed(self, labels):
         """The same summary on the (larger, sorted) task list ``labels``."""
@@ -112,9 +139,11 @@ class LaplaceMoments:
         pos = TaskIndex(labels).transform(self.task_labels, len(self.task_labels))
         for name, value in self.curvature.items():
             out.curvature[name][pos] = value
+        for name, value in (self.anchors or {}).items():
+            out.anchors[name][pos] = value
         for name in ("r", "c", "S"):
             getattr(out, name)[pos] = getattr(self, name)
-        return out
+        return out._like(out.curvature, out.r, out.c, out.S, out.anchors)
 
     def used_features(self):
         """Bool (n_features,): the features some earlier row of a task used."""
@@ -137,24 +166,34 @@ class LaplaceMoments:
             "m": self.curvature["m"][:, features],
             "Hs": self.curvature["Hs"],
         }
-        r = self.r.reshape(T, p + 1, k)[:, rows].reshape(T, -1)
-        return LaplaceMoments(self.task_labels, len(features), curv, r, self.c, self.S)
+        anchors = {
+            name: value.reshape(T, p + 1, k)[:, rows].reshape(T, -1)
+            for name, value in self.anchors.items()
+        }
+        return LaplaceMoments(
+            self.task_labels, len(features), curv, None, self.c, self.S, anchors
+        )
 
     def product(self, Theta):
         """``H_t theta_t`` for every task, shape of ``Theta``."""
         return _curvature_product(self.curvature, Theta, self.n_features)
 
-    def added(self, design, datafit, Theta, S_batch):
-        """A new summary with the batch's Taylor expansions at ``Theta`` added.
+    def contribution(self, design, datafit, Theta, S_batch):
+        """The batch's summary alone: its Taylor expansions at ``Theta``.
 
         ``design`` holds the batch's rows grouped by task (no centring) and
-        ``datafit`` their loss with the raw sample weights.
+        ``datafit`` their loss with the raw sample weights; the result is a
+        summary on the same tasks, to be :meth:`combined` with this one.
         """
-        curv = {name: value.copy() for name, value in self.curvature.items()}
-        r, c = self.r.copy(), self.c.copy()
         T, d = Theta.shape
         p = self.n_features
         k = d // (p + 1)
+        curv = {n: np.zeros_like(v) for n, v in self.curvature.items()}
+        anchors = None
+        if self.anchors is not None:
+            anchors = {n: np.zeros_like(v) for n, v in self.anchors.items()}
+        r = np.zeros_like(Theta)
+        c = np.zeros(T)
         W, b = _unpack(Theta, (p, T) + ((k,) if k > 1 else ()))
         scores = design.forward(W, b)
         for t in range(T):
@@ -168,21 +207,68 @@ class LaplaceMoments:
             batch = _batch_curvature(A, sub, S, k, self.full)
             theta = Theta[t]
             Ht = _curvature_product(batch, theta[None], p)[0]
-            if self.full:
-                curv["H"][t] += batch["H"][0]
+            for name, value in batch.items():
+                curv[name][t] = value[0]
+            r[t] = Ht - g
+            c[t] = sub.value(S) - g @ theta + 0.5 * theta @ Ht
+            if anchors is not None:
+                hd = _curvature_diagonal(batch, p)[0]
+                anchors["G"][t], anchors["Hd"][t] = g, hd
+                anchors["P"][t] = hd * theta
+        S = np.asarray(S_batch, dtype=np.float64).copy()
+        return self._like(curv, r, c, S, anchors)
+
+    def combined(self, other, sign=1.0):
+        """A new summary: ``other``'s rows added (``sign=1``) or taken out (-1).
+
+        The full curvature, ``r``, ``c`` and ``S`` are sums. The diagonal
+        form's curvature-weighted moments merge by Chan, Golub & LeVeque's
+        update, and are taken out by its inverse (a task whose curvature is
+        all taken out is left empty; rounding below 0 is clipped).
+        """
+        curv = {name: value.copy() for name, value in self.curvature.items()}
+        if self.full:
+            curv["H"] += sign * other.curvature["H"]
+        else:
+            Hs, m, D = curv["Hs"], curv["m"], curv["D"]
+            Hb, mb, Db = (other.curvature[n] for n in ("Hs", "m", "D"))
+            if sign > 0:
+                Ha, ma, Da = Hs, m, D
+                Hn = Ha + Hb
+                safe = np.where(Hn > 0, Hn, 1.0)
+                dm = mb - ma
+                mn = ma + (Hb / safe)[:, None] * dm
+                Dn = Da + Db + (Ha * Hb / safe)[:, None] * dm * dm
             else:
-                # Chan, Golub & LeVeque: merge the curvature-weighted moments
-                Ha, Hb = curv["Hs"][t], batch["Hs"][0]
-                Hsum = Ha + Hb
-                safe = np.where(Hsum > 0, Hsum, 1.0)
-                dm = batch["m"][0] - curv["m"][t]
-                curv["D"][t] += batch["D"][0] + (Ha * Hb / safe) * dm * dm
-                curv["m"][t] += (Hb / safe) * dm
-                curv["Hs"][t] = Hsum
-            r[t] += Ht - g
-            c[t] += sub.value(S) - g @ theta + 0.5 * theta @ Ht
-        S = self.S + S_batch
-        return LaplaceMoments(self.task_labels, p, curv, r, c, S)
+                Hn = Hs - Hb
+                empty = Hn <= 1e-12 * np.maximum(Hs, 1e-300)
+                Hn = np.where(empty, 0.0, Hn)
+                safe = np.where(empty, 1.0, Hn)
+                mn = (Hs[:, None] * m - Hb[:, None] * mb) / safe[:, None]
+                dm = mb - mn
+                Dn = D - Db - (Hn * Hb / np.where(Hs > 0, Hs, 1.0))[:, None] * dm * dm
+                mn = np.where(empty[:, None], 0.0, mn)
+                Dn = np.where(empty[:, None], 0.0, np.maximum(Dn, 0.0))
+            curv = {"D": Dn, "m": mn, "Hs": Hn}
+        anchors = None
+        if self.anchors is not None:
+            anchors = {
+                name: value + sign * other.anchors[name]
+                for name, value in self.anchors.items()
+            }
+            # a coordinate whose curvature is all taken out is empty
+            anchors["Hd"] = np.maximum(anchors["Hd"], 0.0)
+        return self._like(
+            curv,
+            self.r + sign * other.r,
+            self.c + sign * other.c,
+            self.S + sign * other.S,
+            anchors,
+        )
+
+    def added(self, design, datafit, Theta, S_batch):
+        """A new summary with the batch's Taylor expansions at ``Theta`` added."""
+        return self.combined(self.contribution(design, datafit, Theta, S_batch))
 
 
 def _curvature_product(curv, Theta, p):
@@ -197,6 +283,14 @@ def _curvature_product(curv, Theta, p):
     u = Hs * (b + np.einsum("tpk,tpk->tk", m, w))
     out = np.concatenate([D * w + m * u[:, None], u[:, None]], axis=1)
     return out.reshape(T, -1)
+
+
+def _curvature_diagonal(curv, p):
+    """The diagonal of a diagonal-form curvature, (T, d) in ``_pack``'s order."""
+    D, m, Hs = curv["D"], curv["m"], curv["Hs"]
+    T, _, k = D.shape
+    diag = np.concatenate([D + Hs[:, None] * m * m, Hs[:, None]], axis=1)
+    return diag.reshape(T, -1)
 
 
 def _batch_curvature(A, datafit, S, k, full):
@@ -374,13 +468,17 @@ def _stream_tasks(est, stream, tasks, n):
     return labels, codes, index.transform(est.tasks_, len(est.tasks_))
 
 
-def _laplace_step(est, X, codes, labels, old, stream, sw, datafits, k, active):
+def _laplace_step(est, X, codes, labels, old, stream, sw, datafits, k, active,
+                  previous=None):  # fmt: skip
     """One call of the Laplace rule: solve, then add the batch to the summary.
 
-    ``datafits(design, row_weights)`` returns the batch's datafit on the
-    task-grouped rows; ``active`` (n_tasks,) is False for the tasks left out of
-    the loss. Returns ``(W, b, update, info)``: ``update(W, b)`` gives the
-    summary with the batch added at the (final) solution.
+    ``datafits(design, row_weights, mask=None)`` returns the batch's datafit
+    on the task-grouped rows (``mask``: the task-class mask to use instead of
+    the stream's); ``active`` (n_tasks,) is False for the tasks left out of
+    the loss. ``previous`` is the :class:`NamedBatch` record of the same rows
+    given earlier under the same ``batch_id``: their expansion is taken out
+    of the summary first. Returns ``(W, b, update, info)``: ``update(W, b)``
+    gives the summary with the batch added at the (final) solution.
     """
     T, p = len(labels), X.shape[1]
     moments = (
@@ -389,14 +487,21 @@ def _laplace_step(est, X, codes, labels, old, stream, sw, datafits, k, active):
         else stream.reindexed(labels)
     )
     S_batch = np.bincount(codes, weights=sw, minlength=T)
+    design = TaskDesign(X, codes, T)
+    sw_rows = design.sort_rows(sw)
+    if previous is not None:
+        # the incremental Newton step: this batch's old expansion leaves
+        Theta_old, mask_old = previous.anchor(labels, p, k)
+        raw_old = datafits(design, sw_rows, mask_old)
+        moments = moments.combined(
+            moments.contribution(design, raw_old, Theta_old, S_batch), sign=-1.0
+        )
     task_w = est.task_weights
     if isinstance(task_w, dict):
         # tasks that have not arrived yet keep their weight for later
         known = set(labels.tolist())
         task_w = {t: v for t, v in task_w.items() if t in known}
     weights = check_task_weights(task_w, labels) / (moments.S + S_batch) * active
-    design = TaskDesign(X, codes, T)
-    sw_rows = design.sort_rows(sw)
     fitted = datafits(design, sw_rows * weights[design.row_codes])
     penalty = est._resolve_fit_penalty(est.penalty, labels)
     bound = penalty.bind(labels, est.alpha)
@@ -436,14 +541,48 @@ def _laplace_step(est, X, codes, labels, old, stream, sw, datafits, k, active):
     return W, b, update, info
 
 
-def _store(est, attributes, W, b, moments, dtype, info):
+def _store(est, attributes, W, b, moments, dtype, info, batches):
     penalty, bound = info.pop("penalty"), info.pop("bound")
     state = est._make_state(attributes, penalty, bound, W, b, dtype, **info)
+    moments.batches = batches
     state["_stream"] = moments
     est._set_state(state)
 
 
-def classifier_partial_fit(est, X, y, tasks, sample_weight, classes):
+class NamedBatch:
+    """What the stream keeps of a batch given with a ``batch_id``.
+
+    The digest of its rows, and the point of its Taylor expansion: the
+    coefficients of its tasks (by label) on the features its rows use (the
+    expansion depends on no other), with the task-class mask of that time.
+    """
+
+    def __init__(self, digest, labels, features, theta, mask):
+        self.digest, self.labels, self.features = digest, labels, features
+        self.theta, self.mask = theta, mask
+
+    @classmethod
+    def record(cls, digest, X, codes, labels, W, b, mask):
+        p = X.shape[1]
+        k = 1 if W.ndim == 2 else W.shape[2]
+        present = np.unique(codes)
+        nnz = X.getnnz(axis=0) if sp.issparse(X) else np.count_nonzero(X, axis=0)
+        features = np.flatnonzero(nnz > 0)
+        Theta = _pack(W, b).reshape(len(labels), p + 1, k)[present]
+        theta = Theta[:, np.append(features, p)]
+        return cls(digest, labels[present], features, theta, mask[present].copy())
+
+    def anchor(self, labels, p, k):
+        """``(Theta, mask)`` of the expansion on the stream's tasks ``labels``."""
+        pos = TaskIndex(labels).transform(self.labels, len(self.labels))
+        Theta = np.zeros((len(labels), p + 1, k))
+        Theta[np.ix_(pos, np.append(self.features, p))] = self.theta
+        mask = np.ones((len(labels), self.mask.shape[1]), dtype=bool)
+        mask[pos] = self.mask
+        return Theta.reshape(len(labels), -1), mask
+
+
+def classifier_partial_fit(est, X, y, tasks, sample_weight, classes, batch_id=None):
     """``MultiTaskClassifier.partial_fit`` (see its docstring); sets ``est``."""
     stream = getattr(est, "_stream", None)
     first = stream is None
@@ -473,8 +612,14 @@ def classifier_partial_fit(est, X, y, tasks, sample_weight, classes):
     # a task with one class so far leaves the loss, as in fit (its optimum is
     # at an infinite intercept); its rows still enter its summary
     active = mask.sum(axis=1) >= 2
+    batches = dict(getattr(stream, "batches", {}))
+    previous, digest = None, None
+    if batch_id is not None:
+        digest = batch_digest(X, y_enc, labels[codes], sw)
+        previous = check_named_batch(batches, batch_id, digest)
 
-    def datafits(design, row_weights):
+    def datafits(design, row_weights, task_mask=None):
+        task_mask = mask if task_mask is None else task_mask
         y_sorted = design.sort_rows(y_enc)
         if k == 1:
             return Logistic().initialize(
@@ -483,11 +628,11 @@ def classifier_partial_fit(est, X, y, tasks, sample_weight, classes):
         Y = np.zeros((len(y_sorted), C))
         Y[np.arange(len(y_sorted)), y_sorted] = 1.0
         return Multinomial(C).initialize(
-            Y, row_weights, class_mask=mask[design.row_codes]
+            Y, row_weights, class_mask=task_mask[design.row_codes]
         )
 
     W, b, update, info = _laplace_step(
-        est, X, codes, labels, old, stream, sw, datafits, k, active
+        est, X, codes, labels, old, stream, sw, datafits, k, active, previous
     )
     if k > 1 and est.fit_intercept:
         # the softmax ignores a constant added to a task's intercepts: report
@@ -496,4 +641,6 @@ def classifier_partial_fit(est, X, y, tasks, sample_weight, classes):
             mask.sum(axis=1, keepdims=True), 1
         )
     attributes = {"tasks_": labels, "classes_": classes_, "task_class_mask_": mask}
-    _store(est, attributes, W, b, update(W, b), X.dtype, info)
+    if batch_id is not None:
+        batches[batch_id] = NamedBatch.record(digest, X, codes, labels, W, b, mask)
+    _store(est, attributes, W, b, update(W, b), X.dtype, info, batches)

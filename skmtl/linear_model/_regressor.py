@@ -20,7 +20,14 @@ from ._base import (
     _MultiTaskLinearBase,
     _Problem,
 )
-from ._incremental import PARTIAL_FIT_MAX_FEATURES, TaskMoments, quadratic_coupling
+from ._incremental import (
+    PARTIAL_FIT_MAX_FEATURES,
+    NamedDigest,
+    TaskMoments,
+    batch_digest,
+    check_named_batch,
+    quadratic_coupling,
+)
 
 
 class MultiTaskRegressor(TaskRegressorMixin, _MultiTaskLinearBase):
@@ -199,7 +206,7 @@ default=None
 
     @available_if(quadratic_coupling)
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, tasks=None, sample_weight=None):
+    def partial_fit(self, X, y, tasks=None, sample_weight=None, batch_id=None):
         """Add rows to the model: exactly ``fit`` on every row seen so far.
 
         Each call adds the rows' weighted moments to per-task statistics (the
@@ -245,6 +252,14 @@ default=None
         ``partial_fit`` after ``fit`` starts a new stream (the rows given to
         ``fit`` are not part of it).
 
+        ``batch_id`` names a batch for a loop that passes over the same
+        batches several times, as :meth:`MultiTaskClassifier.partial_fit`
+        needs to converge. The statistics are exact after one pass, so a
+        batch given again under its ``batch_id`` is not added a second time
+        (the call re-solves with the statistics as they are); without
+        ``batch_id`` a second pass counts every row twice. The model keeps a
+        16-byte digest per named batch.
+
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
@@ -253,6 +268,9 @@ default=None
             stream must then have the same columns.
         tasks : hashable or array-like of shape (n_samples,), default=None
         sample_weight : array-like of shape (n_samples,), default=None
+        batch_id : hashable, default=None
+            The name of this batch (e.g. its index in the stream): the same
+            rows given again under the same name are not counted twice.
 
         Returns
         -------
@@ -262,8 +280,9 @@ default=None
         ------
         ValueError
             Bad input (the message names the argument; a changed number of
-            features is refused), or too many features. A failed call leaves
-            the model and its statistics as they were.
+            features is refused), too many features, an unhashable
+            ``batch_id``, or a ``batch_id`` given earlier with other rows. A
+            failed call leaves the model and its statistics as they were.
         AttributeError
             With a penalty that is not a quadratic coupling (the method does
             not exist for it).
@@ -272,10 +291,10 @@ default=None
         # solve p^3 per task
         p = np.shape(X)[-1]
         with restore_on_error(self), blas_threads(product_work(X, p) + float(p) ** 3):
-            self._partial_fit(X, y, tasks, sample_weight)
+            self._partial_fit(X, y, tasks, sample_weight, batch_id)
         return self
 
-    def _partial_fit(self, X, y, tasks, sample_weight):
+    def _partial_fit(self, X, y, tasks, sample_weight, batch_id):
         stream = getattr(self, "_stream", None)
         X, y = self._validate_X_y(X, y, multi_output=True, reset=stream is None)
         _check_y_finite(y)
@@ -304,14 +323,26 @@ default=None
                 f"had {len(self.tasks_)} (one per task)."
             )
         sw = check_sample_weight(sample_weight, X.shape[0])
-        if stream is not None and not np.any(sw > 0):
-            batch = None  # only absent rows: nothing to add
-        else:
+        batches = dict(getattr(stream, "batches", {}))
+        batch = None  # only absent rows, or rows already in the statistics
+        if stream is None or np.any(sw > 0):
             X, y, tasks, sw = drop_absent_rows(X, y, tasks, sw)
-            batch = self._batch_moments(X, y, tasks, sw)
-        moments = batch if stream is None else stream
+            seen = None
+            if batch_id is not None:
+                row_tasks = []  # 2-D y: the columns are the tasks
+                if not shared:
+                    labels, codes = self._encode_fit_tasks(tasks, len(y))
+                    row_tasks = labels[codes]
+                digest = batch_digest(X, y, row_tasks, sw)
+                seen = check_named_batch(batches, batch_id, digest)
+                batches[batch_id] = NamedDigest(digest)
+            if seen is None:
+                batch = self._batch_moments(X, y, tasks, sw)
+        moments = stream if batch is None else batch
         if stream is not None and batch is not None:
             moments = stream.merge(batch)
+        # a new object: the stored stream is never changed in place
+        moments = moments.with_batches(batches)
         self._solve_moments(moments, shared, X.dtype)
 
     def _batch_moments(self, X, y, tasks, sw):
