@@ -18,10 +18,15 @@ from sklearn.utils.multiclass import check_classification_targets
 from .._design import TaskDesign
 from .._tasks import TaskIndex, check_task_weights
 from .._validation import check_sample_weight, drop_absent_rows
-from ..datafits import Logistic, Multinomial
+from ..datafits import Logistic, Multinomial, Quadratic
 from ._incremental import batch_digest, check_named_batch, union_labels
 
-__all__ = ["LaplaceMoments", "LAPLACE_MAX_FULL", "classifier_partial_fit"]
+__all__ = [
+    "LaplaceMoments",
+    "LAPLACE_MAX_FULL",
+    "classifier_partial_fit",
+    "regressor_partial_fit",
+]
 
 # ---------------------------------------------------------------------------
 # Streaming rule for losses without finite sufficient statistics (logistic,
@@ -643,4 +648,48 @@ def classifier_partial_fit(est, X, y, tasks, sample_weight, classes, batch_id=No
     attributes = {"tasks_": labels, "classes_": classes_, "task_class_mask_": mask}
     if batch_id is not None:
         batches[batch_id] = NamedBatch.record(digest, X, codes, labels, W, b, mask)
+    _store(est, attributes, W, b, update(W, b), X.dtype, info, batches)
+
+
+def regressor_partial_fit(est, X, y, tasks, sw, batch_id, shared):
+    """``MultiTaskRegressor.partial_fit`` above ``PARTIAL_FIT_MAX_FEATURES``.
+
+    The squared loss through the diagonal Laplace summary (the classifier's
+    route for hashed features): one pass is approximate, passes over named
+    batches converge to ``fit``. ``X``, ``y`` and ``sw`` are validated;
+    2-D ``y`` (the shared design) stacks the batch once per column.
+    """
+    stream = getattr(est, "_stream", None)
+    if stream is not None and not np.any(sw > 0):
+        return  # only absent rows: nothing to add
+    X, y, tasks, sw = drop_absent_rows(X, y, tasks, sw)
+    y = np.asarray(y, dtype=np.float64)
+    if shared:
+        # one block of rows per column (task): a copy of this batch only
+        n, n_cols = y.shape
+        if sp.issparse(X):
+            X = sp.vstack([X] * n_cols, format="csr")
+        else:
+            X = np.tile(X, (n_cols, 1))
+        tasks, y = np.repeat(np.arange(n_cols), n), y.T.ravel()
+        sw = np.tile(sw, n_cols)
+    labels, codes, old = _stream_tasks(est, stream, tasks, X.shape[0])
+    T = len(labels)
+    batches = dict(getattr(stream, "batches", {}))
+    previous, digest = None, None
+    if batch_id is not None:
+        digest = batch_digest(X, y, labels[codes], sw)
+        previous = check_named_batch(batches, batch_id, digest)
+
+    def datafits(design, row_weights, task_mask=None):
+        return Quadratic().initialize(design.sort_rows(y), row_weights)
+
+    active = np.ones(T, dtype=bool)
+    W, b, update, info = _laplace_step(
+        est, X, codes, labels, old, stream, sw, datafits, 1, active, previous
+    )
+    if batch_id is not None:
+        mask = np.ones((T, 1), dtype=bool)
+        batches[batch_id] = NamedBatch.record(digest, X, codes, labels, W, b, mask)
+    attributes = {"tasks_": labels, "_shared_design": shared}
     _store(est, attributes, W, b, update(W, b), X.dtype, info, batches)
