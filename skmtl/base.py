@@ -32,6 +32,7 @@ calls; skmtl never changes scikit-learn's global configuration.
 
 import functools
 import inspect
+import sys
 from contextlib import contextmanager
 
 import numpy as np
@@ -51,6 +52,7 @@ __all__ = [
     "ROUTED_METADATA",
     "restore_on_error",
     "fit_or_restore",
+    "TasksNotPassedError",
 ]
 
 #: methods that take ``tasks`` (when the class defines them)
@@ -78,17 +80,75 @@ def _routed_params(method):
     return {name: True for name in ROUTED_METADATA if name in params}
 
 
+class TasksNotPassedError(BaseException):
+    """A scikit-learn stock scorer called a model of several tasks without tasks.
+
+    Raised instead of the ``ValueError`` of a call without ``tasks`` when the
+    call comes from one of scikit-learn's stock scorers (``scoring="accuracy"``,
+    ``"r2"``, ... or ``scoring=None`` without metadata routing): they never pass
+    ``tasks`` to ``predict`` or ``score``, so no fold of a search can succeed.
+
+    It derives from :class:`BaseException`, not :class:`Exception`, on
+    purpose: ``GridSearchCV``, ``cross_validate`` and ``cross_val_score`` turn
+    every ``Exception`` raised while scoring into ``error_score`` (NaN by
+    default) and a warning, so the search would go on with NaN in every fold
+    and report its first candidate as the best. The same reason makes
+    :class:`asyncio.CancelledError` a ``BaseException``: an ``except
+    Exception`` must not swallow it. Catch it by name. The message says what
+    to use instead: ``skmtl.metrics.make_task_scorer``, ``scoring=None`` with
+    routing, or column mode (``skmtl.pipeline.TaskColumnEstimator``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import sklearn
+    >>> from sklearn.model_selection import cross_val_score
+    >>> from skmtl import MultiTaskClassifier
+    >>> from skmtl.base import TasksNotPassedError
+    >>> X = np.random.default_rng(0).normal(size=(40, 2))
+    >>> y, tasks = (X[:, 0] > 0).astype(int), np.repeat(["a", "b"], 20)
+    >>> with sklearn.config_context(enable_metadata_routing=True):
+    ...     try:
+    ...         cross_val_score(MultiTaskClassifier(), X, y, scoring="accuracy",
+    ...                         params={"tasks": tasks}, cv=2)
+    ...     except TasksNotPassedError as exc:
+    ...         print(str(exc)[:60])
+    tasks is required: this model was fitted on 2 tasks, and met
+    """
+
+
+def _called_by_stock_scorer():
+    """Whether the caller is a scikit-learn stock scorer (not a task scorer).
+
+    Walks up the stack from the failed call: the first frame of
+    ``skmtl.metrics`` (a task scorer, which reports the error itself) or of
+    ``sklearn.metrics._scorer`` (stock scorers) decides. Elsewhere (a direct
+    call, ``cross_val_predict``) the answer is False.
+    """
+    frame = sys._getframe(1)
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "")
+        if module == "skmtl.metrics" or module.startswith("skmtl.metrics."):
+            return False
+        if module == "sklearn.metrics._scorer":
+            return True
+        frame = frame.f_back
+    return False
+
+
 def tasks_required_error(owner, n_tasks):
-    """The ``ValueError`` for a call without ``tasks`` on a model of several tasks.
+    """The error for a call without ``tasks`` on a model of several tasks.
 
     One message for every task-aware estimator and transformer; it depends on
-    whether metadata routing is on, since the remedies differ.
+    whether metadata routing is on, since the remedies differ. A
+    ``ValueError``, or a :class:`TasksNotPassedError` when a stock scorer made
+    the call (a search must stop, not score NaN).
     """
     if get_config().get("enable_metadata_routing", False):
         # routing is on and still no tasks: the caller does not route them to
         # this method. Stock scorers call predict(X) alone, so a GridSearchCV
-        # with scoring="accuracy" lands here in every fold and scores NaN.
-        return ValueError(
+        # with scoring="accuracy" lands here in every fold.
+        message = (
             f"tasks is required: {owner} was fitted on {n_tasks} tasks, and "
             "metadata routing is on but the caller passed no tasks to this method. "
             "scikit-learn's stock scorers (scoring='accuracy', 'r2', ...) and "
@@ -99,15 +159,23 @@ def tasks_required_error(owner, n_tasks):
             "X and wrap the model in skmtl.pipeline.TaskColumnEstimator (column "
             "mode), or call predict(X, tasks=...) directly."
         )
-    return ValueError(
-        f"tasks is required: {owner} was fitted on {n_tasks} tasks. Pass "
-        "tasks=... (one label per row or a scalar). In GridSearchCV, "
-        "cross_validate or Pipeline, either enable metadata routing "
-        "(sklearn.set_config(enable_metadata_routing=True)), pass tasks as a "
-        "parameter and score with skmtl.metrics.make_task_scorer, or keep the "
-        "task id in a column of X and wrap the model in "
-        "skmtl.pipeline.TaskColumnEstimator (column mode)."
-    )
+    else:
+        message = (
+            f"tasks is required: {owner} was fitted on {n_tasks} tasks. Pass "
+            "tasks=... (one label per row or a scalar). In GridSearchCV, "
+            "cross_validate or Pipeline, either enable metadata routing "
+            "(sklearn.set_config(enable_metadata_routing=True)), pass tasks as a "
+            "parameter and score with skmtl.metrics.make_task_scorer, or keep the "
+            "task id in a column of X and wrap the model in "
+            "skmtl.pipeline.TaskColumnEstimator (column mode)."
+        )
+    if _called_by_stock_scorer():
+        return TasksNotPassedError(
+            message + " Raised as skmtl.base.TasksNotPassedError, which "
+            "error_score does not turn into NaN: a stock scorer never passes "
+            "tasks, so no fold of this search or cross-validation can succeed."
+        )
+    return ValueError(message)
 
 
 class TaskEstimatorMixin:

@@ -4,7 +4,7 @@ Every argument that takes labels means the same thing whatever its container
 (list, tuple, numpy, pandas Series with any index, Categorical, nullable and
 pyarrow-backed dtypes), and a missing label of any kind gets the one "missing
 labels" message naming the argument. A search over a Pipeline that needs
-``tasks`` in predict, scored by a stock scorer, says what to do instead.
+``tasks`` in predict, scored by a stock scorer, stops and says what to do instead.
 """
 
 import warnings
@@ -16,10 +16,11 @@ import sklearn
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone, is_classifier
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GridSearchCV
+from sklearn.model_selection import GridSearchCV, cross_val_predict, cross_validate
 from sklearn.pipeline import make_pipeline
 
 from skmtl import MultiTaskClassifier, MultiTaskRegressor
+from skmtl.base import TasksNotPassedError
 from skmtl.metrics import make_task_scorer
 from skmtl.transfer import FeatureAugmenter
 
@@ -199,14 +200,55 @@ def test_search_over_augmenter_pipeline_scores(scoring):
         assert best.score(X, y, tasks=tasks) == pytest.approx(acc)
 
 
-def test_stock_scorer_over_augmenter_pipeline_says_what_to_do():
-    """A stock scorer calls predict(X) without tasks: every fold fails; the
-    warning GridSearchCV shows names the scorer that works instead."""
-    search, messages = _augmenter_search("accuracy")
-    assert np.all(np.isnan(search.cv_results_["mean_test_score"]))
-    joined = "\n".join(messages)
-    assert "stock scorers" in joined
-    assert "make_task_scorer('accuracy', task_average='pooled')" in joined
+def test_stock_scorer_over_augmenter_pipeline_stops_the_search():
+    """A stock scorer calls predict(X) without tasks: no fold can succeed, so
+    the search stops (error_score cannot turn it into NaN) and the error names
+    the scorer that works instead."""
+    with pytest.raises(TasksNotPassedError) as info:
+        _augmenter_search("accuracy")
+    message = str(info.value)
+    assert "stock scorers" in message
+    assert "make_task_scorer('accuracy', task_average='pooled')" in message
+    assert not isinstance(info.value, Exception)
+
+
+@pytest.mark.parametrize("n_jobs", [None, 2])
+def test_stock_scorers_stop_searches_and_cross_validation(n_jobs):
+    """Every way a stock scorer reaches a multi-task model without tasks
+    stops, in routing mode and without it (scoring=None then calls score
+    without tasks), in-process and in joblib workers."""
+    X, y, tasks = _problem()
+    grid = {"alpha": [0.1, 1.0]}
+    with sklearn.config_context(enable_metadata_routing=True):
+        with pytest.raises(TasksNotPassedError, match="metadata routing is on"):
+            GridSearchCV(MultiTaskClassifier(), grid, cv=3, scoring="accuracy",
+                         n_jobs=n_jobs).fit(X, y, tasks=tasks)  # fmt: skip
+        with pytest.raises(TasksNotPassedError):
+            cross_validate(MultiTaskClassifier(), X, y, scoring=["accuracy"],
+                           params={"tasks": tasks}, cv=3, n_jobs=n_jobs)  # fmt: skip
+        # scoring=None routes tasks to score: finite
+        search = GridSearchCV(MultiTaskClassifier(), grid, cv=3, n_jobs=n_jobs)
+        search.fit(X, y, tasks=tasks)
+        assert np.all(np.isfinite(search.cv_results_["mean_test_score"]))
+    with pytest.raises(TasksNotPassedError, match="enable metadata routing"):
+        GridSearchCV(MultiTaskClassifier(), grid, cv=3, n_jobs=n_jobs).fit(
+            X, y, tasks=tasks
+        )
+
+
+def test_calls_without_tasks_outside_stock_scorers_stay_value_errors():
+    """A direct call, cross_val_predict and a task scorer without routed tasks
+    raise the ordinary ValueError (an ``except Exception`` catches it)."""
+    X, y, tasks = _problem()
+    model = MultiTaskClassifier().fit(X, y, tasks=tasks)
+    with pytest.raises(ValueError, match="tasks is required"):
+        model.predict(X)
+    with sklearn.config_context(enable_metadata_routing=True):
+        with pytest.raises(ValueError, match="tasks is required"):
+            cross_val_predict(MultiTaskClassifier(), X, y, params={"tasks": tasks})
+    scorer = make_task_scorer("accuracy")
+    with pytest.raises(ValueError, match="received tasks=None"):
+        scorer(model, X, y)
 
 
 def _graph_problem():
