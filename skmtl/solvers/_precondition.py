@@ -81,12 +81,18 @@ def coupled_preconditioner(coupling_hessian, dW, db):
         # the denominator is >= 0 since P is semi-definite, and 0 only for a
         # feature that no task sees and nothing penalises along the shared
         # direction: floor it so that P stays definite
-        denom = np.maximum(1.0 - beta * inv_e.sum(axis=1), 1e-10)
+        # sums along the task axis as products with a vector of ones: a
+        # reduction over a short trailing axis runs element by element (1.2
+        # ms against 0.1 ms for 38,000 features x 4 tasks)
+        ones = np.ones(dW.shape[1])
+        denom = np.maximum(1.0 - beta * (inv_e @ ones), 1e-10)
         coef = beta / denom
 
         def apply(RW, rb):
             z = RW * inv_e
-            z += inv_e * (coef * z.sum(axis=1))[:, None]
+            s = z @ ones
+            s *= coef
+            z += inv_e * s[:, None]
             return z, rb * inv_db
 
         return apply
