@@ -32,8 +32,10 @@ class NewtonCG(BaseSolver):
     each task's diagonal curvature plus the penalty's whole coupling
     (``coupling_hessian``), inverted exactly per feature, so that the number
     of CG steps does not grow with the number of tasks. Used for datafits with
-    a diagonal Hessian (squared, logistic) and penalties that declare their
-    coupling, when there are several tasks (``precondition="auto"``).
+    a diagonal Hessian (squared, logistic) or the diagonal of each row's
+    block over classes (multinomial: then each (feature, class) pair is one
+    system over the tasks) and penalties that declare their coupling, when
+    there are several tasks (``precondition="auto"``).
 
     Parameters
     ----------
@@ -62,7 +64,10 @@ class NewtonCG(BaseSolver):
     def _use_preconditioner(self, loss, penalty, W):
         if not self.precondition or getattr(penalty, "coupling_hessian", None) is None:
             return False
-        if not loss.diagonal_hessian or W.ndim != 2:
+        # one score per row (squared, logistic), or the diagonal of each
+        # row's block over classes (multinomial)
+        diagonal = loss.diagonal_hessian if W.ndim == 2 else loss.output_hessian_diag
+        if not diagonal or W.ndim > 3:
             return False
         return self.precondition is True or loss.design.n_tasks > 1
 
