@@ -557,10 +557,13 @@ _DOC = """Cross-validated {model}: alpha and penalty strengths over a grid.
     solvers' factorisations) is built once, and for every penalty setting of
     ``penalty_grid`` the alphas are solved as one path, largest first, each
     solution warm-starting the next (each setting starting from the previous
-    setting's first solution); the test rows are validated once. A
+    setting's first solution); the test rows are validated once. With sparse
+    X a fold leaves out the features none of its training rows uses, when the
+    penalty keeps such rows of the weights at zero (the same solution). A
     ``GridSearchCV`` over the same grid and folds refits from scratch for every
     candidate. The best candidate (highest mean test score, first in parameter
-    order on ties, as ``GridSearchCV``) is refitted on all the data.
+    order on ties, as ``GridSearchCV``) is refitted on all the data, starting
+    from the mean of the folds' solutions at that candidate.
 
     Parameters
     ----------
