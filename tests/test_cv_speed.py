@@ -262,3 +262,40 @@ def test_a_linear_term_keeps_every_feature():
             return _Bound(alpha)
 
     assert _drops_absent_features(Pull(), TASKS3) is False
+
+
+def test_newton_memory_saves_the_next_points_first_gradient():
+    # a path's next point starting at this solution reuses its loss
+    # gradient (a forward and a backward pass) and, while the scores have
+    # not moved much, its curvature; the solution is the cold solve's
+    from skmtl._design import count_data_passes
+    from skmtl.solvers import NewtonCG, absolute_tolerance
+
+    from .test_newton_precond import make_loss
+
+    loss = make_loss("blockdiag", "csr", np.float64, logistic=True, fit_intercept=True)
+    p, T = loss.design.n_features, loss.design.n_tasks
+    W0, b0 = np.zeros((p, T)), np.zeros(T)
+    tol_abs = absolute_tolerance(loss, W0, b0, 1e-8)
+    first = NewtonCG().solve(loss, MeanRegularized().bind(np.arange(T), 0.5), W0, b0,
+                             tol_abs)  # fmt: skip
+    bound = MeanRegularized().bind(np.arange(T), 0.3)
+    with count_data_passes() as cold_passes:
+        cold = NewtonCG().solve(loss, bound, first.W, first.b, tol_abs)
+    memory = first.memory
+    with count_data_passes() as warm_passes:
+        warm = NewtonCG().solve(loss, bound, first.W, first.b, tol_abs, memory=memory)
+    assert warm_passes.total <= cold_passes.total - 2
+    assert warm.converged and cold.converged
+    assert_allclose(warm.W, cold.W, atol=1e-6)
+    assert_allclose(warm.b, cold.b, atol=1e-6)
+    # used once: its arrays are dropped (a path's results keep their memory)
+    assert memory.parts is None and memory.curvature is None
+    # the memory of another loss, or of another start, is not used
+    other = make_loss("blockdiag", "csr", np.float64, logistic=True,
+                      fit_intercept=True, seed=1)  # fmt: skip
+    with count_data_passes() as passes:
+        NewtonCG().solve(other, bound, first.W, first.b, tol_abs, memory=warm.memory)
+    with count_data_passes() as passes_cold:
+        NewtonCG().solve(other, bound, first.W, first.b, tol_abs)
+    assert passes.total == passes_cold.total

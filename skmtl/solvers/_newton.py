@@ -194,6 +194,8 @@ class NewtonCG(BaseSolver):
             # the data curvature of an earlier point (the coupling changes
             # with alpha and the setting, so the preconditioner is rebuilt)
             S_precond, curvature = memory.curvature
+        if memory is not None:
+            memory.release()
         last_parts = parts
         while kkt > tol_abs and n_iter < self.max_iter:
             n_iter += 1
@@ -282,4 +284,9 @@ class _PathMemory:
         self.parts, self.curvature = parts, curvature
 
     def starts(self, W0, b0):
-        return W0 is self.W and b0 is self.b
+        return self.parts is not None and W0 is self.W and b0 is self.b
+
+    def release(self):
+        """Drop the arrays once used: a path's results keep their memory, and
+        these hold two arrays of W's size."""
+        self.parts = self.curvature = None
