@@ -586,6 +586,11 @@ class SmoothLoss:
     def diagonal_hessian(self):
         return bool(self.datafit.diagonal_hessian)
 
+    @property
+    def output_hessian_diag(self):
+        """:meth:`hessian_diagonal` applies with several scores per row."""
+        return bool(getattr(self.datafit, "output_hessian_diag", False))
+
     def scores(self, W, b):
         return self.design.forward(W, b if self.fit_intercept else None)
 
@@ -638,9 +643,21 @@ class SmoothLoss:
 
         For datafits with ``diagonal_hessian``; shapes (n_features, n_tasks)
         and (n_tasks,) (``db`` zero without intercept). Two passes over the
-        data (see :meth:`TaskDesign.hessian_diagonal`).
+        data (see :meth:`TaskDesign.hessian_diagonal`). With
+        ``output_hessian_diag`` (multinomial) the diagonal of the Hessian over
+        every output, shapes (n_features, n_tasks, n_outputs) and (n_tasks,
+        n_outputs), two passes per output.
         """
-        dW, db = self.design.hessian_diagonal(self.datafit.hessian_diag(S))
+        h = self.datafit.hessian_diag(S)
+        if h.ndim == 1:
+            dW, db = self.design.hessian_diagonal(h)
+        else:
+            # several scores per row (``output_hessian_diag``): the diagonal
+            # of each row's block, one output at a time, (n_features,
+            # n_tasks, n_outputs) and (n_tasks, n_outputs)
+            parts = [self.design.hessian_diagonal(h[:, k]) for k in range(h.shape[1])]
+            dW = np.stack([d for d, _ in parts], axis=-1)
+            db = np.stack([d for _, d in parts], axis=-1)
         return dW, (db if self.fit_intercept else np.zeros_like(db))
 
     # Score-space access for the dual (kernel) and Gram solvers, which work on

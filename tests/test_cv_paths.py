@@ -317,10 +317,11 @@ def test_fold_scores_match_cold_fits():
     folds = list(TaskStratifiedKFold(3).split(X, y, tasks=tasks))
     tr, te = folds[0]
     base = MultiTaskClassifier(warm_start=True, tol=1e-10)
-    scores, elapsed = _fold_scores(
+    scores, elapsed, solutions = _fold_scores(
         base, _mean_settings(), np.array(ALPHAS), X, y, tasks, None, tr, te, None
     )
     assert scores.shape == (3, 3) and elapsed >= 0
+    assert solutions is None  # nothing kept without a budget for the refit
     for g, penalty in enumerate(_mean_settings()):
         for a, alpha in enumerate(ALPHAS):
             cold = MultiTaskClassifier(alpha=alpha, penalty=penalty, tol=1e-10)

@@ -81,6 +81,8 @@ class Multinomial(BaseDatafit):
     """
 
     per_row_attributes = ("Y", "weights", "offset")
+    #: ``hessian_diag`` gives the diagonal of each row's softmax Hessian
+    output_hessian_diag = True
 
     def __init__(self, n_classes):
         self.n_outputs = n_classes
@@ -116,6 +118,15 @@ class Multinomial(BaseDatafit):
     def curvature(self):
         # The softmax Hessian diag(p) - p p^T has spectral norm <= 1/2.
         return 0.5 * self.weights
+
+    def hessian_diag(self, scores):
+        """Diagonal of each row's Hessian block: ``w_i p_ik (1 - p_ik)``.
+
+        Shape (n_rows, n_classes). Not the whole Hessian (``diag(p_i) -
+        p_i p_i^T`` couples the classes): what a diagonal preconditioner uses.
+        """
+        p = softmax(self._masked(scores), axis=1)
+        return self.weights[:, None] * p * (1.0 - p)
 
     def hessian_operator(self, scores):
         """``V -> `` per row ``w_i (diag(p_i) - p_i p_i^T) v_i`` (p_i computed once)."""

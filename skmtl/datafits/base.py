@@ -24,6 +24,9 @@ Declared capabilities (class attributes, read by the solvers' gate):
 - ``n_outputs``: score columns per row (1: scores of shape (n_rows,));
 - ``is_quadratic``: the Hessian does not depend on the scores (squared loss);
 - ``diagonal_hessian``: one score per row, ``hessian_diag`` available;
+- ``output_hessian_diag``: several scores per row and ``hessian_diag`` gives
+  the diagonal of each row's (n_outputs, n_outputs) Hessian block, shape
+  (n_rows, n_outputs) (the multinomial loss: Newton-CG's preconditioner);
 - ``per_row_attributes``: names of the per-row arrays that ``initialize``
   sets; ``restrict_rows`` slices exactly these.
 """
@@ -49,6 +52,7 @@ class BaseDatafit:
     n_outputs = 1
     is_quadratic = False
     diagonal_hessian = False
+    output_hessian_diag = False
     per_row_attributes = ()
 
     def initialize(self, y, weights):  # pragma: no cover - interface

@@ -49,6 +49,13 @@ def _positive(v):
 def coupled_preconditioner(coupling_hessian, dW, db):
     """``(RW, rb) -> P^-1 (RW, rb)`` for ``P = diag(dW, db) + I (x) C``.
 
+    With a class axis (multinomial: ``dW`` of shape (n_features, n_tasks,
+    n_classes), the diagonal of each task's softmax Hessian) the penalty
+    couples the tasks of each class alone (its Hessian is ``C`` along the
+    task axis for every feature and class), so every (feature, class) pair is
+    one system ``diag(d_{j.k}) + C``, solved as a feature row of the
+    two-dimensional case.
+
     Parameters
     ----------
     coupling_hessian : tuple
@@ -65,6 +72,8 @@ def coupled_preconditioner(coupling_hessian, dW, db):
         ``db``; a symmetric positive definite operator (as conjugate gradients
         need).
     """
+    if dW.ndim == 3:
+        return _per_class(coupling_hessian, dW, db)
     kind = coupling_hessian[0]
     inv_db = 1.0 / _positive(db)
     if kind == "identity_minus_ones":
@@ -81,12 +90,18 @@ def coupled_preconditioner(coupling_hessian, dW, db):
         # the denominator is >= 0 since P is semi-definite, and 0 only for a
         # feature that no task sees and nothing penalises along the shared
         # direction: floor it so that P stays definite
-        denom = np.maximum(1.0 - beta * inv_e.sum(axis=1), 1e-10)
+        # sums along the task axis as products with a vector of ones: a
+        # reduction over a short trailing axis runs element by element (1.2
+        # ms against 0.1 ms for 38,000 features x 4 tasks)
+        ones = np.ones(dW.shape[1])
+        denom = np.maximum(1.0 - beta * (inv_e @ ones), 1e-10)
         coef = beta / denom
 
         def apply(RW, rb):
             z = RW * inv_e
-            z += inv_e * (coef * z.sum(axis=1))[:, None]
+            s = z @ ones
+            s *= coef
+            z += inv_e * s[:, None]
             return z, rb * inv_db
 
         return apply
@@ -106,6 +121,23 @@ def coupled_preconditioner(coupling_hessian, dW, db):
 
     def apply(RW, rb):
         return RW * inv_e, rb * inv_db
+
+    return apply
+
+
+def _per_class(coupling_hessian, dW, db):
+    """The preconditioner with a class axis: (feature, class) pairs as rows."""
+    p, T, K = dW.shape
+    rows = np.ascontiguousarray(dW.transpose(0, 2, 1)).reshape(p * K, T)
+    flat = coupled_preconditioner(coupling_hessian, rows, np.zeros(T))
+    inv_db = 1.0 / _positive(db)
+
+    def apply(RW, rb):
+        R = np.ascontiguousarray(RW.transpose(0, 2, 1)).reshape(p * K, T)
+        Z, _ = flat(R, np.zeros(T))
+        return np.ascontiguousarray(Z.reshape(p, K, T).transpose(0, 2, 1)), (
+            rb * inv_db
+        )
 
     return apply
 
