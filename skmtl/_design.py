@@ -297,7 +297,9 @@ class TaskDesign:
 
     def _offsets(self, W):
         """``m_t . w_t`` for every task, shape (n_tasks, ...)."""
-        return (self._means_pt(W.ndim) * W).sum(axis=0)
+        # einsum, not (means * W).sum(axis=0): numpy's strided sum over the
+        # feature axis with a short task axis was 6-10x slower (20NG CV row)
+        return np.einsum("pt...,pt...->t...", self._means_pt(W.ndim), W)
 
     def intercept_from_centered(self, W, b):
         """Intercept of the uncentred model, ``b_t = b'_t - m_t . w_t``."""

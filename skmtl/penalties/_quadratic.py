@@ -163,8 +163,12 @@ class _BoundMean(_BoundQuadratic):
         return self.alpha, self.M
 
     def _apply(self, W):
-        # W @ M along the task axis: specific * (w_t - c sum_s w_s)
-        return self.specific * (W - self.shared_factor * W.sum(axis=1, keepdims=True))
+        # W @ M along the task axis: specific * (w_t - c sum_s w_s). The sum as
+        # a product with ones: numpy's strided sum over a short task axis took
+        # 1.2 ms against 0.1-0.2 ms (20NG CV row, 4 tasks; cvspeed notes)
+        ones = np.ones(W.shape[1], dtype=W.dtype)
+        total = np.einsum("pt...,t->p...", W, ones)[:, None]
+        return self.specific * (W - self.shared_factor * total)
 
     def value(self, W):
         return 0.5 * self.alpha * float(np.sum(W * self._apply(W)))
