@@ -761,9 +761,9 @@ def _issue_rows(
 
     ovr = None
     steps = [
-        ("L2,1 threads", lambda: (limits.row_l21_threads(l21_main, log), [])),
+        ("L21 threads", lambda: (limits.row_l21_threads(l21_main, log), [])),
         ("School CV", lambda: (limits.row_school_cv(quick, log), [])),
-        ("20NG L2,1", lambda: (limits.row_newsgroups_l21(ovr, quick, log), [])),
+        ("20NG L21", lambda: (limits.row_newsgroups_l21(ovr, quick, log), [])),
         ("data passes", lambda: limits.rows_data_passes(ovr, quick, log)),
         (
             "growth",
@@ -778,13 +778,18 @@ def _issue_rows(
         ("shared rows", lambda: limits.rows_shared_rows_memory(ovr, quick, log)),
         ("CV vs GridSearchCV", lambda: (limits.row_cv_vs_gridsearch(quick, log), [])),
     ]
+    unknown = sorted(set(only or ()) - {name for name, _ in steps})
+    if unknown:
+        raise ValueError(
+            f"--only names no step {unknown}; the steps: {[n for n, _ in steps]}"
+        )
     for name, step in steps:
         if only is not None and name not in only:
             continue
         log(f"issue #17: {name}")
         start = time.perf_counter()
         try:
-            if ovr is None and name in ("20NG L2,1", "data passes", "shared rows"):
+            if ovr is None and name in ("20NG L21", "data passes", "shared rows"):
                 ovr = limits.newsgroups_one_vs_rest(quick)
             got, section = step()
         except Exception as exc:  # noqa: BLE001 - one failed row must not end the run
