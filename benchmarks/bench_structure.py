@@ -282,9 +282,11 @@ def _newsgroups(setting):
     return np.asarray(data.data, dtype=object), data.target, data.tasks
 
 
-def run_accuracy(quick, cfg, specs, log):
+def run_accuracy(quick, cfg, specs, log, problems=None):
     results, skipped = {}, {}
     for name, (kind, loader) in accuracy_problems(quick, log).items():
+        if problems and not any(name.startswith(p) for p in problems):
+            continue
         try:
             X, y, tasks = loader()
         except (FileNotFoundError, OSError) as exc:
@@ -1092,7 +1094,7 @@ def _report(results, skipped, names, missing, speed, info, has_plot, out_name):
 
 def main(
     quick=False, out_dir=None, command=None, threads=1, speed=True, penalties=True,
-    only_penalties=False,
+    only_penalties=False, models=None, problems=None,
 ):  # fmt: skip
     """Run the benchmark; return ``{"accuracy", "skipped", "speed", "penalties",
     "names", "missing"}``.
@@ -1114,6 +1116,10 @@ def main(
     only_penalties : bool
         Run part 3 alone and splice it into ``out_dir/structure.md``, keeping
         parts 1 and 2 of the report there (each part names its command).
+    models, problems : list of str or None
+        Part 1 for these models (``model_specs`` names, e.g. ``dirty``) and
+        problems (names starting with one of these, e.g. ``20NG``) only: a
+        narrower rerun whose rows are copied into the full tables by hand.
     """
     cfg = QUICK if quick else FULL
     log = print
@@ -1146,11 +1152,13 @@ def main(
         return {"penalties": rows, "penalty_growth": growth}
     structural, missing = structural_couplings()
     specs = model_specs(structural)
+    if models:
+        specs = [s for s in specs if s[0] in models]
     names = [s[0] for s in specs]
     limits = threadpool_limits(threads) if threads is not None else None
     try:
         before["blas"] = _machine()["blas"]
-        results, skipped = run_accuracy(quick, cfg, specs, log)
+        results, skipped = run_accuracy(quick, cfg, specs, log, problems)
         rows = run_speed(cfg, log) if speed else []
         penalty_rows = run_penalties(cfg, log) if penalties else []
         growth = run_penalty_growth(cfg, log) if penalties else []
@@ -1198,6 +1206,14 @@ def _cli(argv=None):
         "--only-penalties", action="store_true",
         help="run part 3 alone and splice it into OUT/structure.md",
     )  # fmt: skip
+    parser.add_argument(
+        "--models", nargs="+", default=None,
+        help="part 1 for these models only (e.g. dirty 'robust low rank (RMTL)')",
+    )  # fmt: skip
+    parser.add_argument(
+        "--problems", nargs="+", default=None,
+        help="part 1 for the problems whose names start with these (e.g. 20NG)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     command = " ".join(["python benchmarks/bench_structure.py"] + sys.argv[1:])
     if os.environ.get("PYTHONPATH"):  # which skmtl ran (a checkout's own)
@@ -1205,7 +1221,8 @@ def _cli(argv=None):
     main(quick=args.quick, out_dir=args.out, command=command,
          threads=args.threads, speed=not args.no_speed,
          penalties=not args.no_penalties,
-         only_penalties=args.only_penalties)  # fmt: skip
+         only_penalties=args.only_penalties, models=args.models,
+         problems=args.problems)  # fmt: skip
 
 
 if __name__ == "__main__":
