@@ -46,6 +46,8 @@ class FISTA(BaseSolver):
 
     def __init__(self, max_iter=1000, verbose=0, check_every=10, shrink=0.9):
         super().__init__(max_iter, verbose)
+        if not 0.0 < shrink <= 1.0:
+            raise ValueError(f"FISTA: shrink must be in (0, 1], got {shrink!r}.")
         self.check_every = check_every
         # 1.0: the step never grows (plain FISTA with backtracking)
         self.shrink = shrink
