@@ -60,6 +60,9 @@ from skmtl.model_selection import (
 )
 from skmtl.penalties import GraphLaplacian, MeanRegularized
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_structure_peers import INSTALL, mutar_lines, run_mutar  # noqa: E402
+
 try:
     import cvxpy as cp
 except ImportError:  # pragma: no cover - cvxpy is in the "test" extra
@@ -279,9 +282,11 @@ def _newsgroups(setting):
     return np.asarray(data.data, dtype=object), data.target, data.tasks
 
 
-def run_accuracy(quick, cfg, specs, log):
+def run_accuracy(quick, cfg, specs, log, problems=None):
     results, skipped = {}, {}
     for name, (kind, loader) in accuracy_problems(quick, log).items():
+        if problems and not any(name.startswith(p) for p in problems):
+            continue
         try:
             X, y, tasks = loader()
         except (FileNotFoundError, OSError) as exc:
@@ -317,13 +322,16 @@ def _penalty_specs():
         "relationship": ("TaskRelationship", "spectral", 1),
         "clustered": ("Clustered", "spectral", 1),
         "dirty": ("Dirty", "dirty", 2),
+        # the L1,2 form: the objective of mutar's DirtyModel (the peer)
+        "dirty_l2": ("Dirty", "dirty_l2", 2),
         "rmtl": ("RobustLowRank", "rmtl", 2),
         "rmtfl": ("RobustFeatureLearning", "rmtfl", 2),
     }
     for short, (cls_name, rule, n_parts) in optional.items():
         cls = getattr(pen, cls_name, None)
         if cls is not None:  # a checkout without it: left out
-            specs[short] = (cls(), rule, n_parts)
+            penalty = cls(block_norm="l2") if rule == "dirty_l2" else cls()
+            specs[short] = (penalty, rule, n_parts)
     return specs
 
 
@@ -333,6 +341,9 @@ def _alpha_max(rule, G, penalty):
     rows, cols = np.abs(G).sum(axis=1), np.linalg.norm(G, axis=0)
     if rule == "dirty":
         return max(np.abs(G).max() / penalty.sparse, rows.max() / penalty.block)
+    if rule == "dirty_l2":
+        row_l2 = np.linalg.norm(G, axis=1).max()
+        return max(np.abs(G).max() / penalty.sparse, row_l2 / penalty.block)
     if rule == "rmtl":
         spectral = np.linalg.norm(G, 2)
         return max(spectral / penalty.low_rank, cols.max() / penalty.outlier)
@@ -410,6 +421,9 @@ class PenaltyProblem:
         if self.penalty_name == "dirty":
             return a * (pen.block * np.abs(P).max(axis=1).sum()
                         + pen.sparse * np.abs(Q).sum())  # fmt: skip
+        if self.penalty_name == "dirty_l2":
+            return a * (pen.block * np.linalg.norm(P, axis=1).sum()
+                        + pen.sparse * np.abs(Q).sum())  # fmt: skip
         if self.penalty_name == "rmtl":
             P_nuc = np.linalg.svd(P, compute_uv=False).sum()
             return a * (pen.low_rank * P_nuc + pen.outlier * col_l2)
@@ -455,6 +469,9 @@ class PenaltyProblem:
         col_l2 = cp.sum(cp.norm(Q, 2, axis=0))
         if self.penalty_name == "dirty":
             return a * (pen.block * cp.sum(cp.max(cp.abs(P), axis=1))
+                        + pen.sparse * cp.sum(cp.abs(Q))), []  # fmt: skip
+        if self.penalty_name == "dirty_l2":
+            return a * (pen.block * cp.sum(cp.norm(P, 2, axis=1))
                         + pen.sparse * cp.sum(cp.abs(Q))), []  # fmt: skip
         if self.penalty_name == "rmtl":
             return a * (pen.low_rank * cp.normNuc(P) + pen.outlier * col_l2), []
@@ -539,6 +556,9 @@ def run_speed_problem(problem, cfg, log):
         )
     row.update(skmtl_s=t_sk, skmtl_k=k_sk, skmtl_tol=tol, skmtl_gap=chosen[1],
                skmtl_iter=chosen[2])  # fmt: skip
+    if problem.penalty_name == "dirty_l2" and problem.kind == "squared":
+        # mutar's DirtyModel solves this objective (bench_structure_peers)
+        row.update(run_mutar(problem, ref, LADDER, TARGET_GAP, _best_time, cfg))
     if cvx:
         row.update(
             solver=cvx["solver"].capitalize() if cvx["solver"] == "CLARABEL" else "SCS",
@@ -669,8 +689,9 @@ def mutar_status():
             "tasks) would be a peer of `Dirty(block_norm='l2')` in part 3."
         )
     return (
-        "mutar is installed but not measured: DirtyModel solves the L1 + L1/L2 "
-        "dirty model, not the trace-norm objective."
+        f"mutar 0.0.1 is installed ({INSTALL}) and measured in part 3 on the "
+        "`Dirty(block_norm='l2')` squared problem, the objective of its "
+        "DirtyModel; it is not a peer of the trace norm."
     )
 
 
@@ -785,6 +806,8 @@ PENALTY_TEXT = {
     "`Least_CMTL`); cvxpy: `cp.matrix_frac` with M a variable (an SDP)",
     "dirty": "`Dirty()`: `alpha min_{P+Q=W} (||P||_{1,inf} + 0.5 ||Q||_1)` "
     "(MALSAR `Least_Dirty`)",
+    "dirty_l2": "`Dirty(block_norm='l2')`: `alpha min_{P+Q=W} (sum_j ||P_j||_2 "
+    "+ 0.5 ||Q||_1)`, the objective of mutar's `DirtyModel` (Jalali et al. 2010)",
     "rmtl": "`RobustLowRank()`: `alpha min_{L+S=W} (||L||_* + 0.5 sum_t "
     "||S_t||_2)` (MALSAR `Least_RMTL`)",
     "rmtfl": "`RobustFeatureLearning()`: `alpha min_{P+Q=W} (sum_j ||P_j||_2 + "
@@ -839,6 +862,7 @@ def penalties_section(rows, info, growth=()):
             f"median {_x(np.median(ratios))}; goal >= {GOAL:g}x met on "
             f"{sum(x >= GOAL for x in ratios)} of {len(ratios)} rows."
         )
+    lines += mutar_lines(rows, _x)
     failed = [r for r in rows + list(growth) if "ratio" not in r]
     if failed:
         lines.append(f"- cvxpy failed on {len(failed)} problem(s), see notes.")
@@ -1070,7 +1094,7 @@ def _report(results, skipped, names, missing, speed, info, has_plot, out_name):
 
 def main(
     quick=False, out_dir=None, command=None, threads=1, speed=True, penalties=True,
-    only_penalties=False,
+    only_penalties=False, models=None, problems=None,
 ):  # fmt: skip
     """Run the benchmark; return ``{"accuracy", "skipped", "speed", "penalties",
     "names", "missing"}``.
@@ -1092,6 +1116,10 @@ def main(
     only_penalties : bool
         Run part 3 alone and splice it into ``out_dir/structure.md``, keeping
         parts 1 and 2 of the report there (each part names its command).
+    models, problems : list of str or None
+        Part 1 for these models (``model_specs`` names, e.g. ``dirty``) and
+        problems (names starting with one of these, e.g. ``20NG``) only: a
+        narrower rerun whose rows are copied into the full tables by hand.
     """
     cfg = QUICK if quick else FULL
     log = print
@@ -1124,11 +1152,13 @@ def main(
         return {"penalties": rows, "penalty_growth": growth}
     structural, missing = structural_couplings()
     specs = model_specs(structural)
+    if models:
+        specs = [s for s in specs if s[0] in models]
     names = [s[0] for s in specs]
     limits = threadpool_limits(threads) if threads is not None else None
     try:
         before["blas"] = _machine()["blas"]
-        results, skipped = run_accuracy(quick, cfg, specs, log)
+        results, skipped = run_accuracy(quick, cfg, specs, log, problems)
         rows = run_speed(cfg, log) if speed else []
         penalty_rows = run_penalties(cfg, log) if penalties else []
         growth = run_penalty_growth(cfg, log) if penalties else []
@@ -1176,6 +1206,14 @@ def _cli(argv=None):
         "--only-penalties", action="store_true",
         help="run part 3 alone and splice it into OUT/structure.md",
     )  # fmt: skip
+    parser.add_argument(
+        "--models", nargs="+", default=None,
+        help="part 1 for these models only (e.g. dirty 'robust low rank (RMTL)')",
+    )  # fmt: skip
+    parser.add_argument(
+        "--problems", nargs="+", default=None,
+        help="part 1 for the problems whose names start with these (e.g. 20NG)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     command = " ".join(["python benchmarks/bench_structure.py"] + sys.argv[1:])
     if os.environ.get("PYTHONPATH"):  # which skmtl ran (a checkout's own)
@@ -1183,7 +1221,8 @@ def _cli(argv=None):
     main(quick=args.quick, out_dir=args.out, command=command,
          threads=args.threads, speed=not args.no_speed,
          penalties=not args.no_penalties,
-         only_penalties=args.only_penalties)  # fmt: skip
+         only_penalties=args.only_penalties, models=args.models,
+         problems=args.problems)  # fmt: skip
 
 
 if __name__ == "__main__":

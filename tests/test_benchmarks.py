@@ -524,3 +524,16 @@ def test_bench_newton_quick(tmp_path, monkeypatch):
     assert many == {"independent", "mean", "graph chain"}
     assert len(bench.summary(rows)) == 4
     assert "bench_newton.main(quick=True)" in (tmp_path / "newton.md").read_text()
+
+
+@pytest.mark.skipif(not ARCHIVE.is_file(), reason="needs the 20 Newsgroups archive")
+def test_bench_structure_convergence_small():
+    # one alpha, one mixing strength, a short budget: every fit runs and reports
+    bench = _load("bench_structure_convergence")
+    rows = bench.run(alphas=(1e-2,), penalties=("dirty", "rmtl"), mixes=(1.0,),
+                     max_iter=20, log=lambda *args: None)  # fmt: skip
+    assert [r["penalty"] for r in rows] == ["dirty", "rmtl"]
+    for r in rows:
+        assert 1 <= r["n_iter"] <= 20 and r["objective"] > 0
+        assert r["warnings"] == int(r["kkt"] > r["tol"])
+        assert 0.0 <= r["accuracy"] <= 1.0

@@ -598,6 +598,39 @@ def test_warm_start_and_coef_init_reach_the_same_optimum():
         assert_allclose(other.coef_, cold.coef_, atol=1e-6)
 
 
+@pytest.mark.parametrize(
+    "Est, penalty, alpha",
+    [
+        (MultiTaskRegressor, Dirty(), 0.1),
+        (MultiTaskRegressor, RobustLowRank(outlier=0.7), 0.1),
+        (MultiTaskRegressor, RobustFeatureLearning(outlier=1.5), 0.05),
+        (MultiTaskClassifier, Dirty(block_norm="l2", sparse=0.8), 0.02),
+    ],
+)
+def test_warm_start_reuses_the_parts(Est, penalty, alpha):
+    # a warm refit at the same alpha starts from the fitted parts: one KKT
+    # check (FISTA checks every 10 iterations) and the cold fit's parts
+    X, y, tasks, _ = ragged_problem(classification=Est is MultiTaskClassifier)
+    kw = dict(penalty=penalty, alpha=alpha, tol=1e-8, max_iter=20000)
+    cold = Est(**kw).fit(X, y, tasks=tasks)
+    assert cold.n_iter_ > 10
+    names = [n for n in cold._penalty_attributes if n.startswith("coef_")]
+    warm = Est(**kw, warm_start=True).fit(X, y, tasks=tasks)
+    warm.fit(X, y, tasks=tasks)
+    again = clone(cold).fit(X, y, tasks=tasks)
+    again.fit(X, y, tasks=tasks, coef_init=again.coef_, intercept_init=again.intercept_)
+    for model in (warm, again):
+        assert model.n_iter_ <= 10
+        assert_allclose(model.objective_, cold.objective_, rtol=1e-10)
+        for name in names:
+            assert_allclose(getattr(model, name), getattr(cold, name), atol=1e-6)
+    # from another model's coef_ (W in the first part), the solver finds the
+    # split again (when the second part is not 0, more iterations)
+    other = Est(**kw).fit(X, y, tasks=tasks, coef_init=cold.coef_)
+    assert other.n_iter_ >= warm.n_iter_
+    assert_allclose(other.objective_, cold.objective_, rtol=1e-8)
+
+
 def test_path_carries_the_parts():
     # a path warm-starts each point from the previous point's parts (memory)
     from skmtl._design import SmoothLoss, TaskDesign

@@ -202,6 +202,16 @@ class _MultiTaskLinearBase(TaskEstimatorMixin, BaseEstimator):
             if id(spec) not in resolved:
                 resolved[id(spec)] = self._resolve_fit_penalty(spec, task_labels)
         solved_path = [(resolved[id(spec)], alpha) for spec, alpha in path]
+        # a penalty on a sum of parts restarts from the fitted parts (a warm
+        # start, coef_init=coef_), not from W put in its first part; the
+        # solver uses them only when they sum to the start
+        parts = None
+        if self.warm_start or coef_init is not None:
+            parts = getattr(self, "_components", None)
+        if parts is not None:
+            first = solved_path[0][0].bind(task_labels, solved_path[0][1])
+            if parts.shape[0] != getattr(first, "n_components", 1):
+                parts = None
         results, bounds = solve_path(
             loss,
             solved_path,
@@ -212,6 +222,7 @@ class _MultiTaskLinearBase(TaskEstimatorMixin, BaseEstimator):
             solver=self.solver,
             max_iter=self.max_iter,
             verbose=self.verbose,
+            memory=parts,
         )
         states = []
         for (penalty, _), result, bound in zip(solved_path, results, bounds):
@@ -255,6 +266,9 @@ class _MultiTaskLinearBase(TaskEstimatorMixin, BaseEstimator):
             # each model owns its penalty: never the parameter, never shared
             penalty_=clone(penalty, safe=False),
             n_features_in_=self.n_features_in_,
+            # the stacked parts (float64) of a penalty on a sum of parts: the
+            # start of a warm-started refit
+            _components=components,
         )
         if hasattr(self, "feature_names_in_"):
             state["feature_names_in_"] = self.feature_names_in_

@@ -61,6 +61,7 @@ def solve_path(
     solver="auto",
     max_iter=1000,
     verbose=0,
+    memory=None,
 ):
     """Solve ``loss + penalty`` at every ``(penalty, alpha)`` of ``path``.
 
@@ -82,6 +83,9 @@ def solve_path(
         Absolute KKT tolerance (see :func:`absolute_tolerance`).
     solver : str or BaseSolver, default="auto"
     max_iter, verbose : int
+    memory : object, default=None
+        What the solver may reuse at the first point (the stacked parts of
+        a penalty on a sum of parts, for a warm start from a fitted model).
 
     Returns
     -------
@@ -93,7 +97,7 @@ def solve_path(
     design = loss.design
     on_path = len(path) > 1
     results, bounds = [], []
-    previous, memory, first, current = None, None, None, None
+    previous, first, current = None, None, None
     alphas, k0 = [], 0
     for k, (spec, alpha) in enumerate(path):
         alpha = float(alpha)

@@ -136,7 +136,8 @@ class ComponentSumLoss:
         self.fit_intercept = loss.fit_intercept
 
     def scores(self, V, b):
-        return self.loss.scores(V.sum(axis=0), b)
+        # a Python sum over the few parts: faster than V.sum(axis=0) here
+        return self.loss.scores(sum(V[1:], V[0]), b)
 
     def value_from_scores(self, S):
         return self.loss.value_from_scores(S)
