@@ -12,13 +12,11 @@ cross-validated estimators and distillation all call :func:`solve_problem`
 (through :func:`skmtl.solvers.solve_path`).
 """
 
-import warnings
 from functools import partial
 from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._threads import blas_threads
@@ -29,7 +27,7 @@ from ._fista import FISTA
 from ._lbfgs import LBFGS
 from ._newton import NewtonCG
 from ._strategies import solve_by_task, solve_working_set
-from .base import BaseSolver, SolverResult, check_solver_requirements
+from .base import BaseSolver, check_solver_requirements
 
 __all__ = [
     "RowSparseAuto",
@@ -129,15 +127,12 @@ class RowSparseAuto(BaseSolver):
       the per-task Grams of each Newton step cost more than FISTA's products
       (2.4x slower on 10 dense ragged tasks, 10x on sparse ones), and without
       numba the NumPy epochs take 1.9-3.6x FISTA's time except on School.
-      But FISTA's iteration count follows the conditioning, and on text it
-      can dwarf the Grams: on the 20 one-vs-rest 20 Newsgroups tasks (TF-IDF,
-      173,762 features, 252 kept) FISTA ran 4,500 iterations in 79 s where
-      BCD took 40 epochs in 14 s. So each working-set solve of a
-      non-quadratic loss (``_FistaThenBCD``) gives FISTA the iterations that
-      one BCD solve of that working set is estimated to cost, and hands the
-      working set over to BCD from FISTA's point when they did not suffice
-      (the worst case is about twice the better solver), unless the per-task
-      Grams would not fit in ``_SWITCH_GRAM_BYTES``.
+      On the 20 one-vs-rest 20 Newsgroups tasks (TF-IDF, 173,762 features)
+      at alpha_max / 10, FISTA with its growing step takes 360 iterations,
+      7.6 s, as BCD's 40 epochs (7.7 s). A hand-over from FISTA to BCD on
+      slow working sets was tried (it took that fit from 79 s to 18 s with
+      the earlier fixed-step FISTA) and removed: with the growing step it
+      never triggered on the benchmarks.
     """
 
     name = "auto"
@@ -159,94 +154,8 @@ class RowSparseAuto(BaseSolver):
         Solver = self.choose(loss, penalty, W0)
         solver = Solver(max_iter=self.max_iter, verbose=self.verbose)
         if Solver is FISTA and loss.design.n_features > _WORKING_SET_MIN_FEATURES:
-            if not _bcd_can_take_over(loss, penalty, W0):
-                return solve_working_set(solver, loss, penalty, W0, b0, tol_abs)
-            inner = _FistaThenBCD(max_iter=self.max_iter, verbose=self.verbose)
-            return solve_working_set(inner, loss, penalty, W0, b0, tol_abs)
+            return solve_working_set(solver, loss, penalty, W0, b0, tol_abs)
         return solver.solve(loss, penalty, W0, b0, tol_abs, memory=memory)
-
-
-#: the most memory the per-task Grams of a hand-over to BCD may take
-_SWITCH_GRAM_BYTES = 2**29
-#: estimated Newton steps and epochs of one BCD working-set solve (measured
-#: on the 20NG one-vs-rest L2,1 fit: 40 epochs over 6-9 Newton steps)
-_BCD_NEWTON_STEPS, _BCD_EPOCHS = 8, 40
-
-
-def _bcd_can_take_over(loss, penalty, W0):
-    """Whether compiled BCD applies to this non-quadratic row-sparse problem."""
-    if loss.is_quadratic or not have_numba():
-        return False
-    try:
-        check_solver_requirements(BlockCoordinateDescent(), loss, penalty, W0)
-    except (AttributeError, ValueError):
-        return False
-    return True
-
-
-def _row_nonzeros(X):
-    """Stored entries per row (every entry of a dense row counts)."""
-    if sp.issparse(X):
-        return np.diff(X.tocsr().indptr).astype(np.float64)
-    return np.full(X.shape[0], float(X.shape[1]))
-
-
-def _switch_costs(design):
-    """``(fista_iteration, bcd_solve, gram_bytes)`` in multiply-adds / bytes.
-
-    A FISTA iteration is a product with X and one with X^T for every task; a
-    BCD solve is :data:`_BCD_NEWTON_STEPS` Newton steps of per-task Grams (a
-    row with ``r`` stored entries adds ``r^2``) plus :data:`_BCD_EPOCHS`
-    epochs on ``k x k`` Grams.
-    """
-    k, T = design.n_features, design.n_tasks
-    r = _row_nonzeros(design.X_sorted)
-    copies = T if design.mode == "shared" else 1
-    fista = 2.0 * copies * r.sum()
-    grams = copies * float(np.dot(r, r))
-    bcd = _BCD_NEWTON_STEPS * grams + _BCD_EPOCHS * float(k) * k * T
-    return fista, bcd, 8.0 * k * k * T
-
-
-class _FistaThenBCD(FISTA):
-    """FISTA for as long as one BCD solve of the working set would take.
-
-    The inner solver of :class:`RowSparseAuto`'s working sets for the
-    logistic loss (see its docstring for the measured reason). The budget is
-    the estimated cost of a BCD solve of this working set, in FISTA
-    iterations (at least 50); when FISTA has not converged within it, BCD
-    solves the working set from FISTA's point. No budget when the per-task
-    Grams would exceed ``_SWITCH_GRAM_BYTES``. The estimate holds for the
-    working set only: handing the whole problem to BCD was measured 9x slower
-    than FISTA where the support grew to 5,000 features afterwards.
-    """
-
-    #: set after a hand-over: FISTA was slow on this problem, so the next
-    #: working sets go to BCD at once (where their Grams fit)
-    handed_over = False
-
-    def _solve(self, loss, penalty, W0, b0, tol_abs, memory=None):
-        fista_cost, bcd_cost, gram_bytes = _switch_costs(loss.design)
-        if gram_bytes > _SWITCH_GRAM_BYTES:
-            return super()._solve(loss, penalty, W0, b0, tol_abs, memory=memory)
-        res = SolverResult(W0, b0, 0, np.inf, np.inf, False)
-        if not self.handed_over:
-            limit = int(np.clip(bcd_cost / max(fista_cost, 1.0), 50, self.max_iter))
-            first = FISTA(max_iter=limit, verbose=self.verbose)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                res = first._solve(loss, penalty, W0, b0, tol_abs)
-            if res.converged or limit >= self.max_iter:
-                return res
-            self.handed_over = True
-        rest = BlockCoordinateDescent(
-            max_iter=max(1, self.max_iter - res.n_iter), verbose=self.verbose
-        )
-        out = rest.solve(loss, penalty, res.W, res.b, tol_abs)
-        return SolverResult(
-            out.W, out.b, res.n_iter + out.n_iter, out.kkt_violation,
-            out.objective, out.converged,
-        )  # fmt: skip
 
 
 def make_solver(solver, penalty, *, max_iter=1000, verbose=0, on_path=False):
