@@ -100,14 +100,18 @@ def report(results, splits, fractions, methods, info, out_dir, done, cfg):
         "the source and labelled target rows pooled as the labelled sample "
         "(skada: domain 1 and -2); ADAPT FA and BalancedWeighting take the "
         "labelled target rows as such.",
-        "- Methods that learn from the unlabelled target (EntropyRegularized, "
-        "SelfTraining, EM (JointTransfer), NaiveBayesTransfer): the test rows "
+        "- Methods that learn from the unlabelled target ("
+        + ", ".join(m for m in cfg.UNLABELLED_PARAMS if m in methods)
+        + "): the test rows "
         "join the training rows marked by `unlabelled=True`, with a "
         "placeholder label (never the true one); fixed settings, not tuned: "
         + "; ".join(f"{m}: {p}" for m, p in cfg.UNLABELLED_PARAMS.items()
                     if m in methods)
-        + f"; the bases of SelfTraining and EM are JointTransferClassifier"
-        f"({', '.join(f'{k}={v}' for k, v in cfg.JOINT_BASE.items())}).",
+        + "; the bases of SelfTraining and EM (JointTransfer) are "
+        "JointTransferClassifier"
+        f"({', '.join(f'{k}={v}' for k, v in cfg.JOINT_BASE.items())}), that "
+        "of SelfTraining (NaiveBayes) NaiveBayesTransferClassifier"
+        f"({', '.join(f'{k}={v}' for k, v in cfg.NB_BASE.items())}).",
         "- skmtl methods not in this checkout (skipped): "
         + (", ".join(info["missing"]) or "none")
         + ".",

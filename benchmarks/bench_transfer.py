@@ -100,10 +100,9 @@ from _transfer_report import _cell, _machine  # noqa: E402, F401 (re-exported)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 FRACTIONS = (0.01, 0.02, 0.05)
-# 10 draws at 1% (the protocol of the issue, and its goal's fraction); 5 at
-# 2% and 5%: with the unlabelled-target methods and the 13 peers a draw takes
-# 30-50 s on this shared 2-core machine, and the run must stay under an hour
-DRAWS = {0.01: 10, 0.02: 5, 0.05: 5}
+# 10 draws per fraction (the protocol of issue #16); a draw of every method
+# and the 13 peers takes 15-50 s on this shared 2-core machine
+DRAWS = {0.01: 10, 0.02: 10, 0.05: 10}
 TRADABOOST_ROUNDS = 20
 TRADABOOST_ALPHA = 1e-3  # base MultiTaskClassifier, fixed (not tuned: cost)
 
@@ -141,20 +140,31 @@ DEFAULTS = {
 # EntropyRegularized's were chosen on draws 0-2 of two splits at 1%
 # (comp_vs_sci, rec_vs_talk), recorded in benchmarks/results/transfer_tuning.md;
 # the self-training and EM methods run at their estimators' defaults, with
-# JointTransferClassifier at the bench's JointTransfer defaults as their base.
+# JointTransferClassifier at the bench's JointTransfer defaults as their base
+# (SelfTraining, EM (JointTransfer)) or a naive Bayes transferred from the
+# source without EM (SelfTraining (NaiveBayes): NB_BASE).
 JOINT_BASE = {"source_weight": 0.5, "alpha": 1e-3}
+NB_BASE = {"max_iter": 0}  # NaiveBayesTransferClassifier's other defaults
 UNLABELLED_PARAMS = {
     "EntropyRegularized": {
         "entropy_weight": 3.0, "class_balance": 2.0, **JOINT_BASE
     },
     "SelfTraining": {"k_best": 0.2, "balance": True, "max_iter": 10},
+    "SelfTraining (NaiveBayes)": {"k_best": 0.2, "balance": True, "max_iter": 10},
     "EM (JointTransfer)": {"max_iter": 10},
     "NaiveBayesTransfer": {},  # its defaults (alpha=1, 20 EM rounds)
 }  # fmt: skip
 # The goal of issue #16, judged on ONE skmtl method fixed before the run: it
 # must beat every ADAPT and skada method on every split at 1% labelled, with
-# a mean error over the six splits of at most GOAL_ERROR.
-FIXED_METHOD = "EntropyRegularized"
+# a mean error over the six splits of at most GOAL_ERROR. Fixed on
+# 2026-11-30 before the run of benchmarks/results/transfer.md, on development
+# draws disjoint from the run's (seeds 100-102 at 1%, the same documents:
+# the split's test rows overlap), recorded in transfer_tuning.md:
+# SelfTrainingTransferClassifier(NaiveBayesTransferClassifier(max_iter=0))
+# at its defaults, mean error 0.064 there (NaiveBayesTransfer 0.069,
+# EntropyRegularized 0.088). The previous run's fixed method was
+# EntropyRegularized (mean error 0.089 at 1%).
+FIXED_METHOD = "SelfTraining (NaiveBayes)"
 GOAL_ERROR = 0.07
 GOAL_FRACTION = 0.01
 
@@ -171,6 +181,7 @@ TRANSFER = (
     "Distilled",
     "EntropyRegularized",
     "SelfTraining",
+    "SelfTraining (NaiveBayes)",
     "EM (JointTransfer)",
     "NaiveBayesTransfer",
     "ImportanceWeighted",
@@ -193,6 +204,7 @@ OPTIONAL = {
     "Distilled": "DistilledClassifier",
     "EntropyRegularized": "EntropyRegularizedClassifier",
     "SelfTraining": "SelfTrainingTransferClassifier",
+    "SelfTraining (NaiveBayes)": "SelfTrainingTransferClassifier",
     "EM (JointTransfer)": "EMTransferClassifier",
     "NaiveBayesTransfer": "NaiveBayesTransferClassifier",
     "ImportanceWeighted": "ImportanceWeightedClassifier",
@@ -382,6 +394,9 @@ def run_draw(
                 model = est(**params)
             elif name == "NaiveBayesTransfer":
                 model = est(**params)
+            elif name == "SelfTraining (NaiveBayes)":
+                model = est(skt.NaiveBayesTransferClassifier(**NB_BASE), **params)
+                params = {**params, **{f"base {k}": v for k, v in NB_BASE.items()}}
             else:  # a JointTransfer base with the fixed settings
                 base = skt.JointTransferClassifier(**JOINT_BASE)
                 model = est(base, **params)
