@@ -54,8 +54,10 @@ ESTIMATORS = [
     NaiveBayesTransferClassifier(),
     EMTransferClassifier(),
     EMTransferClassifier(LogisticRegression(solver="newton-cholesky")),
+    # the fixed method of benchmarks/bench_transfer.py
+    SelfTrainingTransferClassifier(NaiveBayesTransferClassifier(max_iter=0)),
 ]
-IDS = ["self-training", "self-training-lr", "nb", "em", "em-lr"]
+IDS = ["self-training", "self-training-lr", "nb", "em", "em-lr", "self-training-nb"]
 
 
 # ---------------------------------------------------------------- the mask
@@ -243,6 +245,61 @@ def test_unlabelled_rows_help_the_transfer_model(Est, sparse):
     est = Est(base, class_prior="labelled").fit(Xf, y, tasks=tasks, unlabelled=u)
     assert est.n_iter_ >= 1
     assert est.score(X[u], y[u]) > lab + 0.05
+
+
+def _word_shift(seed=0, n=400, n_labelled=4):
+    """Word counts: each class has words of its own in both domains (weak) and
+    words of its own in each domain (strong); the target's are unseen in the
+    source, so only the unlabelled target rows can teach them."""
+    rng = np.random.default_rng(seed)
+    n_words = 40  # 0-3 shared class words, 4-11 source, 12-19 target, noise
+    rates = np.full((2, 2, n_words), 0.3)  # (domain, class, word)
+    for c in (0, 1):
+        rates[:, c, 2 * c : 2 * c + 2] += 0.5
+        rates[0, c, 4 + 4 * c : 8 + 4 * c] += 1.5
+        rates[1, c, 12 + 4 * c : 16 + 4 * c] += 1.5
+    y = rng.integers(0, 2, 2 * n)
+    domain = np.repeat([0, 1], n)
+    X = rng.poisson(rates[domain, y]).astype(float)
+    tasks = np.where(domain == 0, "source", "target")
+    u = np.zeros(2 * n, dtype=bool)
+    u[n + n_labelled :] = True
+    return X, y, tasks, u
+
+
+@pytest.mark.parametrize("seed", [0, 2])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_self_trained_naive_bayes_learns_the_target_words(seed, sparse):
+    """The benchmark's fixed method on a known shift: the target's own class
+    words are learnt from the unlabelled rows only."""
+    X, y, tasks, u = _word_shift(seed=seed)
+    Xf = sp.csr_matrix(X) if sparse else X
+    base = NaiveBayesTransferClassifier(max_iter=0)
+    lab = base.fit(Xf[~u], y[~u], tasks=tasks[~u]).score(X[u], y[u])
+    st = SelfTrainingTransferClassifier(base).fit(Xf, y, tasks=tasks, unlabelled=u)
+    assert st.score(X[u], y[u]) > lab + 0.05
+    assert st.score(X[u], y[u]) > 0.95
+    # the target words now separate the classes in the fitted naive Bayes
+    logp = st.estimator_.feature_log_prob_
+    assert np.all(logp[1, 16:20] - logp[0, 16:20] > 1.0)
+    assert np.all(logp[0, 12:16] - logp[1, 12:16] > 1.0)
+
+
+def test_meta_estimators_take_the_base_input_tags():
+    """Self-training and EM need what their base needs (scikit-learn's
+    meta-estimators delegate these tags likewise)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.utils import get_tags
+
+    for Est in (SelfTrainingTransferClassifier, EMTransferClassifier):
+        nb = get_tags(Est(NaiveBayesTransferClassifier()))
+        assert nb.input_tags.positive_only and nb.classifier_tags.poor_score
+        assert nb.input_tags.sparse
+        default = get_tags(Est())
+        assert not default.input_tags.positive_only and default.input_tags.sparse
+        assert not default.classifier_tags.poor_score
+        assert not get_tags(Est(HistGradientBoostingClassifier())).input_tags.sparse
+        assert get_tags(Est(LogisticRegression())).input_tags.sparse
 
 
 def test_em_without_balance_drifts_with_the_bias():

@@ -10,7 +10,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..base import TaskClassifierMixin, fit_or_restore
-from ._base_model import BaseModel
+from ._base_model import BaseModel, base_input_tags
 from ._unlabelled import balance_posteriors, check_transfer_rows, class_proportions
 
 __all__ = ["NaiveBayesTransferClassifier", "EMTransferClassifier"]
@@ -482,8 +482,7 @@ default="target"
         self.tol = tol
 
     def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True
+        tags = base_input_tags(super().__sklearn_tags__(), self.estimator)
         tags.target_tags.required = True
         return tags
 

@@ -10,7 +10,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..base import TaskClassifierMixin, fit_or_restore
-from ._base_model import BaseModel, base_has
+from ._base_model import BaseModel, base_has, base_input_tags
 from ._unlabelled import check_transfer_rows, class_proportions
 
 __all__ = ["SelfTrainingTransferClassifier"]
@@ -200,8 +200,7 @@ default="target"
         self.max_iter = max_iter
 
     def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True
+        tags = base_input_tags(super().__sklearn_tags__(), self.estimator)
         tags.target_tags.required = True
         return tags
 
