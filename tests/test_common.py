@@ -261,6 +261,8 @@ ESTIMATORS = (
         ),
         NaiveBayesTransferClassifier(),
         NaiveBayesTransferClassifier(alpha=0.1, fit_prior=False, source_weight=0.3),
+        NaiveBayesTransferClassifier(prior_strength=5.0),
+        SelfTrainingTransferClassifier(prior_strength=5.0),
         EMTransferClassifier(),
         EMTransferClassifier(LogisticRegression(solver="newton-cholesky")),
         # a naive Bayes base: its non-negative input and poor_score tags apply

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import sklearn
+from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 from sklearn.naive_bayes import MultinomialNB
@@ -544,6 +545,88 @@ def test_nb_balance_follows_the_class_prior():
         NaiveBayesTransferClassifier(balance=True, class_prior=[1, -1, 1]).fit(
             X, y, unlabelled=u
         )
+
+
+# ---------------------------------------------------------------- prior_strength
+def _prior_rows(seed=12):
+    """Counts with a source, 12 labelled target rows (weighted) and the rest."""
+    X, y, u = _counts(n=300, n_labelled=40, n_classes=3, seed=seed)
+    tasks = np.where(np.arange(300) < 28, "source", "target")  # 12 target
+    sw = np.random.default_rng(seed).uniform(0.5, 2.0, 300)
+    return X, y, tasks, u, sw
+
+
+def test_prior_strength_is_the_dirichlet_posterior_mean():
+    """(n_c + m s_c) / (n + m), by hand; m = 0 is the target's, m -> inf the
+    source's proportions; no source rows: centred on the uniform."""
+    from skmtl.transfer._unlabelled import check_transfer_rows, class_proportions
+
+    X, y, tasks, u, sw = _prior_rows()
+    rows = check_transfer_rows(y, tasks, sw, u, "target", len(y))
+    tgt, src = ~u & (tasks == "target"), tasks == "source"
+    n_c = np.bincount(y[tgt], weights=sw[tgt], minlength=3)
+    s = np.bincount(y[src], weights=sw[src], minlength=3)
+    s = s / s.sum()
+    for m in (0.0, 3.0, 40.0):
+        expected = (n_c + m * s) / (n_c.sum() + m)
+        np.testing.assert_allclose(
+            class_proportions(rows, "target", m), expected, rtol=1e-12
+        )
+    np.testing.assert_allclose(
+        class_proportions(rows, "target", 0.0), class_proportions(rows, "target")
+    )
+    np.testing.assert_allclose(class_proportions(rows, "target", 1e12), s, atol=1e-9)
+    rows = check_transfer_rows(y, None, None, u, "target", len(y))
+    n_c = np.bincount(y[~u], minlength=3)
+    np.testing.assert_allclose(
+        class_proportions(rows, "target", 6.0), (n_c + 2.0) / (n_c.sum() + 6.0)
+    )
+
+
+@pytest.mark.parametrize(
+    "est",
+    [
+        SelfTrainingTransferClassifier(
+            LogisticRegression(solver="newton-cholesky"), max_iter=None
+        ),
+        NaiveBayesTransferClassifier(max_iter=1),
+        EMTransferClassifier(LogisticRegression(solver="newton-cholesky"), max_iter=1),
+    ],
+    ids=["self-training", "nb", "em"],
+)
+def test_prior_strength_sets_the_balanced_proportions(est):
+    """Every estimator's balanced step follows the shrunk proportions: the
+    same fit as with those proportions given as class_prior."""
+    from skmtl.transfer._unlabelled import check_transfer_rows, class_proportions
+
+    X, y, tasks, u, sw = _prior_rows()
+    rows = check_transfer_rows(y, tasks, sw, u, "target", len(y))
+    shrunk = class_proportions(rows, "target", 25.0)
+    assert np.abs(shrunk - class_proportions(rows, "target")).max() > 0.05
+    a = clone(est).set_params(prior_strength=25.0)
+    a.fit(X, y, tasks=tasks, sample_weight=sw, unlabelled=u)
+    b = clone(est).set_params(class_prior=shrunk)
+    b.fit(X, y, tasks=tasks, sample_weight=sw, unlabelled=u)
+    np.testing.assert_allclose(a.predict_proba(X), b.predict_proba(X), atol=1e-12)
+    if isinstance(est, SelfTrainingTransferClassifier):
+        pseudo = a.labeled_iter_ > 0
+        counts = np.bincount(a.transduction_[pseudo], minlength=3)
+        assert np.all(np.abs(counts - shrunk * pseudo.sum()) < 1.0)
+
+
+def test_prior_strength_needs_the_target_prior():
+    X, y, tasks, u, _ = _prior_rows()
+    est = SelfTrainingTransferClassifier(LogisticRegression(solver="newton-cholesky"))
+    est.fit(X, y, tasks=tasks, unlabelled=u)
+    before = est.predict_proba(X)
+    for prior in ("labelled", [0.2, 0.3, 0.5]):
+        with pytest.raises(ValueError, match="prior_strength=5.0 applies to"):
+            est.set_params(class_prior=prior, prior_strength=5.0).fit(
+                X, y, tasks=tasks, unlabelled=u
+            )
+        np.testing.assert_array_equal(est.predict_proba(X), before)
+    with pytest.raises(ValueError, match="prior_strength"):
+        NaiveBayesTransferClassifier(prior_strength=-1.0).fit(X, y, unlabelled=u)
 
 
 def test_em_temperature():
