@@ -2,17 +2,20 @@
 
 Usage::
 
-    python benchmarks/bench_transfer.py               # full run, about an hour
+    python benchmarks/bench_transfer.py               # full run, about 20 minutes
     python benchmarks/bench_transfer.py --draws 5     # 5 draws per cell
     python benchmarks/bench_transfer.py --quick       # tiny synthetic text (smoke)
     python benchmarks/bench_transfer.py --no-adapt --no-skada  # skmtl only
     python benchmarks/bench_transfer.py --all-methods # with LEFT_OUT too
     python benchmarks/bench_transfer.py --splits comp_vs_sci --fractions 0.01 \
         --methods JointTransfer EntropyRegularized    # a tuning run
+    python benchmarks/bench_transfer.py --unstratified --fractions 0.01 \
+        --out /tmp/unstratified   # labelled target rows drawn at random
 
 Protocol (Dai et al., 2007): for each split every source document is
 labelled, a fraction (1%, 2%, 5%) of the target documents is labelled
-(stratified draw, ``train_test_split_target``), and the rest of the target is
+(stratified draw, ``train_test_split_target``; ``--unstratified``: a plain
+random draw), and the rest of the target is
 the test set; ``draws`` random draws per fraction. Every method is scored by
 its accuracy on the unlabelled target rows. The methods that learn from the
 unlabelled target get the test rows' features (never their labels) marked by
@@ -214,16 +217,20 @@ OPTIONAL = {
 
 
 def run_draw(
-    X, y, tasks, labelled, seed, sources, methods, adapt, reduced=None, peers=None
-):
+    X, y, tasks, labelled, seed, sources, methods, adapt, reduced=None, peers=None,
+    stratify=True,
+):  # fmt: skip
     """Accuracy, time and chosen parameters of every method on one draw.
+
+    ``stratify``: the labelled target rows are a stratified draw (the
+    protocol) or a plain random one (their class proportions then vary).
 
     ``sources``: {alpha: (fitted source-only model, fit seconds)};
     ``reduced``: the reduced input of every document (rows of ``X``) for
     ``peers``, {name: fit function} (see ``_peer_methods``).
     """
     X_tr, X_te, y_tr, y_te, t_tr, t_te = train_test_split_target(
-        X, y, tasks, labelled=labelled, random_state=seed
+        X, y, tasks, labelled=labelled, random_state=seed, stratify=stratify
     )
     is_tgt = t_tr == "target"
     X_lab, y_lab = X_tr[is_tgt], y_tr[is_tgt]
@@ -449,8 +456,9 @@ def run_draw(
 
     if reduced is not None:
         Z_tr, Z_te, yz_tr, _, tz_tr, _ = train_test_split_target(
-            reduced, y, tasks, labelled=labelled, random_state=seed
-        )
+            reduced, y, tasks, labelled=labelled, random_state=seed,
+            stratify=stratify,
+        )  # fmt: skip
         # the same draw as on X (the draw depends on y, tasks and the seed only)
         assert np.array_equal(yz_tr, y_tr) and np.array_equal(tz_tr, t_tr)
         z_src, z_lab = Z_tr[~is_tgt], Z_tr[is_tgt]
@@ -524,6 +532,7 @@ def main(
     fractions=None,
     methods=None,
     all_methods=False,
+    stratify=True,
 ):
     """Run the benchmark; return {(split, fraction): [per-draw dicts]}.
 
@@ -534,6 +543,8 @@ def main(
     fractions: labelled target fractions (None: ``FRACTIONS``).
     methods: run only these methods (None: all), e.g. for a tuning run.
     all_methods: also run ``LEFT_OUT`` (always run in the quick mode).
+    stratify: stratified draws of the labelled target rows (the protocol);
+    False draws them at random (a robustness check of the class proportions).
     """
     limit = (
         threadpool_limits(threads) if threads is not None else contextlib.nullcontext()
@@ -541,13 +552,14 @@ def main(
     with limit:
         return _main(
             quick, out_dir, draws, splits, adapt, threads, skada, fractions, methods,
-            all_methods,
+            all_methods, stratify,
         )  # fmt: skip
 
 
 def _main(
-    quick, out_dir, draws, splits, adapt, threads, skada, fractions, only, all_methods
-):
+    quick, out_dir, draws, splits, adapt, threads, skada, fractions, only, all_methods,
+    stratify,
+):  # fmt: skip
     out_dir = Path(out_dir) if out_dir is not None else RESULTS
     start = time.perf_counter()
     if quick:
@@ -601,7 +613,13 @@ def _main(
         "skada": skada_info,
         "peers": [m for m in methods if is_peer(m)],
         "data": data,
-        "draws": ", ".join(f"{f:.0%}: {draws[f]}" for f in fractions),
+        "draws": ", ".join(f"{f:.0%}: {draws[f]}" for f in fractions)
+        + (
+            ""
+            if stratify
+            else "; labelled target rows drawn at random, NOT "
+            "stratified (their class proportions vary between draws)"
+        ),
         "threads": threads if threads is not None else "default",
         "missing": missing,
         "left_out": left_out,
@@ -651,6 +669,7 @@ def _main(
                     adapt_classes,
                     reduced,
                     peers,
+                    stratify,
                 )  # fmt: skip
                 for seed in range(draws[frac])
             ]
@@ -686,6 +705,7 @@ if __name__ == "__main__":
     parser.add_argument("--methods", nargs="*", default=None)
     parser.add_argument("--all-methods", action="store_true")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--unstratified", action="store_true")
     args = parser.parse_args()
     main(
         quick=args.quick,
@@ -698,5 +718,6 @@ if __name__ == "__main__":
         fractions=tuple(args.fractions) if args.fractions else None,
         methods=args.methods,
         all_methods=args.all_methods,
+        stratify=not args.unstratified,
     )
     sys.exit(0)
