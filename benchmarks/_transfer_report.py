@@ -110,7 +110,7 @@ def report(results, splits, fractions, methods, info, out_dir, done, cfg):
         + "; the bases of SelfTraining and EM (JointTransfer) are "
         "JointTransferClassifier"
         f"({', '.join(f'{k}={v}' for k, v in cfg.JOINT_BASE.items())}), that "
-        "of SelfTraining (NaiveBayes) NaiveBayesTransferClassifier"
+        "of the SelfTraining (NaiveBayes...) methods NaiveBayesTransferClassifier"
         f"({', '.join(f'{k}={v}' for k, v in cfg.NB_BASE.items())}).",
         "- skmtl methods not in this checkout (skipped): "
         + (", ".join(info["missing"]) or "none")
