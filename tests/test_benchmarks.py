@@ -160,6 +160,19 @@ def test_bench_transfer_quick(tmp_path):
         assert (tmp_path / "transfer.png").stat().st_size > 0
 
 
+def test_bench_transfer_unstratified(tmp_path):
+    # --unstratified: a plain random draw of the labelled target rows
+    bench = _load("bench_transfer")
+    methods = ["target-only", "SelfTraining (NaiveBayes)"]
+    results = bench.main(
+        quick=True, out_dir=tmp_path, draws=2, fractions=(0.1,), methods=methods,
+        stratify=False,
+    )  # fmt: skip
+    for draw in results[("synthetic", 0.1)]:
+        assert {m for m in methods if "acc" in draw[m]} == set(methods)
+    assert "NOT stratified" in (tmp_path / "transfer.md").read_text()
+
+
 def test_bench_transfer_goal_verdict():
     # the goal section of the report: the fixed method must beat every peer
     # on every split at 1% and have a mean error <= GOAL_ERROR over six splits

@@ -147,9 +147,11 @@ EXPECTED_FAILED_CHECKS = {
         for name in (
             "SelfTrainingTransferClassifier",
             "SelfTrainingTransferClassifier[LogisticRegression]",
+            "SelfTrainingTransferClassifier[NaiveBayesTransferClassifier]",
             "NaiveBayesTransferClassifier",
             "EMTransferClassifier",
             "EMTransferClassifier[LogisticRegression]",
+            "EMTransferClassifier[NaiveBayesTransferClassifier]",
         )
     },
     "TaskColumnEstimator[_PooledTasksClassifier]": {
@@ -259,8 +261,13 @@ ESTIMATORS = (
         ),
         NaiveBayesTransferClassifier(),
         NaiveBayesTransferClassifier(alpha=0.1, fit_prior=False, source_weight=0.3),
+        NaiveBayesTransferClassifier(prior_strength=5.0),
+        SelfTrainingTransferClassifier(prior_strength=5.0),
         EMTransferClassifier(),
         EMTransferClassifier(LogisticRegression(solver="newton-cholesky")),
+        # a naive Bayes base: its non-negative input and poor_score tags apply
+        SelfTrainingTransferClassifier(NaiveBayesTransferClassifier(max_iter=0)),
+        EMTransferClassifier(NaiveBayesTransferClassifier(max_iter=0)),
         # a real multi-task regressor: column 0 gives one task per row, unseen
         # tasks use the shared weights
         TaskColumnEstimator(

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import sklearn
+from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 from sklearn.naive_bayes import MultinomialNB
@@ -54,8 +55,10 @@ ESTIMATORS = [
     NaiveBayesTransferClassifier(),
     EMTransferClassifier(),
     EMTransferClassifier(LogisticRegression(solver="newton-cholesky")),
+    # the fixed method of benchmarks/bench_transfer.py
+    SelfTrainingTransferClassifier(NaiveBayesTransferClassifier(max_iter=0)),
 ]
-IDS = ["self-training", "self-training-lr", "nb", "em", "em-lr"]
+IDS = ["self-training", "self-training-lr", "nb", "em", "em-lr", "self-training-nb"]
 
 
 # ---------------------------------------------------------------- the mask
@@ -243,6 +246,61 @@ def test_unlabelled_rows_help_the_transfer_model(Est, sparse):
     est = Est(base, class_prior="labelled").fit(Xf, y, tasks=tasks, unlabelled=u)
     assert est.n_iter_ >= 1
     assert est.score(X[u], y[u]) > lab + 0.05
+
+
+def _word_shift(seed=0, n=400, n_labelled=4):
+    """Word counts: each class has words of its own in both domains (weak) and
+    words of its own in each domain (strong); the target's are unseen in the
+    source, so only the unlabelled target rows can teach them."""
+    rng = np.random.default_rng(seed)
+    n_words = 40  # 0-3 shared class words, 4-11 source, 12-19 target, noise
+    rates = np.full((2, 2, n_words), 0.3)  # (domain, class, word)
+    for c in (0, 1):
+        rates[:, c, 2 * c : 2 * c + 2] += 0.5
+        rates[0, c, 4 + 4 * c : 8 + 4 * c] += 1.5
+        rates[1, c, 12 + 4 * c : 16 + 4 * c] += 1.5
+    y = rng.integers(0, 2, 2 * n)
+    domain = np.repeat([0, 1], n)
+    X = rng.poisson(rates[domain, y]).astype(float)
+    tasks = np.where(domain == 0, "source", "target")
+    u = np.zeros(2 * n, dtype=bool)
+    u[n + n_labelled :] = True
+    return X, y, tasks, u
+
+
+@pytest.mark.parametrize("seed", [0, 2])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_self_trained_naive_bayes_learns_the_target_words(seed, sparse):
+    """The benchmark's fixed method on a known shift: the target's own class
+    words are learnt from the unlabelled rows only."""
+    X, y, tasks, u = _word_shift(seed=seed)
+    Xf = sp.csr_matrix(X) if sparse else X
+    base = NaiveBayesTransferClassifier(max_iter=0)
+    lab = base.fit(Xf[~u], y[~u], tasks=tasks[~u]).score(X[u], y[u])
+    st = SelfTrainingTransferClassifier(base).fit(Xf, y, tasks=tasks, unlabelled=u)
+    assert st.score(X[u], y[u]) > lab + 0.05
+    assert st.score(X[u], y[u]) > 0.95
+    # the target words now separate the classes in the fitted naive Bayes
+    logp = st.estimator_.feature_log_prob_
+    assert np.all(logp[1, 16:20] - logp[0, 16:20] > 1.0)
+    assert np.all(logp[0, 12:16] - logp[1, 12:16] > 1.0)
+
+
+def test_meta_estimators_take_the_base_input_tags():
+    """Self-training and EM need what their base needs (scikit-learn's
+    meta-estimators delegate these tags likewise)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.utils import get_tags
+
+    for Est in (SelfTrainingTransferClassifier, EMTransferClassifier):
+        nb = get_tags(Est(NaiveBayesTransferClassifier()))
+        assert nb.input_tags.positive_only and nb.classifier_tags.poor_score
+        assert nb.input_tags.sparse
+        default = get_tags(Est())
+        assert not default.input_tags.positive_only and default.input_tags.sparse
+        assert not default.classifier_tags.poor_score
+        assert not get_tags(Est(HistGradientBoostingClassifier())).input_tags.sparse
+        assert get_tags(Est(LogisticRegression())).input_tags.sparse
 
 
 def test_em_without_balance_drifts_with_the_bias():
@@ -487,6 +545,88 @@ def test_nb_balance_follows_the_class_prior():
         NaiveBayesTransferClassifier(balance=True, class_prior=[1, -1, 1]).fit(
             X, y, unlabelled=u
         )
+
+
+# ---------------------------------------------------------------- prior_strength
+def _prior_rows(seed=12):
+    """Counts with a source, 12 labelled target rows (weighted) and the rest."""
+    X, y, u = _counts(n=300, n_labelled=40, n_classes=3, seed=seed)
+    tasks = np.where(np.arange(300) < 28, "source", "target")  # 12 target
+    sw = np.random.default_rng(seed).uniform(0.5, 2.0, 300)
+    return X, y, tasks, u, sw
+
+
+def test_prior_strength_is_the_dirichlet_posterior_mean():
+    """(n_c + m s_c) / (n + m), by hand; m = 0 is the target's, m -> inf the
+    source's proportions; no source rows: centred on the uniform."""
+    from skmtl.transfer._unlabelled import check_transfer_rows, class_proportions
+
+    X, y, tasks, u, sw = _prior_rows()
+    rows = check_transfer_rows(y, tasks, sw, u, "target", len(y))
+    tgt, src = ~u & (tasks == "target"), tasks == "source"
+    n_c = np.bincount(y[tgt], weights=sw[tgt], minlength=3)
+    s = np.bincount(y[src], weights=sw[src], minlength=3)
+    s = s / s.sum()
+    for m in (0.0, 3.0, 40.0):
+        expected = (n_c + m * s) / (n_c.sum() + m)
+        np.testing.assert_allclose(
+            class_proportions(rows, "target", m), expected, rtol=1e-12
+        )
+    np.testing.assert_allclose(
+        class_proportions(rows, "target", 0.0), class_proportions(rows, "target")
+    )
+    np.testing.assert_allclose(class_proportions(rows, "target", 1e12), s, atol=1e-9)
+    rows = check_transfer_rows(y, None, None, u, "target", len(y))
+    n_c = np.bincount(y[~u], minlength=3)
+    np.testing.assert_allclose(
+        class_proportions(rows, "target", 6.0), (n_c + 2.0) / (n_c.sum() + 6.0)
+    )
+
+
+@pytest.mark.parametrize(
+    "est",
+    [
+        SelfTrainingTransferClassifier(
+            LogisticRegression(solver="newton-cholesky"), max_iter=None
+        ),
+        NaiveBayesTransferClassifier(max_iter=1),
+        EMTransferClassifier(LogisticRegression(solver="newton-cholesky"), max_iter=1),
+    ],
+    ids=["self-training", "nb", "em"],
+)
+def test_prior_strength_sets_the_balanced_proportions(est):
+    """Every estimator's balanced step follows the shrunk proportions: the
+    same fit as with those proportions given as class_prior."""
+    from skmtl.transfer._unlabelled import check_transfer_rows, class_proportions
+
+    X, y, tasks, u, sw = _prior_rows()
+    rows = check_transfer_rows(y, tasks, sw, u, "target", len(y))
+    shrunk = class_proportions(rows, "target", 25.0)
+    assert np.abs(shrunk - class_proportions(rows, "target")).max() > 0.05
+    a = clone(est).set_params(prior_strength=25.0)
+    a.fit(X, y, tasks=tasks, sample_weight=sw, unlabelled=u)
+    b = clone(est).set_params(class_prior=shrunk)
+    b.fit(X, y, tasks=tasks, sample_weight=sw, unlabelled=u)
+    np.testing.assert_allclose(a.predict_proba(X), b.predict_proba(X), atol=1e-12)
+    if isinstance(est, SelfTrainingTransferClassifier):
+        pseudo = a.labeled_iter_ > 0
+        counts = np.bincount(a.transduction_[pseudo], minlength=3)
+        assert np.all(np.abs(counts - shrunk * pseudo.sum()) < 1.0)
+
+
+def test_prior_strength_needs_the_target_prior():
+    X, y, tasks, u, _ = _prior_rows()
+    est = SelfTrainingTransferClassifier(LogisticRegression(solver="newton-cholesky"))
+    est.fit(X, y, tasks=tasks, unlabelled=u)
+    before = est.predict_proba(X)
+    for prior in ("labelled", [0.2, 0.3, 0.5]):
+        with pytest.raises(ValueError, match="prior_strength=5.0 applies to"):
+            est.set_params(class_prior=prior, prior_strength=5.0).fit(
+                X, y, tasks=tasks, unlabelled=u
+            )
+        np.testing.assert_array_equal(est.predict_proba(X), before)
+    with pytest.raises(ValueError, match="prior_strength"):
+        NaiveBayesTransferClassifier(prior_strength=-1.0).fit(X, y, unlabelled=u)
 
 
 def test_em_temperature():

@@ -10,12 +10,13 @@ import inspect
 
 import numpy as np
 from sklearn.base import clone
+from sklearn.utils import get_tags
 from sklearn.utils.validation import has_fit_parameter
 
 from .._tasks import repeat_label
 from ._joint import JointTransferClassifier
 
-__all__ = ["BaseModel", "base_has"]
+__all__ = ["BaseModel", "base_has", "base_input_tags"]
 
 
 def base_has(method):
@@ -32,6 +33,22 @@ def base_has(method):
         return hasattr(base, method)
 
     return check
+
+
+def base_input_tags(tags, estimator):
+    """``tags`` with what the base ``estimator`` (None: the default) declares.
+
+    The owner fits the base on the rows it is given, so it takes sparse input
+    when the base does, needs non-negative input when the base does (a naive
+    Bayes base) and scores no better than the base (``poor_score``), as
+    scikit-learn's meta-estimators delegate these tags.
+    """
+    base = get_tags(JointTransferClassifier() if estimator is None else estimator)
+    tags.input_tags.sparse = base.input_tags.sparse
+    tags.input_tags.positive_only = base.input_tags.positive_only
+    if tags.classifier_tags is not None and base.classifier_tags is not None:
+        tags.classifier_tags.poor_score = base.classifier_tags.poor_score
+    return tags
 
 
 def _takes(method, name):

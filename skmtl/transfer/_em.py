@@ -10,7 +10,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..base import TaskClassifierMixin, fit_or_restore
-from ._base_model import BaseModel
+from ._base_model import BaseModel, base_input_tags
 from ._unlabelled import balance_posteriors, check_transfer_rows, class_proportions
 
 __all__ = ["NaiveBayesTransferClassifier", "EMTransferClassifier"]
@@ -89,6 +89,17 @@ default="target"
         The class proportions of the balanced E step: those of the labelled
         target rows (of all labelled rows when the target has none), of all
         labelled rows (``"labelled"``), or given ones (order of ``classes_``).
+    prior_strength : float, default=0.0
+        With ``class_prior="target"``: Dirichlet pseudo-counts, in the
+        labelled source rows' class proportions (uniform without source
+        rows), added to the labelled target's weighted class counts, so that
+        ``pi_c = (n_c + m * s_c) / (n + m)`` (the posterior mean of the
+        proportions). A few labelled target rows drawn at random give noisy
+        proportions, and the balanced rounds follow them exactly; ``m``
+        about the number of labelled target rows halves that noise when the
+        domains' proportions are close. 0 (the default): the labelled
+        target's own proportions. Any other ``class_prior`` refuses a
+        positive value.
     unlabelled_weight : float, default=1.0
         Factor on the weight of the unlabelled rows, ``> 0``.
     fit_prior : bool, default=True
@@ -165,6 +176,7 @@ default="target"
         "target": "no_validation",
         "balance": ["boolean"],
         "class_prior": [StrOptions({"target", "labelled"}), "array-like"],
+        "prior_strength": [Interval(Real, 0, None, closed="left")],
         "unlabelled_weight": [Interval(Real, 0, None, closed="neither")],
         "fit_prior": ["boolean"],
         "max_iter": [Interval(Integral, 0, None, closed="left")],
@@ -179,6 +191,7 @@ default="target"
         target="target",
         balance=True,
         class_prior="target",
+        prior_strength=0.0,
         unlabelled_weight=1.0,
         fit_prior=True,
         max_iter=20,
@@ -189,6 +202,7 @@ default="target"
         self.target = target
         self.balance = balance
         self.class_prior = class_prior
+        self.prior_strength = prior_strength
         self.unlabelled_weight = unlabelled_weight
         self.fit_prior = fit_prior
         self.max_iter = max_iter
@@ -253,7 +267,11 @@ default="target"
         self.classes_ = rows.classes
         X_u = Xk[rows.unlabelled]
 
-        prior = class_proportions(rows, self.class_prior) if self.balance else None
+        prior = (
+            class_proportions(rows, self.class_prior, self.prior_strength)
+            if self.balance
+            else None
+        )
         w_u = weights[rows.unlabelled]
         self._m_step(Xk, R * weights[:, None])
         history = [self._objective(Xk, R, weights, labelled)]
@@ -386,6 +404,17 @@ default="target"
         The class proportions of the balanced E step: those of the labelled
         target rows (of all labelled rows when the target has none), of all
         labelled rows (``"labelled"``), or given ones (order of ``classes_``).
+    prior_strength : float, default=0.0
+        With ``class_prior="target"``: Dirichlet pseudo-counts, in the
+        labelled source rows' class proportions (uniform without source
+        rows), added to the labelled target's weighted class counts, so that
+        ``pi_c = (n_c + m * s_c) / (n + m)`` (the posterior mean of the
+        proportions). A few labelled target rows drawn at random give noisy
+        proportions, and the balanced rounds follow them exactly; ``m``
+        about the number of labelled target rows halves that noise when the
+        domains' proportions are close. 0 (the default): the labelled
+        target's own proportions. Any other ``class_prior`` refuses a
+        positive value.
     temperature : float, default=0.1
         The soft labels are ``q_ic`` proportional to ``p_ic ** (1 /
         temperature)`` (before the balance): 1 is EM; below 1 sharpens them,
@@ -454,6 +483,7 @@ default="target"
         "target": "no_validation",
         "balance": ["boolean"],
         "class_prior": [StrOptions({"target", "labelled"}), "array-like"],
+        "prior_strength": [Interval(Real, 0, None, closed="left")],
         "temperature": [Interval(Real, 0, None, closed="left")],
         "unlabelled_weight": [Interval(Real, 0, None, closed="neither")],
         "max_iter": [Interval(Integral, 0, None, closed="left")],
@@ -467,6 +497,7 @@ default="target"
         target="target",
         balance=True,
         class_prior="target",
+        prior_strength=0.0,
         temperature=0.1,
         unlabelled_weight=1.0,
         max_iter=10,
@@ -476,14 +507,14 @@ default="target"
         self.target = target
         self.balance = balance
         self.class_prior = class_prior
+        self.prior_strength = prior_strength
         self.temperature = temperature
         self.unlabelled_weight = unlabelled_weight
         self.max_iter = max_iter
         self.tol = tol
 
     def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True
+        tags = base_input_tags(super().__sklearn_tags__(), self.estimator)
         tags.target_tags.required = True
         return tags
 
@@ -530,7 +561,11 @@ default="target"
         )
         n_classes = len(rows.classes)
         w_unl = rows.sample_weight[unl] * self.unlabelled_weight
-        prior = class_proportions(rows, self.class_prior) if self.balance else None
+        prior = (
+            class_proportions(rows, self.class_prior, self.prior_strength)
+            if self.balance
+            else None
+        )
         Q_old = None
         self.n_iter_ = 0
         while self.n_iter_ < self.max_iter and unl.size:

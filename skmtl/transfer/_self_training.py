@@ -10,7 +10,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..base import TaskClassifierMixin, fit_or_restore
-from ._base_model import BaseModel, base_has
+from ._base_model import BaseModel, base_has, base_input_tags
 from ._unlabelled import check_transfer_rows, class_proportions
 
 __all__ = ["SelfTrainingTransferClassifier"]
@@ -103,6 +103,17 @@ default="target"
         rows, source included (steadier when few target rows are labelled
         and the domains share their class proportions); or given
         proportions, in the order of ``classes_``.
+    prior_strength : float, default=0.0
+        With ``class_prior="target"``: Dirichlet pseudo-counts, in the
+        labelled source rows' class proportions (uniform without source
+        rows), added to the labelled target's weighted class counts, so that
+        ``pi_c = (n_c + m * s_c) / (n + m)`` (the posterior mean of the
+        proportions). A few labelled target rows drawn at random give noisy
+        proportions, and the balanced rounds follow them exactly; ``m``
+        about the number of labelled target rows halves that noise when the
+        domains' proportions are close. 0 (the default): the labelled
+        target's own proportions. Any other ``class_prior`` refuses a
+        positive value.
     unlabelled_weight : float, default=1.0
         Factor on the ``sample_weight`` of the pseudo-labelled rows (Nigam et
         al.'s lambda): below 1, the labelled rows count more.
@@ -176,6 +187,7 @@ default="target"
         ],
         "balance": ["boolean"],
         "class_prior": [StrOptions({"target", "labelled"}), "array-like"],
+        "prior_strength": [Interval(Real, 0, None, closed="left")],
         "unlabelled_weight": [Interval(Real, 0, None, closed="neither")],
         "max_iter": [Interval(Integral, 1, None, closed="left"), None],
     }
@@ -188,6 +200,7 @@ default="target"
         k_best=0.2,
         balance=True,
         class_prior="target",
+        prior_strength=0.0,
         unlabelled_weight=1.0,
         max_iter=10,
     ):
@@ -196,12 +209,12 @@ default="target"
         self.k_best = k_best
         self.balance = balance
         self.class_prior = class_prior
+        self.prior_strength = prior_strength
         self.unlabelled_weight = unlabelled_weight
         self.max_iter = max_iter
 
     def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True
+        tags = base_input_tags(super().__sklearn_tags__(), self.estimator)
         tags.target_tags.required = True
         return tags
 
@@ -260,7 +273,9 @@ default="target"
         # (and scikit-learn's SelfTrainingClassifier) sees the same call
         plain = sample_weight is None and self.unlabelled_weight == 1.0
         proportions = (
-            class_proportions(rows, self.class_prior) if self.balance else None
+            class_proportions(rows, self.class_prior, self.prior_strength)
+            if self.balance
+            else None
         )
 
         def fit_base():

@@ -125,24 +125,50 @@ def check_transfer_rows(y, tasks, sample_weight, unlabelled, target, n_samples):
     return rows
 
 
-def class_proportions(rows, class_prior):
+def _weighted_class_counts(rows, pick):
+    codes = np.searchsorted(rows.classes, rows.y[pick])
+    return np.bincount(
+        codes, weights=rows.sample_weight[pick], minlength=len(rows.classes)
+    )
+
+
+def class_proportions(rows, class_prior, prior_strength=0.0):
     """Class proportions that the pseudo-labels should follow.
 
     ``"target"``: the labelled target rows (weighted), or all labelled rows
-    when no target row is labelled; ``"labelled"``: all labelled rows (source
-    and target); an array: those proportions (normalised). Raises a
-    ``ValueError`` naming ``class_prior`` for a bad array.
+    when no target row is labelled; with ``prior_strength = m > 0``, the
+    posterior mean of the proportions under a Dirichlet prior of mass ``m``
+    centred on the labelled source rows' proportions (uniform without source
+    rows): ``(n_c + m * s_c) / (n + m)``, with ``n_c`` the weighted labelled
+    target count of class ``c`` and ``s`` the source proportions.
+    ``"labelled"``: all labelled rows (source and target); an array: those
+    proportions (normalised). Raises a ``ValueError`` naming ``class_prior``
+    for a bad array, and naming ``prior_strength`` when it is set with another
+    ``class_prior`` than ``"target"``.
     """
     n_classes = len(rows.classes)
+    if prior_strength and not (
+        isinstance(class_prior, str) and class_prior == "target"
+    ):
+        raise ValueError(
+            f"prior_strength={prior_strength} applies to class_prior='target' "
+            f"only (the pseudo-counts shrink the labelled target's proportions); "
+            f"got class_prior={class_prior!r}."
+        )
     if isinstance(class_prior, str):
         lab = ~rows.unlabelled
         pick = lab & rows.is_target if class_prior == "target" else lab
         if not pick.any():
             pick = lab
-        codes = np.searchsorted(rows.classes, rows.y[pick])
-        counts = np.bincount(
-            codes, weights=rows.sample_weight[pick], minlength=n_classes
-        )
+        counts = _weighted_class_counts(rows, pick)
+        if prior_strength:
+            source = lab & ~rows.is_target
+            centre = (
+                _weighted_class_counts(rows, source)
+                if source.any()
+                else np.ones(n_classes)
+            )
+            counts = counts + prior_strength * centre / centre.sum()
         return counts / counts.sum()
     prior = np.asarray(class_prior, dtype=np.float64)
     if prior.shape != (n_classes,):
