@@ -205,8 +205,9 @@ def problems(draw, est, *, weights="any", dtypes=(np.float64, np.float32)):
                 assume(len(np.unique(y[(codes == t) & (sw > 0)])) >= 2)
     else:
         y = scores + codes
-    if type(est).__name__ == "NaiveBayesTransferClassifier":
-        # multinomial naive Bayes models counts: X >= 0 (labels drawn above)
+    if est.__sklearn_tags__().input_tags.positive_only:
+        # multinomial naive Bayes (alone or as a meta-estimator's base, whose
+        # tags it takes) models counts: X >= 0 (labels drawn above)
         X = np.abs(X)
     if isinstance(est, TaskColumnEstimator):
         X = np.column_stack([codes.astype(float), X])
