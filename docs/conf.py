@@ -261,7 +261,7 @@ nitpick_ignore_regex = [
     (
         r"py:.*",
         r"(int|float|str|bool|dict|list|tuple|callable|object|None|type|bytes|"
-        r"Exception|ValueError|TypeError|KeyError|FileNotFoundError|ImportError|"
+        r"BaseException|Exception|ValueError|TypeError|KeyError|FileNotFoundError|ImportError|"
         r"RuntimeError|NotImplementedError|UserWarning|Path|os\.PathLike|"
         r"pathlib\.Path|collections\.abc\..*|typing\..*)",
     ),

@@ -88,12 +88,12 @@ class TasksNotPassedError(BaseException):
     ``"r2"``, ... or ``scoring=None`` without metadata routing): they never pass
     ``tasks`` to ``predict`` or ``score``, so no fold of a search can succeed.
 
-    It derives from :class:`BaseException`, not :class:`Exception`, on
+    It derives from ``BaseException``, not ``Exception``, on
     purpose: ``GridSearchCV``, ``cross_validate`` and ``cross_val_score`` turn
     every ``Exception`` raised while scoring into ``error_score`` (NaN by
     default) and a warning, so the search would go on with NaN in every fold
     and report its first candidate as the best. The same reason makes
-    :class:`asyncio.CancelledError` a ``BaseException``: an ``except
+    ``asyncio.CancelledError`` a ``BaseException``: an ``except
     Exception`` must not swallow it. Catch it by name. The message says what
     to use instead: ``skmtl.metrics.make_task_scorer``, ``scoring=None`` with
     routing, or column mode (``skmtl.pipeline.TaskColumnEstimator``).
