@@ -320,6 +320,39 @@ def test_import_leaves_sklearn_config_and_torch_alone():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+def test_every_module_imports_without_docstrings():
+    # python -OO strips docstrings (__doc__ is None); the modules that fill
+    # shared text into docstrings at import must still import
+    pytest.importorskip("torch")
+    code = (
+        "import importlib, pkgutil, skmtl; "
+        "assert skmtl.MultiTaskClassifier.__doc__ is None; "
+        "[importlib.import_module(m.name) for m in "
+        "pkgutil.walk_packages(skmtl.__path__, 'skmtl.')]"
+    )
+    subprocess.run([sys.executable, "-OO", "-c", code], check=True)
+
+
+def test_shared_docstring_fragments_are_filled():
+    import skmtl.transfer as transfer
+    from skmtl.datasets import make_multitask_regression
+
+    for obj in (
+        skmtl.MultiTaskClassifier,
+        skmtl.MultiTaskRegressor,
+        transfer.NaiveBayesTransferClassifier,
+        transfer.EMTransferClassifier,
+        transfer.SelfTrainingTransferClassifier,
+        make_multitask_regression,
+    ):
+        assert "%(" not in obj.__doc__ and "{model}" not in obj.__doc__, obj
+    for cls in (
+        transfer.NaiveBayesTransferClassifier,
+        transfer.SelfTrainingTransferClassifier,
+    ):
+        assert "\n    prior_strength : float, default=0.0\n" in cls.__doc__
+
+
 def test_public_names_import():
     import importlib
 

@@ -351,9 +351,6 @@ def make_multitask_classification(
     return out + (W,) if coef else out
 
 
-make_multitask_regression.__doc__ = make_multitask_regression.__doc__.format(
-    model=_MODEL_DOC.strip()
-)
-make_multitask_classification.__doc__ = make_multitask_classification.__doc__.format(
-    model=_MODEL_DOC.strip()
-)
+for _function in (make_multitask_regression, make_multitask_classification):
+    if _function.__doc__ is not None:  # None under python -OO
+        _function.__doc__ = _function.__doc__.format(model=_MODEL_DOC.strip())

@@ -156,9 +156,10 @@ or penalty object, default="independent"
 
     # blank lines around the snippet keep its section and the next one
     # sections (numpydoc reads a section header only after a blank line)
-    __doc__ = __doc__.replace(
-        "%(objective)s", "\n" + _COMMON_OBJECTIVE_DOC.strip("\n") + "\n"
-    )
+    if __doc__ is not None:  # None under python -OO
+        __doc__ = __doc__.replace(
+            "%(objective)s", "\n" + _COMMON_OBJECTIVE_DOC.strip("\n") + "\n"
+        )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

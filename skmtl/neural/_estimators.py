@@ -379,6 +379,8 @@ class MultiTaskNetRegressor(TaskRegressorMixin, BaseMultiTaskNet):
 
 
 for _cls in (MultiTaskNetClassifier, MultiTaskNetRegressor):
+    if _cls.__doc__ is None:  # python -OO
+        continue
     # each snippet's first line follows the placeholder's indentation; blank
     # lines keep the sections sections (numpydoc reads a header only after one)
     _cls.__doc__ = (

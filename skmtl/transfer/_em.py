@@ -11,7 +11,12 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..base import TaskClassifierMixin, fit_or_restore
 from ._base_model import BaseModel, base_input_tags
-from ._unlabelled import balance_posteriors, check_transfer_rows, class_proportions
+from ._unlabelled import (
+    balance_posteriors,
+    check_transfer_rows,
+    class_proportions,
+    fill_prior_strength_doc,
+)
 
 __all__ = ["NaiveBayesTransferClassifier", "EMTransferClassifier"]
 
@@ -29,6 +34,7 @@ def _domain_weights(rows, source_weight, unlabelled_weight):
     )
 
 
+@fill_prior_strength_doc
 class NaiveBayesTransferClassifier(TaskClassifierMixin, BaseEstimator):
     """Multinomial naive Bayes transferred to the target by EM (Dai et al., 2007).
 
@@ -89,17 +95,7 @@ default="target"
         The class proportions of the balanced E step: those of the labelled
         target rows (of all labelled rows when the target has none), of all
         labelled rows (``"labelled"``), or given ones (order of ``classes_``).
-    prior_strength : float, default=0.0
-        With ``class_prior="target"``: Dirichlet pseudo-counts, in the
-        labelled source rows' class proportions (uniform without source
-        rows), added to the labelled target's weighted class counts, so that
-        ``pi_c = (n_c + m * s_c) / (n + m)`` (the posterior mean of the
-        proportions). A few labelled target rows drawn at random give noisy
-        proportions, and the balanced rounds follow them exactly; ``m``
-        about the number of labelled target rows halves that noise when the
-        domains' proportions are close. 0 (the default): the labelled
-        target's own proportions. Any other ``class_prior`` refuses a
-        positive value.
+    %(prior_strength)s
     unlabelled_weight : float, default=1.0
         Factor on the weight of the unlabelled rows, ``> 0``.
     fit_prior : bool, default=True
@@ -363,6 +359,7 @@ default="target"
         return self.classes_[np.argmax(jll, axis=1)]
 
 
+@fill_prior_strength_doc
 class EMTransferClassifier(TaskClassifierMixin, BaseEstimator):
     """EM with soft labels on the unlabelled target rows, for any classifier.
 
@@ -404,17 +401,7 @@ default="target"
         The class proportions of the balanced E step: those of the labelled
         target rows (of all labelled rows when the target has none), of all
         labelled rows (``"labelled"``), or given ones (order of ``classes_``).
-    prior_strength : float, default=0.0
-        With ``class_prior="target"``: Dirichlet pseudo-counts, in the
-        labelled source rows' class proportions (uniform without source
-        rows), added to the labelled target's weighted class counts, so that
-        ``pi_c = (n_c + m * s_c) / (n + m)`` (the posterior mean of the
-        proportions). A few labelled target rows drawn at random give noisy
-        proportions, and the balanced rounds follow them exactly; ``m``
-        about the number of labelled target rows halves that noise when the
-        domains' proportions are close. 0 (the default): the labelled
-        target's own proportions. Any other ``class_prior`` refuses a
-        positive value.
+    %(prior_strength)s
     temperature : float, default=0.1
         The soft labels are ``q_ic`` proportional to ``p_ic ** (1 /
         temperature)`` (before the balance): 1 is EM; below 1 sharpens them,

@@ -11,7 +11,11 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..base import TaskClassifierMixin, fit_or_restore
 from ._base_model import BaseModel, base_has, base_input_tags
-from ._unlabelled import check_transfer_rows, class_proportions
+from ._unlabelled import (
+    check_transfer_rows,
+    class_proportions,
+    fill_prior_strength_doc,
+)
 
 __all__ = ["SelfTrainingTransferClassifier"]
 
@@ -53,6 +57,7 @@ def _select_balanced(scores, quota):
     return np.asarray(pick_rows, dtype=np.intp), np.asarray(pick_classes, np.intp)
 
 
+@fill_prior_strength_doc
 class SelfTrainingTransferClassifier(TaskClassifierMixin, BaseEstimator):
     """Self-training on the unlabelled target rows, class-balanced and scheduled.
 
@@ -103,17 +108,7 @@ default="target"
         rows, source included (steadier when few target rows are labelled
         and the domains share their class proportions); or given
         proportions, in the order of ``classes_``.
-    prior_strength : float, default=0.0
-        With ``class_prior="target"``: Dirichlet pseudo-counts, in the
-        labelled source rows' class proportions (uniform without source
-        rows), added to the labelled target's weighted class counts, so that
-        ``pi_c = (n_c + m * s_c) / (n + m)`` (the posterior mean of the
-        proportions). A few labelled target rows drawn at random give noisy
-        proportions, and the balanced rounds follow them exactly; ``m``
-        about the number of labelled target rows halves that noise when the
-        domains' proportions are close. 0 (the default): the labelled
-        target's own proportions. Any other ``class_prior`` refuses a
-        positive value.
+    %(prior_strength)s
     unlabelled_weight : float, default=1.0
         Factor on the ``sample_weight`` of the pseudo-labelled rows (Nigam et
         al.'s lambda): below 1, the labelled rows count more.

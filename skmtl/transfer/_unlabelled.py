@@ -21,7 +21,44 @@ from sklearn.utils.validation import column_or_1d
 from .._tasks import check_task_labels, repeat_label, rows_with_label
 from .._validation import check_class_labels, check_sample_weight, check_unlabelled
 
-__all__ = ["TransferRows", "check_transfer_rows", "labelled_targets"]
+__all__ = [
+    "TransferRows",
+    "check_transfer_rows",
+    "fill_prior_strength_doc",
+    "labelled_targets",
+]
+
+# The ``prior_strength`` parameter of every estimator that balances its
+# pseudo-labels by ``class_proportions``: one text, placed into each class
+# docstring at ``%(prior_strength)s`` (a 4-space indented Parameters entry).
+_PRIOR_STRENGTH_DOC = """\
+prior_strength : float, default=0.0
+    With ``class_prior="target"``: Dirichlet pseudo-counts, in the
+    labelled source rows' class proportions (uniform without source
+    rows), added to the labelled target's weighted class counts, so that
+    ``pi_c = (n_c + m * s_c) / (n + m)`` (the posterior mean of the
+    proportions). A few labelled target rows drawn at random give noisy
+    proportions, and the balanced rounds follow them exactly; ``m``
+    about the number of labelled target rows halves that noise when the
+    domains' proportions are close. 0 (the default): the labelled
+    target's own proportions. Any other ``class_prior`` refuses a
+    positive value.
+"""
+
+
+def fill_prior_strength_doc(cls):
+    """Class decorator: put the shared ``prior_strength`` entry in its docstring."""
+    entry = "".join(
+        "    " + line if line else line
+        for line in _PRIOR_STRENGTH_DOC.splitlines(keepends=True)
+    )
+    marker = "    %(prior_strength)s\n"
+    if cls.__doc__ is None:  # python -OO strips docstrings
+        return cls
+    if marker not in cls.__doc__:
+        raise RuntimeError(f"{cls.__name__}'s docstring has no {marker.strip()}")
+    cls.__doc__ = cls.__doc__.replace(marker, entry)
+    return cls
 
 
 def labelled_targets(y, unlabelled):
