@@ -9,10 +9,10 @@ settings the report states), so this module holds no protocol of its own.
 import os
 import platform
 import time
-from pathlib import Path
 
 import numpy as np
 import sklearn
+from _common import cpu_name, load_average
 from _transfer_methods import is_peer
 
 import skmtl
@@ -64,16 +64,8 @@ def summarize(results, methods, cfg):
 
 
 def _machine():
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = os.getloadavg() if hasattr(os, "getloadavg") else ("?",) * 3
-    return cpu, os.cpu_count(), " ".join(f"{x:.2f}" for x in load)
+    """(CPU model name, number of CPUs, load averages) for the report."""
+    return cpu_name(), os.cpu_count(), load_average()
 
 
 def report(results, splits, fractions, methods, info, out_dir, done, cfg):

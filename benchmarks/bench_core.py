@@ -37,9 +37,6 @@ Usage::
 """
 
 import argparse
-import os
-import platform
-import subprocess
 import sys
 import time
 import warnings
@@ -47,20 +44,18 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-import scipy
 import scipy.sparse as sp
-import sklearn
 from scipy.signal import lfilter
 from scipy.special import expit, log_expit
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression, MultiTaskLasso
 from threadpoolctl import threadpool_limits
 
-import skmtl
 from skmtl import MultiTaskClassifier, MultiTaskRegressor
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _core_limits as limits  # noqa: E402 - the issue #17 rows, beside this file
+from _common import machine  # noqa: E402
 
 TARGET_GAP = 1e-6
 DEFAULT_TOL = 1e-4
@@ -445,56 +440,13 @@ def _rows_for(problem, contenders, peers, cfg, log):
 
 
 def _machine():
-    from threadpoolctl import threadpool_info
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(ln.split(":", 1)[1].strip() for ln in f if "model name" in ln)
-    except (OSError, StopIteration):
-        pass
-    blas = ", ".join(
-        f"{i.get('internal_api')} {i.get('version')} ({i.get('num_threads')} threads)"
-        for i in threadpool_info()
-        if i.get("user_api") == "blas"
-    )
     try:
         import skglm
 
         skglm_version = skglm.__version__
     except Exception:  # noqa: BLE001
         skglm_version = "-"
-    return {
-        "cpu": f"{cpu}, nproc={os.cpu_count()}",
-        "commit": _git_commit(),
-        "load": " ".join(f"{x:.2f}" for x in os.getloadavg()),
-        "versions": (
-            f"Python {platform.python_version()}, numpy {np.__version__}, "
-            f"scipy {scipy.__version__}, scikit-learn {sklearn.__version__}, "
-            f"skglm {skglm_version}, skmtl {skmtl.__version__}"
-        ),
-        "blas": blas or "-",
-    }
-
-
-def _git_commit():
-    """Short commit of the checkout, with ``+dirty`` for uncommitted changes."""
-    root = Path(__file__).resolve().parents[1]
-    try:
-        run = [
-            subprocess.run(
-                ["git", *args], cwd=root, capture_output=True, text=True, timeout=10
-            )
-            for args in (["rev-parse", "--short", "HEAD"], ["status", "--porcelain"])
-        ]
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    if run[0].returncode:
-        return "unknown"
-    dirty = any(
-        line and not line.startswith("??") for line in run[1].stdout.splitlines()
-    )
-    return run[0].stdout.strip() + ("+dirty" if dirty else "")
+    return machine(skglm=skglm_version)
 
 
 def _fmt(key, value):

@@ -33,7 +33,6 @@ import argparse
 import cProfile
 import io
 import os
-import platform
 import pstats
 import resource
 import subprocess
@@ -45,15 +44,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-import scipy
 import scipy.sparse as sp
-import sklearn
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.neural_network import MLPClassifier
-from threadpoolctl import threadpool_info, threadpool_limits
+from threadpoolctl import threadpool_limits
 
-import skmtl
 from skmtl.datasets import (
     fetch_20newsgroups_multitask,
     make_multitask_classification,
@@ -62,6 +58,9 @@ from skmtl.datasets import (
 from skmtl.metrics import per_task_report
 from skmtl.model_selection import MultiTaskClassifierCV, TaskStratifiedKFold
 from skmtl.penalties import GraphLaplacian, MeanRegularized
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine  # noqa: E402
 
 try:
     import torch
@@ -694,49 +693,11 @@ def run_memory(cfg, problem, log):
 
 # ================================================================= report
 def _machine():
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(ln.split(":", 1)[1].strip() for ln in f if "model name" in ln)
-    except (OSError, StopIteration):
-        pass
-    blas = ", ".join(
-        f"{i.get('internal_api')} {i.get('version')} ({i.get('num_threads')} threads)"
-        for i in threadpool_info()
-        if i.get("user_api") in ("blas", "openmp")
-    )
     torch_v = "-" if torch is None else (
         f"{torch.__version__} ({torch.get_num_threads()} threads"
         + (f", CUDA {torch.cuda.get_device_name(0)}" if torch.cuda.is_available()
            else ", no CUDA") + ")")  # fmt: skip
-    return {
-        "cpu": f"{cpu}, nproc={os.cpu_count()}",
-        "load": " ".join(f"{x:.2f}" for x in os.getloadavg()),
-        "blas": blas or "-",
-        "versions": (
-            f"Python {platform.python_version()}, numpy {np.__version__}, "
-            f"scipy {scipy.__version__}, scikit-learn {sklearn.__version__}, "
-            f"torch {torch_v}, skmtl {skmtl.__version__}"
-        ),
-        "commit": _git_commit(),
-    }
-
-
-def _git_commit():
-    root = Path(__file__).resolve().parents[1]
-    try:
-        head, status = (
-            subprocess.run(
-                ["git", *args], cwd=root, capture_output=True, text=True, timeout=10
-            )
-            for args in (["rev-parse", "--short", "HEAD"], ["status", "--porcelain"])
-        )
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    if head.returncode:
-        return "unknown"
-    dirty = any(ln and not ln.startswith("??") for ln in status.stdout.splitlines())
-    return head.stdout.strip() + ("+dirty" if dirty else "")
+    return machine(user_apis=("blas", "openmp"), torch=torch_v)
 
 
 def _short(label):

@@ -68,6 +68,9 @@ from torch import nn
 import skmtl
 from skmtl.neural import FineTunedNetClassifier, MultiTaskNetClassifier
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import cpu_name, load_average  # noqa: E402
+
 RESULTS = Path(__file__).resolve().parent / "results"
 SOURCE_CLASSES = (0, 1, 2, 3, 4)
 TARGET_CLASSES = (5, 6, 7, 8, 9)
@@ -204,16 +207,8 @@ def run_draw(source, X, y, k, seed, epochs):
 
 
 def _machine():
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = os.getloadavg() if hasattr(os, "getloadavg") else ("?",) * 3
-    return cpu, os.cpu_count(), " ".join(f"{x:.2f}" for x in load)
+    """(CPU model name, number of CPUs, load averages) for the report."""
+    return cpu_name(), os.cpu_count(), load_average()
 
 
 def summarize(results):

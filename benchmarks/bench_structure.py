@@ -26,8 +26,6 @@ From Python, ``main(quick=False, out_dir=None)`` returns
 
 import argparse
 import os
-import platform
-import subprocess
 import sys
 import time
 import warnings
@@ -35,13 +33,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-import scipy
-import sklearn
 from scipy.special import expit
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import StandardScaler
-from threadpoolctl import threadpool_info, threadpool_limits
+from threadpoolctl import threadpool_limits
 
 import skmtl
 import skmtl.penalties
@@ -61,6 +57,7 @@ from skmtl.model_selection import (
 from skmtl.penalties import GraphLaplacian, MeanRegularized
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine  # noqa: E402
 from bench_structure_peers import INSTALL, mutar_lines, run_mutar  # noqa: E402
 
 try:
@@ -632,45 +629,7 @@ def run_penalty_growth(cfg, log, seed=0):
 
 # ================================================================ report
 def _machine():
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(ln.split(":", 1)[1].strip() for ln in f if "model name" in ln)
-    except (OSError, StopIteration):
-        pass
-    blas = ", ".join(
-        f"{i.get('internal_api')} {i.get('version')} ({i.get('num_threads')} threads)"
-        for i in threadpool_info()
-        if i.get("user_api") == "blas"
-    )
-    return {
-        "cpu": f"{cpu}, nproc={os.cpu_count()}",
-        "load": " ".join(f"{x:.2f}" for x in os.getloadavg()),
-        "blas": blas or "-",
-        "versions": (
-            f"Python {platform.python_version()}, numpy {np.__version__}, "
-            f"scipy {scipy.__version__}, scikit-learn {sklearn.__version__}, "
-            f"cvxpy {getattr(cp, '__version__', '-')}, skmtl {skmtl.__version__}"
-        ),
-        "commit": _git_commit(),
-    }
-
-
-def _git_commit():
-    root = Path(__file__).resolve().parents[1]
-    try:
-        head, status = (
-            subprocess.run(
-                ["git", *args], cwd=root, capture_output=True, text=True, timeout=10
-            )
-            for args in (["rev-parse", "--short", "HEAD"], ["status", "--porcelain"])
-        )
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    if head.returncode:
-        return "unknown"
-    dirty = any(ln and not ln.startswith("??") for ln in status.stdout.splitlines())
-    return head.stdout.strip() + ("+dirty" if dirty else "")
+    return machine(cvxpy=getattr(cp, "__version__", "-"))
 
 
 def mutar_status():
