@@ -251,6 +251,13 @@ class TaskDesign:
             self._XT = self.X.T
         return self._XT
 
+    @property
+    def blocks_T(self):
+        """The transposes of :attr:`blocks`, built once (see :attr:`XT`)."""
+        if getattr(self, "_blocks_T", None) is None:
+            self._blocks_T = [Xt.T for Xt in self.blocks]
+        return self._blocks_T
+
     def restrict(self, t):
         """The design of task ``t`` alone (a one-task design on its rows)."""
         lo, hi = self.bounds[t], self.bounds[t + 1]
@@ -380,10 +387,10 @@ class TaskDesign:
             )
         else:
             gW = np.zeros((p, T) + out_shape)
-            for t, Xt in enumerate(self.blocks):
+            for t, XtT in enumerate(self.blocks_T):
                 lo, hi = self.bounds[t], self.bounds[t + 1]
                 if hi > lo:
-                    gW[:, t] = Xt.T @ _as_dtype(G[lo:hi], self.dtype)
+                    gW[:, t] = XtT @ _as_dtype(G[lo:hi], self.dtype)
         return self._center_grad(gW, gb), gb
 
     def _squared(self):
