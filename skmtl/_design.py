@@ -600,7 +600,11 @@ class SmoothLoss:
         return self.datafit.value(S)
 
     def grad_from_scores(self, S):
-        gW, gb = self.design.backward(self.datafit.gradient(S))
+        return self.grad_from_score_gradient(self.datafit.gradient(S))
+
+    def grad_from_score_gradient(self, G):
+        """``(gW, gb)`` from the datafit's gradient ``G`` in score space."""
+        gW, gb = self.design.backward(G)
         if not self.fit_intercept:
             gb = np.zeros_like(gb)
         return gW, gb
