@@ -672,6 +672,10 @@ class SmoothLoss:
         """The datafit's gradient in score space, shape of ``S``."""
         return self.datafit.gradient(S)
 
+    def score_gradient_hessian_diag(self, S):
+        """:meth:`score_gradient` and :meth:`score_hessian_diag` at once."""
+        return self.datafit.gradient_hessian_diag(S)
+
     def score_hessian_diag(self, S):
         """The datafit's Hessian diagonal in score space (``diagonal_hessian`` only)."""
         return self.datafit.hessian_diag(S)

@@ -18,7 +18,7 @@ from scipy.special import expit, log_expit
 
 from skmtl import MultiTaskClassifier
 from skmtl._design import SmoothLoss, TaskDesign, count_data_passes
-from skmtl.datafits._losses import Logistic
+from skmtl.datafits._losses import Logistic, Quadratic
 from skmtl.penalties import MeanRegularized
 from skmtl.solvers import NewtonCG
 from skmtl.solvers._newton import _best_intercepts
@@ -100,6 +100,26 @@ def test_fit_equals_an_independent_reference(container, dtype, monkeypatch):
     # the same solution as plain Newton steps on the intercepts
     assert_allclose(model.coef_, fitted[False].coef_, atol=atol)
     assert_allclose(model.intercept_, fitted[False].intercept_, atol=atol)
+
+
+def test_gradient_hessian_diag_of_the_logistic_loss():
+    rng = np.random.default_rng(0)
+    n = 50
+    y = np.where(rng.random(n) < 0.5, -1.0, 1.0)
+    w = rng.uniform(0.0, 2.0, size=n)
+    datafit = Logistic().initialize(y, w)
+    # margins up to 60: the sigmoid saturates in float64
+    scores = np.concatenate([rng.normal(size=n - 4), [-60.0, 60.0, -35.0, 35.0]])
+    grad, hess = datafit.gradient_hessian_diag(scores)
+    assert_allclose(grad, datafit.gradient(scores), rtol=1e-14, atol=0)
+    # sigma(m) sigma(-m) without cancellation (1 - sigma(m) loses it there)
+    m = y * scores
+    assert_allclose(hess, w * expit(m) * expit(-m), rtol=1e-12, atol=0)
+    # the base class's default: the two methods
+    squared = Quadratic().initialize(rng.normal(size=n), w)
+    grad, hess = squared.gradient_hessian_diag(scores)
+    assert_allclose(grad, squared.gradient(scores))
+    assert_allclose(hess, squared.hessian_diag(scores))
 
 
 def _loss(X, y, tasks):

@@ -35,20 +35,20 @@ def _best_intercepts(loss, S, b, tol):
     the loss.
     """
     codes, T = loss.design.row_codes, loss.design.n_tasks
-    G = loss.score_gradient(S)
+    G, H = loss.score_gradient_hessian_diag(S)
     g = np.bincount(codes, weights=G, minlength=T)
     shift = np.zeros(T)
     S_new = S
     for _ in range(_INTERCEPT_STEPS):
         if float(np.max(np.abs(g), initial=0.0)) <= tol:
             break
-        h = np.bincount(codes, weights=loss.score_hessian_diag(S_new), minlength=T)
+        h = np.bincount(codes, weights=H, minlength=T)
         # a task without curvature (no rows, or all weights 0) keeps its
         # intercept
         step = -g / np.where(h > 0, h, np.inf)
         shift += np.clip(step, -_INTERCEPT_MAX_MOVE, _INTERCEPT_MAX_MOVE)
         S_new = S + shift[codes]
-        G = loss.score_gradient(S_new)
+        G, H = loss.score_gradient_hessian_diag(S_new)
         g = np.bincount(codes, weights=G, minlength=T)
     f_new = loss.value_from_scores(S_new)
     if float(np.max(np.abs(g), initial=0.0)) > tol:
