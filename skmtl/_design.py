@@ -607,7 +607,11 @@ class SmoothLoss:
         return self.datafit.value(S)
 
     def grad_from_scores(self, S):
-        gW, gb = self.design.backward(self.datafit.gradient(S))
+        return self.grad_from_score_gradient(self.datafit.gradient(S))
+
+    def grad_from_score_gradient(self, G):
+        """``(gW, gb)`` from the datafit's gradient ``G`` in score space."""
+        gW, gb = self.design.backward(G)
         if not self.fit_intercept:
             gb = np.zeros_like(gb)
         return gW, gb
@@ -674,6 +678,10 @@ class SmoothLoss:
     def score_gradient(self, S):
         """The datafit's gradient in score space, shape of ``S``."""
         return self.datafit.gradient(S)
+
+    def score_gradient_hessian_diag(self, S):
+        """:meth:`score_gradient` and :meth:`score_hessian_diag` at once."""
+        return self.datafit.gradient_hessian_diag(S)
 
     def score_hessian_diag(self, S):
         """The datafit's Hessian diagonal in score space (``diagonal_hessian`` only)."""

@@ -65,6 +65,13 @@ class Logistic(BaseDatafit):
         p = expit(self.y * scores)
         return self.weights * p * (1.0 - p)
 
+    def gradient_hessian_diag(self, scores):
+        # one sigmoid for both (Newton-CG's intercept steps evaluate them
+        # together); the gradient exactly as :meth:`gradient`
+        q = expit(-self.y * scores)
+        wq = self.weights * q
+        return -self.y * wq, wq * (1.0 - q)
+
 
 class Multinomial(BaseDatafit):
     """Multinomial (softmax cross-entropy) loss with hard or soft targets.

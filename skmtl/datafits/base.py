@@ -14,7 +14,8 @@ Methods, named after the maths:
 - ``hessian_operator(scores)``: a function ``V -> H V`` for score directions
   ``V`` of the shape of ``scores``, ``H`` the (row-block-diagonal) Hessian;
 - ``hessian_diag(scores)``: the Hessian's diagonal, shape (n_rows,), for the
-  datafits that declare ``diagonal_hessian``;
+  datafits that declare ``diagonal_hessian``; ``gradient_hessian_diag(scores)``
+  gives both at once (by default from the two methods);
 - ``curvature()``: per-row upper bound of the Hessian's spectral norm, from
   which solvers derive Lipschitz constants (shape (n_rows,));
 - ``restrict_rows(lo, hi)``: the same initialised datafit on rows ``lo:hi``.
@@ -71,6 +72,12 @@ class BaseDatafit:
         raise NotImplementedError(
             f"{type(self).__name__} has no diagonal Hessian (diagonal_hessian=False)."
         )
+
+    def gradient_hessian_diag(self, scores):
+        """``(gradient(scores), hessian_diag(scores))`` (datafits with
+        ``diagonal_hessian``); a datafit whose two share their work overrides
+        it."""
+        return self.gradient(scores), self.hessian_diag(scores)
 
     def hessian_operator(self, scores):
         """``V -> H V`` at ``scores``; from ``hessian_diag`` when it is diagonal."""
