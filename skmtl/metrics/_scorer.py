@@ -40,6 +40,7 @@ from sklearn.metrics import (
     roc_auc_score,
     root_mean_squared_error,
 )
+from sklearn.pipeline import Pipeline
 from sklearn.utils import _safe_indexing
 from sklearn.utils.metadata_routing import UNCHANGED, MetadataRequest
 
@@ -105,6 +106,40 @@ def _accepts(func, param):
     return param in params or any(
         p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()
     )
+
+
+def _takes_tasks(estimator, name):
+    """Whether ``estimator.<name>`` should be called with ``tasks=``.
+
+    A method that names ``tasks`` takes them and one without ``**kwargs``
+    does not. ``Pipeline`` methods take ``**params``, which reach the final
+    step (routing off) or the steps that request them (routing on, else
+    scikit-learn raises): a pipeline of plain scikit-learn estimators (a
+    pooled baseline) must be called without ``tasks``, so look at its steps.
+    Any other ``**kwargs`` method is given ``tasks``.
+    """
+    method = getattr(estimator, name, None)
+    if method is None:
+        return False
+    try:
+        params = inspect.signature(method).parameters
+    except (TypeError, ValueError):  # builtins without a signature
+        return True
+    if "tasks" in params:
+        return True
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return False
+    if not isinstance(estimator, Pipeline):
+        return True
+    final = estimator._final_estimator
+    takes = final not in (None, "passthrough") and _takes_tasks(final, name)
+    if get_config().get("enable_metadata_routing", False):
+        # the transformers receive tasks too when they request them
+        takes = takes or any(
+            step not in (None, "passthrough") and _takes_tasks(step, "transform")
+            for _, _, step in estimator._iter(with_final=False)
+        )
+    return takes
 
 
 class _TaskScorer:
@@ -298,7 +333,7 @@ class _TaskScorer:
             )
         # A model that takes no tasks (a pooled baseline, a plain scikit-learn
         # estimator) predicts the same whatever the task: call it without.
-        if tasks is None or not _accepts(method, "tasks"):
+        if tasks is None or not _takes_tasks(estimator, name):
             try:
                 y_pred = method(X)
             except ValueError as exc:
@@ -398,6 +433,23 @@ class _TaskScorer:
             labels, codes = np.array([None], dtype=object), np.zeros(n_samples, int)
         else:
             labels, codes = encode_tasks(tasks, n_samples)
+        if sw is not None:
+            # a row of weight 0 is absent: a task with no other row is not in
+            # the test set (the metrics refuse an all-zero weight vector)
+            present = np.bincount(codes, weights=sw > 0, minlength=len(labels)) > 0
+            if not present.any():
+                raise ValueError(
+                    "sample_weight is zero on every row: there is no row to score "
+                    "(a row of weight 0 is absent)."
+                )
+            labels, codes = labels[present], np.cumsum(present)[codes] - 1
+            keep = sw > 0
+            y_true, y_pred, sw, codes = (
+                y_true[keep],
+                y_pred[keep],
+                sw[keep],
+                codes[keep],
+            )
         scores, counts, weights = [], [], []
         for k in range(len(labels)):
             rows = codes == k
@@ -436,7 +488,10 @@ class _TaskScorer:
                 "(sklearn.config_context(enable_metadata_routing=True))."
             )
         labels = check_task_labels(tasks, n_samples)
-        rows = np.flatnonzero(np.asarray(labels == self._task, dtype=bool))
+        rows = np.asarray(labels == self._task, dtype=bool)
+        if sw is not None:
+            rows &= sw > 0  # a row of weight 0 is absent
+        rows = np.flatnonzero(rows)
         if rows.size == 0:
             return float("nan")
         y_pred = self._response(
@@ -526,7 +581,8 @@ tuple of them, default=None
 default="macro"
         How the per-task scores are aggregated:
 
-        - ``"macro"``: unweighted mean over the tasks present in ``y_true``;
+        - ``"macro"``: unweighted mean over the tasks present in ``y_true``
+          (a task whose rows all have ``sample_weight`` 0 is absent);
         - ``"weighted"``: mean weighted by each task's number of rows (sum of
           ``sample_weight`` when given);
         - ``"worst"``: the lowest (signed) per-task score, i.e. the worst task;
@@ -568,7 +624,8 @@ default="macro"
     single-task model is then scored on all rows; a model fitted on several
     tasks raises an error that says how to enable routing. A model whose
     response method does not take ``tasks`` (a plain scikit-learn estimator)
-    is called without them and still scored task by task.
+    is called without them and still scored task by task; so is a
+    ``Pipeline`` of such estimators (no step of it takes ``tasks``).
 
     Examples
     --------

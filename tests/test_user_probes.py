@@ -1,0 +1,132 @@
+"""Behaviour a new user hits, found by probing the public API (one test a bug).
+
+Each test is the smallest repro of a bug found while using skmtl as a
+scikit-learn user would; the fix is in the module the test names.
+"""
+
+import numpy as np
+import pytest
+import sklearn
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, roc_auc_score
+from sklearn.model_selection import KFold, cross_validate
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skmtl import MultiTaskClassifier
+from skmtl.metrics import make_task_scorer, per_task_report
+
+
+@pytest.fixture
+def three_tasks():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(90, 3))
+    y = (X[:, 0] + 0.3 * rng.normal(size=90) > 0).astype(int)
+    tasks = np.tile(["a", "b", "c"], 30)
+    return X, y, tasks
+
+
+def _by_task(metric, y, pred, tasks, sample_weight=None):
+    out = []
+    for t in np.unique(tasks):
+        rows = tasks == t
+        w = None if sample_weight is None else sample_weight[rows]
+        out.append(metric(y[rows], pred[rows], sample_weight=w))
+    return np.array(out)
+
+
+# --------------------------------------------------- skmtl/metrics/_scorer.py
+@pytest.mark.parametrize("routing", [False, True])
+@pytest.mark.parametrize("metric", ["accuracy", "roc_auc"])
+def test_pipeline_of_sklearn_estimators_is_scored_without_tasks(
+    three_tasks, routing, metric
+):
+    # A pooled baseline in a Pipeline (scaler + LogisticRegression) is a plain
+    # scikit-learn model: Pipeline.predict takes **params, so the scorer used
+    # to pass tasks= on, which LogisticRegression refuses (TypeError), and
+    # cross_validate turned every fold into NaN.
+    X, y, tasks = three_tasks
+    pipe = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y)
+    if metric == "accuracy":
+        expected = np.mean(_by_task(accuracy_score, y, pipe.predict(X), tasks))
+    else:
+        score = pipe.decision_function(X)
+        expected = np.mean(_by_task(roc_auc_score, y, score, tasks))
+    with sklearn.config_context(enable_metadata_routing=routing):
+        got = make_task_scorer(metric)(pipe, X, y, tasks=tasks)
+        report = per_task_report(
+            MultiTaskClassifier().fit(X, y, tasks=tasks),
+            X,
+            y,
+            tasks,
+            metric=metric,
+            baseline=pipe,
+        )
+    assert got == pytest.approx(expected)
+    assert report["baseline_score"].mean() == pytest.approx(expected)
+
+
+def test_cross_validate_pooled_pipeline_with_task_scorer(three_tasks):
+    X, y, tasks = three_tasks
+    cv = KFold(3, shuffle=True, random_state=0)
+    with sklearn.config_context(enable_metadata_routing=True):
+        res = cross_validate(
+            make_pipeline(StandardScaler(), LogisticRegression()),
+            X,
+            y,
+            cv=cv,
+            scoring=make_task_scorer("accuracy"),
+            params={"tasks": tasks},
+            error_score="raise",
+        )
+    for (train, test), score in zip(cv.split(X), res["test_score"]):
+        model = make_pipeline(StandardScaler(), LogisticRegression())
+        pred = model.fit(X[train], y[train]).predict(X[test])
+        assert score == pytest.approx(
+            np.mean(_by_task(accuracy_score, y[test], pred, tasks[test]))
+        )
+
+
+def test_pipeline_of_skmtl_model_still_gets_tasks(three_tasks):
+    X, y, tasks = three_tasks
+    model = MultiTaskClassifier(penalty="independent")
+    pipe = make_pipeline(StandardScaler(), model)
+    pipe.fit(X, y, multitaskclassifier__tasks=tasks)
+    pred = pipe.predict(X, tasks=tasks)
+    expected = np.mean(_by_task(accuracy_score, y, pred, tasks))
+    assert make_task_scorer("accuracy")(pipe, X, y, tasks=tasks) == pytest.approx(
+        expected
+    )
+
+
+def test_task_with_all_weights_zero_is_absent_from_the_scores(three_tasks):
+    # sample_weight 0 means the row is absent: a task whose test rows all have
+    # weight 0 is not in the test set. The scorer used to hand the metric an
+    # all-zero weight vector, which scikit-learn refuses (ValueError), so a
+    # search fold with such a task scored NaN.
+    X, y, tasks = three_tasks
+    model = MultiTaskClassifier().fit(X, y, tasks=tasks)
+    pred = model.predict(X, tasks=tasks)
+    sw = np.where(tasks == "a", 0.0, 1.0)
+    sw[tasks == "b"] = np.tile([0.0, 2.0], 15)
+    keep = tasks != "a"
+    expected = _by_task(accuracy_score, y[keep], pred[keep], tasks[keep], sw[keep])
+    got = make_task_scorer("accuracy")(model, X, y, tasks=tasks, sample_weight=sw)
+    assert got == pytest.approx(expected.mean())
+    worst = make_task_scorer("accuracy", task_average="worst")
+    assert worst(model, X, y, tasks=tasks, sample_weight=sw) == pytest.approx(
+        expected.min()
+    )
+    report = per_task_report(model, X, y, tasks, sample_weight=sw)
+    assert report["task"].tolist() == ["b", "c"]
+    np.testing.assert_allclose(report["score"], expected)
+    # n_samples counts the rows present (weight > 0)
+    assert report["n_samples"].tolist() == [
+        int(np.sum((tasks == t) & (sw > 0))) for t in ("b", "c")
+    ]
+    one = make_task_scorer("accuracy", task="a")
+    assert np.isnan(one(model, X, y, tasks=tasks, sample_weight=sw))
+    with pytest.raises(ValueError, match="sample_weight is zero on every row"):
+        make_task_scorer("accuracy")(
+            model, X, y, tasks=tasks, sample_weight=np.zeros(len(y))
+        )
