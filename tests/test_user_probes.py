@@ -130,3 +130,53 @@ def test_task_with_all_weights_zero_is_absent_from_the_scores(three_tasks):
         make_task_scorer("accuracy")(
             model, X, y, tasks=tasks, sample_weight=np.zeros(len(y))
         )
+
+
+# ------------------------------------------------ skmtl/transfer/_base_model.py
+def _unsupervised_shift():
+    # every target row unlabelled: unsupervised domain adaptation
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 400)
+    X = rng.normal(size=(400, 5))
+    X[:, :2] += 3.0 * y[:, None] - 1.5
+    X[200:, 0] += 1.0
+    tasks = np.repeat(["source", "target"], 200)
+    return X, y, tasks, np.arange(400) >= 200
+
+
+@pytest.mark.parametrize("name", ["self_training", "em"])
+@pytest.mark.parametrize("base", ["default", "joint_mean", "multitask"])
+def test_no_labelled_target_row_with_a_base_that_takes_domains(name, base):
+    # check_transfer_rows accepts a target made of unlabelled rows only, and
+    # class_prior="target" falls back to the labelled rows; but a base that
+    # takes the domains (the default JointTransferClassifier) was fitted on
+    # the labelled (source) rows with their domains and refused ("no row of
+    # tasks is the target"), or predicted an unseen task (MultiTaskClassifier).
+    from skmtl.transfer import (
+        EMTransferClassifier,
+        JointTransferClassifier,
+        SelfTrainingTransferClassifier,
+    )
+
+    X, y, tasks, unlabelled = _unsupervised_shift()
+    estimator = {
+        "default": None,
+        "joint_mean": JointTransferClassifier(penalty="mean"),
+        "multitask": MultiTaskClassifier(),
+    }[base]
+    Est = {"self_training": SelfTrainingTransferClassifier, "em": EMTransferClassifier}
+    model = Est[name](estimator).fit(X, y, tasks=tasks, unlabelled=unlabelled)
+    assert model.score(X[unlabelled], y[unlabelled]) > 0.95
+    if name != "em":
+        return
+    # no EM round: the source-only limit, the base fitted on the labelled
+    # rows as one domain
+    first = Est[name](estimator, max_iter=0).fit(
+        X, y, tasks=tasks, unlabelled=unlabelled
+    )
+    alone = (JointTransferClassifier() if estimator is None else estimator).fit(
+        X[~unlabelled], y[~unlabelled]
+    )
+    np.testing.assert_allclose(
+        first.predict_proba(X), alone.predict_proba(X), rtol=1e-10, atol=1e-12
+    )

@@ -13,7 +13,7 @@ from sklearn.base import clone
 from sklearn.utils import get_tags
 from sklearn.utils.validation import has_fit_parameter
 
-from .._tasks import repeat_label
+from .._tasks import repeat_label, rows_with_label
 from ._joint import JointTransferClassifier
 
 __all__ = ["BaseModel", "base_has", "base_input_tags"]
@@ -78,6 +78,7 @@ class BaseModel:
         self.with_tasks = tasks_given and _takes(self.prototype.fit, "tasks")
         self.with_weights = has_fit_parameter(self.prototype, "sample_weight")
         self.model = None
+        self.fitted_with_tasks = False
 
     def check(self, owner):
         has_proba = hasattr(self.prototype, "predict_proba")
@@ -90,7 +91,15 @@ class BaseModel:
 
     def fit(self, X, y, tasks, sample_weight):
         kwargs = {}
-        if self.with_tasks:
+        # No labelled target row yet (unsupervised adaptation: every target
+        # row is unlabelled, and the first round fits the labelled rows
+        # alone): the target term of a joint loss is empty and a per-domain
+        # model has no target task, so the base sees the rows as one domain,
+        # the source-only limit, until pseudo-labelled target rows arrive.
+        self.fitted_with_tasks = (
+            self.with_tasks and rows_with_label(tasks, self.target).any()
+        )
+        if self.fitted_with_tasks:
             kwargs["tasks"] = tasks
         if sample_weight is not None:
             if not self.with_weights:
@@ -105,7 +114,7 @@ class BaseModel:
 
     def _call(self, method, X):
         fn = getattr(self.model, method)
-        if self.with_tasks and _takes(fn, "tasks"):
+        if self.fitted_with_tasks and _takes(fn, "tasks"):
             return fn(X, tasks=repeat_label(self.target, X.shape[0]))
         return fn(X)
 
