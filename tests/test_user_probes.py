@@ -180,3 +180,28 @@ def test_no_labelled_target_row_with_a_base_that_takes_domains(name, base):
     np.testing.assert_allclose(
         first.predict_proba(X), alone.predict_proba(X), rtol=1e-10, atol=1e-12
     )
+
+
+# ------------------------------------------------- skmtl/transfer/_alignment.py
+def test_coral_in_a_pandas_pipeline():
+    # CORAL had no get_feature_names_out, so set_output(transform="pandas")
+    # on it, or on any Pipeline holding it, raised.
+    import pandas as pd
+
+    from skmtl.transfer import CORAL
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(60, 3)), columns=["u", "v", "w"])
+    X.iloc[30:] *= 2.0
+    y = (X["u"] > 0).astype(int).to_numpy()
+    tasks = np.repeat(["source", "target"], 30)
+    coral = CORAL().fit(X, tasks=tasks)
+    assert coral.get_feature_names_out().tolist() == ["u", "v", "w"]
+    out = CORAL().set_output(transform="pandas").fit_transform(X, tasks=tasks)
+    assert isinstance(out, pd.DataFrame)
+    assert out.columns.tolist() == ["u", "v", "w"]
+    np.testing.assert_allclose(out.to_numpy(), coral.transform(X, tasks=tasks))
+    with sklearn.config_context(enable_metadata_routing=True):
+        pipe = make_pipeline(CORAL(), StandardScaler()).set_output(transform="pandas")
+        Z = pipe.fit_transform(X, y, tasks=tasks)
+    assert isinstance(Z, pd.DataFrame) and Z.columns.tolist() == ["u", "v", "w"]

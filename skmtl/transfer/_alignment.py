@@ -5,7 +5,13 @@ from numbers import Real
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context, clone
+from sklearn.base import (
+    BaseEstimator,
+    OneToOneFeatureMixin,
+    TransformerMixin,
+    _fit_context,
+    clone,
+)
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.metaestimators import available_if
@@ -38,7 +44,7 @@ def _sqrtm_psd(C, power):
     return (vecs * vals**power) @ vecs.T
 
 
-class CORAL(TransformerMixin, BaseEstimator):
+class CORAL(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """Correlation alignment: recolour the source rows with the target covariance.
 
     CORAL (Sun, Feng & Saenko, 2016) maps each source row ``x`` to
