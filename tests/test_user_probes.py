@@ -205,3 +205,18 @@ def test_coral_in_a_pandas_pipeline():
         pipe = make_pipeline(CORAL(), StandardScaler()).set_output(transform="pandas")
         Z = pipe.fit_transform(X, y, tasks=tasks)
     assert isinstance(Z, pd.DataFrame) and Z.columns.tolist() == ["u", "v", "w"]
+
+
+# ------------------------------------------------ skmtl/transfer/_unlabelled.py
+@pytest.mark.parametrize("prior", [{0: 0.5, 1: 0.5}, ["a", "b"]])
+def test_class_prior_that_is_not_proportions_is_named(prior):
+    # a dict passed the "array-like" constraint and failed in float() with
+    # "float() argument must be a string or a real number, not 'dict'"
+    from skmtl.transfer import SelfTrainingTransferClassifier
+
+    X, y, tasks, unlabelled = _unsupervised_shift()
+    unlabelled[200:210] = False
+    with pytest.raises(ValueError, match=r"class_prior must be .*\[0, 1\]"):
+        SelfTrainingTransferClassifier(class_prior=prior).fit(
+            X, y, tasks=tasks, unlabelled=unlabelled
+        )
