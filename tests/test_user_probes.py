@@ -220,3 +220,20 @@ def test_class_prior_that_is_not_proportions_is_named(prior):
         SelfTrainingTransferClassifier(class_prior=prior).fit(
             X, y, tasks=tasks, unlabelled=unlabelled
         )
+
+
+# ---------------------------------------------- skmtl/linear_model/_laplace.py
+@pytest.mark.parametrize("classes", [[0, np.nan, 1], [0, None, 1]])
+def test_partial_fit_refuses_a_missing_class(three_tasks, classes):
+    # fit refuses a missing label; partial_fit(classes=[0, nan, 1]) used to
+    # make NaN a class (a third predict_proba column), and None in classes
+    # raised "'<' not supported between instances of 'NoneType' and 'int'"
+    X, y, tasks = three_tasks
+    model = MultiTaskClassifier()
+    with pytest.raises(ValueError, match="classes contains missing labels"):
+        model.partial_fit(X, y, tasks=tasks, classes=classes)
+    assert not hasattr(model, "classes_")
+    model.partial_fit(X, y, tasks=tasks, classes=[0, 1])
+    with pytest.raises(ValueError, match="classes contains missing labels"):
+        model.partial_fit(X, y, tasks=tasks, classes=classes)
+    assert model.classes_.tolist() == [0, 1]
