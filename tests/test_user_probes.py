@@ -237,3 +237,41 @@ def test_partial_fit_refuses_a_missing_class(three_tasks, classes):
     with pytest.raises(ValueError, match="classes contains missing labels"):
         model.partial_fit(X, y, tasks=tasks, classes=classes)
     assert model.classes_.tolist() == [0, 1]
+
+
+@pytest.mark.parametrize("routing", [False, True])
+@pytest.mark.parametrize("name", ["self_training", "em"])
+def test_pipeline_base_gets_the_weights_on_its_final_step(routing, name):
+    # EM always refits its base with weights (the soft labels), self-training
+    # with sample_weight or unlabelled_weight: a Pipeline base (a scaler or a
+    # vectorizer, then a classifier) was refused ("the estimator Pipeline
+    # does not accept sample_weight in fit"), since Pipeline.fit takes
+    # **params. Reference: a stateless first step, applied by hand.
+    from sklearn.preprocessing import FunctionTransformer
+
+    from skmtl.transfer import EMTransferClassifier, SelfTrainingTransferClassifier
+
+    X, y, tasks, unlabelled = _unsupervised_shift()
+    X = np.abs(X)
+    unlabelled[200:210] = False
+    sw = np.random.default_rng(1).uniform(0.5, 2.0, len(y))
+    Est = {"self_training": SelfTrainingTransferClassifier, "em": EMTransferClassifier}
+    with sklearn.config_context(enable_metadata_routing=routing):
+        pipe = make_pipeline(FunctionTransformer(np.log1p), LogisticRegression())
+        model = Est[name](pipe).fit(
+            X, y, tasks=tasks, sample_weight=sw, unlabelled=unlabelled
+        )
+        ref = Est[name](LogisticRegression()).fit(
+            np.log1p(X), y, tasks=tasks, sample_weight=sw, unlabelled=unlabelled
+        )
+    np.testing.assert_allclose(
+        model.predict_proba(X), ref.predict_proba(np.log1p(X)), rtol=1e-10
+    )
+    # the weights matter: without them the model differs
+    plain = Est[name](LogisticRegression()).fit(
+        np.log1p(X), y, tasks=tasks, unlabelled=unlabelled
+    )
+    assert (
+        np.abs(plain.predict_proba(np.log1p(X)) - ref.predict_proba(np.log1p(X))).max()
+        > 1e-4
+    )

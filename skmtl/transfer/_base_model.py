@@ -9,7 +9,9 @@ classifier; this module hides the difference in one place.
 import inspect
 
 import numpy as np
+from sklearn import get_config
 from sklearn.base import clone
+from sklearn.pipeline import Pipeline
 from sklearn.utils import get_tags
 from sklearn.utils.validation import has_fit_parameter
 
@@ -58,6 +60,55 @@ def _takes(method, name):
         return False
 
 
+def _final_step(estimator):
+    """``(name, step)`` of a Pipeline's final estimator, else None."""
+    if not isinstance(estimator, Pipeline):
+        return None
+    name, step = estimator.steps[-1]
+    return None if step in (None, "passthrough") else (name, step)
+
+
+def _weight_key(estimator):
+    """The ``fit`` argument that carries row weights to ``estimator``, or None.
+
+    ``sample_weight`` when ``fit`` names it. A ``Pipeline`` (whose ``fit``
+    takes ``**params``) weights its final step, as scikit-learn's
+    ``<step>__sample_weight`` does without routing; with routing on, the
+    ``sample_weight`` that :func:`_weighted_clone` routes to that step.
+    """
+    if has_fit_parameter(estimator, "sample_weight"):
+        return "sample_weight"
+    final = _final_step(estimator)
+    if final is None or _weight_key(final[1]) is None:
+        return None
+    if get_config().get("enable_metadata_routing", False):
+        return "sample_weight"
+    return f"{final[0]}__sample_weight"
+
+
+def _weighted_clone(estimator):
+    """A clone of ``estimator``; a Pipeline's routes its weights to the last step.
+
+    With routing on, the clone's final step requests ``sample_weight`` and
+    the other steps that take it and have not said whether they want it do
+    not get it (the routing-off rule: weights reach the final step only).
+    A request set by the user is kept.
+    """
+    model = clone(estimator)
+    final = _final_step(model)
+    if final is None or not get_config().get("enable_metadata_routing", False):
+        return model
+    for _, step in model.steps:
+        if step in (None, "passthrough") or not hasattr(step, "set_fit_request"):
+            continue
+        if not has_fit_parameter(step, "sample_weight"):
+            continue
+        current = step.get_metadata_routing().fit.requests.get("sample_weight")
+        if current is None:
+            step.set_fit_request(sample_weight=step is final[1])
+    return model
+
+
 class BaseModel:
     """Fits clones of ``estimator`` with the domains when it takes them.
 
@@ -76,7 +127,8 @@ class BaseModel:
         self.prototype = prototype
         self.target = target
         self.with_tasks = tasks_given and _takes(self.prototype.fit, "tasks")
-        self.with_weights = has_fit_parameter(self.prototype, "sample_weight")
+        self.weight_key = _weight_key(self.prototype)
+        self.with_weights = self.weight_key is not None
         self.model = None
         self.fitted_with_tasks = False
 
@@ -108,8 +160,8 @@ class BaseModel:
                     "sample_weight in fit, which these weights need (sample_weight, "
                     "unlabelled_weight or soft labels)."
                 )
-            kwargs["sample_weight"] = sample_weight
-        self.model = clone(self.prototype).fit(X, y, **kwargs)
+            kwargs[self.weight_key] = sample_weight
+        self.model = _weighted_clone(self.prototype).fit(X, y, **kwargs)
         return self.model
 
     def _call(self, method, X):
