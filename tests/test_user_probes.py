@@ -275,3 +275,32 @@ def test_pipeline_base_gets_the_weights_on_its_final_step(routing, name):
         np.abs(plain.predict_proba(np.log1p(X)) - ref.predict_proba(np.log1p(X))).max()
         > 1e-4
     )
+
+
+@pytest.mark.parametrize("routing", [False, True])
+def test_importance_weighting_with_pipelines(routing):
+    # The estimator must take the importance weights: a Pipeline was refused.
+    # A Pipeline domain classifier was fitted silently without sample_weight.
+    from sklearn.preprocessing import FunctionTransformer
+
+    from skmtl.transfer import ImportanceWeightedClassifier
+
+    X, y, tasks, unlabelled = _unsupervised_shift()
+    X = np.abs(X)
+    unlabelled[200:210] = False
+    sw = np.random.default_rng(1).uniform(0.5, 2.0, len(y))
+
+    def log_pipe():
+        return make_pipeline(FunctionTransformer(np.log1p), LogisticRegression())
+
+    with sklearn.config_context(enable_metadata_routing=routing):
+        model = ImportanceWeightedClassifier(
+            log_pipe(), domain_classifier=log_pipe()
+        ).fit(X, y, tasks=tasks, sample_weight=sw, unlabelled=unlabelled)
+        ref = ImportanceWeightedClassifier().fit(
+            np.log1p(X), y, tasks=tasks, sample_weight=sw, unlabelled=unlabelled
+        )
+    np.testing.assert_allclose(model.source_weights_, ref.source_weights_, rtol=1e-8)
+    np.testing.assert_allclose(
+        model.predict_proba(X), ref.predict_proba(np.log1p(X)), rtol=1e-8
+    )

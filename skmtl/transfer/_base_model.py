@@ -18,7 +18,7 @@ from sklearn.utils.validation import has_fit_parameter
 from .._tasks import repeat_label, rows_with_label
 from ._joint import JointTransferClassifier
 
-__all__ = ["BaseModel", "base_has", "base_input_tags"]
+__all__ = ["BaseModel", "base_has", "base_input_tags", "weight_key", "weighted_clone"]
 
 
 def base_has(method):
@@ -68,25 +68,25 @@ def _final_step(estimator):
     return None if step in (None, "passthrough") else (name, step)
 
 
-def _weight_key(estimator):
+def weight_key(estimator):
     """The ``fit`` argument that carries row weights to ``estimator``, or None.
 
     ``sample_weight`` when ``fit`` names it. A ``Pipeline`` (whose ``fit``
     takes ``**params``) weights its final step, as scikit-learn's
     ``<step>__sample_weight`` does without routing; with routing on, the
-    ``sample_weight`` that :func:`_weighted_clone` routes to that step.
+    ``sample_weight`` that :func:`weighted_clone` routes to that step.
     """
     if has_fit_parameter(estimator, "sample_weight"):
         return "sample_weight"
     final = _final_step(estimator)
-    if final is None or _weight_key(final[1]) is None:
+    if final is None or weight_key(final[1]) is None:
         return None
     if get_config().get("enable_metadata_routing", False):
         return "sample_weight"
     return f"{final[0]}__sample_weight"
 
 
-def _weighted_clone(estimator):
+def weighted_clone(estimator):
     """A clone of ``estimator``; a Pipeline's routes its weights to the last step.
 
     With routing on, the clone's final step requests ``sample_weight`` and
@@ -127,7 +127,7 @@ class BaseModel:
         self.prototype = prototype
         self.target = target
         self.with_tasks = tasks_given and _takes(self.prototype.fit, "tasks")
-        self.weight_key = _weight_key(self.prototype)
+        self.weight_key = weight_key(self.prototype)
         self.with_weights = self.weight_key is not None
         self.model = None
         self.fitted_with_tasks = False
@@ -161,7 +161,7 @@ class BaseModel:
                     "unlabelled_weight or soft labels)."
                 )
             kwargs[self.weight_key] = sample_weight
-        self.model = _weighted_clone(self.prototype).fit(X, y, **kwargs)
+        self.model = weighted_clone(self.prototype).fit(X, y, **kwargs)
         return self.model
 
     def _call(self, method, X):
