@@ -304,3 +304,38 @@ def test_importance_weighting_with_pipelines(routing):
     np.testing.assert_allclose(
         model.predict_proba(X), ref.predict_proba(np.log1p(X)), rtol=1e-8
     )
+
+
+@pytest.mark.parametrize("routing", [False, True])
+def test_tradaboost_and_distillation_with_a_pipeline(routing):
+    # TrAdaBoost passes the boosting weights and the scikit-learn student of
+    # DistilledClassifier its row weights: a Pipeline was refused.
+    from sklearn.preprocessing import FunctionTransformer
+
+    from skmtl.transfer import DistilledClassifier, TrAdaBoostClassifier
+
+    X, y, tasks, _ = _unsupervised_shift()
+    X = np.abs(X)
+    keep = np.r_[np.arange(200), np.arange(200, 230)]
+    X, y, tasks = X[keep], y[keep], tasks[keep]
+    pipe = make_pipeline(FunctionTransformer(np.log1p), LogisticRegression())
+    teacher = LogisticRegression().fit(np.log1p(X), y)
+    with sklearn.config_context(enable_metadata_routing=routing):
+        boost = TrAdaBoostClassifier(pipe, n_estimators=5).fit(X, y, tasks=tasks)
+        boost_ref = TrAdaBoostClassifier(LogisticRegression(), n_estimators=5).fit(
+            np.log1p(X), y, tasks=tasks
+        )
+        student = DistilledClassifier(
+            teacher=make_pipeline(FunctionTransformer(np.log1p), teacher),
+            student=pipe,
+            temperature=1.0,
+        ).fit(X, y)
+        student_ref = DistilledClassifier(
+            teacher=teacher, student=LogisticRegression(), temperature=1.0
+        ).fit(np.log1p(X), y)
+    np.testing.assert_allclose(
+        boost.predict_proba(X), boost_ref.predict_proba(np.log1p(X)), rtol=1e-8
+    )
+    np.testing.assert_allclose(
+        student.predict_proba(X), student_ref.predict_proba(np.log1p(X)), rtol=1e-8
+    )
