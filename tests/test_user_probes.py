@@ -339,3 +339,26 @@ def test_tradaboost_and_distillation_with_a_pipeline(routing):
     np.testing.assert_allclose(
         student.predict_proba(X), student_ref.predict_proba(np.log1p(X)), rtol=1e-8
     )
+
+
+@pytest.mark.parametrize(
+    "bad, match",
+    [(np.nan, "NaN or infinite"), (np.inf, "NaN or infinite"), (-1.0, "non-negative")],
+)
+def test_task_scorer_refuses_nan_and_negative_weights(three_tasks, bad, match):
+    # fit refuses them; the scorer (and per_task_report) scored on, dropping
+    # the row silently (NaN) or weighting it negatively
+    X, y, tasks = three_tasks
+    model = MultiTaskClassifier().fit(X, y, tasks=tasks)
+    sw = np.ones(len(y))
+    sw[3] = bad
+    for task_average in ("macro", "pooled"):
+        scorer = make_task_scorer("accuracy", task_average=task_average)
+        with pytest.raises(ValueError, match=match):
+            scorer(model, X, y, tasks=tasks, sample_weight=sw)
+    with pytest.raises(ValueError, match=match):
+        make_task_scorer("accuracy", task="a")(
+            model, X, y, tasks=tasks, sample_weight=sw
+        )
+    with pytest.raises(ValueError, match=match):
+        per_task_report(model, X, y, tasks, sample_weight=sw)

@@ -313,6 +313,14 @@ class _TaskScorer:
                 f"sample_weight must be 1-D with one weight per row ({n_samples}), "
                 f"got shape {sw.shape}."
             )
+        # as in fit: a weight 0 drops the row, so NaN or a negative weight
+        # must not pass for one
+        if not np.all(np.isfinite(sw)):
+            raise ValueError("sample_weight contains NaN or infinite values.")
+        if np.any(sw < 0):
+            raise ValueError(
+                f"sample_weight must be non-negative, got a minimum of {sw.min()}."
+            )
         return sw
 
     def _response(self, estimator, X, tasks):
