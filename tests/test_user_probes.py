@@ -362,3 +362,18 @@ def test_task_scorer_refuses_nan_and_negative_weights(three_tasks, bad, match):
         )
     with pytest.raises(ValueError, match=match):
         per_task_report(model, X, y, tasks, sample_weight=sw)
+
+
+# ------------------------------------------ skmtl/linear_model/_incremental.py
+def test_named_batch_shuffled_within_itself_says_why(three_tasks):
+    # the digest depends on the row order: a loader that shuffles within each
+    # batch was told the batch held "other rows"
+    X, y, tasks = three_tasks
+    model = MultiTaskClassifier().partial_fit(
+        X[:30], y[:30], tasks=tasks[:30], classes=[0, 1], batch_id=0
+    )
+    coef = model.coef_.copy()
+    perm = np.random.default_rng(0).permutation(30)
+    with pytest.raises(ValueError, match="in the same order"):
+        model.partial_fit(X[perm], y[perm], tasks=tasks[perm], batch_id=0)
+    np.testing.assert_array_equal(model.coef_, coef)
