@@ -377,3 +377,55 @@ def test_named_batch_shuffled_within_itself_says_why(three_tasks):
     with pytest.raises(ValueError, match="in the same order"):
         model.partial_fit(X[perm], y[perm], tasks=tasks[perm], batch_id=0)
     np.testing.assert_array_equal(model.coef_, coef)
+
+
+# ------------------------------------- skmtl/metrics/_scorer.py, column mode
+def test_task_scorers_in_column_mode_match_routing_mode(three_tasks):
+    # In column mode (TaskColumnEstimator, routing off) scikit-learn calls the
+    # scorer without tasks: make_task_scorer scored all rows pooled (its
+    # task_average silently ignored) and per_task_scorers gave NaN in every
+    # fold. The tasks are in X's task column.
+    import pandas as pd
+
+    from skmtl.metrics import per_task_scorers
+    from skmtl.model_selection import TaskStratifiedKFold
+    from skmtl.pipeline import make_task_pipeline
+
+    X, y, tasks = three_tasks
+    df = pd.DataFrame(X, columns=["u", "v", "w"]).assign(task=tasks)
+    scoring = {
+        "worst": make_task_scorer("accuracy", task_average="worst"),
+        "auc": make_task_scorer("roc_auc"),
+        **per_task_scorers("accuracy", ["a", "b", "c"]),
+    }
+    column = cross_validate(
+        make_task_pipeline(StandardScaler(), MultiTaskClassifier(), task_column="task"),
+        df,
+        y,
+        cv=TaskStratifiedKFold(3, shuffle=True, random_state=0, task_column="task"),
+        scoring=scoring,
+        error_score="raise",
+    )
+    with sklearn.config_context(enable_metadata_routing=True):
+        routed = cross_validate(
+            make_pipeline(StandardScaler(), MultiTaskClassifier()),
+            X,
+            y,
+            cv=TaskStratifiedKFold(3, shuffle=True, random_state=0),
+            scoring=scoring,
+            params={"tasks": tasks},
+            error_score="raise",
+        )
+    for name in scoring:
+        np.testing.assert_allclose(
+            column[f"test_{name}"], routed[f"test_{name}"], rtol=1e-10
+        )
+    # "worst" is not the pooled accuracy here
+    pooled = cross_validate(
+        make_task_pipeline(StandardScaler(), MultiTaskClassifier(), task_column="task"),
+        df,
+        y,
+        cv=TaskStratifiedKFold(3, shuffle=True, random_state=0, task_column="task"),
+        scoring="accuracy",
+    )
+    assert np.any(column["test_worst"] < pooled["test_score"] - 1e-9)

@@ -44,7 +44,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils import _safe_indexing
 from sklearn.utils.metadata_routing import UNCHANGED, MetadataRequest
 
+from .._task_column import task_column_values
 from .._tasks import check_task_labels, encode_tasks
+from ..pipeline import TaskColumnEstimator
 
 __all__ = ["make_task_scorer", "per_task_scorers", "METRIC_NAMES"]
 
@@ -140,6 +142,18 @@ def _takes_tasks(estimator, name):
             for _, _, step in estimator._iter(with_final=False)
         )
     return takes
+
+
+def _column_tasks(estimator, X):
+    """Column mode: the tasks a ``TaskColumnEstimator`` reads from ``X``, or None.
+
+    Routing is off there, so scikit-learn calls the scorer without ``tasks``;
+    the task of each row is in ``X``, and the per-task scores and their
+    average must be those of routing mode.
+    """
+    if isinstance(estimator, TaskColumnEstimator):
+        return task_column_values(X, estimator.task_column)
+    return None
 
 
 class _TaskScorer:
@@ -277,6 +291,8 @@ class _TaskScorer:
         score : float
             Greater is better (losses are negated).
         """
+        if tasks is None:
+            tasks = _column_tasks(estimator, X)
         if self._task is not None:
             return self._score_one_task(estimator, X, y_true, tasks, sample_weight)
         avg = self._task_average
@@ -633,7 +649,9 @@ default="macro"
     tasks raises an error that says how to enable routing. A model whose
     response method does not take ``tasks`` (a plain scikit-learn estimator)
     is called without them and still scored task by task; so is a
-    ``Pipeline`` of such estimators (no step of it takes ``tasks``).
+    ``Pipeline`` of such estimators (no step of it takes ``tasks``). In
+    column mode (:class:`skmtl.pipeline.TaskColumnEstimator`, routing off)
+    the scorer reads the tasks from the estimator's task column of ``X``.
 
     Examples
     --------
