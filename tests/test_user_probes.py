@@ -429,3 +429,58 @@ def test_task_scorers_in_column_mode_match_routing_mode(three_tasks):
         scoring="accuracy",
     )
     assert np.any(column["test_worst"] < pooled["test_score"] - 1e-9)
+
+
+# ----------------------------------------------- skmtl/model_selection/_split.py
+def test_task_splitters_keep_unlabelled_rows_out_of_the_test_folds():
+    # TaskStratifiedKFold and LeaveOneTaskOut did not request ``unlabelled``:
+    # with routing, cross_validate put the unlabelled rows in the test folds
+    # and scored them against their placeholders (accuracy 0.53 for a model
+    # that is right on 98% of the labelled rows), and TaskStratifiedKFold
+    # stratified by the placeholder as if it were a class.
+    from skmtl.model_selection import LeaveOneTaskOut, TaskStratifiedKFold
+    from skmtl.transfer import SelfTrainingTransferClassifier
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 300)
+    X = rng.normal(size=(300, 5))
+    X[:, :2] += 3.0 * y[:, None] - 1.5
+    tasks = np.repeat(["source", "target"], [100, 200])
+    unlabelled = np.arange(300) >= 160
+    y_seen = np.where(unlabelled, -999, y)
+    lab = np.flatnonzero(~unlabelled)
+    cv = TaskStratifiedKFold(3, shuffle=True, random_state=0)
+    folds = list(cv.split(X, y_seen, tasks=tasks, unlabelled=unlabelled))
+    # the labelled rows are dealt as TaskStratifiedKFold deals them alone
+    alone = list(cv.split(X[lab], y[lab], tasks=tasks[lab]))
+    assert len(folds) == len(alone) == 3
+    for (train, test), (_, test_alone) in zip(folds, alone):
+        np.testing.assert_array_equal(test, lab[test_alone])
+        assert not unlabelled[test].any()
+        assert unlabelled[train].sum() == unlabelled.sum()
+    # the placeholder is never read
+    other = list(
+        cv.split(X, np.where(unlabelled, 0, y), tasks=tasks, unlabelled=unlabelled)
+    )
+    for (_, a), (_, b) in zip(folds, other):
+        np.testing.assert_array_equal(a, b)
+    loto = LeaveOneTaskOut()
+    all_unlabelled = unlabelled | (tasks == "target")
+    assert loto.get_n_splits(tasks=tasks, unlabelled=unlabelled) == 2
+    assert loto.get_n_splits(tasks=tasks, unlabelled=all_unlabelled) == 1
+    for train, test in loto.split(X, y_seen, tasks=tasks, unlabelled=unlabelled):
+        assert not unlabelled[test].any()
+        assert unlabelled[train].sum() == unlabelled.sum()
+    with sklearn.config_context(enable_metadata_routing=True):
+        res = cross_validate(
+            SelfTrainingTransferClassifier(),
+            X,
+            y_seen,
+            cv=cv,
+            params={"tasks": tasks, "unlabelled": unlabelled},
+            return_estimator=True,
+            error_score="raise",
+        )
+    for (_, test), model, score in zip(folds, res["estimator"], res["test_score"]):
+        assert score == pytest.approx(accuracy_score(y[test], model.predict(X[test])))
+    assert res["test_score"].min() > 0.9
