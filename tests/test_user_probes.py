@@ -87,16 +87,28 @@ def test_cross_validate_pooled_pipeline_with_task_scorer(three_tasks):
         )
 
 
-def test_pipeline_of_skmtl_model_still_gets_tasks(three_tasks):
+@pytest.mark.parametrize("routing", [False, True])
+@pytest.mark.parametrize("metric", ["accuracy", "roc_auc"])
+def test_pipeline_of_skmtl_model_still_gets_tasks(three_tasks, routing, metric):
+    # and roc_auc (decision_function) works without routing, where
+    # Pipeline.decision_function refuses keywords ("Passing extra keyword
+    # arguments to Pipeline.decision_function is only supported if
+    # enable_metadata_routing=True")
     X, y, tasks = three_tasks
-    model = MultiTaskClassifier(penalty="independent")
-    pipe = make_pipeline(StandardScaler(), model)
+    pipe = make_pipeline(StandardScaler(), MultiTaskClassifier(penalty="independent"))
     pipe.fit(X, y, multitaskclassifier__tasks=tasks)
-    pred = pipe.predict(X, tasks=tasks)
-    expected = np.mean(_by_task(accuracy_score, y, pred, tasks))
-    assert make_task_scorer("accuracy")(pipe, X, y, tasks=tasks) == pytest.approx(
-        expected
-    )
+    Xt = pipe[0].transform(X)
+    if metric == "accuracy":
+        pred = pipe[-1].predict(Xt, tasks=tasks)
+        expected = np.mean(_by_task(accuracy_score, y, pred, tasks))
+    else:
+        score = pipe[-1].decision_function(Xt, tasks=tasks)
+        expected = np.mean(_by_task(roc_auc_score, y, score, tasks))
+    with sklearn.config_context(enable_metadata_routing=routing):
+        got = make_task_scorer(metric)(pipe, X, y, tasks=tasks)
+        report = per_task_report(pipe, X, y, tasks, metric=metric)
+    assert got == pytest.approx(expected)
+    assert report["score"].mean() == pytest.approx(expected)
 
 
 def test_task_with_all_weights_zero_is_absent_from_the_scores(three_tasks):

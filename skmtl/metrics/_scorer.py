@@ -370,6 +370,16 @@ class _TaskScorer:
                         "scorer(estimator, X, y, tasks=tasks)."
                     ) from exc
                 raise
+        elif isinstance(estimator, Pipeline) and not get_config().get(
+            "enable_metadata_routing", False
+        ):
+            # without routing, Pipeline.decision_function does not forward
+            # keywords: run the transformers, then the final step with tasks
+            # (as skmtl.pipeline.TaskColumnEstimator does)
+            Xt = X
+            for _, _, step in estimator._iter(with_final=False):
+                Xt = step.transform(Xt)
+            y_pred = getattr(estimator._final_estimator, name)(Xt, tasks=tasks)
         else:
             y_pred = method(X, tasks=tasks)
         return self._select_positive(estimator, name, np.asarray(y_pred))
