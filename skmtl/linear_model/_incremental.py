@@ -233,7 +233,8 @@ def check_named_batch(batches, batch_id, digest):
     if previous is not None and previous.digest != digest:
         raise ValueError(
             f"batch_id={batch_id!r} was given earlier with other rows; a named "
-            "batch must hold the same rows (X, y, tasks, sample_weight) at every "
+            "batch must hold the same rows (X, y, tasks, sample_weight), in the "
+            "same order and the same format (dense or sparse, dtype), at every "
             "pass. Use a new batch_id for new rows."
         )
     return previous

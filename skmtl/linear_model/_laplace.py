@@ -17,7 +17,7 @@ from sklearn.utils.multiclass import check_classification_targets
 
 from .._design import TaskDesign
 from .._tasks import TaskIndex, check_task_weights
-from .._validation import check_sample_weight, drop_absent_rows
+from .._validation import check_class_labels, check_sample_weight, drop_absent_rows
 from ..datafits import Logistic, Multinomial, Quadratic
 from ._incremental import batch_digest, check_named_batch, union_labels
 
@@ -433,6 +433,8 @@ def solve_laplace(design, datafit, moments, weights, bound, W0, b0, fit_intercep
 
 def _check_classes(est, classes, first):
     """``classes_`` of a stream: given on the first call, unchanged afterwards."""
+    # a missing class (None, NaN) is refused as fit refuses a missing label
+    check_class_labels(classes, name="classes")
     if first:
         if classes is None and hasattr(est, "classes_"):
             # a model fitted by fit keeps its classes (scikit-learn's rule)

@@ -56,7 +56,9 @@ def per_task_report(
         scikit-learn model (called without ``tasks`` when its method does not
         take them).
     sample_weight : array-like of shape (n_samples,), default=None
-        Sample weights, passed to the metric.
+        Sample weights, passed to the metric. A row of weight 0 is absent: it
+        is not counted in ``n_samples``, and a task whose rows all have
+        weight 0 has no row in the report.
 
     Returns
     -------

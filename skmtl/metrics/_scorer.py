@@ -40,10 +40,13 @@ from sklearn.metrics import (
     roc_auc_score,
     root_mean_squared_error,
 )
+from sklearn.pipeline import Pipeline
 from sklearn.utils import _safe_indexing
 from sklearn.utils.metadata_routing import UNCHANGED, MetadataRequest
 
+from .._task_column import task_column_values
 from .._tasks import check_task_labels, encode_tasks
+from ..pipeline import TaskColumnEstimator
 
 __all__ = ["make_task_scorer", "per_task_scorers", "METRIC_NAMES"]
 
@@ -105,6 +108,52 @@ def _accepts(func, param):
     return param in params or any(
         p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()
     )
+
+
+def _takes_tasks(estimator, name):
+    """Whether ``estimator.<name>`` should be called with ``tasks=``.
+
+    A method that names ``tasks`` takes them and one without ``**kwargs``
+    does not. ``Pipeline`` methods take ``**params``, which reach the final
+    step (routing off) or the steps that request them (routing on, else
+    scikit-learn raises): a pipeline of plain scikit-learn estimators (a
+    pooled baseline) must be called without ``tasks``, so look at its steps.
+    Any other ``**kwargs`` method is given ``tasks``.
+    """
+    method = getattr(estimator, name, None)
+    if method is None:
+        return False
+    try:
+        params = inspect.signature(method).parameters
+    except (TypeError, ValueError):  # builtins without a signature
+        return True
+    if "tasks" in params:
+        return True
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return False
+    if not isinstance(estimator, Pipeline):
+        return True
+    final = estimator._final_estimator
+    takes = final not in (None, "passthrough") and _takes_tasks(final, name)
+    if get_config().get("enable_metadata_routing", False):
+        # the transformers receive tasks too when they request them
+        takes = takes or any(
+            step not in (None, "passthrough") and _takes_tasks(step, "transform")
+            for _, _, step in estimator._iter(with_final=False)
+        )
+    return takes
+
+
+def _column_tasks(estimator, X):
+    """Column mode: the tasks a ``TaskColumnEstimator`` reads from ``X``, or None.
+
+    Routing is off there, so scikit-learn calls the scorer without ``tasks``;
+    the task of each row is in ``X``, and the per-task scores and their
+    average must be those of routing mode.
+    """
+    if isinstance(estimator, TaskColumnEstimator):
+        return task_column_values(X, estimator.task_column)
+    return None
 
 
 class _TaskScorer:
@@ -242,6 +291,8 @@ class _TaskScorer:
         score : float
             Greater is better (losses are negated).
         """
+        if tasks is None:
+            tasks = _column_tasks(estimator, X)
         if self._task is not None:
             return self._score_one_task(estimator, X, y_true, tasks, sample_weight)
         avg = self._task_average
@@ -278,6 +329,14 @@ class _TaskScorer:
                 f"sample_weight must be 1-D with one weight per row ({n_samples}), "
                 f"got shape {sw.shape}."
             )
+        # as in fit: a weight 0 drops the row, so NaN or a negative weight
+        # must not pass for one
+        if not np.all(np.isfinite(sw)):
+            raise ValueError("sample_weight contains NaN or infinite values.")
+        if np.any(sw < 0):
+            raise ValueError(
+                f"sample_weight must be non-negative, got a minimum of {sw.min()}."
+            )
         return sw
 
     def _response(self, estimator, X, tasks):
@@ -298,7 +357,7 @@ class _TaskScorer:
             )
         # A model that takes no tasks (a pooled baseline, a plain scikit-learn
         # estimator) predicts the same whatever the task: call it without.
-        if tasks is None or not _accepts(method, "tasks"):
+        if tasks is None or not _takes_tasks(estimator, name):
             try:
                 y_pred = method(X)
             except ValueError as exc:
@@ -311,6 +370,16 @@ class _TaskScorer:
                         "scorer(estimator, X, y, tasks=tasks)."
                     ) from exc
                 raise
+        elif isinstance(estimator, Pipeline) and not get_config().get(
+            "enable_metadata_routing", False
+        ):
+            # without routing, Pipeline.decision_function does not forward
+            # keywords: run the transformers, then the final step with tasks
+            # (as skmtl.pipeline.TaskColumnEstimator does)
+            Xt = X
+            for _, _, step in estimator._iter(with_final=False):
+                Xt = step.transform(Xt)
+            y_pred = getattr(estimator._final_estimator, name)(Xt, tasks=tasks)
         else:
             y_pred = method(X, tasks=tasks)
         return self._select_positive(estimator, name, np.asarray(y_pred))
@@ -398,6 +467,23 @@ class _TaskScorer:
             labels, codes = np.array([None], dtype=object), np.zeros(n_samples, int)
         else:
             labels, codes = encode_tasks(tasks, n_samples)
+        if sw is not None:
+            # a row of weight 0 is absent: a task with no other row is not in
+            # the test set (the metrics refuse an all-zero weight vector)
+            present = np.bincount(codes, weights=sw > 0, minlength=len(labels)) > 0
+            if not present.any():
+                raise ValueError(
+                    "sample_weight is zero on every row: there is no row to score "
+                    "(a row of weight 0 is absent)."
+                )
+            labels, codes = labels[present], np.cumsum(present)[codes] - 1
+            keep = sw > 0
+            y_true, y_pred, sw, codes = (
+                y_true[keep],
+                y_pred[keep],
+                sw[keep],
+                codes[keep],
+            )
         scores, counts, weights = [], [], []
         for k in range(len(labels)):
             rows = codes == k
@@ -436,7 +522,10 @@ class _TaskScorer:
                 "(sklearn.config_context(enable_metadata_routing=True))."
             )
         labels = check_task_labels(tasks, n_samples)
-        rows = np.flatnonzero(np.asarray(labels == self._task, dtype=bool))
+        rows = np.asarray(labels == self._task, dtype=bool)
+        if sw is not None:
+            rows &= sw > 0  # a row of weight 0 is absent
+        rows = np.flatnonzero(rows)
         if rows.size == 0:
             return float("nan")
         y_pred = self._response(
@@ -526,7 +615,8 @@ tuple of them, default=None
 default="macro"
         How the per-task scores are aggregated:
 
-        - ``"macro"``: unweighted mean over the tasks present in ``y_true``;
+        - ``"macro"``: unweighted mean over the tasks present in ``y_true``
+          (a task whose rows all have ``sample_weight`` 0 is absent);
         - ``"weighted"``: mean weighted by each task's number of rows (sum of
           ``sample_weight`` when given);
         - ``"worst"``: the lowest (signed) per-task score, i.e. the worst task;
@@ -568,7 +658,10 @@ default="macro"
     single-task model is then scored on all rows; a model fitted on several
     tasks raises an error that says how to enable routing. A model whose
     response method does not take ``tasks`` (a plain scikit-learn estimator)
-    is called without them and still scored task by task.
+    is called without them and still scored task by task; so is a
+    ``Pipeline`` of such estimators (no step of it takes ``tasks``). In
+    column mode (:class:`skmtl.pipeline.TaskColumnEstimator`, routing off)
+    the scorer reads the tasks from the estimator's task column of ``X``.
 
     Examples
     --------

@@ -29,6 +29,15 @@ def _n_rows(X):
     return X.shape[0] if hasattr(X, "shape") else len(X)
 
 
+def _take_rows(y, rows):
+    """The entries of ``y`` (array, list or Series) at positions ``rows``."""
+    if hasattr(y, "iloc"):
+        return y.iloc[rows]
+    if isinstance(y, (list, tuple)):
+        return [y[i] for i in rows]
+    return np.asarray(y)[rows]
+
+
 def _check_n_splits(n_splits, owner):
     if not isinstance(n_splits, numbers.Integral) or isinstance(n_splits, bool):
         raise ValueError(
@@ -88,7 +97,11 @@ class _TaskSplitter(BaseCrossValidator):
 
     # Routing: ``tasks`` is requested by the class, so meta-estimators route it
     # to ``split`` (and ``get_n_splits``) without set_split_request calls.
-    __metadata_request__split = {"tasks": True}
+    # ``unlabelled`` (the mask of the rows whose y is a placeholder) too: the
+    # mask that an estimator learning from unlabelled rows gets in fit must
+    # keep those rows out of every test fold, or they are scored against
+    # their placeholders.
+    __metadata_request__split = {"tasks": True, "unlabelled": True}
 
     def _tasks(self, X, tasks):
         if X is None:
@@ -111,7 +124,7 @@ class _TaskSplitter(BaseCrossValidator):
             f"mode: {name}(..., task_column=<column of X holding the tasks>)."
         )
 
-    def split(self, X, y=None, groups=None, tasks=None):
+    def split(self, X, y=None, groups=None, tasks=None, unlabelled=None):
         """Generate indices to split data into training and test set.
 
         Parameters
@@ -119,12 +132,20 @@ class _TaskSplitter(BaseCrossValidator):
         X : {array-like, DataFrame} of shape (n_samples, n_features)
             Training data.
         y : array-like of shape (n_samples,), default=None
-            Target, used to stratify classification folds.
+            Target, used to stratify classification folds (never read on the
+            unlabelled rows).
         groups : object, default=None
             Ignored, present for API compatibility.
         tasks : array-like of shape (n_samples,), default=None
             Task label of each row. When None, read from the column
             ``task_column`` of ``X``.
+        unlabelled : array-like of bool of shape (n_samples,), default=None
+            True marks a row whose label is not known (fit metadata of the
+            estimators of :mod:`skmtl.transfer` that learn from unlabelled
+            rows; requested by the class, so routing passes it here). Such a
+            row is in every training set and in no test set, whatever its
+            task, so that only labelled rows are scored. None: every row is
+            labelled.
 
         Yields
         ------
@@ -137,8 +158,11 @@ class _TaskSplitter(BaseCrossValidator):
         n = len(task_labels)
         if y is not None and _n_rows(y) != n:
             raise ValueError(f"y has {_n_rows(y)} rows but X has {n}.")
+        mask_u = None
+        if unlabelled is not None:
+            mask_u = check_unlabelled(unlabelled, n, require_labelled=False)
         indices = np.arange(n)
-        for test in self._iter_test_indices_tasks(task_labels, y):
+        for test in self._iter_test_indices_tasks(task_labels, y, mask_u):
             mask = np.zeros(n, dtype=bool)
             mask[test] = True
             yield indices[~mask], indices[mask]
@@ -205,10 +229,16 @@ class TaskStratifiedKFold(_TaskSplitter):
         self.random_state = random_state
         self.task_column = task_column
 
-    def _iter_test_indices_tasks(self, task_labels, y):
+    def _iter_test_indices_tasks(self, task_labels, y, unlabelled=None):
         name = type(self).__name__
         _check_n_splits(self.n_splits, name)
         _check_shuffle(self.shuffle, self.random_state, name)
+        # unlabelled rows are dealt to no fold: they train in every one
+        rows = np.arange(len(task_labels))
+        if unlabelled is not None:
+            rows = np.flatnonzero(~unlabelled)
+            task_labels = task_labels[rows]
+            y = None if y is None else _take_rows(y, rows)
         uniq, task_codes, counts = np.unique(
             task_labels, return_inverse=True, return_counts=True
         )
@@ -218,9 +248,10 @@ class TaskStratifiedKFold(_TaskSplitter):
                 f"{label!r} ({count} rows)"
                 for label, count in zip(uniq[small].tolist(), counts[small])
             )
+            what = "labelled rows" if unlabelled is not None else "rows"
             raise ValueError(
-                f"{name}: n_splits={self.n_splits} is more than the rows of "
-                f"task(s) {detail}; every task needs at least n_splits rows to "
+                f"{name}: n_splits={self.n_splits} is more than the {what} of "
+                f"task(s) {detail}; every task needs at least n_splits {what} to "
                 "be in every fold. Lower n_splits or drop those tasks."
             )
         classes = _class_codes(y)
@@ -230,14 +261,14 @@ class TaskStratifiedKFold(_TaskSplitter):
         rng = check_random_state(self.random_state) if self.shuffle else None
         folds = _deal_folds(strata, self.n_splits, rng)
         for k in range(self.n_splits):
-            yield np.flatnonzero(folds == k)
+            yield rows[folds == k]
 
-    def get_n_splits(self, X=None, y=None, groups=None, tasks=None):
+    def get_n_splits(self, X=None, y=None, groups=None, tasks=None, unlabelled=None):
         """Number of splitting iterations, ``n_splits``.
 
         Parameters
         ----------
-        X, y, groups, tasks : object
+        X, y, groups, tasks, unlabelled : object
             Ignored, present for API compatibility.
 
         Returns
@@ -283,17 +314,27 @@ class LeaveOneTaskOut(_TaskSplitter):
     def __init__(self, *, task_column=None):
         self.task_column = task_column
 
-    def _iter_test_indices_tasks(self, task_labels, y):
+    def _iter_test_indices_tasks(self, task_labels, y, unlabelled=None):
         uniq, codes = np.unique(task_labels, return_inverse=True)
         if len(uniq) < 2:
             raise ValueError(
                 f"LeaveOneTaskOut needs at least 2 tasks, got {len(uniq)}: "
                 f"{_short_list(uniq)}."
             )
-        for k in range(len(uniq)):
-            yield np.flatnonzero(codes == k)
+        for k in self._tested(codes, len(uniq), unlabelled):
+            test = codes == k
+            if unlabelled is not None:
+                test &= ~unlabelled  # unlabelled rows train, never test
+            yield np.flatnonzero(test)
 
-    def get_n_splits(self, X=None, y=None, groups=None, tasks=None):
+    @staticmethod
+    def _tested(codes, n_tasks, unlabelled):
+        """The tasks with a labelled row: a fold each."""
+        if unlabelled is None:
+            return list(range(n_tasks))
+        return np.flatnonzero(np.bincount(codes[~unlabelled], minlength=n_tasks))
+
+    def get_n_splits(self, X=None, y=None, groups=None, tasks=None, unlabelled=None):
         """Number of tasks.
 
         Parameters
@@ -304,12 +345,20 @@ class LeaveOneTaskOut(_TaskSplitter):
             Ignored, present for API compatibility.
         tasks : array-like of shape (n_samples,), default=None
             Task label of each row.
+        unlabelled : array-like of bool of shape (n_samples,), default=None
+            A task whose rows are all unlabelled has no fold.
 
         Returns
         -------
         n_splits : int
         """
-        return len(np.unique(self._tasks(X, tasks)))
+        task_labels = self._tasks(X, tasks)
+        uniq, codes = np.unique(task_labels, return_inverse=True)
+        if unlabelled is not None:
+            unlabelled = check_unlabelled(
+                unlabelled, len(task_labels), require_labelled=False
+            )
+        return len(self._tested(codes, len(uniq), unlabelled))
 
 
 class SourceTargetSplit(_TaskSplitter):
@@ -374,52 +423,6 @@ class SourceTargetSplit(_TaskSplitter):
         self.random_state = random_state
         self.stratify = stratify
         self.task_column = task_column
-
-    # ``unlabelled`` (the mask of unlabelled rows) is requested too, so that a
-    # grid search over an estimator that learns from unlabelled rows routes
-    # the same mask to this splitter and to the estimator's fit
-    __metadata_request__split = {"tasks": True, "unlabelled": True}
-
-    def split(self, X, y=None, groups=None, tasks=None, unlabelled=None):
-        """Generate indices to split data into training and test set.
-
-        Parameters
-        ----------
-        X : {array-like, DataFrame} of shape (n_samples, n_features)
-            Training data.
-        y : array-like of shape (n_samples,), default=None
-            Target, used to stratify classification folds (never read on the
-            unlabelled rows).
-        groups : object, default=None
-            Ignored, present for API compatibility.
-        tasks : array-like of shape (n_samples,), default=None
-            Task label of each row. When None, read from the column
-            ``task_column`` of ``X``.
-        unlabelled : array-like of bool of shape (n_samples,), default=None
-            True marks a row whose label is not known (see
-            :class:`skmtl.transfer.SelfTrainingTransferClassifier`). Such a row is in
-            every training set and in no test set, whatever its task, so that
-            only labelled target rows are scored. None: every row is labelled.
-
-        Yields
-        ------
-        train : ndarray
-            The training set indices for that split.
-        test : ndarray
-            The testing set indices for that split.
-        """
-        task_labels = self._tasks(X, tasks)
-        n = len(task_labels)
-        if y is not None and _n_rows(y) != n:
-            raise ValueError(f"y has {_n_rows(y)} rows but X has {n}.")
-        mask_u = None
-        if unlabelled is not None:
-            mask_u = check_unlabelled(unlabelled, n, require_labelled=False)
-        indices = np.arange(n)
-        for test in self._iter_test_indices_tasks(task_labels, y, mask_u):
-            mask = np.zeros(n, dtype=bool)
-            mask[test] = True
-            yield indices[~mask], indices[mask]
 
     def _target_mask(self, task_labels):
         mask = np.array([label == self.target for label in task_labels], dtype=bool)

@@ -5,18 +5,24 @@ from numbers import Real
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context, clone
+from sklearn.base import (
+    BaseEstimator,
+    OneToOneFeatureMixin,
+    TransformerMixin,
+    _fit_context,
+    clone,
+)
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import (
     check_is_fitted,
-    has_fit_parameter,
     validate_data,
 )
 
 from .._tasks import check_task_labels
 from ..base import TaskClassifierMixin, fit_or_restore
+from ._base_model import weight_key, weighted_clone
 from ._entropy import transfer_rows
 
 __all__ = ["CORAL", "ImportanceWeightedClassifier"]
@@ -38,7 +44,7 @@ def _sqrtm_psd(C, power):
     return (vecs * vals**power) @ vecs.T
 
 
-class CORAL(TransformerMixin, BaseEstimator):
+class CORAL(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """Correlation alignment: recolour the source rows with the target covariance.
 
     CORAL (Sun, Feng & Saenko, 2016) maps each source row ``x`` to
@@ -222,9 +228,12 @@ class ImportanceWeightedClassifier(TaskClassifierMixin, BaseEstimator):
     ----------
     estimator : classifier, default=None
         Fitted on the weighted labelled rows; its ``fit`` must take
-        ``sample_weight``. None is ``LogisticRegression()``.
+        ``sample_weight`` (a ``Pipeline``: its final step, which alone gets
+        the weights). None is ``LogisticRegression()``.
     domain_classifier : classifier, default=None
-        With ``predict_proba``; None is ``LogisticRegression()``.
+        With ``predict_proba``; fitted with ``sample_weight`` when its ``fit``
+        (or a ``Pipeline``'s final step) takes it. None is
+        ``LogisticRegression()``.
     target : hashable, default="target"
         Label of the target domain in ``tasks``.
     max_weight : float, default=10.0
@@ -337,8 +346,9 @@ class ImportanceWeightedClassifier(TaskClassifierMixin, BaseEstimator):
                 else clone(self.domain_classifier)
             )
             domain = is_target.astype(int)
-            if has_fit_parameter(dom, "sample_weight"):
-                dom.fit(X, domain, sample_weight=sw)
+            key = weight_key(dom)
+            if key is not None:
+                dom = weighted_clone(dom).fit(X, domain, **{key: sw})
             else:
                 dom.fit(X, domain)
             col = list(dom.classes_).index(1)
@@ -349,13 +359,16 @@ class ImportanceWeightedClassifier(TaskClassifierMixin, BaseEstimator):
             weights[src] = sw[src] * ratio
             self.domain_classifier_ = dom
             self.source_weights_ = ratio
-        est = LogisticRegression() if self.estimator is None else clone(self.estimator)
-        if not has_fit_parameter(est, "sample_weight"):
+        est = LogisticRegression() if self.estimator is None else self.estimator
+        key = weight_key(est)
+        if key is None:
             raise ValueError(
                 f"the estimator {type(est).__name__} does not accept sample_weight "
                 "in fit, which the importance weights need."
             )
-        est.fit(X[labelled], rows.y[labelled], sample_weight=weights[labelled])
+        # a Pipeline weights its final step (see weight_key)
+        est = weighted_clone(est)
+        est.fit(X[labelled], rows.y[labelled], **{key: weights[labelled]})
         self.estimator_ = est
         self.classes_ = est.classes_
         return self

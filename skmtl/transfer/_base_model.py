@@ -9,14 +9,16 @@ classifier; this module hides the difference in one place.
 import inspect
 
 import numpy as np
+from sklearn import get_config
 from sklearn.base import clone
+from sklearn.pipeline import Pipeline
 from sklearn.utils import get_tags
 from sklearn.utils.validation import has_fit_parameter
 
-from .._tasks import repeat_label
+from .._tasks import repeat_label, rows_with_label
 from ._joint import JointTransferClassifier
 
-__all__ = ["BaseModel", "base_has", "base_input_tags"]
+__all__ = ["BaseModel", "base_has", "base_input_tags", "weight_key", "weighted_clone"]
 
 
 def base_has(method):
@@ -58,6 +60,55 @@ def _takes(method, name):
         return False
 
 
+def _final_step(estimator):
+    """``(name, step)`` of a Pipeline's final estimator, else None."""
+    if not isinstance(estimator, Pipeline):
+        return None
+    name, step = estimator.steps[-1]
+    return None if step in (None, "passthrough") else (name, step)
+
+
+def weight_key(estimator):
+    """The ``fit`` argument that carries row weights to ``estimator``, or None.
+
+    ``sample_weight`` when ``fit`` names it. A ``Pipeline`` (whose ``fit``
+    takes ``**params``) weights its final step, as scikit-learn's
+    ``<step>__sample_weight`` does without routing; with routing on, the
+    ``sample_weight`` that :func:`weighted_clone` routes to that step.
+    """
+    if has_fit_parameter(estimator, "sample_weight"):
+        return "sample_weight"
+    final = _final_step(estimator)
+    if final is None or weight_key(final[1]) is None:
+        return None
+    if get_config().get("enable_metadata_routing", False):
+        return "sample_weight"
+    return f"{final[0]}__sample_weight"
+
+
+def weighted_clone(estimator):
+    """A clone of ``estimator``; a Pipeline's routes its weights to the last step.
+
+    With routing on, the clone's final step requests ``sample_weight`` and
+    the other steps that take it and have not said whether they want it do
+    not get it (the routing-off rule: weights reach the final step only).
+    A request set by the user is kept.
+    """
+    model = clone(estimator)
+    final = _final_step(model)
+    if final is None or not get_config().get("enable_metadata_routing", False):
+        return model
+    for _, step in model.steps:
+        if step in (None, "passthrough") or not hasattr(step, "set_fit_request"):
+            continue
+        if not has_fit_parameter(step, "sample_weight"):
+            continue
+        current = step.get_metadata_routing().fit.requests.get("sample_weight")
+        if current is None:
+            step.set_fit_request(sample_weight=step is final[1])
+    return model
+
+
 class BaseModel:
     """Fits clones of ``estimator`` with the domains when it takes them.
 
@@ -76,8 +127,10 @@ class BaseModel:
         self.prototype = prototype
         self.target = target
         self.with_tasks = tasks_given and _takes(self.prototype.fit, "tasks")
-        self.with_weights = has_fit_parameter(self.prototype, "sample_weight")
+        self.weight_key = weight_key(self.prototype)
+        self.with_weights = self.weight_key is not None
         self.model = None
+        self.fitted_with_tasks = False
 
     def check(self, owner):
         has_proba = hasattr(self.prototype, "predict_proba")
@@ -90,7 +143,15 @@ class BaseModel:
 
     def fit(self, X, y, tasks, sample_weight):
         kwargs = {}
-        if self.with_tasks:
+        # No labelled target row yet (unsupervised adaptation: every target
+        # row is unlabelled, and the first round fits the labelled rows
+        # alone): the target term of a joint loss is empty and a per-domain
+        # model has no target task, so the base sees the rows as one domain,
+        # the source-only limit, until pseudo-labelled target rows arrive.
+        self.fitted_with_tasks = (
+            self.with_tasks and rows_with_label(tasks, self.target).any()
+        )
+        if self.fitted_with_tasks:
             kwargs["tasks"] = tasks
         if sample_weight is not None:
             if not self.with_weights:
@@ -99,13 +160,13 @@ class BaseModel:
                     "sample_weight in fit, which these weights need (sample_weight, "
                     "unlabelled_weight or soft labels)."
                 )
-            kwargs["sample_weight"] = sample_weight
-        self.model = clone(self.prototype).fit(X, y, **kwargs)
+            kwargs[self.weight_key] = sample_weight
+        self.model = weighted_clone(self.prototype).fit(X, y, **kwargs)
         return self.model
 
     def _call(self, method, X):
         fn = getattr(self.model, method)
-        if self.with_tasks and _takes(fn, "tasks"):
+        if self.fitted_with_tasks and _takes(fn, "tasks"):
             return fn(X, tasks=repeat_label(self.target, X.shape[0]))
         return fn(X)
 

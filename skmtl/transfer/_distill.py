@@ -5,11 +5,10 @@ from numbers import Real
 
 import numpy as np
 from scipy.special import softmax
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import (
     check_is_fitted,
-    has_fit_parameter,
     validate_data,
 )
 
@@ -21,6 +20,7 @@ from ..datafits import Distillation
 from ..linear_model import MultiTaskClassifier
 from ..penalties import Independent
 from ..solvers import SOLVER_CONSTRAINTS, absolute_tolerance, solve_path
+from ._base_model import weight_key, weighted_clone
 from ._unlabelled import labelled_targets
 
 __all__ = ["DistilledClassifier"]
@@ -126,7 +126,8 @@ default=None
         ``fit_intercept``, ``solver``, ``tol`` and ``max_iter`` here are then
         not used, except by a ``teacher=None``). With ``hidden_layer_sizes=()``
         and ``optimizer="lbfgs"`` it reaches the built-in student's optimum.
-        A classifier whose ``fit`` accepts ``sample_weight`` and whose loss
+        A classifier (or a ``Pipeline`` ending in one, whose final step gets
+        the weights) whose ``fit`` accepts ``sample_weight`` and whose loss
         is the log-loss (e.g. ``LogisticRegression``) is fitted on rows
         expanded per class: a labelled row gives one row of its label with
         weight ``s_i * (1 - mix)``, and every row gives one row per class
@@ -455,7 +456,8 @@ default="auto"
                 f"expanded per class), got temperature={self.temperature}; use "
                 "student=None (the built-in softmax student) for any temperature."
             )
-        if not has_fit_parameter(self.student, "sample_weight"):
+        key = weight_key(self.student)  # a Pipeline: its final step
+        if key is None:
             raise ValueError(
                 f"the student {type(self.student).__name__} does not accept "
                 "sample_weight in fit, which the row expansion needs."
@@ -473,8 +475,8 @@ default="auto"
         weights = np.concatenate(
             [sw[rows_h] * (1.0 - self.mix), soft_w[rows_s] * Q[rows_s, cls_s]]
         )
-        self.student_ = clone(self.student).fit(
-            X[rows], self.classes_[codes], sample_weight=weights
+        self.student_ = weighted_clone(self.student).fit(
+            X[rows], self.classes_[codes], **{key: weights}
         )
         if hasattr(self.student_, "n_iter_"):
             self.n_iter_ = int(np.max(self.student_.n_iter_))

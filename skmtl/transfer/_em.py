@@ -388,7 +388,8 @@ class EMTransferClassifier(TaskClassifierMixin, BaseEstimator):
     ----------
     estimator : classifier or None, default=None
         Base classifier with ``predict_proba`` whose ``fit`` takes
-        ``sample_weight``; cloned at every round. ``None`` is
+        ``sample_weight`` (a ``Pipeline``: its final step, which alone gets
+        the weights); cloned at every round. ``None`` is
         :class:`JointTransferClassifier` (defaults). A base whose ``fit`` takes
         ``tasks`` gets the domains (unlabelled rows in ``target``) and
         predicts for ``target``; any other is fitted on all domains pooled.

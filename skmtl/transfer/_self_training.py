@@ -91,7 +91,9 @@ class SelfTrainingTransferClassifier(TaskClassifierMixin, BaseEstimator):
         A base whose ``fit`` takes ``tasks`` (a skmtl transfer or multi-task
         model) gets the domains (pseudo-labelled rows in ``target``) and
         predicts for ``target``; any other base is fitted on the labelled
-        rows of all domains pooled.
+        rows of all domains pooled. Row weights (``sample_weight``,
+        ``unlabelled_weight``) need a base whose ``fit`` takes
+        ``sample_weight``; a ``Pipeline`` passes them to its final step.
     target : hashable, default="target"
         Label of the target domain in ``tasks``.
     k_best : int or float, default=0.2

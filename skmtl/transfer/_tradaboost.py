@@ -10,12 +10,13 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.utils import check_random_state, get_tags
 from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
-from sklearn.utils.validation import check_is_fitted, has_fit_parameter, validate_data
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._tasks import TaskIndex, encode_tasks, repeat_label
 from .._threads import blas_threads, product_work
 from .._validation import check_class_labels, check_sample_weight
 from ..base import TaskClassifierMixin, fit_or_restore
+from ._base_model import weight_key, weighted_clone
 
 __all__ = ["TrAdaBoostClassifier"]
 
@@ -67,7 +68,8 @@ class TrAdaBoostClassifier(TaskClassifierMixin, BaseEstimator):
     Parameters
     ----------
     estimator : object, default=None
-        Base classifier; its ``fit`` must accept ``sample_weight``. It is
+        Base classifier; its ``fit`` must accept ``sample_weight`` (a
+        ``Pipeline``: its final step, which alone gets the weights). It is
         cloned for every round. None means
         ``LogisticRegression()``, a linear learner like the SVM of the paper's
         experiments (see Notes).
@@ -280,7 +282,9 @@ class TrAdaBoostClassifier(TaskClassifierMixin, BaseEstimator):
             raise ValueError("sample_weight is zero on every target row.")
 
         self.estimator_ = clone(self._template())
-        if not has_fit_parameter(self.estimator_, "sample_weight"):
+        # a Pipeline weights its final step (skmtl.transfer._base_model)
+        key = weight_key(self.estimator_)
+        if key is None:
             raise TypeError(
                 f"{type(self.estimator_).__name__} does not accept sample_weight "
                 "in fit, which TrAdaBoost needs to pass the boosting weights."
@@ -305,10 +309,10 @@ class TrAdaBoostClassifier(TaskClassifierMixin, BaseEstimator):
         with blas_threads(product_work(X)):
             for t in range(N):
                 p = w / w.sum()
-                est = clone(self.estimator_)
+                est = weighted_clone(self.estimator_)
                 if seed_keys:
-                    est.set_params(**{key: rng.randint(_MAX_INT) for key in seed_keys})
-                est.fit(X, y01, sample_weight=p * scale)
+                    est.set_params(**{k: rng.randint(_MAX_INT) for k in seed_keys})
+                est.fit(X, y01, **{key: p * scale})
                 miss = np.asarray(est.predict(X)) != y01
                 eps = np.sum(p[is_target] * miss[is_target]) / p[is_target].sum()
                 eps_c = min(max(eps, _EPS_CLIP), 0.5 - _EPS_CLIP)

@@ -207,7 +207,17 @@ def class_proportions(rows, class_prior, prior_strength=0.0):
             )
             counts = counts + prior_strength * centre / centre.sum()
         return counts / counts.sum()
-    prior = np.asarray(class_prior, dtype=np.float64)
+    try:
+        prior = np.asarray(class_prior, dtype=np.float64)
+    except (TypeError, ValueError):
+        prior = None
+    if prior is None or isinstance(class_prior, (dict, set)):
+        raise ValueError(
+            "class_prior must be 'target', 'labelled' or an array of one "
+            f"proportion per class in the order of classes_ "
+            f"{rows.classes.tolist()[:10]}, got {type(class_prior).__name__} "
+            f"{class_prior!r:.80}."
+        )
     if prior.shape != (n_classes,):
         raise ValueError(
             f"class_prior has shape {prior.shape}; expected ({n_classes},), one "
