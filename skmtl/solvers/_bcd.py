@@ -27,7 +27,7 @@ matrix up to a factor, so memory is ``k^2`` and not ``T k^2``.
 import numpy as np
 import scipy.sparse as sp
 
-from ._bcd_kernels import cd_epoch, residual_epoch
+from ._bcd_kernels import cd_epoch, chunk_grams, residual_epoch
 from .base import BaseSolver, SolverResult, armijo_backtracking, warn_not_converged
 
 __all__ = ["BlockCoordinateDescent"]
@@ -35,16 +35,26 @@ __all__ = ["BlockCoordinateDescent"]
 
 def _columns(X, features):
     """Columns ``features`` of ``X`` as a float64 array (dense) or CSC matrix."""
-    Xf = X[:, features]
-    if sp.issparse(Xf):
-        return Xf.astype(np.float64)
+    if sp.issparse(X):
+        return X[:, features].astype(np.float64)
+    if X.flags.f_contiguous:
+        Xf = X[:, features]
+    else:
+        # np.take copies whole rows' runs: 13x faster than X[:, features] on
+        # a C-ordered 2000 x 2000 X (measured, numpy 2)
+        Xf = np.take(X, features, axis=1)
     return np.asarray(Xf, dtype=np.float64)
 
 
 def _cross(A, h, B):
-    """``A^T diag(h) B`` as a dense float64 array."""
+    """``A^T diag(h) B`` as a dense float64 array (``h >= 0``)."""
     if sp.issparse(A):
         return np.asarray((A.T @ B.multiply(h[:, None]).tocsc()).todense())
+    if A is B:
+        # symmetric: S^T S with S = sqrt(h) A runs as BLAS syrk, half the
+        # arithmetic of a general product (measured 2x on 2000 x 1600)
+        S = A * np.sqrt(h)[:, None]
+        return S.T @ S
     return A.T @ (B * h[:, None])
 
 
@@ -102,7 +112,7 @@ class _GramSource:
     only for its new columns.
     """
 
-    def __init__(self, rows, h):
+    def __init__(self, rows, h, u=None):
         design = rows.design
         T, b = design.n_tasks, design.bounds
         self.rows = rows
@@ -121,10 +131,14 @@ class _GramSource:
         else:
             self.groups = [(t, h[b[t] : b[t + 1]]) for t in range(T)]
         self.h = h
+        # u fixed for every working set (the squared loss: u = h * y): its
+        # products with X's columns are kept with the Grams
+        self.u = u
         self.features = np.empty(0, dtype=np.intp)
         self.position = np.full(design.n_features, -1, dtype=np.intp)
         self.raw = np.zeros((0, 0, len(self.groups)))
         self.hx = np.zeros((len(self.groups), 0))
+        self.xu = np.zeros((0, T))
 
     def grams(self, ws):
         """``(R, hx)``: raw Grams (k, k, n_groups) and ``X_g^T h_g`` (n_groups, k)."""
@@ -144,6 +158,8 @@ class _GramSource:
                     raw[K:, :K, g] = cross.T
                 raw[K:, K:, g] = _cross(Xn, h, Xn)
                 hx[g, K:] = np.asarray(Xn.T @ h).ravel()
+            if self.u is not None:
+                self.xu = np.concatenate([self.xu, self.response(new, self.u)])
             self.features = np.concatenate([old, new])
             self.position[new] = np.arange(K, K + new.size)
             self.raw, self.hx = raw, hx
@@ -152,6 +168,8 @@ class _GramSource:
 
     def response(self, ws, u):
         """``X_t^T u_t`` for every task, shape (k, T)."""
+        if u is self.u and np.all(self.position[ws] >= 0):
+            return self.xu[self.position[ws]]
         design = self.rows.design
         T, b = design.n_tasks, design.bounds
         if design.mode == "shared":
@@ -194,7 +212,7 @@ class _GramModel:
         self.usum = np.array([u[bounds[t] : bounds[t + 1]].sum() for t in range(T)])
         self.fit_intercept = fit_intercept
         self.scales = source.scales
-        raw, hx = source.grams(ws)
+        raw, hx = source.grams(ws)  # before response: it may fill its cache
         n_groups = raw.shape[2]
         Hg = H[:n_groups] if self.scales is None else H[[np.argmax(H)]]
         if fit_intercept:
@@ -273,6 +291,7 @@ class _ResidualModel(_GramModel):
         root = np.sqrt(hk)
         D = (Xw - m) * root[:, None]
         self.DT = np.ascontiguousarray(D.T)
+        self.GB = chunk_grams(self.DT)
         # Z_t = sqrt(h) (z_t - zbar_t) with z_t = u_t / (scales_t h)
         safe = np.where(scales > 0, scales, 1.0)
         zbar = self.usum / np.where(H > 0, H, 1.0)
@@ -286,7 +305,7 @@ class _ResidualModel(_GramModel):
 
     def epoch(self, V, E, lam, r, compiled):
         return residual_epoch(
-            self.DT, self.scales, V, E, self.diag + r, lam, r, compiled
+            self.DT, self.GB, self.scales, V, E, self.diag + r, lam, r, compiled
         )
 
     def gradient(self, V, E):
@@ -485,7 +504,8 @@ class BlockCoordinateDescent(BaseSolver):
         else:
             rows, source = _RowBlocks(design), None
         if loss.is_quadratic and source is None:
-            source = _GramSource(rows, datafit.hessian_diag(S))
+            h = datafit.hessian_diag(S)
+            source = _GramSource(rows, h, h * S - datafit.gradient(S))
         n_epochs, kkt, stalled = 0, np.inf, False
         while True:
             kkt, viol = self._kkt(loss, penalty, W, S)
@@ -544,7 +564,9 @@ class BlockCoordinateDescent(BaseSolver):
             if not quadratic:
                 source = _GramSource(rows, h)
             Model = _ResidualModel if _use_residuals(source, len(ws)) else _GramModel
-            quad = Model(source, ws, h * S - g, fit_b)
+            # the squared loss: u = h * y whatever the scores (the source's)
+            u = source.u if quadratic else h * S - g
+            quad = Model(source, ws, u, fit_b)
             if cd_tol is None:  # inexact Newton: the first steps loosely
                 kkt = _raw_kkt(source, penalty, ws, V, g, fit_b)
                 cd_tol = max(0.3 * kkt, 0.5 * tol)
@@ -573,7 +595,10 @@ class BlockCoordinateDescent(BaseSolver):
             V = V + step * (V_new - V)
             b_raw = b_raw + step * (b_new - b_raw)
             S = S + step * dS
-            if n_epochs + epochs >= self.max_iter:
+            if quadratic or n_epochs + epochs >= self.max_iter:
+                # the squared loss: the model is exact and its epochs stopped
+                # at tol (or at the budget); the outer loop checks every
+                # feature next
                 break
             kkt = _raw_kkt(source, penalty, ws, V, datafit.gradient(S), fit_b)
             if kkt <= tol:
