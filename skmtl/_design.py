@@ -386,9 +386,7 @@ class TaskDesign:
                 # (G^T X)^T: OpenBLAS runs this layout about twice as fast as
                 # X^T G on a C-ordered X with few columns in G (measured
                 # 3.4 vs 6.3 ms, 500 x 5000 X, 20 tasks, one thread)
-                gW = np.ascontiguousarray(
-                    np.asarray(Gd.T @ self.X, dtype=np.float64).T
-                )
+                gW = np.ascontiguousarray(np.asarray(Gd.T @ self.X, dtype=np.float64).T)
             else:
                 gW = np.asarray(self.XT @ Gd, dtype=np.float64)
             gW = gW.reshape((p, T) + out_shape)
