@@ -339,8 +339,9 @@ def _anderson(iterates):
     """Anderson extrapolation of the last iterates (Anderson, 1965; skglm's form).
 
     With ``U`` the differences of consecutive iterates, the weights ``c``
-    solve ``min ||U^T c||`` subject to ``sum c = 1``. Returns None when the
-    system is singular (the iterates no longer move).
+    solve ``min ||U^T c||`` subject to ``sum c = 1``; the extrapolated point
+    is ``sum_i c_i iterates[i + 1]``. Returns ``c``, or None when the system
+    is singular (the iterates no longer move).
     """
     X = np.stack([V.ravel() for V in iterates])
     U = np.diff(X, axis=0)
@@ -351,7 +352,15 @@ def _anderson(iterates):
         return None
     if not np.all(np.isfinite(z)) or z.sum() == 0:
         return None
-    return ((z / z.sum()) @ X[1:]).reshape(iterates[0].shape)
+    return z / z.sum()
+
+
+def _combine(c, arrays):
+    """``sum_i c_i arrays[i]``."""
+    out = c[0] * arrays[0]
+    for ci, a in zip(c[1:], arrays[1:]):
+        out += ci * a
+    return out
 
 
 #: arithmetic rate of a BLAS Gram product relative to the compiled epochs
@@ -382,21 +391,29 @@ def _cd_epochs(quad, penalty, V, tol, max_epochs, compiled=True):
     def model_value(V, state):
         return quad.value(V, state) + penalty.value(V)
 
-    iterates = [V.copy()]
+    iterates, states = [V.copy()], []
     viol, epoch = np.inf, 0
     while epoch < max_epochs:
         epoch += 1
         state, stale = quad.epoch(V, state, lam, r, compiled)
         iterates.append(V.copy())
+        states.append(state.copy())
         if len(iterates) == _ANDERSON_EVERY + 1:
-            V_acc = _anderson(iterates)
-            iterates = [V.copy()]
-            if V_acc is not None:
-                state_acc = quad.start(V_acc)
-                if model_value(V_acc, state_acc) < model_value(V, state):
+            c = _anderson(iterates)
+            if c is not None:
+                # the state (A V or the residuals) is affine in V and the
+                # weights sum to 1: the same combination of the states is the
+                # extrapolated point's (no product with the design)
+                V_acc = _combine(c, iterates[1:])
+                state_acc = _combine(c, states)
+                # a decrease beyond rounding (the combined state carries the
+                # rounding of the weights c): near the optimum, ties would
+                # otherwise be decided by the last bits
+                current = model_value(V, state)
+                if model_value(V_acc, state_acc) < current - 1e-12 * abs(current):
                     V[...], state = V_acc, state_acc
-                    iterates = [V.copy()]
                     stale = None
+            iterates, states = [V.copy()], []
         if stale is not None and stale > tol:
             continue  # the epoch's own (stale) violations say: not yet
         grad = quad.gradient(V, state) + r * V
