@@ -78,12 +78,41 @@ class _RowBlocks:
                 X = X.tocsc()
             b = design.bounds
             self.blocks = [X[b[t] : b[t + 1]] for t in range(T)]
+        # dense shared X: the columns taken so far, kept in a Fortran-ordered
+        # float64 buffer in the order they came (at most one copy of X, as
+        # scikit-learn's MultiTaskLasso makes): every working set, Gram and
+        # score update takes its columns from here, contiguous when they are
+        # the buffer's first ones
+        self._cached = design.mode == "shared" and not sp.issparse(self.blocks[0])
+        self._buffer = np.empty((self.blocks[0].shape[0], 0), order="F")
+        self._n_cached = 0
+        self.position = np.full(design.n_features, -1, dtype=np.intp)
+
+    def columns(self, block, ws):
+        """Columns ``ws`` of block ``block`` (see :func:`_columns`)."""
+        if not self._cached:
+            return _columns(self.blocks[block], ws)
+        new = ws[self.position[ws] < 0]
+        if new.size:
+            K, buffer = self._n_cached, self._buffer
+            if K + new.size > buffer.shape[1]:
+                size = min(self.design.n_features, max(2 * K, K + new.size))
+                buffer = np.empty((buffer.shape[0], size), order="F")
+                buffer[:, :K] = self._buffer[:, :K]
+                self._buffer = buffer
+            buffer[:, K : K + new.size] = _columns(self.blocks[0], new)
+            self.position[new] = np.arange(K, K + new.size)
+            self._n_cached = K + new.size
+        pos = self.position[ws]
+        if len(pos) and pos[-1] - pos[0] == len(pos) - 1 and np.all(np.diff(pos) == 1):
+            return self._buffer[:, pos[0] : pos[-1] + 1]
+        return self._buffer[:, pos]
 
     def scores(self, ws, V, b):
         """Scores ``X_ws v_t + b_t`` of every row (task-grouped), raw parameters."""
         design = self.design
         if design.mode == "shared":
-            S = np.asarray(_columns(self.blocks[0], ws) @ V) + b
+            S = np.asarray(self.columns(0, ws) @ V) + b
             return S.T.ravel()
         if design.mode == "blockdiag":
             # one sparse product for every task (many small tasks: a loop
@@ -150,10 +179,9 @@ class _GramSource:
             hx = np.empty((len(self.groups), K + new.size))
             hx[:, :K] = self.hx
             for g, (block, h) in enumerate(self.groups):
-                X = self.rows.blocks[block]
-                Xn = _columns(X, new)
+                Xn = self.rows.columns(block, new)
                 if K:
-                    cross = _cross(_columns(X, old), h, Xn)
+                    cross = _cross(self.rows.columns(block, old), h, Xn)
                     raw[:K, K:, g] = cross
                     raw[K:, :K, g] = cross.T
                 raw[K:, K:, g] = _cross(Xn, h, Xn)
@@ -164,6 +192,8 @@ class _GramSource:
             self.position[new] = np.arange(K, K + new.size)
             self.raw, self.hx = raw, hx
         pos = self.position[ws]
+        if np.array_equal(pos, np.arange(len(self.features))):
+            return self.raw, self.hx  # the working set is every column so far
         return self.raw[np.ix_(pos, pos)], self.hx[:, pos]
 
     def response(self, ws, u):
@@ -173,7 +203,7 @@ class _GramSource:
         design = self.rows.design
         T, b = design.n_tasks, design.bounds
         if design.mode == "shared":
-            Xw = _columns(self.rows.blocks[0], ws)
+            Xw = self.rows.columns(0, ws)
             return np.asarray(Xw.T @ u.reshape(T, b[1]).T)
         if design.mode == "blockdiag":
             full = np.asarray(design.XT @ u, dtype=np.float64)
@@ -218,7 +248,8 @@ class _GramModel:
         if fit_intercept:
             m = hx / np.where(Hg > 0, Hg, 1.0)[:, None]  # (n_groups, k)
             mT = m.T  # (k, n_groups)
-            raw -= mT[:, None, :] * (mT * Hg)[None, :, :]
+            # not in place: raw may be the source's own array
+            raw = raw - mT[:, None, :] * (mT * Hg)[None, :, :]
         else:
             m = np.zeros_like(hx)
         if self.scales is not None:
@@ -284,7 +315,9 @@ class _ResidualModel(_GramModel):
         ref = int(np.argmax(H))
         h = source.groups[0][1]
         keep = h > 0
-        Xw = _columns(source.rows.blocks[0], ws)[keep]
+        Xw = source.rows.columns(0, ws)
+        if not np.all(keep):
+            Xw = Xw[keep]
         hk = h[keep]
         m = hk @ Xw / H[ref] if fit_intercept else np.zeros(len(ws))
         self.means = np.broadcast_to(m, (T, len(ws)))
@@ -368,6 +401,9 @@ _GRAM_SPEEDUP = 4
 
 #: working sets are solved to this fraction of the current KKT violation
 _INNER_FRACTION = 0.1
+
+#: the last working set is solved to this fraction of tol_abs
+_FINAL_FRACTION = 0.5
 
 #: Anderson acceleration every this many epochs (skglm's default)
 _ANDERSON_EVERY = 5
@@ -553,12 +589,18 @@ class BlockCoordinateDescent(BaseSolver):
             # full gradient and Gram columns, so ask for more (measured: half
             # the outer iterations of 0.3 on bench_l21); the floor keeps the
             # last working set below tol_abs
-            inner_tol = max(_INNER_FRACTION * kkt, 0.5 * tol_abs)
+            inner_tol = max(_INNER_FRACTION * kkt, _FINAL_FRACTION * tol_abs)
             outside = np.ones(n_features, dtype=bool)
             outside[ws] = False
             if not np.any(viol[outside] > tol_abs):
                 # every violating feature is in: finish on this working set
-                inner_tol = 0.5 * tol_abs
+                inner_tol = _FINAL_FRACTION * tol_abs
+            if loss.is_quadratic and not _use_residuals(source, len(ws)):
+                # the Grams of the new features now, and the working set in
+                # the Grams' order: when it holds every feature seen so far,
+                # the model takes the cached Gram without a copy
+                source.grams(ws)
+                ws = ws[np.argsort(source.position[ws], kind="stable")]
             V, b_raw = W[ws], design.intercept_from_centered(W, b)
             V, b_raw, S, epochs, stalled = self._solve_working_set(
                 loss, rows, source, penalty, V, b_raw, S, ws, inner_tol, n_epochs
