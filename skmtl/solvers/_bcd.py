@@ -560,7 +560,7 @@ class BlockCoordinateDescent(BaseSolver):
         if loss.is_quadratic and source is None:
             h = datafit.hessian_diag(S)
             source = _GramSource(rows, h, h * S - datafit.gradient(S))
-        n_epochs, kkt, stalled = 0, np.inf, False
+        n_epochs, kkt, stalled, n_ws = 0, np.inf, False, 0
         while True:
             kkt, viol, grad = self._kkt(loss, penalty, W, S)
             if self.verbose:
@@ -570,7 +570,10 @@ class BlockCoordinateDescent(BaseSolver):
                 break
             in_support = np.any(W != 0, axis=1)
             support = np.flatnonzero(in_support)
-            size = min(n_features, max(self.min_working_set, 2 * len(support)))
+            # twice the support, four times when the whole last working set
+            # became active (a dense solution: one doubling fewer)
+            grow = 4 if n_ws and len(support) >= n_ws else 2
+            size = min(n_features, max(self.min_working_set, grow * len(support)))
             # Up to twice the support, as celer and skglm: the violating
             # features, then a margin of the zero features nearest to their
             # threshold (largest gradient norm), a tenth of the support. Near
@@ -581,6 +584,7 @@ class BlockCoordinateDescent(BaseSolver):
             n_violating = int(np.count_nonzero(viol[~in_support] > 0))
             margin = -(-len(support) // 10)
             size = min(size, len(support) + n_violating + margin)
+            n_ws = size
             priority = np.sqrt(np.einsum("jt,jt->j", grad, grad))
             priority[support] = np.inf  # the support always stays in
             ws = np.sort(np.argsort(-priority, kind="stable")[:size])
