@@ -123,7 +123,7 @@ class RowSparseAuto(BaseSolver):
       MultiTaskLasso at equal duality gap on shared designs (FISTA:
       0.58-2.7x), 0.09x FISTA's time on School (139 ragged tasks), on par
       with FISTA on well-conditioned ragged tasks; since its chunked epochs
-      and tighter working sets, 0.2-0.55x MultiTaskLasso on the L2,1 rows of
+      and tighter working sets, 0.23-0.57x MultiTaskLasso on the L2,1 rows of
       ``benchmarks/bench_core.py`` (alpha_max / 10 and / 100);
     - FISTA (on working sets of features) otherwise: for the logistic loss
       the per-task Grams of each Newton step cost more than FISTA's products
