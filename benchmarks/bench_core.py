@@ -62,6 +62,21 @@ DEFAULT_TOL = 1e-4
 LADDER = [1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9, 1e-10]
 MAX_ITER = 100_000
 
+#: the ``--only`` name of the L2,1 rows of the solver-vs-peer table
+L21_PEERS = "L21 peers"
+#: the steps of the issue #17 rows (:func:`_issue_rows`), in their order
+ISSUE_STEPS = [
+    "L21 threads",
+    "School CV",
+    "20NG L21",
+    "data passes",
+    "growth",
+    "small fits threads",
+    "large T",
+    "shared rows",
+    "CV vs GridSearchCV",
+]
+
 # (n_samples, n_features, n_tasks) for L2,1, each at every alpha / alpha_max of
 # "l21_ratios"; (n_tasks, n_features, min, max rows) for the ragged logistic tasks.
 FULL = {
@@ -535,9 +550,14 @@ def main(
         Also run the rows of issue #17 (``_core_limits.py``).
     only : collection of str or None
         Run only these steps of the issue rows (their names in
-        :func:`_issue_rows`, e.g. ``"growth"``) and no solver-vs-peer table;
-        None runs everything.
+        :func:`_issue_rows`, e.g. ``"growth"``, or ``"L21 peers"``: the L2,1
+        rows of the solver-vs-peer table and their summary lines, without
+        the logistic ones); None runs everything.
     """
+    names = [L21_PEERS, *ISSUE_STEPS]
+    unknown = sorted(set(only or ()) - set(names))
+    if unknown:  # before anything runs
+        raise ValueError(f"--only names no step {unknown}; the steps: {names}")
     cfg = QUICK if quick else FULL
     log = print
     machine_before = _machine()
@@ -565,8 +585,10 @@ def main(
             log(f"\nwrote {folder / 'core.md'}" + (" and core.png" if has_plot else ""))
 
     with threadpool_limits(1, user_api="blas"):
-        if only is None:
-            l21_main = _peer_rows(cfg, peers, seed, rows, notes, log)
+        if only is None or L21_PEERS in only:
+            l21_main = _peer_rows(
+                cfg, peers, seed, rows, notes, log, logistic=only is None
+            )
         else:
             l21_main = [
                 L21Problem(n, p, T, seed=seed + i, ratio=cfg["l21_ratios"][0])
@@ -586,8 +608,11 @@ def main(
     return {"peers": rows, "summary": summary}
 
 
-def _peer_rows(cfg, peers, seed, rows, notes, log):
-    """The solver-vs-peer rows; returns the L2,1 problems at the first ratio."""
+def _peer_rows(cfg, peers, seed, rows, notes, log, logistic=True):
+    """The solver-vs-peer rows; returns the L2,1 problems at the first ratio.
+
+    ``logistic=False`` runs the L2,1 rows only.
+    """
     skglm_reason = _skglm_status() if "skglm" in peers else "not requested (peers=...)"
     if skglm_reason is None:
         compile_s = _warm_up_skglm()
@@ -625,7 +650,7 @@ def _peer_rows(cfg, peers, seed, rows, notes, log):
                     }
                 )
 
-    for i, (T, p, n_min, n_max) in enumerate(cfg["logistic"]):
+    for i, (T, p, n_min, n_max) in enumerate(cfg["logistic"] if logistic else []):
         problem = RaggedLogisticProblem(T, p, n_min, n_max, seed=seed + 10 + i)
         contenders = {
             "skmtl": Contender("skmtl", problem.fit_skmtl),
@@ -666,7 +691,7 @@ def _issue_rows(
     ``checkpoint(summary, sections)`` is called after each step.
     """
     summary, sections = [], []
-    if only is not None:
+    if only is not None and L21_PEERS not in only:
         rows = []  # no solver-vs-peer rows: the first rows are not measured
     worst, text = _ratio_range(rows, "logistic", "sklearn LogisticRegression loop")
     sizes = " / ".join(str(T) for T, *_ in cfg["logistic"])
@@ -682,7 +707,8 @@ def _issue_rows(
                 "both settings (default tol, same gap); table below",
             )
         )
-    for ratio in cfg["l21_ratios"] if only is None else []:
+    l21_ratios = cfg["l21_ratios"] if only is None or L21_PEERS in only else []
+    for ratio in l21_ratios:
         parts, worst_all = [], 0.0
         for n, p, T in cfg["l21"]:
             name = f"l21 n={n} p={p} T={T}"
@@ -730,11 +756,7 @@ def _issue_rows(
         ("shared rows", lambda: limits.rows_shared_rows_memory(ovr, quick, log)),
         ("CV vs GridSearchCV", lambda: (limits.row_cv_vs_gridsearch(quick, log), [])),
     ]
-    unknown = sorted(set(only or ()) - {name for name, _ in steps})
-    if unknown:
-        raise ValueError(
-            f"--only names no step {unknown}; the steps: {[n for n, _ in steps]}"
-        )
+    assert [name for name, _ in steps] == ISSUE_STEPS
     for name, step in steps:
         if only is not None and name not in only:
             continue
@@ -841,7 +863,8 @@ def _cli(argv=None):
     parser.add_argument(
         "--only",
         default=None,
-        help="comma-separated issue #17 steps to run alone (e.g. 'growth,large T')",
+        help="comma-separated issue #17 steps to run alone (e.g. 'growth,large T'; "
+        f"'{L21_PEERS}': the L2,1 rows of the peers table)",
     )
     args = parser.parse_args(argv)
     command = " ".join(["python benchmarks/bench_core.py"] + sys.argv[1:])

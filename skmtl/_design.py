@@ -285,6 +285,15 @@ class TaskDesign:
         wsum = np.bincount(self.row_codes, weights=row_weights, minlength=self.n_tasks)
         wsum = np.where(wsum > 0, wsum, 1.0)
         self.means = None  # the sums below must not be centred themselves
+        if self.mode == "shared":
+            rows = np.reshape(row_weights, (self.n_tasks, -1))
+            if np.all(rows == rows[0]):
+                # every task weighs the rows alike: one product, not T
+                one = TaskDesign(self.X, None, 1)
+                with blas_threads(one.product_work()):  # skmtl._threads
+                    sums, _ = one.backward(rows[0])
+                self.means = np.repeat(sums.T, self.n_tasks, axis=0) / wsum[:, None]
+                return self
         with blas_threads(self.product_work()):  # the policy of skmtl._threads
             sums, _ = self.backward(row_weights)
         self.means = sums.T / wsum[:, None]
@@ -345,6 +354,12 @@ class TaskDesign:
             b = -off if b is None else b - off
         if self.mode == "shared":
             n = self.X.shape[0]
+            if not Wd.any():
+                # the zero model (a solver's start, the scale of tol): no pass
+                S = np.zeros((n, self.n_tasks) + out_shape)
+                if b is not None:
+                    S = S + b
+                return np.moveaxis(S, 1, 0).reshape((-1,) + out_shape)
             S = self.X @ Wd.reshape(self.n_features, -1)
             S = np.asarray(S, dtype=np.float64).reshape((n, self.n_tasks) + out_shape)
             if b is not None:
@@ -374,7 +389,13 @@ class TaskDesign:
             Gt = np.moveaxis(G.reshape((T, n) + out_shape), 0, 1)
             gb = Gt.sum(axis=0)
             Gd = _as_dtype(np.ascontiguousarray(Gt.reshape(n, -1)), self.dtype)
-            gW = np.asarray(self.XT @ Gd, dtype=np.float64)
+            if isinstance(self.X, np.ndarray) and self.X.flags.c_contiguous:
+                # (G^T X)^T: OpenBLAS runs this layout about twice as fast as
+                # X^T G on a C-ordered X with few columns in G (measured
+                # 3.4 vs 6.3 ms, 500 x 5000 X, 20 tasks, one thread)
+                gW = np.ascontiguousarray(np.asarray(Gd.T @ self.X, dtype=np.float64).T)
+            else:
+                gW = np.asarray(self.XT @ Gd, dtype=np.float64)
             gW = gW.reshape((p, T) + out_shape)
             return self._center_grad(gW, gb), gb
         gb = _segment_sum(G, self.row_codes, T)

@@ -352,3 +352,84 @@ def test_sparse_input_is_not_densified_and_caller_arrays_untouched():
     dense.fit(X, Y)
     assert_allclose(model.coef_, dense.coef_, atol=1e-8)
     assert (Xs != before).nnz == 0
+
+
+@pytest.mark.parametrize("layout", ["C", "F", "csr"])
+def test_dense_solution_equals_multitask_lasso(layout, dtype):
+    # alpha_max / 100 with more features than rows: most features active,
+    # working sets that grow 4x and then stop at the violating features,
+    # chunked epochs over several chunks, Gram and residual models
+    rng = np.random.default_rng(7)
+    n, p, T = 40, 300, 6
+    X = rng.normal(size=(n, p))
+    X[:, 1:] += 0.5 * X[:, :-1]  # correlated neighbours
+    Y = X[:, :30] @ rng.normal(size=(30, T)) + rng.normal(size=(n, T)) + 2.0
+    Xc, Yc = X - X.mean(0), Y - Y.mean(0)
+    alpha = 0.01 * np.sqrt(((Xc.T @ Yc) ** 2).sum(1)).max() / n
+    ref = MultiTaskLasso(alpha=alpha, tol=1e-14, max_iter=200000).fit(X, Y)
+    assert np.count_nonzero(ref.coef_.any(axis=0)) > 64  # several chunks
+    Xin = X.astype(dtype)
+    Xin = sp.csr_matrix(Xin) if layout == "csr" else np.asarray(Xin, order=layout)
+    solver_tol, _ = _tols(dtype)
+    model = MultiTaskRegressor(
+        alpha=alpha, penalty="l21", tol=solver_tol, max_iter=100000
+    ).fit(Xin, Y)
+    assert model.kkt_violation_ <= model.kkt_tol_
+    ours = _mtl_objective(X, Y, model.coef_.astype(float), model.intercept_, alpha)
+    theirs = _mtl_objective(X, Y, ref.coef_, ref.intercept_, alpha)
+    rel = 1e-9 if dtype == np.float64 else 1e-5
+    assert abs(ours - theirs) <= rel * theirs
+    if dtype == np.float64:
+        assert_allclose(model.coef_, ref.coef_, atol=1e-5)
+        assert_allclose(model.intercept_, ref.intercept_, atol=1e-5)
+
+
+def _random_residual_model(seed=0, k=100, n=30, T=4):
+    rng = np.random.default_rng(seed)
+    DT = rng.normal(size=(k, n))
+    DT[:, 1:] += 0.5 * DT[:, :-1]
+    scales = rng.uniform(0.5, 2.0, T)
+    V = np.zeros((k, T))
+    V[::3] = rng.normal(size=(len(V[::3]), T))
+    E = rng.normal(size=(n, T)) * 5 - DT.T @ V
+    L = np.einsum("jn,jn->j", DT, DT) * scales.max() + 0.3
+    L[5] = 0.0  # a block without curvature is skipped
+    return DT, scales, V, E, L
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 32, 200])
+def test_chunked_epochs_equal_one_block_at_a_time(chunk):
+    # the compiled epochs update Q and the residuals chunk by chunk; their
+    # iterates are those of the NumPy loop, one block at a time
+    if not have_numba():
+        pytest.skip("numba is not installed: only the NumPy epochs run")
+    from skmtl.solvers._bcd_kernels import chunk_grams, residual_epoch
+
+    rng = np.random.default_rng(3)
+    k, T = 100, 4
+    A = rng.normal(size=(30, k))
+    G, scales = A.T @ A, rng.uniform(0.5, 2.0, T)
+    C = rng.normal(size=(k, T)) * 5
+    V = np.zeros((k, T))
+    V[::4] = rng.normal(size=(25, T))
+    Q = (G @ V) * scales
+    L = np.diag(G) * scales.max() + 0.3
+    V1, V2 = V.copy(), V.copy()
+    Q1 = cd_epoch(G, scales, C, V1, Q.copy(), L, 2.0, 0.3, chunk=chunk)
+    Q2 = cd_epoch(G, scales, C, V2, Q.copy(), L, 2.0, 0.3, compiled=False)
+    assert np.count_nonzero(V1 != V) > 50
+    assert_allclose(V1, V2, rtol=1e-10, atol=1e-10)
+    assert_allclose(Q1, (G @ V1) * scales, rtol=1e-10, atol=1e-9)
+    assert_allclose(Q1, Q2, rtol=1e-10, atol=1e-9)
+
+    DT, scales, V, E, L = _random_residual_model()
+    GB = chunk_grams(DT, chunk)
+    V1, V2 = V.copy(), V.copy()
+    E1, stale1 = residual_epoch(DT, GB, scales, V1, E.copy(), L, 2.0, 0.3)
+    E2, stale2 = residual_epoch(DT, GB, scales, V2, E.copy(), L, 2.0, 0.3, False)
+    assert np.count_nonzero(V1 != V) > 50
+    assert_allclose(V1, V2, rtol=1e-10, atol=1e-10)
+    # the residuals follow the weights: E = Z - D V with Z = E0 + D V0
+    assert_allclose(E1, E + DT.T @ (V - V1), rtol=1e-10, atol=1e-9)
+    assert_allclose(E1, E2, rtol=1e-10, atol=1e-9)
+    assert stale1 == pytest.approx(stale2, rel=1e-10)

@@ -106,6 +106,29 @@ def test_bench_core_issue_rows_quick(tmp_path, monkeypatch):
         assert row["measure"] in report
 
 
+def test_bench_core_only_l21_peers(tmp_path, monkeypatch):
+    bench = _load("bench_core")
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    tiny = dict(bench.QUICK, l21=bench.QUICK["l21"][:1], l21_ratios=[0.1, 0.01])
+    monkeypatch.setattr(bench, "QUICK", tiny)
+    with pytest.raises(ValueError, match="no step"):
+        bench.main(quick=True, peers=("sklearn",), only={"L21 peers", "nope"})
+    out = bench.main(
+        quick=True, out_dir=tmp_path, peers=("sklearn",), only={"L21 peers"}
+    )
+    # the L2,1 rows at both ratios, no logistic rows, no other issue step
+    problems = {r["problem"] for r in out["peers"]}
+    n, p, T = tiny["l21"][0]
+    assert problems == {
+        f"l21 n={n} p={p} T={T}",
+        f"l21 n={n} p={p} T={T} alpha=0.01 max",
+    }
+    measures = [r["measure"] for r in out["summary"]]
+    assert len(measures) == 2 and all(m.startswith("L2,1 shared X") for m in measures)
+    assert all(r["now"].endswith("x") for r in out["summary"])
+    assert "L2,1 shared X" in (tmp_path / "core.md").read_text()
+
+
 def test_core_limits_pass_counter():
     bench = _load("bench_core")
     limits = bench.limits

@@ -18,6 +18,16 @@ compiled: measured on ``benchmarks/bench_l21.py`` (see
 ``benchmarks/results/l21.md``) it makes an epoch 20-50x faster on working
 sets of a few hundred features. Without numba the pure-NumPy loop runs
 (same iterates up to rounding).
+
+The compiled shared-design epochs visit the blocks in chunks of
+:data:`CHUNK`: inside a chunk, the products of the chunk's own blocks follow
+each step through the chunk's part of the Gram (``CHUNK x CHUNK``), and the
+rest of ``Q`` (or the residuals) takes the chunk's steps in one BLAS-3
+product at its end. The iterates are those of the one-block-at-a-time loop
+(cyclic block coordinate descent, up to rounding); the rank-one updates of
+``Q`` or of the residuals, which stream the whole array through memory once
+per block, become matrix products: measured 2.2x (Gram, k=2000, T=50) and
+2.9x (residuals, n=500, k=4774, T=20) faster epochs.
 """
 
 import math
@@ -26,7 +36,12 @@ from functools import lru_cache
 import numpy as np
 from scipy.linalg.blas import dger
 
-__all__ = ["cd_epoch", "residual_epoch", "have_numba"]
+__all__ = ["CHUNK", "cd_epoch", "chunk_grams", "residual_epoch", "have_numba"]
+
+#: blocks per chunk of the compiled epochs (see the module docstring);
+#: measured on n=500, k=4774, T=20 (residuals) and n=k=2000, T=50 (Gram):
+#: 16-64 are within 10% of each other, 128 and more lose the gain
+CHUNK = 32
 
 
 def _epoch_python(G, scales, C, V, Q, L, lam, r):
@@ -48,36 +63,48 @@ def _epoch_python(G, scales, C, V, Q, L, lam, r):
     return Q
 
 
-def _epoch_shared_source(G, scales, C, V, Q, L, lam, r):  # pragma: no cover
+def _epoch_shared_source(G, scales, C, V, Q, L, lam, r, B):  # pragma: no cover
     k, T = V.shape
     z = np.empty(T)
     d = np.empty(T)
-    for j in range(k):
-        if L[j] <= 0.0:
-            continue
-        s = 1.0 / L[j]
-        norm2 = 0.0
-        for t in range(T):
-            z[t] = V[j, t] - s * (Q[j, t] - C[j, t] + r * V[j, t])
-            norm2 += z[t] * z[t]
-        norm = math.sqrt(norm2)
-        thresh = s * lam
-        factor = 0.0 if norm <= thresh else 1.0 - thresh / norm
-        moved = False
-        for t in range(T):
-            d[t] = factor * z[t] - V[j, t]
-            if d[t] != 0.0:
-                moved = True
-        if not moved:
-            continue
-        for t in range(T):
-            V[j, t] += d[t]
-            d[t] *= scales[t]
-        for l in range(k):
-            g = G[j, l]
-            if g != 0.0:
-                for t in range(T):
-                    Q[l, t] += g * d[t]
+    for c0 in range(0, k, B):
+        # a chunk of B blocks: their Q rows follow the in-chunk steps in P,
+        # the other rows get the chunk's steps at once (one BLAS-3 product)
+        c1 = min(c0 + B, k)
+        P = Q[c0:c1].copy()
+        delta = np.zeros((c1 - c0, T))
+        moved_any = False
+        for jj in range(c1 - c0):
+            j = c0 + jj
+            if L[j] <= 0.0:
+                continue
+            s = 1.0 / L[j]
+            norm2 = 0.0
+            for t in range(T):
+                z[t] = V[j, t] - s * (P[jj, t] - C[j, t] + r * V[j, t])
+                norm2 += z[t] * z[t]
+            norm = math.sqrt(norm2)
+            thresh = s * lam
+            factor = 0.0 if norm <= thresh else 1.0 - thresh / norm
+            moved = False
+            for t in range(T):
+                d[t] = factor * z[t] - V[j, t]
+                if d[t] != 0.0:
+                    moved = True
+            if not moved:
+                continue
+            moved_any = True
+            for t in range(T):
+                V[j, t] += d[t]
+                d[t] *= scales[t]
+                delta[jj, t] = d[t]
+            for ll in range(jj + 1, c1 - c0):
+                g = G[j, c0 + ll]
+                if g != 0.0:
+                    for t in range(T):
+                        P[ll, t] += g * d[t]
+        if moved_any:
+            Q += np.dot(G[c0:c1].T, delta)  # G is symmetric
     return Q
 
 
@@ -133,64 +160,86 @@ def _residual_python(DT, scales, V, E, L, lam, r):
     return E, stale
 
 
-def _residual_source(DT, scales, V, E, L, lam, r):  # pragma: no cover
+def _residual_source(DT, GB, scales, V, E, L, lam, r, B):  # pragma: no cover
     k, T = V.shape
-    n = DT.shape[1]
     g = np.empty(T)
     d = np.empty(T)
     stale = 0.0
-    for j in range(k):
-        if L[j] <= 0.0:
-            continue
-        for t in range(T):
-            g[t] = 0.0
-        for i in range(n):
-            x = DT[j, i]
-            if x != 0.0:
-                for t in range(T):
-                    g[t] += x * E[i, t]
-        norm_v2 = 0.0
-        for t in range(T):
-            g[t] = -scales[t] * g[t] + r * V[j, t]
-            norm_v2 += V[j, t] * V[j, t]
-        # the block's violation before its step (stale by the end of the
-        # epoch: only a hint of when to compute the exact one)
-        viol2 = 0.0
-        if norm_v2 > 0.0:
-            norm_v = math.sqrt(norm_v2)
+    for c0 in range(0, k, B):
+        # a chunk of B blocks: their gradients D_c E by one BLAS-3 product,
+        # kept exact through the in-chunk steps by the chunk's Gram GB, and
+        # the residuals updated once at the end of the chunk
+        c1 = min(c0 + B, k)
+        Dc = DT[c0:c1]
+        P = np.dot(Dc, E)
+        delta = np.zeros((c1 - c0, T))
+        moved_any = False
+        for jj in range(c1 - c0):
+            j = c0 + jj
+            if L[j] <= 0.0:
+                continue
+            norm_v2 = 0.0
             for t in range(T):
-                e = g[t] + lam * V[j, t] / norm_v
-                viol2 += e * e
-            viol = math.sqrt(viol2)
-        else:
-            for t in range(T):
-                viol2 += g[t] * g[t]
-            viol = math.sqrt(viol2) - lam
-        if viol > stale:
-            stale = viol
-        s = 1.0 / L[j]
-        norm2 = 0.0
-        for t in range(T):
-            d[t] = V[j, t] - s * g[t]
-            norm2 += d[t] * d[t]
-        norm = math.sqrt(norm2)
-        thresh = s * lam
-        factor = 0.0 if norm <= thresh else 1.0 - thresh / norm
-        moved = False
-        for t in range(T):
-            d[t] = factor * d[t] - V[j, t]
-            if d[t] != 0.0:
-                moved = True
-        if not moved:
-            continue
-        for t in range(T):
-            V[j, t] += d[t]
-        for i in range(n):
-            x = DT[j, i]
-            if x != 0.0:
+                g[t] = -scales[t] * P[jj, t] + r * V[j, t]
+                norm_v2 += V[j, t] * V[j, t]
+            # the block's violation before its step (stale by the end of the
+            # epoch: only a hint of when to compute the exact one)
+            viol2 = 0.0
+            if norm_v2 > 0.0:
+                norm_v = math.sqrt(norm_v2)
                 for t in range(T):
-                    E[i, t] -= x * d[t]
+                    e = g[t] + lam * V[j, t] / norm_v
+                    viol2 += e * e
+                viol = math.sqrt(viol2)
+            else:
+                for t in range(T):
+                    viol2 += g[t] * g[t]
+                viol = math.sqrt(viol2) - lam
+            if viol > stale:
+                stale = viol
+            s = 1.0 / L[j]
+            norm2 = 0.0
+            for t in range(T):
+                d[t] = V[j, t] - s * g[t]
+                norm2 += d[t] * d[t]
+            norm = math.sqrt(norm2)
+            thresh = s * lam
+            factor = 0.0 if norm <= thresh else 1.0 - thresh / norm
+            moved = False
+            for t in range(T):
+                d[t] = factor * d[t] - V[j, t]
+                if d[t] != 0.0:
+                    moved = True
+            if not moved:
+                continue
+            moved_any = True
+            for t in range(T):
+                V[j, t] += d[t]
+                delta[jj, t] = d[t]
+            for ll in range(jj + 1, c1 - c0):
+                x = GB[j, ll]
+                if x != 0.0:
+                    for t in range(T):
+                        P[ll, t] -= x * d[t]
+        if moved_any:
+            E -= np.dot(Dc.T, delta)
     return E, stale
+
+
+def chunk_grams(DT, chunk=None):
+    """``GB[j, l] = DT[j] . DT[c + l]`` for the blocks ``c + l`` of ``j``'s chunk.
+
+    The diagonal blocks of ``DT DT^T`` (chunks of ``chunk`` rows), shape
+    (k, chunk): what :func:`residual_epoch` needs to keep the gradients of a
+    chunk exact through its steps. Costs ``k * chunk * n``.
+    """
+    chunk = CHUNK if chunk is None else chunk
+    k = DT.shape[0]
+    GB = np.zeros((k, chunk))
+    for c0 in range(0, k, chunk):
+        c1 = min(c0 + chunk, k)
+        GB[c0:c1, : c1 - c0] = DT[c0:c1] @ DT[c0:c1].T
+    return GB
 
 
 @lru_cache(maxsize=1)
@@ -213,11 +262,12 @@ def have_numba():
     return _compiled() is not None
 
 
-def cd_epoch(G, scales, C, V, Q, L, lam, r, compiled=True):
+def cd_epoch(G, scales, C, V, Q, L, lam, r, compiled=True, chunk=None):
     """One epoch in place on ``V`` and ``Q``; returns ``Q`` (maybe a new array).
 
     ``scales`` is None with per-task Grams. ``compiled=False`` forces the
-    pure-NumPy loop (tests compare the two).
+    pure-NumPy loop (tests compare the two); ``chunk`` (default
+    :data:`CHUNK`) is the chunk of the compiled shared-Gram epoch.
     """
     kernels = _compiled() if compiled else None
     if kernels is None:
@@ -226,21 +276,23 @@ def cd_epoch(G, scales, C, V, Q, L, lam, r, compiled=True):
     if scales is None:
         return tasks(G, np.ones(V.shape[1]), C, V, Q, L, float(lam), float(r))
     Q = np.ascontiguousarray(Q)
-    return shared(G, scales, C, V, Q, L, float(lam), float(r))
+    chunk = CHUNK if chunk is None else chunk
+    return shared(G, scales, C, V, Q, L, float(lam), float(r), chunk)
 
 
-def residual_epoch(DT, scales, V, E, L, lam, r, compiled=True):
+def residual_epoch(DT, GB, scales, V, E, L, lam, r, compiled=True):
     """One epoch on the residual form of a shared-design model, in place.
 
     The model is ``1/2 sum_t scales[t] ||E_t||^2`` plus the penalty, with
     residuals ``E = Z - D V`` (n, T) and ``DT = D^T`` (k, n): block ``j``'s
     gradient is ``-scales * (D_j^T E) + r V_j``, ``O(n T)`` per block
     instead of ``O(k T)`` on the Gram (cheaper when the working set has more
-    features than rows). Returns ``(E, stale)``: ``stale`` is the largest
-    block violation seen before each block's step, a hint of when to compute
-    the exact one.
+    features than rows). ``GB`` is :func:`chunk_grams` of ``DT`` (its width
+    is the chunk; the NumPy loop does not use it). Returns ``(E, stale)``:
+    ``stale`` is the largest block violation seen before each block's step,
+    a hint of when to compute the exact one.
     """
     kernels = _compiled() if compiled else None
     if kernels is None:
         return _residual_python(DT, scales, V, E, L, lam, r)
-    return kernels[2](DT, scales, V, E, L, float(lam), float(r))
+    return kernels[2](DT, GB, scales, V, E, L, float(lam), float(r), GB.shape[1])

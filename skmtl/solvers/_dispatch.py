@@ -122,7 +122,9 @@ class RowSparseAuto(BaseSolver):
       epochs are available (numba): 0.44-0.62x scikit-learn's
       MultiTaskLasso at equal duality gap on shared designs (FISTA:
       0.58-2.7x), 0.09x FISTA's time on School (139 ragged tasks), on par
-      with FISTA on well-conditioned ragged tasks;
+      with FISTA on well-conditioned ragged tasks; since its chunked epochs
+      and tighter working sets, 0.23-0.57x MultiTaskLasso on the L2,1 rows of
+      ``benchmarks/bench_core.py`` (alpha_max / 10 and / 100);
     - FISTA (on working sets of features) otherwise: for the logistic loss
       the per-task Grams of each Newton step cost more than FISTA's products
       (2.4x slower on 10 dense ragged tasks, 10x on sparse ones), and without
