@@ -268,18 +268,42 @@ class TaskDesign:
         out[self._pad] = G
         return out.reshape(T, n_max, -1)
 
-    def _stack_forward(self, Wd):
-        """Raw scores ``X_t @ W[:, t]`` of the stacked rows, (n_tasks, n_max, k)."""
+    def _centred_stack(self):
+        """The stack with each task's mean row subtracted (cached per ``means``).
+
+        Padding rows stay zero. Centred once, the products need neither the
+        offsets ``m_t . w_t`` nor the gradient's correction: two to four
+        fewer array operations per product, the bulk of a product's time on
+        small tasks. The stack itself when there are no means.
+        """
+        m = self.means
+        if m is None:
+            return self._X3
+        if getattr(self, "_X3c_src", None) is not m:
+            X3c = self._X3 - m[:, None, :].astype(self.dtype)
+            if self._pad is not None:
+                real = np.zeros(self._X3.shape[0] * self._X3.shape[1], dtype=bool)
+                real[self._pad] = True
+                X3c[~real.reshape(self._X3.shape[:2])] = 0.0
+            self._X3c_src, self._X3c = m, X3c
+        return self._X3c
+
+    def _stack_forward(self, Wd, centred=True):
+        """Scores ``X_t @ W[:, t]`` of the stacked rows, (n_tasks, n_max, k).
+
+        Of the centred rows unless ``centred=False`` (raw rows).
+        """
+        X3 = self._centred_stack() if centred else self._X3
         Wt = Wd.reshape(self.n_features, self.n_tasks, -1).transpose(1, 0, 2)
-        return np.asarray(np.matmul(self._X3, Wt), dtype=np.float64)
+        return np.asarray(np.matmul(X3, Wt), dtype=np.float64)
 
     def _stack_adjoint(self, G3, X3=None):
         """``X_t^T G_t`` of stacked ``G3`` (n_tasks, n_max, k), for every task.
 
         Shape (n_features, n_tasks, k). ``X3``: another stacked matrix (the
-        squared X) in place of X.
+        raw or squared X) in place of the centred stack.
         """
-        X3 = self._X3 if X3 is None else X3
+        X3 = self._centred_stack() if X3 is None else X3
         out = np.matmul(_as_dtype(G3, self.dtype).transpose(0, 2, 1), X3)
         # C-contiguous like W (see backward)
         return np.asarray(out.transpose(2, 0, 1), dtype=np.float64, order="C")
@@ -390,6 +414,15 @@ class TaskDesign:
             _count("forward")
         Wd = _as_dtype(W, self.dtype)
         out_shape = W.shape[2:]
+        if self.mode == "stacked":
+            # the stack is centred once (no offsets per product)
+            S3 = self._stack_forward(Wd)
+            if b is not None:  # broadcast over the rows: no gather
+                S3 += b.reshape(self.n_tasks, 1, -1)
+            S = S3.reshape(-1, S3.shape[2])
+            if self._pad is not None:
+                S = S[self._pad]
+            return S.reshape((self.n_rows,) + out_shape)
         if self.means is not None:
             off = self._offsets(W)
             b = -off if b is None else b - off
@@ -400,14 +433,6 @@ class TaskDesign:
             if b is not None:
                 S = S + b
             return np.moveaxis(S, 1, 0).reshape((-1,) + out_shape)
-        if self.mode == "stacked":
-            S3 = self._stack_forward(Wd)
-            if b is not None:  # broadcast over the rows: no gather
-                S3 += b.reshape(self.n_tasks, 1, -1)
-            S = S3.reshape(-1, S3.shape[2])
-            if self._pad is not None:
-                S = S[self._pad]
-            return S.reshape((self.n_rows,) + out_shape)
         if self.mode == "blockdiag":
             Wbd = np.moveaxis(Wd, 1, 0).reshape((-1,) + out_shape)
             scores = np.asarray(self.X @ Wbd, dtype=np.float64)
@@ -438,8 +463,8 @@ class TaskDesign:
         if self.mode == "stacked":
             G3 = self._stack_rows(np.asarray(G, dtype=np.float64))
             gb = G3.sum(axis=1).reshape((T,) + out_shape)
-            gW = self._stack_adjoint(G3).reshape((p, T) + out_shape)
-            return self._center_grad(gW, gb), gb
+            # centred stack: the gradient needs no correction
+            return self._stack_adjoint(G3).reshape((p, T) + out_shape), gb
         gb = _segment_sum(G, self.row_codes, T)
         if self.mode == "blockdiag":
             gbd = np.asarray(self.XT @ _as_dtype(G, self.dtype), dtype=np.float64)

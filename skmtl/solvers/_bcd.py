@@ -82,7 +82,7 @@ class _RowBlocks:
             W[ws] = V
             Wd = W.astype(design.dtype)
             if design.mode == "stacked":
-                S = design._stack_forward(Wd).reshape(-1)
+                S = design._stack_forward(Wd, centred=False).reshape(-1)
                 S = S if design._pad is None else S[design._pad]
             else:
                 S = np.asarray(design.X @ Wd.T.ravel(), dtype=np.float64)
@@ -163,7 +163,8 @@ class _GramSource:
             Xw = _columns(self.rows.blocks[0], ws)
             return np.asarray(Xw.T @ u.reshape(T, b[1]).T)
         if design.mode == "stacked":
-            return design._stack_adjoint(design._stack_rows(u))[ws, :, 0]
+            raw = design._stack_adjoint(design._stack_rows(u), design._X3)
+            return raw[ws, :, 0]
         if design.mode == "blockdiag":
             full = np.asarray(design.XT @ u, dtype=np.float64)
             return full.reshape(T, design.n_features)[:, ws].T
