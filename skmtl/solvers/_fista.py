@@ -123,13 +123,16 @@ class FISTA(BaseSolver):
             # curvature: once the quadratic term is below the rounding slack,
             # any L passes, and shrinking it would take steps at random.
             longer = 0.5 * sq > slack
-            # restart when the momentum direction disagrees with the step taken
-            if _dot(dW, x_W - new_W) + _dot(db, x_b - new_b) > 0:
+            # restart when the momentum direction disagrees with the step
+            # taken (the moves are computed once, for the test and the
+            # extrapolation: the test is that of x - new, negated exactly)
+            mW, mb = new_W - x_W, new_b - x_b
+            if _dot(dW, mW) + _dot(db, mb) < 0:
                 t = 1.0
             t_new = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * t * t * L / L_prev))
             beta = (t - 1.0) / t_new
-            y_W = new_W + beta * (new_W - x_W)
-            y_b = new_b + beta * (new_b - x_b)
+            y_W = new_W + beta * mW
+            y_b = new_b + beta * mb
             y_S = new_S + beta * (new_S - x_S)
             x_W, x_b, x_S, t = new_W, new_b, new_S, t_new
             if n_iter % self.check_every == 0 or n_iter == self.max_iter:
