@@ -308,6 +308,10 @@ class TaskDesign:
         # C-contiguous like W (see backward)
         return np.asarray(out.transpose(2, 0, 1), dtype=np.float64, order="C")
 
+    def task_sums(self, a):
+        """Per task, the sum of the per-row values ``a`` (n_rows[, k]), task-grouped."""
+        return _segment_sum(a, self.row_codes, self.n_tasks)
+
     def product_work(self, n_outputs=1):
         """Multiply-adds of the largest BLAS product of :meth:`forward`.
 
