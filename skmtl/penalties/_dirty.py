@@ -125,9 +125,11 @@ class _GroupL2(_Norm):
 
     def prox(self, A, thresh):
         R = _rows(A, self.by)
-        norms = np.sqrt(np.sum(R * R, axis=1))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            scale = np.where(norms > thresh, 1.0 - thresh / norms, 0.0)
+        norms = np.sqrt(np.einsum("ij,ij->i", R, R))
+        # (||R_g|| - thresh)_+ / ||R_g||, without a division by a zero norm
+        # (no np.errstate block: a quarter of the prox's time on 50 x 10)
+        scale = np.maximum(norms - thresh, 0.0)
+        scale /= np.where(norms > 0, norms, 1.0)
         return _unrows(R * scale[:, None], A.shape, self.by)
 
     def distance(self, A, G, lam):
