@@ -341,14 +341,21 @@ class Reference:
         return np.swapaxes(gW, 0, 1), gb
 
 
-def smooth_problem(kind, container, dtype, intercept, *, n_tasks=3, shared=False):
-    """A SmoothLoss on ragged tasks, its reference and a random point (W, b)."""
+def smooth_problem(
+    kind, container, dtype, intercept, *, n_tasks=3, shared=False, large_task=False
+):
+    """A SmoothLoss on ragged tasks, its reference and a random point (W, b).
+
+    ``large_task``: the last task has 30 rows (dense X with many tasks is
+    then too ragged to stack, and stored block-diagonal)."""
     rng = np.random.default_rng(1)
     if shared:  # every task sees all rows of X; rows are stacked task by task
         n = 7
         xi, ti = np.tile(np.arange(n), n_tasks), np.repeat(np.arange(n_tasks), n)
     else:
         sizes = [(1, 6, 4, 2, 5, 3)[t % 6] for t in range(n_tasks)]
+        if large_task:
+            sizes[-1] = 30
         ti = np.repeat(np.arange(n_tasks), sizes)
         rng.shuffle(ti)
         assert np.any(np.diff(ti) < 0)  # rows of a task are not contiguous
@@ -452,7 +459,12 @@ def test_smooth_loss_gradient_hessian_product(kind, container, dtype, intercept)
 @pytest.mark.parametrize("kind", ["quadratic", "multinomial_masked"])
 @pytest.mark.parametrize(
     "layout, mode",
-    [("3 tasks", "blocks"), ("6 tasks", "blockdiag"), ("shared", "shared")],
+    [
+        ("3 tasks", "blocks"),
+        ("6 tasks", "stacked"),
+        ("6 tasks, one large", "blockdiag"),
+        ("shared", "shared"),
+    ],
 )
 def test_smooth_loss_storage_modes(kind, layout, mode):
     # dense X in each of the design's storage modes, with a centred intercept
@@ -461,8 +473,9 @@ def test_smooth_loss_storage_modes(kind, layout, mode):
         "dense",
         np.float64,
         "centred",
-        n_tasks=6 if layout == "6 tasks" else 3,
+        n_tasks=6 if layout.startswith("6 tasks") else 3,
         shared=layout == "shared",
+        large_task=layout.endswith("one large"),
     )
     assert loss.design.mode == mode
     f, gW, gb, hessp = loss.gradient_hessian_product(W, b)
@@ -477,3 +490,49 @@ def test_smooth_loss_storage_modes(kind, layout, mode):
     minus = ref.gradient(W - eps * VW, b - eps * vb)
     assert_rel(HW, (plus[0] - minus[0]) / (2 * eps), 1e-7, "HW vs FD")
     assert_rel(Hb, (plus[1] - minus[1]) / (2 * eps), 1e-7, "Hb vs FD")
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n_outputs", [None, 3])
+@pytest.mark.parametrize(
+    "sizes", [(9, 9, 9, 9, 9), (2, 9, 0, 7, 5, 9)], ids=["equal", "ragged"]
+)
+def test_stacked_design_equals_per_task_products(sizes, n_outputs, dtype):
+    # many small dense tasks are stacked (T, n_max, p), zero-padded when
+    # ragged (an empty task too): products against per-task loops here
+    rng = np.random.default_rng(3)
+    T, p = len(sizes), 4
+    codes = rng.permutation(np.repeat(np.arange(T), sizes))
+    X = (rng.normal(size=(len(codes), p)) + 1.0).astype(dtype)
+    w = rng.uniform(0.5, 2.0, size=len(codes))
+    design = TaskDesign(X, codes, T)
+    assert design.mode == "stacked"
+    order = np.argsort(codes, kind="stable")
+    design.center(w[order])
+    out = () if n_outputs is None else (n_outputs,)
+    W = rng.normal(size=(p, T) + out)
+    b = rng.normal(size=(T,) + out)
+    G = rng.normal(size=(len(codes),) + out)  # per row, task-grouped order
+    h = rng.uniform(size=len(codes))
+    Xs, cs, ws = X[order].astype(np.float64), codes[order], w[order]
+    S_ref, gW_ref = np.empty_like(G), np.zeros_like(W)
+    gb_ref, dW_ref, db_ref = np.zeros_like(b), np.zeros((p, T)), np.zeros(T)
+    for t in range(T):
+        rows = cs == t
+        m = ws[rows] @ Xs[rows] / ws[rows].sum() if rows.any() else np.zeros(p)
+        Xc = Xs[rows] - m
+        S_ref[rows] = np.tensordot(Xc, W[:, t], axes=1) + b[t]
+        gW_ref[:, t] = np.tensordot(Xc.T, G[rows], axes=1)
+        gb_ref[t] = G[rows].sum(axis=0)
+        dW_ref[:, t] = h[rows] @ Xc**2
+        db_ref[t] = h[rows].sum()
+    rtol = 1e-12 if dtype == np.float64 else 1e-5
+    atol = 1e-10 if dtype == np.float64 else 1e-4
+    assert_allclose(design.forward(W, b), S_ref, rtol=rtol, atol=atol)
+    gW, gb = design.backward(G)
+    assert gW.flags.c_contiguous
+    assert_allclose(gW, gW_ref, rtol=rtol, atol=atol)
+    assert_allclose(gb, gb_ref, rtol=rtol, atol=atol)
+    dW, db = design.hessian_diagonal(h)
+    assert_allclose(dW, dW_ref, rtol=rtol, atol=atol)
+    assert_allclose(db, db_ref, rtol=rtol, atol=atol)

@@ -37,6 +37,12 @@ def make_loss(mode, container, dtype, *, fit_intercept=True, seed=0, n_classes=K
     else:
         T = 3 if mode == "blocks" else 6
         sizes = rng.integers(6, 14, size=T)
+        if mode == "stacked":
+            # ragged, padded to the largest task (less than twice the rows)
+            sizes = rng.integers(10, 14, size=T)
+        elif mode == "blockdiag":
+            # one task far larger: stacking would pad too much
+            sizes[0] = 5 * sizes.max()
         codes = rng.permutation(np.repeat(np.arange(T), sizes))
         X = rng.normal(size=(len(codes), p)) + 0.5
         n_rows = len(codes)
@@ -53,7 +59,7 @@ def make_loss(mode, container, dtype, *, fit_intercept=True, seed=0, n_classes=K
     return SmoothLoss(design, datafit, fit_intercept)
 
 
-MODES = ["shared", "blocks", "blockdiag"]
+MODES = ["shared", "blocks", "blockdiag", "stacked"]
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -61,7 +67,7 @@ MODES = ["shared", "blocks", "blockdiag"]
 def test_multinomial_hessian_diagonal_matches_explicit_hessian(
     mode, container, dtype, fit_intercept
 ):
-    if mode == "blocks" and container == "csr":
+    if mode in ("blocks", "stacked") and container == "csr":
         pytest.skip("sparse X is always stored block-diagonal")
     loss = make_loss(mode, container, dtype, fit_intercept=fit_intercept)
     assert loss.output_hessian_diag and not loss.diagonal_hessian
@@ -143,7 +149,7 @@ def test_preconditioner_with_classes_inverts_diagonal_plus_coupling(penalty):
 def test_preconditioned_multinomial_newton_reaches_the_same_solution(
     mode, container, dtype, name
 ):
-    if mode == "blocks" and container == "csr":
+    if mode in ("blocks", "stacked") and container == "csr":
         pytest.skip("sparse X is always stored block-diagonal")
     loss = make_loss(mode, container, dtype)
     p, T = loss.design.n_features, loss.design.n_tasks

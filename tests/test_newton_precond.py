@@ -37,6 +37,12 @@ def make_loss(mode, container, dtype, *, logistic, fit_intercept, seed=0):
     else:
         T = 3 if mode == "blocks" else 7
         sizes = rng.integers(4, 12, size=T)
+        if mode == "stacked":
+            # ragged, padded to the largest task (less than twice the rows)
+            sizes = rng.integers(8, 12, size=T)
+        elif mode == "blockdiag":
+            # one task far larger: stacking would pad too much
+            sizes[0] = 5 * sizes.max()
         codes = rng.permutation(np.repeat(np.arange(T), sizes))
         X = rng.normal(size=(len(codes), p)) + 0.5
         n_rows = len(codes)
@@ -56,7 +62,7 @@ def make_loss(mode, container, dtype, *, logistic, fit_intercept, seed=0):
     return SmoothLoss(design, datafit, fit_intercept)
 
 
-MODES = ["shared", "blocks", "blockdiag"]
+MODES = ["shared", "blocks", "blockdiag", "stacked"]
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -65,7 +71,7 @@ MODES = ["shared", "blocks", "blockdiag"]
 def test_hessian_diagonal_matches_explicit_hessian(
     mode, container, dtype, fit_intercept, logistic
 ):
-    if mode == "blocks" and container == "csr":
+    if mode in ("blocks", "stacked") and container == "csr":
         pytest.skip("sparse X is always stored block-diagonal")
     loss = make_loss(mode, container, dtype, logistic=logistic, fit_intercept=True)
     loss.fit_intercept = fit_intercept
@@ -266,7 +272,7 @@ def _fit_both(loss, bound, tol):
 def test_preconditioned_newton_reaches_the_same_solution(
     mode, container, dtype, logistic, name
 ):
-    if mode == "blocks" and container == "csr":
+    if mode in ("blocks", "stacked") and container == "csr":
         pytest.skip("sparse X is always stored block-diagonal")
     loss = make_loss(mode, container, dtype, logistic=logistic, fit_intercept=True)
     T = loss.design.n_tasks

@@ -202,6 +202,11 @@ class _MultiTaskLinearBase(TaskEstimatorMixin, BaseEstimator):
             if id(spec) not in resolved:
                 resolved[id(spec)] = self._resolve_fit_penalty(spec, task_labels)
         solved_path = [(resolved[id(spec)], alpha) for spec, alpha in path]
+        # a resolved penalty (a clone) of a single point is handed to its state;
+        # one shared by several points is cloned once more for each
+        n_points = {}
+        for spec, _ in solved_path:
+            n_points[id(spec)] = n_points.get(id(spec), 0) + 1
         # a penalty on a sum of parts restarts from the fitted parts (a warm
         # start, coef_init=coef_), not from W put in its first part; the
         # solver uses them only when they sum to the start
@@ -239,18 +244,22 @@ class _MultiTaskLinearBase(TaskEstimatorMixin, BaseEstimator):
                     kkt_tol=tol_abs,
                     objective=result.objective,
                     components=result.components,
+                    owns_penalty=n_points[id(penalty)] == 1,
                 )
             )
         return states
 
     def _make_state(
         self, attributes, penalty, bound, W, b, dtype, *, n_iter, kkt_violation,
-        kkt_tol, objective, components=None,
+        kkt_tol, objective, components=None, owns_penalty=False,
     ):  # fmt: skip
         """The fitted attributes of the solution ``(W, b)`` (a dict).
 
         ``components``: the stacked parts of a penalty on a sum of parts
         (``W`` is their sum); its ``fitted_attributes`` take them.
+        ``owns_penalty``: ``penalty`` is a clone made for this state alone,
+        kept as ``penalty_`` without another clone (``get_params`` inspects
+        the signature: ~30 us a clone).
         """
         state = dict(attributes)
         state.update(
@@ -264,7 +273,7 @@ class _MultiTaskLinearBase(TaskEstimatorMixin, BaseEstimator):
             kkt_tol_=kkt_tol,
             objective_=objective,
             # each model owns its penalty: never the parameter, never shared
-            penalty_=clone(penalty, safe=False),
+            penalty_=penalty if owns_penalty else clone(penalty, safe=False),
             n_features_in_=self.n_features_in_,
             # the stacked parts (float64) of a penalty on a sum of parts: the
             # start of a warm-started refit

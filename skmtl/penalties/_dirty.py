@@ -32,45 +32,30 @@ from .base import BasePenalty, BoundPenalty
 # projections and the norms' maths, on row groups (m, n)
 
 
-def _simplex_project(Z, radius, mask=None):
-    """Row-wise Euclidean projection onto ``{a >= 0, sum a = radius}``.
+def _simplex_threshold(Z, radius):
+    """Per row of ``Z`` (m, n), the ``tau`` with ``sum_i max(Z_i - tau, 0) = radius``.
 
-    Sort-based (Held, Wolfe & Crowder 1974; Duchi et al. 2008), vectorised
-    over the rows of ``Z`` (m, n). With ``mask``, each row is projected on the
-    simplex of its masked entries (the others are returned as 0).
+    The projection of a row on the simplex ``{a >= 0, sum a = radius}`` is
+    ``max(Z - tau, 0)``. Sort-based (Held, Wolfe & Crowder 1974; Duchi et al.
+    2008), vectorised over the rows; ``radius > 0``.
     """
-    Z = np.asarray(Z, dtype=np.float64)
-    if mask is None:
-        # every entry counts (the prox's case, each iteration): fewer passes
-        U = -np.sort(-Z, axis=1)
-        css = np.cumsum(U, axis=1) - radius
-        j = np.arange(1, Z.shape[1] + 1)
-        rho = Z.shape[1] - np.argmax((U * j > css)[:, ::-1], axis=1)
-        theta = css[np.arange(Z.shape[0]), rho - 1] / rho
-        return np.maximum(Z - theta[:, None], 0.0)
-    U = -np.sort(-np.where(mask, Z, -np.inf), axis=1)  # descending, masked last
-    count = mask.sum(axis=1)
-    finite = np.isfinite(U)
-    css = np.cumsum(np.where(finite, U, 0.0), axis=1)
+    U = np.sort(Z, axis=1)[:, ::-1]
+    css = np.cumsum(U, axis=1)
+    css -= radius
     j = np.arange(1, Z.shape[1] + 1)
-    with np.errstate(invalid="ignore"):
-        ok = finite & (U - (css - radius) / j > 0) & (j <= count[:, None])
-    # the largest such j (j = 1 always qualifies on a non-empty row)
-    rho = Z.shape[1] - np.argmax(ok[:, ::-1], axis=1)
-    rows = np.arange(Z.shape[0])
-    theta = (css[rows, rho - 1] - radius) / rho
-    out = np.maximum(Z - theta[:, None], 0.0)
-    return np.where(mask, out, 0.0)
+    # the largest j with U_j > css_j / j (a prefix; j = 1 always qualifies)
+    rho = Z.shape[1] - np.argmax((U * j > css)[:, ::-1], axis=1)
+    return css[np.arange(Z.shape[0]), rho - 1] / rho
 
 
-def _l1_ball_project(Z, radius):
-    """Row-wise Euclidean projection onto the L1 ball of ``radius``."""
-    absz = np.abs(Z)
-    inside = absz.sum(axis=1) <= radius
-    out = Z.copy()
-    if not np.all(inside):
-        out[~inside] = np.sign(Z[~inside]) * _simplex_project(absz[~inside], radius)
-    return out
+def _l1_ball_threshold(absZ, radius):
+    """Per row of ``absZ >= 0`` (m, n), the threshold of the L1-ball projection.
+
+    ``theta >= 0`` with ``sum_i max(absZ_i - theta, 0) = radius`` (Duchi et
+    al. 2008), 0 for a row whose sum is at most ``radius`` (the simplex
+    threshold is then negative, clipped).
+    """
+    return np.maximum(_simplex_threshold(absZ, radius), 0.0)
 
 
 def _rows(A, by):
@@ -126,9 +111,11 @@ class _GroupL2(_Norm):
 
     def prox(self, A, thresh):
         R = _rows(A, self.by)
-        norms = np.sqrt(np.sum(R * R, axis=1))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            scale = np.where(norms > thresh, 1.0 - thresh / norms, 0.0)
+        norms = np.sqrt(np.einsum("ij,ij->i", R, R))
+        # (||R_g|| - thresh)_+ / ||R_g||, without a division by a zero norm
+        # (no np.errstate block: a quarter of the prox's time on 50 x 10)
+        scale = np.maximum(norms - thresh, 0.0)
+        scale /= np.where(norms > 0, norms, 1.0)
         return _unrows(R * scale[:, None], A.shape, self.by)
 
     def distance(self, A, G, lam):
@@ -155,7 +142,11 @@ class _BlockLinf(_Norm):
         if thresh <= 0:
             return A.copy()
         R = _rows(A, "feature")
-        return (R - _l1_ball_project(R, thresh)).reshape(A.shape)
+        # the residual R - proj(R) is R clipped to [-theta, theta] row-wise
+        # (theta the projection's threshold, 0 inside the ball): no masks, no
+        # sign products (21 us against 28-40 us on a 50 x 10 block)
+        theta = _l1_ball_threshold(np.abs(R), thresh)[:, None]
+        return np.minimum(np.maximum(R, -theta), theta).reshape(A.shape)
 
     def distance(self, A, G, lam):
         """Largest Euclidean distance of a row of ``G`` to ``lam d||A_j||_inf``.
@@ -166,22 +157,25 @@ class _BlockLinf(_Norm):
         to 0 and of ``sign(A_ji) G_ji`` on the maximum to the simplex.
         """
         R, H = _rows(A, "feature"), _rows(G, "feature")
-        top = np.abs(R).max(axis=1, initial=0.0)
-        dist = np.zeros(R.shape[0])
+        absR = np.abs(R)
+        top = absR.max(axis=1, initial=0.0)
         zero = top == 0
-        if np.any(zero):
-            resid = H[zero] - _l1_ball_project(H[zero], lam)
-            dist[zero] = np.sqrt(np.sum(resid * resid, axis=1))
-        nz = ~zero
-        if np.any(nz):
-            Rn, Hn = R[nz], H[nz]
-            # the prox clips the maximum entries to one value: exact ties, up
-            # to the rounding of the sign flips
-            at_max = np.abs(Rn) >= top[nz, None] * (1.0 - 1e-12)
-            s = np.sign(Rn)
-            proj = _simplex_project(s * Hn, lam, mask=at_max)
-            resid = np.where(at_max, s * Hn - proj, Hn)
-            dist[nz] = np.sqrt(np.sum(resid * resid, axis=1))
+        # the prox clips the maximum entries to one value: exact ties, up to
+        # the rounding of the sign flips (every entry of a zero row)
+        at_max = absR >= top[:, None] * (1.0 - 1e-12)
+        # One threshold per row for both cases: the L1 ball of a zero row
+        # (on |G|, clipped at 0) and the simplex of the others (on sign(A) G
+        # at the maximum). Entries off the maximum are filled below every
+        # row's threshold (tau >= min v - lam), so they never enter it: no
+        # masks, no split of the rows (half the time of a masked projection
+        # per group of rows on 50 x 10).
+        v = np.where(zero[:, None], np.abs(H), np.sign(R) * H)
+        fill = v.min(initial=0.0) - lam - 1.0
+        tau = _simplex_threshold(np.where(at_max, v, fill), lam)
+        tau = np.where(zero, np.maximum(tau, 0.0), tau)
+        # on the maximum v - max(v - tau, 0) = min(v, tau); elsewhere G itself
+        resid = np.where(at_max, np.minimum(v, tau[:, None]), H)
+        dist = np.sqrt(np.einsum("ij,ij->i", resid, resid))
         return float(dist.max(initial=0.0))
 
 
@@ -260,12 +254,10 @@ class _BoundTwoParts(BoundPenalty):
         return 0.0
 
     def prox(self, V, step):
-        return np.stack(
-            [
-                norm.prox(V[c], step * lam) if lam > 0 else V[c].copy()
-                for c, (norm, lam) in enumerate(zip(self.norms, self.lam))
-            ]
-        )
+        out = np.empty(V.shape)
+        for c, (norm, lam) in enumerate(zip(self.norms, self.lam)):
+            out[c] = norm.prox(V[c], step * lam) if lam > 0 else V[c]
+        return out
 
     def kkt_violation(self, V, grad):
         G = -np.asarray(grad, dtype=np.float64)

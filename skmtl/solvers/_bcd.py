@@ -122,13 +122,18 @@ class _RowBlocks:
         if design.mode == "shared":
             S = np.asarray(self.columns(0, ws) @ V) + b
             return S.T.ravel()
-        if design.mode == "blockdiag":
-            # one sparse product for every task (many small tasks: a loop
-            # over them costs more than the arithmetic)
+        if design.mode in ("blockdiag", "stacked"):
+            # one product for every task (many small tasks: a loop over them
+            # costs more than the arithmetic)
             W = np.zeros((design.n_features, design.n_tasks))
             W[ws] = V
-            S = np.asarray(design.X @ W.T.ravel().astype(design.dtype))
-            return S.astype(np.float64) + b[design.row_codes]
+            Wd = W.astype(design.dtype)
+            if design.mode == "stacked":
+                S = design._stack_forward(Wd, centred=False).reshape(-1)
+                S = S if design._pad is None else S[design._pad]
+            else:
+                S = np.asarray(design.X @ Wd.T.ravel(), dtype=np.float64)
+            return S + b[design.row_codes]
         out = np.empty(design.n_rows)
         bounds = design.bounds
         for t, block in enumerate(self.blocks):
@@ -213,6 +218,9 @@ class _GramSource:
         if design.mode == "shared":
             Xw = self.rows.columns(0, ws)
             return np.asarray(Xw.T @ u.reshape(T, b[1]).T)
+        if design.mode == "stacked":
+            raw = design._stack_adjoint(design._stack_rows(u), design._X3)
+            return raw[ws, :, 0]
         if design.mode == "blockdiag":
             full = np.asarray(design.XT @ u, dtype=np.float64)
             return full.reshape(T, design.n_features)[:, ws].T

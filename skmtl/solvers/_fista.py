@@ -123,13 +123,16 @@ class FISTA(BaseSolver):
             # curvature: once the quadratic term is below the rounding slack,
             # any L passes, and shrinking it would take steps at random.
             longer = 0.5 * sq > slack
-            # restart when the momentum direction disagrees with the step taken
-            if _dot(dW, x_W - new_W) + _dot(db, x_b - new_b) > 0:
+            # restart when the momentum direction disagrees with the step
+            # taken (the moves are computed once, for the test and the
+            # extrapolation: the test is that of x - new, negated exactly)
+            mW, mb = new_W - x_W, new_b - x_b
+            if _dot(dW, mW) + _dot(db, mb) < 0:
                 t = 1.0
             t_new = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * t * t * L / L_prev))
             beta = (t - 1.0) / t_new
-            y_W = new_W + beta * (new_W - x_W)
-            y_b = new_b + beta * (new_b - x_b)
+            y_W = new_W + beta * mW
+            y_b = new_b + beta * mb
             y_S = new_S + beta * (new_S - x_S)
             x_W, x_b, x_S, t = new_W, new_b, new_S, t_new
             if n_iter % self.check_every == 0 or n_iter == self.max_iter:
@@ -154,8 +157,7 @@ def _dot(a, b):
 
 def _intercept_curvature(loss):
     """Bound on the intercepts' curvature: the largest task's total row curvature."""
-    design = loss.design
-    ones = np.ones(design.n_tasks)
-    S = design.forward(np.zeros((design.n_features, design.n_tasks)), ones)
-    _, gb = design.backward(loss.datafit.curvature() * S)
-    return 1.05 * float(np.max(gb, initial=0.0))
+    # the intercepts' block of the curvature bound is diagonal: the sum of
+    # each task's row curvatures (no product with X)
+    sums = loss.design.task_sums(np.asarray(loss.datafit.curvature(), dtype=float))
+    return 1.05 * float(np.max(sums, initial=0.0))
