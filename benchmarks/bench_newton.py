@@ -39,7 +39,8 @@ from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
 from skmtl import MultiTaskClassifier
-from skmtl._design import SmoothLoss, TaskDesign, count_data_passes
+from skmtl._design import TaskDesign, count_data_passes
+from skmtl._loss import SmoothLoss
 from skmtl.datafits._losses import Logistic
 from skmtl.penalties import GraphLaplacian, MeanRegularized
 from skmtl.solvers import LBFGS, NewtonCG, absolute_tolerance

@@ -64,7 +64,8 @@ def test_registered():
 
 def test_auto_picks_bcd_for_the_squared_loss_only():
     # the measured rule of RowSparseAuto (benchmarks/results/l21.md)
-    from skmtl._design import SmoothLoss, TaskDesign
+    from skmtl._design import TaskDesign
+    from skmtl._loss import SmoothLoss
     from skmtl.datafits import Logistic, Quadratic
     from skmtl.solvers import FISTA, RowSparseAuto, make_solver
 
@@ -324,7 +325,8 @@ def test_epoch_keeps_products_and_decreases_the_model(per_task):
 
 def test_numpy_epochs_give_the_same_fit():
     X, Y = _shared_problem(n=50, p=100, T=3, seed=4)
-    from skmtl._design import SmoothLoss, TaskDesign
+    from skmtl._design import TaskDesign
+    from skmtl._loss import SmoothLoss
     from skmtl.datafits import Quadratic
 
     design = TaskDesign(X, None, 3).center(np.full(150, 1 / 50))

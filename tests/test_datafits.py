@@ -14,7 +14,8 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.special import expit, logsumexp, softmax
 
-from skmtl._design import SmoothLoss, TaskDesign
+from skmtl._design import TaskDesign
+from skmtl._loss import SmoothLoss
 from skmtl.datafits import Distillation, Logistic, Multinomial, Quadratic
 
 from .conftest import as_container, num_grad

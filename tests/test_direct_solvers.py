@@ -17,7 +17,8 @@ from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression, Ridge
 
 from skmtl import MultiTaskClassifier, MultiTaskRegressor
-from skmtl._design import SmoothLoss, TaskDesign
+from skmtl._design import TaskDesign
+from skmtl._loss import SmoothLoss
 from skmtl._validation import per_task_row_weights
 from skmtl.datafits import Logistic, Quadratic
 from skmtl.linear_model import fit_path

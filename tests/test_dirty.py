@@ -634,7 +634,8 @@ def test_warm_start_reuses_the_parts(Est, penalty, alpha):
 
 def test_path_carries_the_parts():
     # a path warm-starts each point from the previous point's parts (memory)
-    from skmtl._design import SmoothLoss, TaskDesign
+    from skmtl._design import TaskDesign
+    from skmtl._loss import SmoothLoss
     from skmtl.datafits import Quadratic
     from skmtl.solvers import solve_path
 

@@ -383,7 +383,8 @@ def test_solver_requirements_checked():
         def value(self, W):
             return 0.0
 
-    from skmtl._design import SmoothLoss, TaskDesign
+    from skmtl._design import TaskDesign
+    from skmtl._loss import SmoothLoss
     from skmtl.datafits import Quadratic
 
     X = np.ones((3, 2))

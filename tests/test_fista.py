@@ -11,7 +11,8 @@ import pytest
 from numpy.testing import assert_allclose
 
 from skmtl import MultiTaskRegressor
-from skmtl._design import SmoothLoss, TaskDesign
+from skmtl._design import TaskDesign
+from skmtl._loss import SmoothLoss
 from skmtl.datafits import Logistic
 from skmtl.penalties import L21, Dirty, TraceNorm
 from skmtl.solvers import FISTA

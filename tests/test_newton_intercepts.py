@@ -17,7 +17,8 @@ from scipy.optimize import minimize
 from scipy.special import expit, log_expit
 
 from skmtl import MultiTaskClassifier
-from skmtl._design import SmoothLoss, TaskDesign, count_data_passes
+from skmtl._design import TaskDesign, count_data_passes
+from skmtl._loss import SmoothLoss
 from skmtl.datafits._losses import Logistic, Quadratic
 from skmtl.penalties import MeanRegularized
 from skmtl.solvers import NewtonCG

@@ -15,7 +15,8 @@ from numpy.testing import assert_allclose
 from sklearn.linear_model import LogisticRegression
 
 from skmtl import MultiTaskClassifier
-from skmtl._design import SmoothLoss, TaskDesign, count_data_passes
+from skmtl._design import TaskDesign, count_data_passes
+from skmtl._loss import SmoothLoss
 from skmtl.datafits._losses import Multinomial
 from skmtl.penalties import GraphLaplacian, Independent, MeanRegularized
 from skmtl.solvers import LBFGS, NewtonCG, absolute_tolerance

@@ -17,7 +17,8 @@ import scipy.sparse as sp
 from numpy.testing import assert_allclose
 
 from skmtl import MultiTaskClassifier, MultiTaskRegressor
-from skmtl._design import SmoothLoss, TaskDesign, count_data_passes
+from skmtl._design import TaskDesign, count_data_passes
+from skmtl._loss import SmoothLoss
 from skmtl.datafits._losses import Logistic, Quadratic
 from skmtl.penalties import GraphLaplacian, Independent, MeanRegularized
 from skmtl.solvers import LBFGS, NewtonCG, absolute_tolerance

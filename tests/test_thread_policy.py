@@ -80,7 +80,7 @@ def test_design_product_work():
 
 
 def _loss(X, codes, n_tasks):
-    from skmtl._design import SmoothLoss
+    from skmtl._loss import SmoothLoss
     from skmtl.datafits import Quadratic
 
     design = TaskDesign(X, codes, n_tasks)

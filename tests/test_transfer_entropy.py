@@ -20,7 +20,8 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MaxAbsScaler
 
-from skmtl._design import SmoothLoss, TaskDesign
+from skmtl._design import TaskDesign
+from skmtl._loss import SmoothLoss
 from skmtl.datafits import EntropyRegularized
 from skmtl.datasets import make_multitask_classification
 from skmtl.model_selection import SourceTargetSplit

@@ -14,13 +14,8 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._design import (
-    SmoothLoss,
-    TaskDesign,
-    internal_coef,
-    public_coef,
-    task_scores,
-)
+from .._design import TaskDesign, internal_coef, public_coef
+from .._loss import SmoothLoss, task_scores
 from .._tasks import check_task_weights
 from .._threads import blas_threads, product_work
 from .._validation import per_task_row_weights

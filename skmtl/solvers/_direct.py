@@ -4,7 +4,7 @@ Both apply to the quadratic penalties ``alpha / 2 * sum_j w_j M w_j^T``
 (:class:`~skmtl.penalties.Independent`, :class:`~skmtl.penalties.MeanRegularized`,
 :class:`~skmtl.penalties.GraphLaplacian`), whose bound form exposes ``M``. What
 depends on the data alone is computed once per problem and kept in
-``loss.cache`` (a :class:`~skmtl._design.SolverCache`), so that a path over
+``loss.cache`` (a :class:`~skmtl._loss.SolverCache`), so that a path over
 alphas and penalty settings (the cross-validated estimators) pays for it once
 per fold:
 

@@ -1,7 +1,7 @@
 """Path following: one problem solved at several penalty settings and alphas.
 
 A path is a list of ``(penalty, alpha)`` pairs on one
-:class:`~skmtl._design.SmoothLoss`: a single fit is a path of one point; the
+:class:`~skmtl._loss.SmoothLoss`: a single fit is a path of one point; the
 cross-validated estimators solve every fold's grid as a path (each penalty
 setting's alphas largest first). The loss, and what the solvers cache on it
 (Gram matrices, factorisations), is built once; each solution warm-starts the

@@ -119,7 +119,7 @@ n_classes]) or None
 class ComponentSumLoss:
     """A loss seen through the sum ``W = sum_k V[k]`` of the stacked parts ``V``.
 
-    What a first-order solver uses of a ``skmtl._design.SmoothLoss``
+    What a first-order solver uses of a ``skmtl._loss.SmoothLoss``
     (``scores``, ``value_from_scores``, ``grad_from_scores``, ``lipschitz``,
     ``fit_intercept``, ``design``), for a penalty with ``n_components = c``:
     the scores are those of the sum, the gradient with respect to each part

@@ -12,7 +12,8 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from .._design import SmoothLoss, TaskDesign
+from .._design import TaskDesign
+from .._loss import SmoothLoss
 from .._threads import blas_threads, product_work
 from .._validation import check_sample_weight, check_unlabelled
 from ..base import fit_or_restore

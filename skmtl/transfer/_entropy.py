@@ -7,7 +7,8 @@ from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._design import SmoothLoss, TaskDesign
+from .._design import TaskDesign
+from .._loss import SmoothLoss
 from .._tasks import check_task_labels
 from ..base import ScoreClassifierMixin, TaskClassifierMixin, fit_or_restore
 from ..datafits import EntropyRegularized
