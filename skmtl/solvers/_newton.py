@@ -107,8 +107,8 @@ class NewtonCG(BaseSolver):
     _penalty_required_attr = ("value", "gradient", "hvp")
     _requires_smooth = True
 
-    #: minimise over the intercepts at every evaluated point (see
-    #: :meth:`_fits_intercepts`); False restores plain Newton steps on them
+    #: minimise over the intercepts at every evaluated point (the private
+    #: ``_fits_intercepts``); False restores plain Newton steps on them
     best_intercepts = True
 
     def __init__(self, max_iter=100, verbose=0, max_cg=200, precondition="auto"):
