@@ -304,6 +304,39 @@ class TaskDesign:
         # C-contiguous like W (see backward)
         return np.asarray(out.transpose(2, 0, 1), dtype=np.float64, order="C")
 
+    def raw_scores(self, W):
+        """``X_t @ W[:, t]`` of every row of the uncentred X, task-grouped.
+
+        ``W`` of shape (n_features, n_tasks); returns shape (n_rows,), float64,
+        without intercept or centring. One product for every task; for the
+        designs that store every task in one array (``"stacked"``,
+        ``"blockdiag"``; :class:`~skmtl.solvers.BlockCoordinateDescent` takes
+        the others column by column).
+        """
+        Wd = _as_dtype(W, self.dtype)
+        if self.mode == "stacked":
+            S = self._stack_forward(Wd, centred=False).reshape(-1)
+            return S if self._pad is None else S[self._pad]
+        if self.mode == "blockdiag":
+            return np.asarray(self.X @ Wd.T.ravel(), dtype=np.float64)
+        raise ValueError(
+            f"raw_scores is for stacked or blockdiag designs, not {self.mode!r}."
+        )
+
+    def raw_adjoint(self, u):
+        """``X_t^T u_t`` of the uncentred X for every task, shape (n_features, n_tasks).
+
+        ``u`` of shape (n_rows,), task-grouped; the designs of :meth:`raw_scores`.
+        """
+        if self.mode == "stacked":
+            return self._stack_adjoint(self._stack_rows(u), self._X3)[:, :, 0]
+        if self.mode == "blockdiag":
+            full = np.asarray(self.XT @ u, dtype=np.float64)
+            return full.reshape(self.n_tasks, self.n_features).T
+        raise ValueError(
+            f"raw_adjoint is for stacked or blockdiag designs, not {self.mode!r}."
+        )
+
     def task_sums(self, a):
         """Per task, the sum of the per-row values ``a`` (n_rows[, k]), task-grouped."""
         return _segment_sum(a, self.row_codes, self.n_tasks)

@@ -35,9 +35,23 @@ __all__ = [
 ]
 
 
-def _final_estimator(est):
+def final_step(est):
     """The last step of a Pipeline, or ``est`` itself."""
     return est.steps[-1][1] if isinstance(est, Pipeline) else est
+
+
+def transform_to_final(pipe, X):
+    """``X`` through every step of the Pipeline ``pipe`` but the last.
+
+    Without metadata routing, ``Pipeline.decision_function`` and ``score`` do
+    not forward keywords such as ``tasks``: callers run the transformers here,
+    then call the last step themselves.
+    """
+    Xt = X
+    for _, step in pipe.steps[:-1]:
+        if step is not None and step != "passthrough":
+            Xt = step.transform(Xt)
+    return Xt
 
 
 def _routing_on():
@@ -190,11 +204,7 @@ class TaskColumnEstimator(MetaEstimatorMixin, BaseEstimator):
         if last is not None and not _routing_on():
             # Pipeline.decision_function / score do not forward keywords
             # without routing: run the transformers here, then the last step.
-            Xt = Xf
-            for _, step in est.steps[:-1]:
-                if step is not None and step != "passthrough":
-                    Xt = step.transform(Xt)
-            est, Xf = last[1], Xt
+            est, Xf = last[1], transform_to_final(est, Xf)
         return getattr(est, method)(Xf, *args, tasks=tasks, **kwargs)
 
     # ------------------------------------------------------------- API
@@ -236,7 +246,7 @@ class TaskColumnEstimator(MetaEstimatorMixin, BaseEstimator):
             key = f"{last[0]}__tasks" if last is not None else "tasks"
             est.fit(Xf, y, **{key: tasks}, **fit_params)
         self.estimator_ = est
-        fitted_tasks = getattr(_final_estimator(est), "tasks_", None)
+        fitted_tasks = getattr(final_step(est), "tasks_", None)
         if fitted_tasks is None:
             fitted_tasks = encode_tasks(tasks, len(tasks))[0]
         self.tasks_ = np.asarray(fitted_tasks)

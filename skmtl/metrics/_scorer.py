@@ -46,7 +46,7 @@ from sklearn.utils.metadata_routing import UNCHANGED, MetadataRequest
 
 from .._task_column import task_column_values
 from .._tasks import check_task_labels, encode_tasks
-from ..pipeline import TaskColumnEstimator
+from ..pipeline import TaskColumnEstimator, final_step, transform_to_final
 
 __all__ = ["make_task_scorer", "per_task_scorers", "METRIC_NAMES"]
 
@@ -133,13 +133,13 @@ def _takes_tasks(estimator, name):
         return False
     if not isinstance(estimator, Pipeline):
         return True
-    final = estimator._final_estimator
+    final = final_step(estimator)
     takes = final not in (None, "passthrough") and _takes_tasks(final, name)
     if get_config().get("enable_metadata_routing", False):
         # the transformers receive tasks too when they request them
         takes = takes or any(
             step not in (None, "passthrough") and _takes_tasks(step, "transform")
-            for _, _, step in estimator._iter(with_final=False)
+            for _, step in estimator.steps[:-1]
         )
     return takes
 
@@ -376,10 +376,8 @@ class _TaskScorer:
             # without routing, Pipeline.decision_function does not forward
             # keywords: run the transformers, then the final step with tasks
             # (as skmtl.pipeline.TaskColumnEstimator does)
-            Xt = X
-            for _, _, step in estimator._iter(with_final=False):
-                Xt = step.transform(Xt)
-            y_pred = getattr(estimator._final_estimator, name)(Xt, tasks=tasks)
+            Xt = transform_to_final(estimator, X)
+            y_pred = getattr(final_step(estimator), name)(Xt, tasks=tasks)
         else:
             y_pred = method(X, tasks=tasks)
         return self._select_positive(estimator, name, np.asarray(y_pred))

@@ -127,13 +127,7 @@ class _RowBlocks:
             # costs more than the arithmetic)
             W = np.zeros((design.n_features, design.n_tasks))
             W[ws] = V
-            Wd = W.astype(design.dtype)
-            if design.mode == "stacked":
-                S = design._stack_forward(Wd, centred=False).reshape(-1)
-                S = S if design._pad is None else S[design._pad]
-            else:
-                S = np.asarray(design.X @ Wd.T.ravel(), dtype=np.float64)
-            return S + b[design.row_codes]
+            return design.raw_scores(W) + b[design.row_codes]
         out = np.empty(design.n_rows)
         bounds = design.bounds
         for t, block in enumerate(self.blocks):
@@ -218,12 +212,8 @@ class _GramSource:
         if design.mode == "shared":
             Xw = self.rows.columns(0, ws)
             return np.asarray(Xw.T @ u.reshape(T, b[1]).T)
-        if design.mode == "stacked":
-            raw = design._stack_adjoint(design._stack_rows(u), design._X3)
-            return raw[ws, :, 0]
-        if design.mode == "blockdiag":
-            full = np.asarray(design.XT @ u, dtype=np.float64)
-            return full.reshape(T, design.n_features)[:, ws].T
+        if design.mode in ("stacked", "blockdiag"):
+            return design.raw_adjoint(u)[ws]
         C = np.empty((len(ws), T))
         for t in range(T):
             Xw = _columns(self.rows.blocks[t], ws)

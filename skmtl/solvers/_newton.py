@@ -34,22 +34,23 @@ def _best_intercepts(loss, S, b, tol):
     its value there; the input ``S`` and ``b`` when the shift did not lower
     the loss.
     """
-    codes, T = loss.design.row_codes, loss.design.n_tasks
+    design = loss.design
+    codes, T = design.row_codes, design.n_tasks
     G, H = loss.score_gradient_hessian_diag(S)
-    g = np.bincount(codes, weights=G, minlength=T)
+    g = design.task_sums(G)
     shift = np.zeros(T)
     S_new = S
     for _ in range(_INTERCEPT_STEPS):
         if float(np.max(np.abs(g), initial=0.0)) <= tol:
             break
-        h = np.bincount(codes, weights=H, minlength=T)
+        h = design.task_sums(H)
         # a task without curvature (no rows, or all weights 0) keeps its
         # intercept
         step = -g / np.where(h > 0, h, np.inf)
         shift += np.clip(step, -_INTERCEPT_MAX_MOVE, _INTERCEPT_MAX_MOVE)
         S_new = S + shift[codes]
         G, H = loss.score_gradient_hessian_diag(S_new)
-        g = np.bincount(codes, weights=G, minlength=T)
+        g = design.task_sums(G)
     f_new = loss.value_from_scores(S_new)
     if float(np.max(np.abs(g), initial=0.0)) > tol:
         # unfinished (far from the minimum, or no finite one: a separable
