@@ -230,6 +230,9 @@ class _BoundTwoParts(BoundPenalty):
     separable_by_feature = False
 
     def __init__(self, norms, strengths, names, task_labels):
+        # the norms by name: solvers with their own prox of a norm (the
+        # compiled Gram-form FISTA, skmtl.solvers._fista_gram) read them
+        self.norm_names = tuple(norms)
         self.norms = [_NORMS[n]() for n in norms]
         self.lam = [float(s) for s in strengths]
         self.names = names

@@ -3,6 +3,7 @@
 import numpy as np
 
 from ..penalties.base import REQUIRED_PENALTY_ATTRS
+from ._fista_gram import gram_fista_applies, solve_gram_fista
 from .base import BaseSolver, ComponentSumLoss, SolverResult, warn_not_converged
 
 
@@ -44,8 +45,11 @@ class FISTA(BaseSolver):
     _penalty_required_attr = REQUIRED_PENALTY_ATTRS
     _handles_components = True
 
-    def __init__(self, max_iter=1000, verbose=0, check_every=10, shrink=0.9):
+    def __init__(self, max_iter=1000, verbose=0, check_every=10, shrink=0.9, gram=True):
         super().__init__(max_iter, verbose)
+        # the compiled Gram-form loop where it applies (gram=False: always
+        # on X; tests compare the two)
+        self.gram = gram
         if not 0.0 < shrink <= 1.0:
             raise ValueError(f"FISTA: shrink must be in (0, 1], got {shrink!r}.")
         self.check_every = check_every
@@ -65,13 +69,27 @@ class FISTA(BaseSolver):
         n_components = getattr(penalty, "n_components", 1)
         if n_components > 1:
             loss = ComponentSumLoss(loss, n_components)
-            result = self._iterate(
-                loss, penalty, loss.start(penalty, W0, memory), b0, tol_abs
-            )
+            V0 = loss.start(penalty, W0, memory)
+            if self.gram and gram_fista_applies(loss.loss, penalty, W0):
+                result = self._iterate_gram(loss.loss, penalty, V0, b0, tol_abs)
+                if result is not None:
+                    return result
+            result = self._iterate(loss, penalty, V0, b0, tol_abs)
             parts = result.W
             result.W, result.components, result.memory = parts.sum(0), parts, parts
             return result
         return self._iterate(loss, penalty, W0, b0, tol_abs)
+
+    def _iterate_gram(self, loss, penalty, V0, b0, tol_abs):
+        out = solve_gram_fista(self, loss, penalty, V0, b0, tol_abs)
+        if out is None:
+            return None
+        V, b, n_iter, kkt, objective = out
+        result = SolverResult(V.sum(0), b, n_iter, kkt, objective, kkt <= tol_abs)
+        result.components = result.memory = V
+        if not result.converged:
+            warn_not_converged("FISTA", result, tol_abs, self.max_iter)
+        return result
 
     def _iterate(self, loss, penalty, W0, b0, tol_abs):
         fit_b = loss.fit_intercept
