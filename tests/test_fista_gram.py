@@ -170,7 +170,13 @@ def test_where_the_gram_form_applies():
         MultiTaskClassifier(penalty=PENALTIES["dirty"], alpha=0.01).fit(
             X, yc, tasks=tasks
         )
+        # more features than a Gram product pays for (T p^2 > 2 nnz(X))
+        rng = np.random.default_rng(0)
+        wide = rng.normal(size=(len(y), 150))  # 3 x 150^2 > 2 x 165 x 150
+        MultiTaskRegressor(penalty=PENALTIES["dirty"], alpha=0.1).fit(
+            wide, y, tasks=tasks
+        )
     finally:
         fista_module.gram_fista_applies = fista_module_applies
-    # squared dirty / rMTFL: yes; the nuclear norm (RMTL), logistic: no
-    assert [ok for _, ok in seen] == [True, True, False, False]
+    # squared dirty / rMTFL: yes; the nuclear norm (RMTL), logistic, wide: no
+    assert [ok for _, ok in seen] == [True, True, False, False, False]

@@ -48,9 +48,15 @@ __all__ = ["NORM_CODES", "gram_fista_applies", "have_numba", "solve_gram_fista"]
 #: ``_BoundTwoParts.norm_names`` gives them
 NORM_CODES = {"l1": 0, "block_linf": 1, "block_l2": 2, "task_l2": 3}
 
-#: Grams only for this many features at most: ``T p^2`` floats, and their
-#: product grows as ``p^2`` while X's products grow as ``n p``
-_MAX_GRAM_FEATURES = 500
+#: The Grams cost ``n p^2`` to build and ``T p^2`` per product, X's two
+#: products ``2 nnz(X)`` plus the NumPy call overhead of an iteration. Dirty
+#: squared, one thread, CPU time of whole fits, FISTA on X / Gram form
+#: (``/work/notes/dirtyfast2.md``): T=10, n_t=100, p=50: 2.1x; T=40: 1.5x;
+#: n_t=400: 3.4x; T=10, n_t=1000, p=100: 2.0x; T=20, n_t=50, p=200: 1.2x;
+#: T=4, n_t=200, p=300: 1.0x (the build); T=100, n_t=20, p=50: 0.72x (T p^2
+#: = 1.25 x 2 nnz); T=10, n_t=50, p=500: 0.26x; CSR 2%, p=500: 0.20x. Hence:
+#: a Gram product at most X's two products, and at most 200 features.
+_MAX_GRAM_FEATURES = 200
 
 
 # ---------------------------------------------------------------------------
@@ -231,8 +237,9 @@ def gram_fista_applies(loss, penalty, W0):
     """Whether :func:`solve_gram_fista` solves this problem (and numba is there).
 
     A quadratic datafit with one weight per row, 2-D weights, at most
-    :data:`_MAX_GRAM_FEATURES` features, and a penalty on two parts whose
-    norms all have a compiled prox (``penalty.norm_names``).
+    :data:`_MAX_GRAM_FEATURES` features and Grams whose product costs at
+    most about X's two (see there), and a penalty on two parts whose norms
+    all have a compiled prox (``penalty.norm_names``).
     """
     names = getattr(penalty, "norm_names", None)
     return (
@@ -245,7 +252,16 @@ def gram_fista_applies(loss, penalty, W0):
         and np.ndim(loss.datafit.y) == 1
         and W0.ndim == 2
         and loss.design.n_features <= _MAX_GRAM_FEATURES
+        and W0.shape[1] * W0.shape[0] ** 2 <= 2 * _stored_entries(loss.design)
     )
+
+
+def _stored_entries(design):
+    """Entries of X the design's products read (non-zeros for sparse X)."""
+    X = design.X_sorted if design.mode != "shared" else design.X
+    nnz = X.nnz if hasattr(X, "nnz") else X.size
+    # the shared design multiplies all of X by every task's weights
+    return int(nnz) * (design.n_tasks if design.mode == "shared" else 1)
 
 
 def _quadratic_form(loss, b0):
