@@ -25,11 +25,12 @@ products with X; a FISTA iteration on small arrays is, however, bound by
 the call overhead of its 60-70 NumPy calls (~0.1 ms at T=10, p=50), not by
 arithmetic. The iterations between two checks therefore run in one function
 compiled by numba (the ``fast`` extra), which is what pays: measured on the
-dirty squared problem of ``benchmarks/bench_structure.py`` part 3 (T=10,
-n_t=100, p=50; see ``benchmarks/results/structure.md``) a whole fit takes
-2.3 ms against 5.7 ms for FISTA on X. Without numba, FISTA on X runs (the same
-loop in Python would be slower than it); tests run the uncompiled loop and
-compare it with the compiled one.
+squared problems of ``benchmarks/bench_structure.py`` part 3 (T=10, n_t=100,
+p=50, CPU time of whole fits, one thread, main's code side by side in one
+process; ``benchmarks/results/structure.md``), dirty 5.8 -> 2.4 ms, dirty
+L1,2 5.8 -> 2.3 ms, rMTFL 3.2 -> 1.9 ms, with the same iterations. Without
+numba, FISTA on X runs (the same loop in Python would be slower than it);
+tests run the uncompiled loop and compare it with the compiled one.
 
 The norms supported are those of :mod:`skmtl.penalties._dirty` that act on
 feature rows, entries or task columns (``l1``, ``block_linf``, ``block_l2``,
