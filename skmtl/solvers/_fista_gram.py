@@ -268,24 +268,32 @@ def _stored_entries(design):
 
 
 def _quadratic_form(loss, b0):
-    """``(A, C, f0, b, gb)`` of the loss in the Gram form, or None.
+    """``(A, C, f0, b, gb, U)`` of the loss in the Gram form, or None.
 
-    ``C`` of shape (n_tasks, n_features), ``b`` the intercepts (optimal) and
-    ``gb`` their gradient (0 to rounding).
+    ``C`` of shape (n_tasks, n_features), ``b`` the intercepts (optimal),
+    ``gb`` their gradient at ``W = 0`` (0 to rounding) and ``U`` (n_features,
+    n_tasks) the weighted sums of the centred rows (0 to rounding): the
+    intercepts' gradient at ``W`` is ``gb + sum_j U_jt W_jt``.
 
     None when the intercepts interact with ``W`` (rows not centred with the
     loss' weights): then FISTA on X applies.
     """
     design, weights = loss.design, loss.datafit.weights
     b = np.array(b0, dtype=np.float64)
+    A = design.task_grams(weights)
     if loss.fit_intercept:
-        # the cross term sum_i d_i x_i of the centred rows must vanish
-        # (to rounding: |u_tj| <= sqrt(s_t A_tjj) by Cauchy-Schwarz)
-        u, _ = design.backward(weights)
+        # The cross term U_t = sum_i d_i x_i of the centred rows must vanish,
+        # up to the rounding of the centring in X's dtype: of the order of
+        # eps (sqrt(s_t A_tjj) + s_t |m_tj|) (Cauchy-Schwarz; the mean's own
+        # rounding). float32 stacks are centred in float32: 1e-9 alone sent
+        # every dense float32 fit of many small tasks to FISTA on X.
+        U, _ = design.backward(weights)
         s = design.task_sums(weights)
-        A = design.task_grams(weights)
-        diag = np.sqrt(np.maximum(s[None, :], 0) * np.diagonal(A, axis1=1, axis2=2).T)
-        if np.any(np.abs(u) > 1e-9 * diag + 1e-300):
+        scale = np.sqrt(np.maximum(s, 0)[None, :] * np.diagonal(A, 0, 1, 2).T)
+        if design.means is not None:
+            scale = scale + s[None, :] * np.abs(design.means.T)
+        rel = max(1e-9, 100 * float(np.finfo(design.dtype).eps))
+        if np.any(np.abs(U) > rel * scale + 1e-300):
             return None
         # each task's intercept: its targets' weighted mean (a task without
         # weight keeps its start)
@@ -293,12 +301,11 @@ def _quadratic_form(loss, b0):
         b = np.where(s > 0, ys / np.where(s > 0, s, 1.0), b)
         gb = s * b - ys
     else:
-        A = design.task_grams(weights)
-        gb = np.zeros_like(b)
+        U, gb = np.zeros((design.n_features, design.n_tasks)), np.zeros_like(b)
     W_zero = np.zeros((design.n_features, design.n_tasks))
     S0 = loss.scores(W_zero, b)
     gW, _ = loss.grad_from_scores(S0)
-    return A, np.ascontiguousarray(-gW.T), loss.value_from_scores(S0), b, gb
+    return A, np.ascontiguousarray(-gW.T), loss.value_from_scores(S0), b, gb, U
 
 
 def _lipschitz(A):
@@ -330,7 +337,7 @@ def solve_gram_fista(solver, loss, penalty, V0, b0, tol_abs, compiled=True):
     form = _quadratic_form(loss, b0)
     if form is None:
         return None
-    A, C, f0, b, gb = form
+    A, C, f0, b, gb, U = form
     if compiled:
         steps, _ = _compiled()
     else:
@@ -345,7 +352,6 @@ def solve_gram_fista(solver, loss, penalty, V0, b0, tol_abs, compiled=True):
     L = max(2.0 * _lipschitz(A), 1e-12)
     state = np.array([1.0, L, 1.0])
     eps = float(np.finfo(loss.design.dtype).eps)
-    kkt_b = float(np.abs(gb).max(initial=0.0))
     kkt, n_iter, every = np.inf, 0, solver.check_every
     while n_iter < solver.max_iter:
         n = min(every - n_iter % every, solver.max_iter - n_iter)
@@ -355,6 +361,9 @@ def solve_gram_fista(solver, loss, penalty, V0, b0, tol_abs, compiled=True):
         V = np.transpose(X, (0, 2, 1))
         # the KKT distance of the penalty, on the exact gradient at X
         G = (np.matmul(A, (X[0] + X[1])[:, :, None])[:, :, 0] - C).T
+        # the intercepts' gradient, with the (rounding-size) cross term
+        gb_now = gb + np.einsum("tj,jt->t", X[0] + X[1], U)
+        kkt_b = float(np.abs(gb_now).max(initial=0.0)) if loss.fit_intercept else 0.0
         kkt = max(penalty.kkt_violation(V, np.stack([G, G])), kkt_b)
         if solver.verbose:
             print(f"[FISTA gram] iter {n_iter}: KKT {kkt:.3g}")
