@@ -197,3 +197,39 @@ def test_where_the_gram_form_applies():
         fista_module.gram_fista_applies = fista_module_applies
     # squared dirty / rMTFL: yes; the nuclear norm (RMTL), logistic, wide: no
     assert [ok for _, ok in seen] == [True, True, False, False, False]
+
+
+@needs_numba
+def test_fista_gram_false_runs_on_X():
+    # the solver's own switch, below the estimator: gram=False never calls
+    # the Gram form, gram=True does, and both reach the same optimum
+    from skmtl._design import TaskDesign
+    from skmtl._loss import SmoothLoss
+    from skmtl.datafits import Quadratic
+    from skmtl.solvers import FISTA
+
+    X, y, tasks, labels = ragged_problem()
+    codes = np.searchsorted(labels, tasks)
+    design = TaskDesign(X, codes, len(labels))
+    weights = 1.0 / np.bincount(codes)[codes]
+    design.center(design.sort_rows(weights))
+    datafit = Quadratic().initialize(design.sort_rows(y), design.sort_rows(weights))
+    loss = SmoothLoss(design, datafit, fit_intercept=True)
+    penalty = PENALTIES["dirty"].bind(labels, 0.1)
+    W0, b0 = np.zeros((X.shape[1], len(labels))), np.zeros(len(labels))
+    results = {}
+    for gram in (True, False):
+        calls = []
+
+        def spy(*args, calls=calls, **kwargs):
+            calls.append(1)
+            return _fista_gram.solve_gram_fista(*args, **kwargs)
+
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr("skmtl.solvers._fista.solve_gram_fista", spy)
+            results[gram] = FISTA(max_iter=5000, gram=gram).solve(
+                loss, penalty, W0, b0, 1e-9
+            )
+        assert len(calls) == (1 if gram else 0)
+    assert_allclose(results[True].objective, results[False].objective, rtol=1e-9)
+    assert results[True].components.shape == (2,) + W0.shape
