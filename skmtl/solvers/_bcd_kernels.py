@@ -63,6 +63,30 @@ def _epoch_python(G, scales, C, V, Q, L, lam, r):
     return Q
 
 
+def _group_step_source(z, v, thresh, d):  # pragma: no cover
+    """``d <- prox(z) - v`` with ``prox`` the group soft-thresholding at ``thresh``.
+
+    The block step shared by the compiled epochs (numba inlines it); returns
+    whether the block moved (some ``d[t] != 0``).
+    """
+    norm2 = 0.0
+    for t in range(z.shape[0]):
+        norm2 += z[t] * z[t]
+    norm = math.sqrt(norm2)
+    factor = 0.0 if norm <= thresh else 1.0 - thresh / norm
+    moved = False
+    for t in range(z.shape[0]):
+        d[t] = factor * z[t] - v[t]
+        if d[t] != 0.0:
+            moved = True
+    return moved
+
+
+#: the compiled :func:`_group_step_source`, set by :func:`_compiled` before the
+#: epochs that call it are compiled
+_group_step = None
+
+
 def _epoch_shared_source(G, scales, C, V, Q, L, lam, r, B):  # pragma: no cover
     k, T = V.shape
     z = np.empty(T)
@@ -79,19 +103,9 @@ def _epoch_shared_source(G, scales, C, V, Q, L, lam, r, B):  # pragma: no cover
             if L[j] <= 0.0:
                 continue
             s = 1.0 / L[j]
-            norm2 = 0.0
             for t in range(T):
                 z[t] = V[j, t] - s * (P[jj, t] - C[j, t] + r * V[j, t])
-                norm2 += z[t] * z[t]
-            norm = math.sqrt(norm2)
-            thresh = s * lam
-            factor = 0.0 if norm <= thresh else 1.0 - thresh / norm
-            moved = False
-            for t in range(T):
-                d[t] = factor * z[t] - V[j, t]
-                if d[t] != 0.0:
-                    moved = True
-            if not moved:
+            if not _group_step(z, V[j], s * lam, d):
                 continue
             moved_any = True
             for t in range(T):
@@ -116,19 +130,9 @@ def _epoch_tasks_source(G, scales, C, V, Q, L, lam, r):  # pragma: no cover
         if L[j] <= 0.0:
             continue
         s = 1.0 / L[j]
-        norm2 = 0.0
         for t in range(T):
             z[t] = V[j, t] - s * (Q[j, t] - C[j, t] + r * V[j, t])
-            norm2 += z[t] * z[t]
-        norm = math.sqrt(norm2)
-        thresh = s * lam
-        factor = 0.0 if norm <= thresh else 1.0 - thresh / norm
-        moved = False
-        for t in range(T):
-            d[t] = factor * z[t] - V[j, t]
-            if d[t] != 0.0:
-                moved = True
-        if not moved:
+        if not _group_step(z, V[j], s * lam, d):
             continue
         for t in range(T):
             V[j, t] += d[t]
@@ -198,19 +202,9 @@ def _residual_source(DT, GB, scales, V, E, L, lam, r, B):  # pragma: no cover
             if viol > stale:
                 stale = viol
             s = 1.0 / L[j]
-            norm2 = 0.0
             for t in range(T):
-                d[t] = V[j, t] - s * g[t]
-                norm2 += d[t] * d[t]
-            norm = math.sqrt(norm2)
-            thresh = s * lam
-            factor = 0.0 if norm <= thresh else 1.0 - thresh / norm
-            moved = False
-            for t in range(T):
-                d[t] = factor * d[t] - V[j, t]
-                if d[t] != 0.0:
-                    moved = True
-            if not moved:
+                g[t] = V[j, t] - s * g[t]
+            if not _group_step(g, V[j], s * lam, d):
                 continue
             moved_any = True
             for t in range(T):
@@ -249,7 +243,11 @@ def _compiled():
         from numba import njit
     except ImportError:
         return None
+    global _group_step
     jit = njit(cache=True, nogil=True, fastmath=False)
+    _group_step = njit(cache=True, nogil=True, fastmath=False, inline="always")(
+        _group_step_source
+    )
     return (
         jit(_epoch_shared_source),
         jit(_epoch_tasks_source),
