@@ -16,6 +16,7 @@ from sklearn.utils import get_tags
 from sklearn.utils.validation import has_fit_parameter
 
 from .._tasks import repeat_label, rows_with_label
+from ..pipeline import final_step
 from ._joint import JointTransferClassifier
 
 __all__ = ["BaseModel", "base_has", "base_input_tags", "weight_key", "weighted_clone"]
@@ -64,8 +65,8 @@ def _final_step(estimator):
     """``(name, step)`` of a Pipeline's final estimator, else None."""
     if not isinstance(estimator, Pipeline):
         return None
-    name, step = estimator.steps[-1]
-    return None if step in (None, "passthrough") else (name, step)
+    step = final_step(estimator)  # the one Pipeline-last-step helper
+    return None if step in (None, "passthrough") else (estimator.steps[-1][0], step)
 
 
 def weight_key(estimator):
