@@ -1,0 +1,15 @@
+"""Settings shared by ``bench_neural.py`` and its report (``_neural_report.py``)."""
+
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SETTINGS = ("comp_vs_rec", "rec_vs_sci", "sci_vs_comp")
+WEIGHTINGS = ("fixed", "uncertainty", "dwa", "gradnorm", "pcgrad", "mgda", "cagrad")
+REMOVE = ("headers", "footers", "quotes")
+HIDDEN = (100,)
+MIN_DF = 2
+BATCH = 200
+SPEED_GOAL = 0.5  # the issue: net epoch <= 0.5 x MLPClassifier's epoch
+GPU_GOAL = 10.0  # the issue: GPU epoch at least 10x faster than CPU
+#: the model each family's negative transfer is measured against
+BASELINE = {"linear": "linear independent", "net": "MLP per task"}
