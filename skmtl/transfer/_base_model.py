@@ -54,6 +54,28 @@ def base_input_tags(tags, estimator):
     return tags
 
 
+class UnlabelledTargetTagsMixin:
+    """The tags of an estimator that learns from unlabelled target rows.
+
+    ``y`` is required (its entries on the ``unlabelled`` rows are
+    placeholders, never read). Input: sparse, the estimator's own solvers
+    taking it; with ``_input_tags_from_base = True`` (the estimator fits the
+    base ``estimator`` on the rows), what that base declares
+    (:func:`base_input_tags`). Placed first among the bases.
+    """
+
+    _input_tags_from_base = False
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        if self._input_tags_from_base:
+            tags = base_input_tags(tags, self.estimator)
+        else:
+            tags.input_tags.sparse = True
+        tags.target_tags.required = True
+        return tags
+
+
 def _takes(method, name):
     try:
         return name in inspect.signature(method).parameters
