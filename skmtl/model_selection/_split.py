@@ -19,7 +19,7 @@ from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils.multiclass import type_of_target
 
 from .._task_column import task_column_values
-from .._tasks import _short_list, check_task_labels
+from .._tasks import check_task_labels, short_list
 from .._validation import check_unlabelled
 
 __all__ = ["TaskStratifiedKFold", "LeaveOneTaskOut", "SourceTargetSplit"]
@@ -310,7 +310,7 @@ class LeaveOneTaskOut(_TaskSplitter):
         if len(uniq) < 2:
             raise ValueError(
                 f"LeaveOneTaskOut needs at least 2 tasks, got {len(uniq)}: "
-                f"{_short_list(uniq)}."
+                f"{short_list(uniq)}."
             )
         for k in self._tested(codes, len(uniq), unlabelled):
             test = codes == k
@@ -420,7 +420,7 @@ class SourceTargetSplit(_TaskSplitter):
         if not mask.any():
             raise ValueError(
                 f"SourceTargetSplit: the target task target={self.target!r} has no "
-                f"rows; tasks are {_short_list(np.unique(task_labels))}."
+                f"rows; tasks are {short_list(np.unique(task_labels))}."
             )
         return mask
 
