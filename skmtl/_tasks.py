@@ -12,7 +12,7 @@ import numpy as np
 __all__ = ["check_task_labels", "encode_tasks", "TaskIndex"]
 
 
-def _is_scalar_label(tasks):
+def is_scalar_label(tasks):
     # Strings and bytes are iterable but are single labels; numpy scalars too.
     # A tuple is a sequence of per-row labels, as for numpy and scikit-learn
     # (issue [6/9]: reading it as one label pooled every row silently); one
@@ -62,7 +62,7 @@ def check_task_labels(tasks, n_samples, *, name="tasks"):
     """
     if tasks is None:
         raise ValueError(f"{name} must not be None here.")
-    if _is_scalar_label(tasks):
+    if is_scalar_label(tasks):
         return _normalise_dtype(repeat_label(tasks, n_samples), name)
     if hasattr(tasks, "toarray"):
         raise TypeError(
@@ -124,7 +124,7 @@ def _normalise_dtype(labels, name):
         return labels
     if labels.dtype.kind == "O":
         for value in labels:
-            if _is_missing(value):
+            if is_missing(value):
                 raise ValueError(f"{name} contains {_MISSING}.")
         try:
             hash(tuple(labels))
@@ -133,7 +133,7 @@ def _normalise_dtype(labels, name):
     return labels
 
 
-def _is_missing(value):
+def is_missing(value):
     """None, NaN, or pandas' missing-value markers (pd.NA, pd.NaT)."""
     if value is None:
         return True
@@ -142,7 +142,7 @@ def _is_missing(value):
     return type(value).__name__ in ("NAType", "NaTType")
 
 
-def _unique_sorted(labels, name):
+def unique_sorted(labels, name):
     try:
         return np.unique(labels)
     except TypeError:
@@ -166,7 +166,7 @@ def encode_tasks(tasks, n_samples, *, name="tasks"):
     labels = check_task_labels(tasks, n_samples, name=name)
     if n_samples == 0:
         raise ValueError(f"{name}: no rows to fit.")
-    task_labels = _unique_sorted(labels, name)
+    task_labels = unique_sorted(labels, name)
     codes = np.searchsorted(task_labels, labels).astype(np.intp)
     return task_labels, codes
 
@@ -213,18 +213,23 @@ class TaskIndex:
             more = f" and {len(unseen) - 5} more" if len(unseen) > 5 else ""
             raise ValueError(
                 f"{name} contains task(s) not seen during fit: {shown}{more}. "
-                f"Known tasks: {_short_list(known)}."
+                f"Known tasks: {short_list(known)}."
             )
         return codes
 
 
-def _short_list(values, limit=10):
+def short_list(values, limit=10):
+    """``values`` for an error message: ``[a, b, ...]``, at most ``limit`` shown."""
     # tolist() turns numpy scalars into Python ones, so messages read [0, 1]
     values = values.tolist() if hasattr(values, "tolist") else list(values)
     text = ", ".join(repr(v) for v in values[:limit])
     if len(values) > limit:
         text += f", ... ({len(values)} in all)"
     return f"[{text}]"
+
+
+# the former private name, still imported by skmtl/penalties/_quadratic.py
+_short_list = short_list
 
 
 def _is_labelled_series(values):
@@ -273,7 +278,7 @@ def check_task_weights(task_weights, task_labels, *, name="task_weights"):
             if unknown:
                 raise ValueError(
                     f"{name} names task(s) that are not in the training data: "
-                    f"{_short_list(unknown)}. Known tasks: {_short_list(task_labels)}."
+                    f"{short_list(unknown)}. Known tasks: {short_list(task_labels)}."
                 )
             try:
                 weights[codes] = [float(task_weights[k]) for k in keys]

@@ -4,7 +4,7 @@ import numbers
 
 import numpy as np
 
-from ._tasks import _is_missing, _is_scalar_label, check_task_labels
+from ._tasks import check_task_labels, is_missing, is_scalar_label
 
 
 def check_sample_weight(sample_weight, n_samples, *, name="sample_weight"):
@@ -60,7 +60,7 @@ def check_class_labels(y, *, name="y", rows=None):
     elif arr.dtype.kind == "O" or not isinstance(values, np.ndarray):
         arr = np.asarray(values, dtype=object)
         missing = np.fromiter(
-            (_is_missing(v) for v in arr.ravel()), dtype=bool, count=arr.size
+            (is_missing(v) for v in arr.ravel()), dtype=bool, count=arr.size
         ).reshape(arr.shape)
     else:
         return  # integers, bools, strings, datetimes: nothing can be missing
@@ -106,7 +106,7 @@ def drop_absent_rows(X, y, tasks, sample_weight):
             "sample_weight is zero for every row: there is no row to fit (a row "
             "of weight 0 is absent)."
         )
-    if tasks is not None and not _is_scalar_label(tasks):
+    if tasks is not None and not is_scalar_label(tasks):
         tasks = check_task_labels(tasks, X.shape[0])[keep]
     return X[keep], y[keep], tasks, sample_weight[keep]
 

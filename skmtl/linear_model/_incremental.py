@@ -17,7 +17,7 @@ import hashlib
 import numpy as np
 import scipy.sparse as sp
 
-from .._tasks import TaskIndex, _unique_sorted
+from .._tasks import TaskIndex, unique_sorted
 from ..penalties import GraphLaplacian, Independent, MeanRegularized, resolve_penalty
 
 __all__ = ["TaskMoments", "PARTIAL_FIT_MAX_FEATURES", "quadratic_coupling"]
@@ -173,7 +173,7 @@ def union_labels(a, b):
     both = np.empty(len(a) + len(b), dtype=object)
     for i, v in enumerate(list(a) + list(b)):
         both[i] = v  # keep tuples whole
-    return _unique_sorted(both, "tasks")
+    return unique_sorted(both, "tasks")
 
 
 def quadratic_coupling(estimator):

@@ -15,11 +15,11 @@ import numbers
 
 import numpy as np
 from sklearn.model_selection import BaseCrossValidator
-from sklearn.utils import check_random_state
+from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils.multiclass import type_of_target
 
 from .._task_column import task_column_values
-from .._tasks import _short_list, check_task_labels
+from .._tasks import check_task_labels, short_list
 from .._validation import check_unlabelled
 
 __all__ = ["TaskStratifiedKFold", "LeaveOneTaskOut", "SourceTargetSplit"]
@@ -27,15 +27,6 @@ __all__ = ["TaskStratifiedKFold", "LeaveOneTaskOut", "SourceTargetSplit"]
 
 def _n_rows(X):
     return X.shape[0] if hasattr(X, "shape") else len(X)
-
-
-def _take_rows(y, rows):
-    """The entries of ``y`` (array, list or Series) at positions ``rows``."""
-    if hasattr(y, "iloc"):
-        return y.iloc[rows]
-    if isinstance(y, (list, tuple)):
-        return [y[i] for i in rows]
-    return np.asarray(y)[rows]
 
 
 def _check_n_splits(n_splits, owner):
@@ -238,7 +229,7 @@ class TaskStratifiedKFold(_TaskSplitter):
         if unlabelled is not None:
             rows = np.flatnonzero(~unlabelled)
             task_labels = task_labels[rows]
-            y = None if y is None else _take_rows(y, rows)
+            y = None if y is None else _safe_indexing(y, rows)
         uniq, task_codes, counts = np.unique(
             task_labels, return_inverse=True, return_counts=True
         )
@@ -319,7 +310,7 @@ class LeaveOneTaskOut(_TaskSplitter):
         if len(uniq) < 2:
             raise ValueError(
                 f"LeaveOneTaskOut needs at least 2 tasks, got {len(uniq)}: "
-                f"{_short_list(uniq)}."
+                f"{short_list(uniq)}."
             )
         for k in self._tested(codes, len(uniq), unlabelled):
             test = codes == k
@@ -429,7 +420,7 @@ class SourceTargetSplit(_TaskSplitter):
         if not mask.any():
             raise ValueError(
                 f"SourceTargetSplit: the target task target={self.target!r} has no "
-                f"rows; tasks are {_short_list(np.unique(task_labels))}."
+                f"rows; tasks are {short_list(np.unique(task_labels))}."
             )
         return mask
 

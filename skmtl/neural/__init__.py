@@ -16,15 +16,10 @@ except ImportError as exc:  # pragma: no cover - exercised without torch
 
 from ._base import BaseMultiTaskNet
 from ._estimators import MultiTaskNetClassifier, MultiTaskNetRegressor
+from ._finetune import FineTunedNetClassifier, FineTunedNetRegressor
+from ._joint import JointTransferNetClassifier, JointTransferNetRegressor
 from ._module import CSRBatch, MLPEncoder, MultiTaskModule, TaskHead
-from ._transfer import (
-    FineTunedNetClassifier,
-    FineTunedNetRegressor,
-    JointTransferNetClassifier,
-    JointTransferNetRegressor,
-    RegularizedTransferNetClassifier,
-    RegularizedTransferNetRegressor,
-)
+from ._prior import RegularizedTransferNetClassifier, RegularizedTransferNetRegressor
 from ._weighting import (
     MGDA,
     CAGrad,

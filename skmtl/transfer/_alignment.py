@@ -22,7 +22,7 @@ from sklearn.utils.validation import (
 
 from .._tasks import check_task_labels
 from ..base import TaskClassifierMixin, fit_or_restore
-from ._base_model import weight_key, weighted_clone
+from ._base_model import UnlabelledTargetTagsMixin, weight_key, weighted_clone
 from ._entropy import transfer_rows
 
 __all__ = ["CORAL", "ImportanceWeightedClassifier"]
@@ -207,7 +207,9 @@ def _estimator_has(attr):
     return check
 
 
-class ImportanceWeightedClassifier(TaskClassifierMixin, BaseEstimator):
+class ImportanceWeightedClassifier(
+    UnlabelledTargetTagsMixin, TaskClassifierMixin, BaseEstimator
+):
     """Source rows weighted by the target density ratio from a domain classifier.
 
     A probabilistic domain classifier ``g`` learns to tell target rows
@@ -289,12 +291,6 @@ class ImportanceWeightedClassifier(TaskClassifierMixin, BaseEstimator):
         self.domain_classifier = domain_classifier
         self.target = target
         self.max_weight = max_weight
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True
-        tags.target_tags.required = True
-        return tags
 
     @_fit_context(prefer_skip_nested_validation=False)
     @fit_or_restore

@@ -16,6 +16,7 @@ from sklearn.utils import get_tags
 from sklearn.utils.validation import has_fit_parameter
 
 from .._tasks import repeat_label, rows_with_label
+from ..pipeline import final_step
 from ._joint import JointTransferClassifier
 
 __all__ = ["BaseModel", "base_has", "base_input_tags", "weight_key", "weighted_clone"]
@@ -53,6 +54,28 @@ def base_input_tags(tags, estimator):
     return tags
 
 
+class UnlabelledTargetTagsMixin:
+    """The tags of an estimator that learns from unlabelled target rows.
+
+    ``y`` is required (its entries on the ``unlabelled`` rows are
+    placeholders, never read). Input: sparse, the estimator's own solvers
+    taking it; with ``_input_tags_from_base = True`` (the estimator fits the
+    base ``estimator`` on the rows), what that base declares
+    (:func:`base_input_tags`). Placed first among the bases.
+    """
+
+    _input_tags_from_base = False
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        if self._input_tags_from_base:
+            tags = base_input_tags(tags, self.estimator)
+        else:
+            tags.input_tags.sparse = True
+        tags.target_tags.required = True
+        return tags
+
+
 def _takes(method, name):
     try:
         return name in inspect.signature(method).parameters
@@ -64,8 +87,8 @@ def _final_step(estimator):
     """``(name, step)`` of a Pipeline's final estimator, else None."""
     if not isinstance(estimator, Pipeline):
         return None
-    name, step = estimator.steps[-1]
-    return None if step in (None, "passthrough") else (name, step)
+    step = final_step(estimator)  # the one Pipeline-last-step helper
+    return None if step in (None, "passthrough") else (estimator.steps[-1][0], step)
 
 
 def weight_key(estimator):

@@ -10,7 +10,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..base import TaskClassifierMixin, fit_or_restore
-from ._base_model import BaseModel, base_input_tags
+from ._base_model import BaseModel, UnlabelledTargetTagsMixin
 from ._unlabelled import (
     balance_posteriors,
     check_transfer_rows,
@@ -35,7 +35,9 @@ def _domain_weights(rows, source_weight, unlabelled_weight):
 
 
 @fill_prior_strength_doc
-class NaiveBayesTransferClassifier(TaskClassifierMixin, BaseEstimator):
+class NaiveBayesTransferClassifier(
+    UnlabelledTargetTagsMixin, TaskClassifierMixin, BaseEstimator
+):
     """Multinomial naive Bayes transferred to the target by EM (Dai et al., 2007).
 
     A multinomial naive Bayes model (class prior ``pi_c``, word
@@ -205,14 +207,12 @@ default="target"
         self.tol = tol
 
     def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True
+        tags = super().__sklearn_tags__()  # sparse, y required
         tags.input_tags.positive_only = True
         # a multinomial model of counts: on the checks' Gaussian blobs shifted
         # positive it is no better than MultinomialNB (which the check lets
         # through by name), under its 0.83 training accuracy
         tags.classifier_tags.poor_score = True
-        tags.target_tags.required = True
         return tags
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -360,7 +360,9 @@ default="target"
 
 
 @fill_prior_strength_doc
-class EMTransferClassifier(TaskClassifierMixin, BaseEstimator):
+class EMTransferClassifier(
+    UnlabelledTargetTagsMixin, TaskClassifierMixin, BaseEstimator
+):
     """EM with soft labels on the unlabelled target rows, for any classifier.
 
     The linear (or any probabilistic) counterpart of
@@ -466,6 +468,8 @@ default="target"
     True
     """
 
+    _input_tags_from_base = True  # sparse, non-negative, poor score: the base's
+
     _parameter_constraints = {
         "estimator": [HasMethods(["fit", "predict_proba"]), None],
         "target": "no_validation",
@@ -500,11 +504,6 @@ default="target"
         self.unlabelled_weight = unlabelled_weight
         self.max_iter = max_iter
         self.tol = tol
-
-    def __sklearn_tags__(self):
-        tags = base_input_tags(super().__sklearn_tags__(), self.estimator)
-        tags.target_tags.required = True
-        return tags
 
     @_fit_context(prefer_skip_nested_validation=False)
     @fit_or_restore

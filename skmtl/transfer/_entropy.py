@@ -15,6 +15,7 @@ from ..datafits import EntropyRegularized
 from ..linear_model import MultiTaskClassifier
 from ..penalties import Independent
 from ..solvers import absolute_tolerance, solve_path
+from ._base_model import UnlabelledTargetTagsMixin
 from ._unlabelled import check_transfer_rows
 
 __all__ = ["EntropyRegularizedClassifier"]
@@ -66,7 +67,7 @@ def _row_weights(sw, labelled, is_target, source_weight, entropy_weight):
 
 
 class EntropyRegularizedClassifier(
-    ScoreClassifierMixin, TaskClassifierMixin, BaseEstimator
+    UnlabelledTargetTagsMixin, ScoreClassifierMixin, TaskClassifierMixin, BaseEstimator
 ):
     """Linear classifier with minimum entropy regularization on unlabelled rows.
 
@@ -201,12 +202,6 @@ class EntropyRegularizedClassifier(
         self.fit_intercept = fit_intercept
         self.tol = tol
         self.max_iter = max_iter
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True
-        tags.target_tags.required = True
-        return tags
 
     @_fit_context(prefer_skip_nested_validation=True)
     @fit_or_restore

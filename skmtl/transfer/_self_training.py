@@ -10,7 +10,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..base import TaskClassifierMixin, fit_or_restore
-from ._base_model import BaseModel, base_has, base_input_tags
+from ._base_model import BaseModel, UnlabelledTargetTagsMixin, base_has
 from ._unlabelled import (
     check_transfer_rows,
     class_proportions,
@@ -58,7 +58,9 @@ def _select_balanced(scores, quota):
 
 
 @fill_prior_strength_doc
-class SelfTrainingTransferClassifier(TaskClassifierMixin, BaseEstimator):
+class SelfTrainingTransferClassifier(
+    UnlabelledTargetTagsMixin, TaskClassifierMixin, BaseEstimator
+):
     """Self-training on the unlabelled target rows, class-balanced and scheduled.
 
     A base classifier is fitted on the labelled rows (source and labelled
@@ -171,6 +173,8 @@ default="target"
     True
     """
 
+    _input_tags_from_base = True  # sparse, non-negative, poor score: the base's
+
     _parameter_constraints = {
         "estimator": [
             HasMethods(["fit", "predict_proba"]),
@@ -209,11 +213,6 @@ default="target"
         self.prior_strength = prior_strength
         self.unlabelled_weight = unlabelled_weight
         self.max_iter = max_iter
-
-    def __sklearn_tags__(self):
-        tags = base_input_tags(super().__sklearn_tags__(), self.estimator)
-        tags.target_tags.required = True
-        return tags
 
     @_fit_context(prefer_skip_nested_validation=False)
     @fit_or_restore
