@@ -231,6 +231,28 @@ def _refit_start(solutions, point, train_rows, n_rows, sw):
     return coef, intercept
 
 
+def _split_present(cv, X, y, tasks, sw, shared):
+    """``cv``'s folds over the rows of positive weight, as row indices of ``X``.
+
+    A row of weight 0 is absent: it is in no fold, so adding one leaves every
+    other row's fold (and every score) as without it.
+    """
+    rows = None if sw is None or np.all(sw > 0) else np.flatnonzero(sw > 0)
+    if rows is not None:
+        X, y = _index(X, rows), y[rows]
+        tasks = None if tasks is None else tasks[rows]
+    if "tasks" in inspect.signature(cv.split).parameters:
+        # the shared design: every task sees every row, the folds split the
+        # rows as for one task (the same folds as a 1-D y)
+        split_tasks = np.zeros(len(y), dtype=np.intp) if shared else tasks
+        folds = cv.split(X, y[:, 0] if shared else y, tasks=split_tasks)
+    else:
+        folds = cv.split(X, y)
+    if rows is None:
+        return list(folds)
+    return [(rows[train], rows[test]) for train, test in folds]
+
+
 class _MultiTaskCVBase(TaskEstimatorMixin, BaseEstimator):
     """Grid over alpha and penalty strengths, one warm-started path per fold."""
 
@@ -339,9 +361,11 @@ class _MultiTaskCVBase(TaskEstimatorMixin, BaseEstimator):
             averaged over the columns.
         tasks : hashable or array-like of shape (n_samples,), default=None
         sample_weight : array-like of shape (n_samples,), default=None
-            Used in fitting; rows of weight 0 are absent, from the test folds'
-            scores too (the other rows are scored unweighted, as
-            ``GridSearchCV`` does).
+            Used in fitting; rows of weight 0 are absent: a splitter or an
+            integer ``cv`` draws the folds from the other rows, and an
+            iterable of (train, test) indices is used as given but its test
+            rows of weight 0 are not scored (the other rows are scored
+            unweighted, as ``GridSearchCV`` does).
 
         Returns
         -------
@@ -384,13 +408,8 @@ class _MultiTaskCVBase(TaskEstimatorMixin, BaseEstimator):
         cv = self._check_cv(y)
         if not hasattr(cv, "split"):
             splits = list(cv)
-        elif "tasks" in inspect.signature(cv.split).parameters:
-            # the shared design: every task sees every row, the folds split
-            # the rows as for one task (the same folds as a 1-D y)
-            split_tasks = np.zeros(n, dtype=np.intp) if shared else tasks
-            splits = list(cv.split(X, y[:, 0] if shared else y, tasks=split_tasks))
         else:
-            splits = list(cv.split(X, y))
+            splits = _split_present(cv, X, y, tasks, sw, shared)
         scoring = self._check_scoring()
         base = self._base_estimator()
         penalties = [self._setting_penalty(base, params) for params in grid]
@@ -451,7 +470,10 @@ class _MultiTaskCVBase(TaskEstimatorMixin, BaseEstimator):
     def _setting_penalty(base, params):
         """The penalty of one setting of ``penalty_grid`` (a new object)."""
         if not params:
-            return base.penalty
+            # a copy: the fitted best_estimator_ must not share the parameter
+            # object that set_params on this estimator may change later
+            penalty = base.penalty
+            return penalty if isinstance(penalty, str) else clone(penalty)
         return clone(resolve_penalty(base.penalty)).set_params(**params)
 
     def _candidates(self, alphas):

@@ -1,0 +1,64 @@
+"""More behaviour a demanding new user hits (one test a bug), second probe.
+
+Each test is the smallest repro of a bug found by probing the public API as a
+scikit-learn user would (see /work/notes/breakit2.md); the fix is in the
+module named above the test.
+"""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+from skmtl.model_selection import MultiTaskClassifierCV, MultiTaskRegressorCV
+from skmtl.penalties import Clustered, TraceNorm
+
+
+@pytest.fixture
+def three_tasks():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(90, 4))
+    tasks = np.repeat(["a", "b", "c"], 30)
+    y = X[:, 0] + (tasks == "b") * X[:, 1] + 0.3 * rng.normal(size=90)
+    return X, y, tasks
+
+
+# ------------------------------------------------- skmtl/model_selection/_cv.py
+def test_cv_best_estimator_does_not_share_the_penalty_object(three_tasks):
+    # best_estimator_ held the very penalty object passed to the CV estimator,
+    # so cv.set_params(penalty__n_clusters=3) after fit rewrote the fitted
+    # model's parameters (GridSearchCV's best_estimator_ is a clone).
+    X, y, tasks = three_tasks
+    penalty = Clustered(n_clusters=2)
+    cv = MultiTaskRegressorCV(alphas=[0.1, 0.01], penalty=penalty, cv=3)
+    cv.fit(X, y, tasks=tasks)
+    assert cv.best_estimator_.penalty is not penalty
+    cv.set_params(penalty__n_clusters=3)
+    assert cv.best_estimator_.get_params()["penalty__n_clusters"] == 2
+
+
+@pytest.mark.parametrize(
+    "Est, penalty",
+    [(MultiTaskRegressorCV, TraceNorm()), (MultiTaskClassifierCV, "mean")],
+)
+def test_cv_rows_of_weight_zero_are_absent_from_the_folds(three_tasks, Est, penalty):
+    # A row of weight 0 is absent: the folds used to be drawn over every row,
+    # so adding a weight-0 row moved other rows between folds and changed the
+    # cross-validation scores (and possibly the chosen alpha).
+    X, y, tasks = three_tasks
+    if Est is MultiTaskClassifierCV:
+        y = (y > 0).astype(int)
+    sw = np.ones(len(y))
+    sw[[0, 31, 32, 62]] = 0
+    keep = sw > 0
+    kw = dict(alphas=[1.0, 0.1, 0.01], penalty=penalty, cv=3, tol=1e-8)
+    weighted = Est(**kw).fit(X, y, tasks=tasks, sample_weight=sw)
+    absent = Est(**kw).fit(X[keep], y[keep], tasks=tasks[keep])
+    assert_allclose(
+        weighted.cv_results_["mean_test_score"],
+        absent.cv_results_["mean_test_score"],
+        rtol=1e-6,
+    )
+    assert weighted.best_params_ == absent.best_params_
+    assert_allclose(
+        weighted.best_estimator_.coef_, absent.best_estimator_.coef_, atol=1e-6
+    )
