@@ -8,7 +8,9 @@ module named above the test.
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
+from sklearn.linear_model import LinearRegression
 
+from skmtl import MultiTaskRegressor, transfer
 from skmtl.model_selection import MultiTaskClassifierCV, MultiTaskRegressorCV
 from skmtl.penalties import Clustered, TraceNorm
 
@@ -62,3 +64,26 @@ def test_cv_rows_of_weight_zero_are_absent_from_the_folds(three_tasks, Est, pena
     assert_allclose(
         weighted.best_estimator_.coef_, absent.best_estimator_.coef_, atol=1e-6
     )
+
+
+# ------------------------------------------------------ skmtl/transfer/_prior.py
+@pytest.mark.parametrize("name", ["RegularizedTransfer", "FineTuned"])
+def test_source_task_not_in_the_source_is_named(three_tasks, name):
+    # source_task that is not a task of the source died in list.index with
+    # "'zz' is not in list"; a source_task given with a source that has no
+    # tasks (a scikit-learn model, an array) was silently ignored.
+    Est = getattr(transfer, f"{name}Regressor")
+    X, y, tasks = three_tasks
+    source = MultiTaskRegressor(penalty="dirty").fit(X, y, tasks=tasks)
+    with pytest.raises(ValueError, match=r"source_task='zz'.*\['a', 'b', 'c'\]"):
+        Est(source, source_task="zz").fit(X[:20], y[:20])
+    plain = LinearRegression().fit(X, y)
+    with pytest.raises(ValueError, match="source_task='a'.*no tasks"):
+        Est(plain, source_task="a").fit(X[:20], y[:20])
+    with pytest.raises(ValueError, match="source_task='a'.*no tasks"):
+        Est(plain.coef_, source_task="a").fit(X[:20], y[:20])
+    # the task's own weights are the start / the prior's centre
+    fitted = Est(source, source_task="b", **({"alpha": 1e6} if "Reg" in name else {}))
+    fitted.fit(X[:20], y[:20])
+    if name == "RegularizedTransfer":
+        assert_allclose(fitted.coef_, source.coef_[1], atol=1e-3)
