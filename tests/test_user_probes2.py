@@ -87,3 +87,21 @@ def test_source_task_not_in_the_source_is_named(three_tasks, name):
     fitted.fit(X[:20], y[:20])
     if name == "RegularizedTransfer":
         assert_allclose(fitted.coef_, source.coef_[1], atol=1e-3)
+
+
+def test_bad_penalty_grid_setting_names_penalty_grid(three_tasks):
+    # A penalty_grid value the penalty refuses was reported as a data error of
+    # "cross-validation fold 0 (60 training rows, 30 test rows)", and an
+    # unknown key as TraceNorm's "Invalid parameter", neither naming
+    # penalty_grid.
+    X, y, tasks = three_tasks
+    cv = MultiTaskRegressorCV(
+        alphas=[0.1], penalty="trace", cv=3, penalty_grid={"l1_ratio": [0.5, 2.0]}
+    )
+    with pytest.raises(ValueError, match="penalty_grid") as info:
+        cv.fit(X, y, tasks=tasks)
+    assert "fold" not in str(info.value)
+    assert "l1_ratio" in str(info.value)
+    cv.set_params(penalty_grid={"bogus": [1.0]})
+    with pytest.raises(ValueError, match="penalty_grid.*bogus"):
+        cv.fit(X, y, tasks=tasks)

@@ -231,6 +231,22 @@ def _refit_start(solutions, point, train_rows, n_rows, sw):
     return coef, intercept
 
 
+def _checked_setting(base, params, task_labels, alpha):
+    """The penalty of one ``penalty_grid`` setting, checked once before the folds.
+
+    A value the penalty refuses would otherwise surface as an error of the
+    first fold, as if the data were at fault.
+    """
+    try:
+        penalty = _MultiTaskCVBase._setting_penalty(base, params)
+        resolve_penalty(penalty).bind(task_labels, alpha)
+    except ValueError as exc:
+        if not params:
+            raise
+        raise ValueError(f"penalty_grid setting {params}: {exc}") from exc
+    return penalty
+
+
 def _split_present(cv, X, y, tasks, sw, shared):
     """``cv``'s folds over the rows of positive weight, as row indices of ``X``.
 
@@ -412,8 +428,10 @@ class _MultiTaskCVBase(TaskEstimatorMixin, BaseEstimator):
             splits = _split_present(cv, X, y, tasks, sw, shared)
         scoring = self._check_scoring()
         base = self._base_estimator()
-        penalties = [self._setting_penalty(base, params) for params in grid]
         task_labels = np.arange(y.shape[1]) if shared else encode_tasks(tasks, n)[0]
+        penalties = [
+            _checked_setting(base, params, task_labels, alphas[0]) for params in grid
+        ]
         drop_absent = sp.issparse(X) and all(
             _drops_absent_features(p, task_labels) for p in penalties
         )
