@@ -105,3 +105,10 @@ def test_bad_penalty_grid_setting_names_penalty_grid(three_tasks):
     cv.set_params(penalty_grid={"bogus": [1.0]})
     with pytest.raises(ValueError, match="penalty_grid.*bogus"):
         cv.fit(X, y, tasks=tasks)
+
+
+def test_unknown_scoring_of_cv_estimator_names_scoring(three_tasks):
+    # The error spoke of "score_func='bogus'", a name the user never wrote.
+    X, y, tasks = three_tasks
+    with pytest.raises(ValueError, match=r"scoring='bogus'.*'r2'"):
+        MultiTaskRegressorCV(cv=3, scoring="bogus").fit(X, y, tasks=tasks)

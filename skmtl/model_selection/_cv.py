@@ -358,8 +358,13 @@ class _MultiTaskCVBase(TaskEstimatorMixin, BaseEstimator):
 
     def _check_scoring(self):
         if isinstance(self.scoring, str):
-            from ..metrics import make_task_scorer
+            from ..metrics import METRIC_NAMES, make_task_scorer
 
+            if self.scoring not in METRIC_NAMES:
+                raise ValueError(
+                    f"scoring={self.scoring!r} is not a known metric name; use "
+                    f"one of {list(METRIC_NAMES)}, a callable or None."
+                )
             return make_task_scorer(self.scoring)
         return self.scoring
 
