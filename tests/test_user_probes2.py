@@ -112,3 +112,30 @@ def test_unknown_scoring_of_cv_estimator_names_scoring(three_tasks):
     X, y, tasks = three_tasks
     with pytest.raises(ValueError, match=r"scoring='bogus'.*'r2'"):
         MultiTaskRegressorCV(cv=3, scoring="bogus").fit(X, y, tasks=tasks)
+
+
+# ------------------------------------------------------ skmtl/transfer/_joint.py
+@pytest.mark.parametrize("Est", ["JointTransferRegressor", "JointTransferClassifier"])
+def test_joint_transfer_target_named_like_a_source_label(three_tasks, Est):
+    # With a coupling penalty the domains were relabelled: the target to
+    # "target", sources to str(label). Reverse transfer (target="source" with
+    # domains "source" / "target") thus merged both domains into one task
+    # silently, and sources 1 and "1" became one domain.
+    X, y, _ = three_tasks
+    Est = getattr(transfer, Est)
+    if "Classifier" in Est.__name__:
+        y = (y > 0).astype(int)
+    domains = np.where(np.arange(len(y)) < 60, "source", "target")
+    renamed = np.where(domains == "source", "T", "S")
+    kw = dict(source_weight=0.3, penalty="mean", tol=1e-10)
+    reverse = Est(**kw, target="source").fit(X, y, tasks=domains)
+    reference = Est(**kw, target="T").fit(X, y, tasks=renamed)
+    assert len(reverse.model_.tasks_) == 2
+    assert_allclose(reverse.model_.coef_[::-1], reference.model_.coef_, atol=1e-8)
+    assert_allclose(reverse.predict(X), reference.predict(X), atol=1e-8)
+    # labels of mixed types still work; ones equal as text are refused
+    mixed = np.array([0] * 30 + [1] * 30 + ["t"] * 30, dtype=object)
+    assert len(Est(**kw, target="t").fit(X, y, tasks=mixed).model_.tasks_) == 3
+    mixed[30:60] = "0"
+    with pytest.raises(ValueError, match="tasks has distinct domain labels"):
+        Est(**kw, target="t").fit(X, y, tasks=mixed)
