@@ -254,6 +254,11 @@ def _split_present(cv, X, y, tasks, sw, shared):
     other row's fold (and every score) as without it.
     """
     rows = None if sw is None or np.all(sw > 0) else np.flatnonzero(sw > 0)
+    if rows is not None and len(rows) == 0:
+        raise ValueError(
+            "sample_weight is zero for every row: there is no row to fit (a row "
+            "of weight 0 is absent)."
+        )
     if rows is not None:
         X, y = _index(X, rows), y[rows]
         tasks = None if tasks is None else tasks[rows]
