@@ -139,3 +139,49 @@ def test_joint_transfer_target_named_like_a_source_label(three_tasks, Est):
     mixed[30:60] = "0"
     with pytest.raises(ValueError, match="tasks has distinct domain labels"):
         Est(**kw, target="t").fit(X, y, tasks=mixed)
+
+
+# ------------------------------------------------------- skmtl/neural/_base.py
+def test_warm_start_uses_the_new_optimizer_settings(three_tasks):
+    # A continued fit loaded the old optimizer's state_dict, param_groups
+    # included: set_params(learning_rate=...) or optimizer__<name> before a
+    # warm-started fit was silently ignored (the old rate went on), and a new
+    # optimizer class died in its step (KeyError 'momentum').
+    pytest.importorskip("torch")
+    from skmtl.neural import MultiTaskNetRegressor
+
+    X, y, tasks = three_tasks
+    kw = dict(hidden_layer_sizes=(8,), max_epochs=2, batch_size=16, random_state=0)
+    net = MultiTaskNetRegressor(**kw, learning_rate=1e-2).fit(X, y, tasks=tasks)
+    net.set_params(warm_start=True, learning_rate=1e-5, optimizer__weight_decay=0.1)
+    net.fit(X, y, tasks=tasks)
+    group = net.optimizer_.param_groups[0]
+    assert group["lr"] == 1e-5 and group["weight_decay"] == 0.1
+    # Adam's moments are kept (a continued fit, not a new optimizer)
+    assert all("exp_avg" in s for s in net.optimizer_.state.values())
+    net.set_params(optimizer="sgd", optimizer__weight_decay=0.0, learning_rate=1e-3)
+    net.fit(X, y, tasks=tasks)
+    assert type(net.optimizer_).__name__ == "SGD"
+    assert net.optimizer_.param_groups[0]["lr"] == 1e-3
+
+
+def test_continued_fit_with_another_dtype_names_dtype(three_tasks):
+    # set_params(dtype="float64") before a warm-started fit (or partial_fit)
+    # died in torch ("mat1 and mat2 must have the same dtype").
+    pytest.importorskip("torch")
+    from skmtl.neural import MultiTaskNetClassifier
+
+    X, y, tasks = three_tasks
+    y = (y > 0).astype(int)
+    kw = dict(hidden_layer_sizes=(8,), max_epochs=2, batch_size=16, random_state=0)
+    net = MultiTaskNetClassifier(**kw).fit(X, y, tasks=tasks)
+    before = net.predict_proba(X, tasks=tasks)
+    net.set_params(warm_start=True, dtype="float64")
+    with pytest.raises(ValueError, match="dtype='float64'.*float32.*warm_start"):
+        net.fit(X, y, tasks=tasks)
+    with pytest.raises(ValueError, match="dtype='float64'"):
+        net.partial_fit(X, y, tasks=tasks)
+    assert_allclose(net.predict_proba(X, tasks=tasks), before)
+    # a new fit takes the new precision
+    net.set_params(warm_start=False).fit(X, y, tasks=tasks)
+    assert next(net.module_.parameters()).dtype.itemsize == 8

@@ -477,6 +477,14 @@ class BaseMultiTaskNet(TrainingMixin, TaskEstimatorMixin, BaseEstimator):
                 **history,
                 **data["attributes"],
             }
+        fitted = next(self.module_.parameters()).dtype
+        if fitted != dtype:
+            raise ValueError(
+                f"dtype={self.dtype!r} differs from the fitted network's "
+                f"{str(fitted).removeprefix('torch.')}: a continued fit "
+                "(warm_start=True or partial_fit) keeps the network's precision; "
+                "set warm_start=False for a new network."
+            )
         # continue from the fitted state, on copies (a failed call changes nothing)
         module = copy.deepcopy(self.module_).to(device=device)
         weighting = copy.deepcopy(self.task_weighting_)
@@ -492,8 +500,21 @@ class BaseMultiTaskNet(TrainingMixin, TaskEstimatorMixin, BaseEstimator):
         ]
         module.heads = nn.ModuleList(heads)
         optimizer = self.initialize_optimizer(module, weighting)
-        if (old_index >= 0).all() and len(new) == len(old):
+        if (
+            (old_index >= 0).all()
+            and len(new) == len(old)
+            and type(optimizer) is type(self.optimizer_)
+        ):
+            # carry the per-parameter state (Adam's moments) over, but keep the
+            # groups' current settings: load_state_dict would restore the old
+            # learning_rate / optimizer__<name> set before this call
+            settings = [
+                {k: v for k, v in g.items() if k != "params"}
+                for g in optimizer.param_groups
+            ]
             optimizer.load_state_dict(self.optimizer_.state_dict())
+            for group, setting in zip(optimizer.param_groups, settings):
+                group.update(setting)
         else:
             weighting.reindex_tasks(old_index)
             optimizer = self.initialize_optimizer(module, weighting)
@@ -524,8 +545,10 @@ class BaseMultiTaskNet(TrainingMixin, TaskEstimatorMixin, BaseEstimator):
 
     # ------------------------------------------------------------- batches
     def _batch(self, X, rows, device):
+        # X is already in the network's precision (a dense batch keeps it too)
         if sp.issparse(X):
-            return CSRBatch.from_scipy(X[rows], device, DTYPES[self.dtype])
+            dtype = torch.float64 if X.dtype == np.float64 else torch.float32
+            return CSRBatch.from_scipy(X[rows], device, dtype)
         return torch.as_tensor(np.ascontiguousarray(X[rows]), device=device)
 
     # ----------------------------------------------------------- predict
@@ -535,7 +558,9 @@ class BaseMultiTaskNet(TrainingMixin, TaskEstimatorMixin, BaseEstimator):
         X = validate_data(
             self, X, reset=False, accept_sparse="csr", dtype=[np.float64, np.float32]
         )
-        np_dtype = _NP_DTYPES[self.dtype]
+        # the fitted network's precision (dtype may have been set since)
+        fitted = next(self.module_.parameters()).dtype
+        np_dtype = np.float64 if fitted == torch.float64 else np.float32
         if X.dtype != np_dtype:
             X = X.astype(np_dtype)
         if sp.issparse(X):
