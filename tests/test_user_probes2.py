@@ -185,3 +185,35 @@ def test_continued_fit_with_another_dtype_names_dtype(three_tasks):
     # a new fit takes the new precision
     net.set_params(warm_start=False).fit(X, y, tasks=tasks)
     assert next(net.module_.parameters()).dtype.itemsize == 8
+
+
+# ------------------------------------------------ skmtl/linear_model/_base.py
+@pytest.mark.parametrize("shared", [False, True])
+@pytest.mark.parametrize("Est", ["MultiTaskRegressor", "MultiTaskClassifier"])
+def test_predict_does_not_read_fit_intercept_after_fit(three_tasks, Est, shared):
+    # predict dropped the fitted intercepts when fit_intercept was set to
+    # False after fit (set_params before a refit that failed, or a grid
+    # search's clone): predictions depend on the fitted state only, as
+    # scikit-learn's linear models (intercept_ is what predict adds).
+    import skmtl
+
+    X, y, tasks = three_tasks
+    y = y + 3.0
+    Est = getattr(skmtl, Est)
+    if Est is skmtl.MultiTaskClassifier:
+        y = (y > 3.0).astype(int)
+    if shared:
+        y, tasks = np.column_stack([y, y[::-1]]), None
+    model = Est(penalty="trace").fit(X, y, tasks=tasks)
+    methods = ["predict"] + (["decision_function"] if shared is False else [])
+    methods = [m for m in methods if hasattr(model, m)]
+    before = {m: getattr(model, m)(X, tasks=tasks) for m in methods}
+    model.set_params(fit_intercept=False)
+    for m in methods:
+        assert_allclose(getattr(model, m)(X, tasks=tasks), before[m])
+    # and a model fitted without intercepts still predicts without them
+    model.fit(X, y, tasks=tasks)
+    assert np.all(model.intercept_ == 0)
+    model.set_params(fit_intercept=True)
+    pred = model.predict(X, tasks=tasks)
+    assert_allclose(pred, model.set_params(fit_intercept=False).predict(X, tasks=tasks))
