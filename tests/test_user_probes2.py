@@ -217,3 +217,12 @@ def test_predict_does_not_read_fit_intercept_after_fit(three_tasks, Est, shared)
     model.set_params(fit_intercept=True)
     pred = model.predict(X, tasks=tasks)
     assert_allclose(pred, model.set_params(fit_intercept=False).predict(X, tasks=tasks))
+
+
+def test_cv_classifier_with_continuous_y_is_not_a_fold_error(three_tasks):
+    # A continuous y was reported as an error "in cross-validation fold 0
+    # (60 training rows, 30 test rows)", as if one fold's data were at fault.
+    X, y, tasks = three_tasks
+    with pytest.raises(ValueError, match="Unknown label type") as info:
+        MultiTaskClassifierCV(cv=3).fit(X, y, tasks=tasks)
+    assert "fold" not in str(info.value)

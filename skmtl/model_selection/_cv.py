@@ -12,6 +12,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.metrics import r2_score
 from sklearn.model_selection import ParameterGrid
 from sklearn.utils._param_validation import HasMethods, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._tasks import check_task_labels, encode_tasks
@@ -410,6 +411,9 @@ class _MultiTaskCVBase(TaskEstimatorMixin, BaseEstimator):
             y_numeric=regression,
             multi_output=regression,
         )
+        if not regression:
+            # once for all rows, not as an error of the first fold
+            check_classification_targets(y)
         if sp.issparse(X):
             X = X.tocsr()  # the folds index rows
         n = X.shape[0]
