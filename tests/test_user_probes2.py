@@ -139,6 +139,10 @@ def test_joint_transfer_target_named_like_a_source_label(three_tasks, Est):
     mixed[30:60] = "0"
     with pytest.raises(ValueError, match="tasks has distinct domain labels"):
         Est(**kw, target="t").fit(X, y, tasks=mixed)
+    # tuple labels (any hashable label is a task) died in astype(str)
+    pairs = [("s", 1)] * 60 + [("t", 2)] * 30
+    model = Est(**kw, target=("t", 2)).fit(X, y, tasks=pairs)
+    assert len(model.model_.tasks_) == 2
 
 
 # ------------------------------------------------------- skmtl/neural/_base.py

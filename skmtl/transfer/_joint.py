@@ -125,7 +125,8 @@ class _JointTransferBase(TaskEstimatorMixin, BaseEstimator):
             # coupled models, one per domain, named by the text of the user's
             # labels (domains of mixed types, 0 and "target", sort as text);
             # every source domain shares lam
-            labels = domains.astype(str)
+            # (str of each label: astype(str) refuses tuple labels)
+            labels = np.array([str(d) for d in domains.tolist()])
             if len(set(labels.tolist())) != len(set(domains.tolist())):
                 raise ValueError(
                     "tasks has distinct domain labels with the same text (e.g. 1 "
