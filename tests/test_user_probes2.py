@@ -230,3 +230,23 @@ def test_cv_classifier_with_continuous_y_is_not_a_fold_error(three_tasks):
     with pytest.raises(ValueError, match="Unknown label type") as info:
         MultiTaskClassifierCV(cv=3).fit(X, y, tasks=tasks)
     assert "fold" not in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["RegularizedTransfer", "FineTuned"])
+def test_transfer_model_does_not_share_the_source_pipeline_steps(name):
+    # With a Pipeline source, features_ held the source's own fitted
+    # transformers: refitting the source elsewhere afterwards changed the
+    # fitted target model's predictions (by 10 in decision_function).
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 4))
+    y = (X[:, 0] > 0).astype(int)
+    source = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y)
+    model = getattr(transfer, f"{name}Classifier")(source).fit(X[150:], y[150:])
+    before = model.predict_proba(X)
+    source.fit(10 * X + 5, y)
+    source[-1].coef_ *= -1
+    assert_allclose(model.predict_proba(X), before)

@@ -1,5 +1,6 @@
 """Model-based transfer: regularization toward a fitted source model."""
 
+import copy
 from numbers import Real
 
 import numpy as np
@@ -39,7 +40,9 @@ def source_parts(source, *, source_task=None):
     if inner is not None and hasattr(source, "__sklearn_clone__"):
         source = inner
     if isinstance(source, Pipeline):
-        features, source = source[:-1], source[-1]
+        # a copy of the fitted steps: refitting the source later must not
+        # change the target model (fitted state never aliases a parameter)
+        features, source = copy.deepcopy(source[:-1]), source[-1]
     if not hasattr(source, "coef_"):
         if hasattr(source, "fit"):
             raise ValueError(
@@ -52,7 +55,7 @@ def source_parts(source, *, source_task=None):
             raise ValueError(_NO_TASKS.format(source_task))
         coef = np.asarray(source, dtype=float)
         return coef, features, classes
-    coef = np.asarray(source.coef_, dtype=float)
+    coef = np.array(source.coef_, dtype=float)  # a copy, as the steps
     classes = getattr(source, "classes_", None)
     if hasattr(source, "tasks_"):  # a skmtl multi-task model
         if source_task is not None:
