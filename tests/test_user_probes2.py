@@ -250,3 +250,19 @@ def test_transfer_model_does_not_share_the_source_pipeline_steps(name):
     source.fit(10 * X + 5, y)
     source[-1].coef_ *= -1
     assert_allclose(model.predict_proba(X), before)
+
+
+@pytest.mark.parametrize("param", ["hidden_layer_sizes", "head_hidden_layer_sizes"])
+@pytest.mark.parametrize("sizes", [(0,), (8, -1), (4.5,), (True,)])
+def test_layer_sizes_that_are_not_positive_ints_are_named(three_tasks, param, sizes):
+    # (0,) trained a network with a zero-width layer (constant output)
+    # silently; (-1,) and (4.5,) died in torch with RuntimeError / TypeError.
+    # scikit-learn's MLP refuses them naming hidden_layer_sizes.
+    pytest.importorskip("torch")
+    from skmtl.neural import MultiTaskNetClassifier
+
+    X, y, tasks = three_tasks
+    y = (y > 0).astype(int)
+    net = MultiTaskNetClassifier(max_epochs=1, **{param: sizes})
+    with pytest.raises(ValueError, match=f"{param} must be positive integers"):
+        net.fit(X, y, tasks=tasks)

@@ -230,6 +230,7 @@ class BaseMultiTaskNet(TrainingMixin, TaskEstimatorMixin, BaseEstimator):
             CUDA. A failed fit leaves a fitted model as it was.
         """
         self._validate_params()
+        self._check_layer_sizes()
         keep = self.warm_start and hasattr(self, "module_")
         # validate_data sets n_features_in_ before the input can be rejected
         with restore_on_error(self):
@@ -239,6 +240,7 @@ class BaseMultiTaskNet(TrainingMixin, TaskEstimatorMixin, BaseEstimator):
 
     def _partial_fit(self, X, y, tasks, sample_weight, classes=None):
         self._validate_params()
+        self._check_layer_sizes()
         with restore_on_error(self):
             return self._train(
                 X,
@@ -249,6 +251,22 @@ class BaseMultiTaskNet(TrainingMixin, TaskEstimatorMixin, BaseEstimator):
                 epochs=1,
                 classes=classes,
             )
+
+    def _check_layer_sizes(self):
+        # "array-like" lets (0,), (-1,) or (4.5,) through to torch
+        names = ["head_hidden_layer_sizes"]
+        if self.encoder is None:
+            names.insert(0, "hidden_layer_sizes")
+        for name in names:
+            sizes = list(getattr(self, name))
+            if not all(
+                isinstance(k, Integral) and not isinstance(k, bool) and k > 0
+                for k in sizes
+            ):
+                raise ValueError(
+                    f"{name} must be positive integers (one width per layer), "
+                    f"got {tuple(sizes)}."
+                )
 
     def _train(self, X, y, tasks, sample_weight, *, incremental, epochs, classes=None):
         device = resolve_device(self.device)
