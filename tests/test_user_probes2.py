@@ -266,3 +266,14 @@ def test_layer_sizes_that_are_not_positive_ints_are_named(three_tasks, param, si
     net = MultiTaskNetClassifier(max_epochs=1, **{param: sizes})
     with pytest.raises(ValueError, match=f"{param} must be positive integers"):
         net.fit(X, y, tasks=tasks)
+
+
+# ----------------------------------------------------- skmtl/penalties/base.py
+@pytest.mark.parametrize("value", ["0.5", b"1", [0.5]])
+def test_penalty_strength_that_is_not_a_number_is_named(three_tasks, value):
+    # A string strength died in np.isfinite with numpy's "ufunc 'isfinite'
+    # not supported for the input types", naming neither the penalty nor the
+    # parameter.
+    X, y, tasks = three_tasks
+    with pytest.raises(ValueError, match="Clustered.coupling must be a finite"):
+        MultiTaskRegressor(penalty=Clustered(coupling=value)).fit(X, y, tasks=tasks)
