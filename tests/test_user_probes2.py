@@ -277,3 +277,35 @@ def test_penalty_strength_that_is_not_a_number_is_named(three_tasks, value):
     X, y, tasks = three_tasks
     with pytest.raises(ValueError, match="Clustered.coupling must be a finite"):
         MultiTaskRegressor(penalty=Clustered(coupling=value)).fit(X, y, tasks=tasks)
+
+
+# --------------------------------------------------- skmtl/neural/_weighting.py
+@pytest.mark.parametrize(
+    "name, param, value",
+    [
+        ("GradNorm", "learning_rate", -1.0),
+        ("GradNorm", "alpha", "x"),
+        ("DynamicWeightAverage", "temperature", -1.0),
+        ("MGDA", "tol", np.nan),
+        ("MGDA", "max_iter", "x"),
+        ("CAGrad", "c", -1.0),
+    ],
+)
+def test_task_weighting_parameters_are_validated(three_tasks, name, param, value):
+    # The weightings declared _parameter_constraints that nothing checked:
+    # GradNorm(learning_rate=-1) or DynamicWeightAverage(temperature=-1)
+    # trained silently, others died in numpy / torch without naming the
+    # parameter.
+    pytest.importorskip("torch")
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    from skmtl import neural
+
+    X, y, tasks = three_tasks
+    y = (y > 0).astype(int)
+    weighting = getattr(neural, name)(**{param: value})
+    net = neural.MultiTaskNetClassifier(
+        hidden_layer_sizes=(4,), max_epochs=1, task_weighting=weighting
+    )
+    with pytest.raises(InvalidParameterError, match=f"'{param}' parameter"):
+        net.fit(X, y, tasks=tasks)
