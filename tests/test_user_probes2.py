@@ -11,7 +11,11 @@ from numpy.testing import assert_allclose
 from sklearn.linear_model import LinearRegression
 
 from skmtl import MultiTaskRegressor, transfer
-from skmtl.model_selection import MultiTaskClassifierCV, MultiTaskRegressorCV
+from skmtl.model_selection import (
+    MultiTaskClassifierCV,
+    MultiTaskRegressorCV,
+    SourceTargetSplit,
+)
 from skmtl.penalties import Clustered, TraceNorm
 
 
@@ -309,3 +313,13 @@ def test_task_weighting_parameters_are_validated(three_tasks, name, param, value
     )
     with pytest.raises(InvalidParameterError, match=f"'{param}' parameter"):
         net.fit(X, y, tasks=tasks)
+
+
+# ------------------------------------------------ skmtl/model_selection/_split.py
+def test_source_target_split_stratify_must_be_a_bool():
+    # stratify="no" was taken as True (truthy), silently; shuffle is checked.
+    X = np.zeros((40, 2))
+    y = np.tile([0, 1], 20)
+    tasks = np.repeat(["source", "target"], 20)
+    with pytest.raises(TypeError, match="stratify must be True or False"):
+        list(SourceTargetSplit(stratify="no").split(X, y, tasks=tasks))
