@@ -323,3 +323,20 @@ def test_source_target_split_stratify_must_be_a_bool():
     tasks = np.repeat(["source", "target"], 20)
     with pytest.raises(TypeError, match="stratify must be True or False"):
         list(SourceTargetSplit(stratify="no").split(X, y, tasks=tasks))
+
+
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        (dict(penalty="trace", unseen_tasks="shared"), "unseen_tasks='shared'"),
+        (dict(task_weights={"zz": 1.0}), "task_weights names"),
+        (dict(task_weights=[1.0, 2.0]), "task_weights must be"),
+    ],
+)
+def test_cv_configuration_errors_are_not_fold_errors(three_tasks, kw, match):
+    # Settings that fail whatever the data were reported as errors "in
+    # cross-validation fold 0 (60 training rows, 30 test rows)".
+    X, y, tasks = three_tasks
+    with pytest.raises(ValueError, match=match) as info:
+        MultiTaskRegressorCV(alphas=[1.0, 0.1], cv=3, **kw).fit(X, y, tasks=tasks)
+    assert "fold" not in str(info.value)

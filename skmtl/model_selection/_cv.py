@@ -15,7 +15,7 @@ from sklearn.utils._param_validation import HasMethods, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._tasks import check_task_labels, encode_tasks
+from .._tasks import check_task_labels, check_task_weights, encode_tasks
 from .._validation import check_class_labels, check_sample_weight
 from ..base import (
     TaskClassifierMixin,
@@ -240,7 +240,8 @@ def _checked_setting(base, params, task_labels, alpha):
     """
     try:
         penalty = _MultiTaskCVBase._setting_penalty(base, params)
-        resolve_penalty(penalty).bind(task_labels, alpha)
+        # the estimator's own check (unseen_tasks="shared" needs a shared part)
+        base._resolve_fit_penalty(penalty, task_labels).bind(task_labels, alpha)
     except ValueError as exc:
         if not params:
             raise
@@ -443,6 +444,8 @@ class _MultiTaskCVBase(TaskEstimatorMixin, BaseEstimator):
         scoring = self._check_scoring()
         base = self._base_estimator()
         task_labels = np.arange(y.shape[1]) if shared else encode_tasks(tasks, n)[0]
+        # settings that fail whatever the data: once here, not as a fold's error
+        check_task_weights(self.task_weights, task_labels)
         penalties = [
             _checked_setting(base, params, task_labels, alphas[0]) for params in grid
         ]
