@@ -257,6 +257,9 @@ class _MultiTaskLinearBase(TaskEstimatorMixin, BaseEstimator):
         the signature: ~30 us a clone).
         """
         state = dict(attributes)
+        if not self.fit_intercept:
+            # predict adds _b whatever fit_intercept is set to later
+            b = np.zeros_like(b)
         state.update(
             _W=W,
             _b=b,
@@ -398,7 +401,7 @@ class _MultiTaskLinearBase(TaskEstimatorMixin, BaseEstimator):
         """Linear scores per row (n_samples,) or (n_samples, n_classes)."""
         cache = getattr(self, "_rows_cache", None)
         if cache is not None and cache.serves(X, tasks):
-            b = self._b if self.fit_intercept else np.zeros_like(self._b)
+            b = self._b
             design = cache.design
             with blas_threads(design.product_work(self._n_outputs())):
                 return design.unsort_rows(design.forward(self._W, b)), cache.codes
@@ -419,8 +422,6 @@ class _MultiTaskLinearBase(TaskEstimatorMixin, BaseEstimator):
             W = np.concatenate([W, w0[:, None]], axis=1)
             b = np.concatenate([b, b0[None]], axis=0)
             codes = np.where(codes < 0, W.shape[1] - 1, codes)
-        if not self.fit_intercept:
-            b = np.zeros_like(b)
         # the thread policy (skmtl._threads), bounded by one product with all of X
         with blas_threads(product_work(X, self._n_outputs())):
             return task_scores(X, codes, W, b), codes

@@ -322,8 +322,7 @@ or penalty object, default="independent"
         with blas_threads(product_work(X, W.shape[1])):
             S = np.asarray(X @ W.astype(X.dtype, copy=False), dtype=np.float64)
         S = S.reshape((X.shape[0],) + self._W.shape[1:])
-        if self.fit_intercept:
-            S = S + self._b
+        S = S + self._b  # zero when fitted without intercepts
         mask = self.task_class_mask_
         if S.ndim == 3:
             return np.where(mask[None], S, -np.inf) if not mask.all() else S

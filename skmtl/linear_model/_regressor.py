@@ -478,8 +478,7 @@ default=None
             X = self._validate_X_predict(X)
             with blas_threads(product_work(X, self._W.shape[1])):
                 pred = X @ self._W.astype(X.dtype, copy=False)
-            if self.fit_intercept:
-                pred = pred + self._b
+            pred = pred + self._b  # zero when fitted without intercepts
             return np.asarray(pred, dtype=X.dtype)
         scores, _ = self._raw_scores(X, tasks)
         return scores.astype(self.coef_.dtype, copy=False)

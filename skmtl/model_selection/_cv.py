@@ -12,9 +12,10 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.metrics import r2_score
 from sklearn.model_selection import ParameterGrid
 from sklearn.utils._param_validation import HasMethods, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._tasks import check_task_labels, encode_tasks
+from .._tasks import check_task_labels, check_task_weights, encode_tasks
 from .._validation import check_class_labels, check_sample_weight
 from ..base import (
     TaskClassifierMixin,
@@ -231,6 +232,50 @@ def _refit_start(solutions, point, train_rows, n_rows, sw):
     return coef, intercept
 
 
+def _checked_setting(base, params, task_labels, alpha):
+    """The penalty of one ``penalty_grid`` setting, checked once before the folds.
+
+    A value the penalty refuses would otherwise surface as an error of the
+    first fold, as if the data were at fault.
+    """
+    try:
+        penalty = _MultiTaskCVBase._setting_penalty(base, params)
+        # the estimator's own check (unseen_tasks="shared" needs a shared part)
+        base._resolve_fit_penalty(penalty, task_labels).bind(task_labels, alpha)
+    except ValueError as exc:
+        if not params:
+            raise
+        raise ValueError(f"penalty_grid setting {params}: {exc}") from exc
+    return penalty
+
+
+def _split_present(cv, X, y, tasks, sw, shared):
+    """``cv``'s folds over the rows of positive weight, as row indices of ``X``.
+
+    A row of weight 0 is absent: it is in no fold, so adding one leaves every
+    other row's fold (and every score) as without it.
+    """
+    rows = None if sw is None or np.all(sw > 0) else np.flatnonzero(sw > 0)
+    if rows is not None and len(rows) == 0:
+        raise ValueError(
+            "sample_weight is zero for every row: there is no row to fit (a row "
+            "of weight 0 is absent)."
+        )
+    if rows is not None:
+        X, y = _index(X, rows), y[rows]
+        tasks = None if tasks is None else tasks[rows]
+    if "tasks" in inspect.signature(cv.split).parameters:
+        # the shared design: every task sees every row, the folds split the
+        # rows as for one task (the same folds as a 1-D y)
+        split_tasks = np.zeros(len(y), dtype=np.intp) if shared else tasks
+        folds = cv.split(X, y[:, 0] if shared else y, tasks=split_tasks)
+    else:
+        folds = cv.split(X, y)
+    if rows is None:
+        return list(folds)
+    return [(rows[train], rows[test]) for train, test in folds]
+
+
 class _MultiTaskCVBase(TaskEstimatorMixin, BaseEstimator):
     """Grid over alpha and penalty strengths, one warm-started path per fold."""
 
@@ -320,8 +365,13 @@ class _MultiTaskCVBase(TaskEstimatorMixin, BaseEstimator):
 
     def _check_scoring(self):
         if isinstance(self.scoring, str):
-            from ..metrics import make_task_scorer
+            from ..metrics import METRIC_NAMES, make_task_scorer
 
+            if self.scoring not in METRIC_NAMES:
+                raise ValueError(
+                    f"scoring={self.scoring!r} is not a known metric name; use "
+                    f"one of {list(METRIC_NAMES)}, a callable or None."
+                )
             return make_task_scorer(self.scoring)
         return self.scoring
 
@@ -339,9 +389,11 @@ class _MultiTaskCVBase(TaskEstimatorMixin, BaseEstimator):
             averaged over the columns.
         tasks : hashable or array-like of shape (n_samples,), default=None
         sample_weight : array-like of shape (n_samples,), default=None
-            Used in fitting; rows of weight 0 are absent, from the test folds'
-            scores too (the other rows are scored unweighted, as
-            ``GridSearchCV`` does).
+            Used in fitting; rows of weight 0 are absent: a splitter or an
+            integer ``cv`` draws the folds from the other rows, and an
+            iterable of (train, test) indices is used as given but its test
+            rows of weight 0 are not scored (the other rows are scored
+            unweighted, as ``GridSearchCV`` does).
 
         Returns
         -------
@@ -360,6 +412,9 @@ class _MultiTaskCVBase(TaskEstimatorMixin, BaseEstimator):
             y_numeric=regression,
             multi_output=regression,
         )
+        if not regression:
+            # once for all rows, not as an error of the first fold
+            check_classification_targets(y)
         if sp.issparse(X):
             X = X.tocsr()  # the folds index rows
         n = X.shape[0]
@@ -384,17 +439,16 @@ class _MultiTaskCVBase(TaskEstimatorMixin, BaseEstimator):
         cv = self._check_cv(y)
         if not hasattr(cv, "split"):
             splits = list(cv)
-        elif "tasks" in inspect.signature(cv.split).parameters:
-            # the shared design: every task sees every row, the folds split
-            # the rows as for one task (the same folds as a 1-D y)
-            split_tasks = np.zeros(n, dtype=np.intp) if shared else tasks
-            splits = list(cv.split(X, y[:, 0] if shared else y, tasks=split_tasks))
         else:
-            splits = list(cv.split(X, y))
+            splits = _split_present(cv, X, y, tasks, sw, shared)
         scoring = self._check_scoring()
         base = self._base_estimator()
-        penalties = [self._setting_penalty(base, params) for params in grid]
         task_labels = np.arange(y.shape[1]) if shared else encode_tasks(tasks, n)[0]
+        # settings that fail whatever the data: once here, not as a fold's error
+        check_task_weights(self.task_weights, task_labels)
+        penalties = [
+            _checked_setting(base, params, task_labels, alphas[0]) for params in grid
+        ]
         drop_absent = sp.issparse(X) and all(
             _drops_absent_features(p, task_labels) for p in penalties
         )
@@ -451,7 +505,10 @@ class _MultiTaskCVBase(TaskEstimatorMixin, BaseEstimator):
     def _setting_penalty(base, params):
         """The penalty of one setting of ``penalty_grid`` (a new object)."""
         if not params:
-            return base.penalty
+            # a copy: the fitted best_estimator_ must not share the parameter
+            # object that set_params on this estimator may change later
+            penalty = base.penalty
+            return penalty if isinstance(penalty, str) else clone(penalty)
         return clone(resolve_penalty(base.penalty)).set_params(**params)
 
     def _candidates(self, alphas):

@@ -428,6 +428,10 @@ class SourceTargetSplit(_TaskSplitter):
         name = type(self).__name__
         _check_n_splits(self.n_splits, name)
         _check_shuffle(self.shuffle, self.random_state, name)
+        if not isinstance(self.stratify, (bool, np.bool_)):
+            raise TypeError(
+                f"{name}: stratify must be True or False, got {self.stratify!r}."
+            )
         is_target = self._target_mask(task_labels)
         if unlabelled is not None:
             is_target &= ~unlabelled

@@ -230,6 +230,7 @@ class BaseMultiTaskNet(TrainingMixin, TaskEstimatorMixin, BaseEstimator):
             CUDA. A failed fit leaves a fitted model as it was.
         """
         self._validate_params()
+        self._check_layer_sizes()
         keep = self.warm_start and hasattr(self, "module_")
         # validate_data sets n_features_in_ before the input can be rejected
         with restore_on_error(self):
@@ -239,6 +240,7 @@ class BaseMultiTaskNet(TrainingMixin, TaskEstimatorMixin, BaseEstimator):
 
     def _partial_fit(self, X, y, tasks, sample_weight, classes=None):
         self._validate_params()
+        self._check_layer_sizes()
         with restore_on_error(self):
             return self._train(
                 X,
@@ -249,6 +251,22 @@ class BaseMultiTaskNet(TrainingMixin, TaskEstimatorMixin, BaseEstimator):
                 epochs=1,
                 classes=classes,
             )
+
+    def _check_layer_sizes(self):
+        # "array-like" lets (0,), (-1,) or (4.5,) through to torch
+        names = ["head_hidden_layer_sizes"]
+        if self.encoder is None:
+            names.insert(0, "hidden_layer_sizes")
+        for name in names:
+            sizes = list(getattr(self, name))
+            if not all(
+                isinstance(k, Integral) and not isinstance(k, bool) and k > 0
+                for k in sizes
+            ):
+                raise ValueError(
+                    f"{name} must be positive integers (one width per layer), "
+                    f"got {tuple(sizes)}."
+                )
 
     def _train(self, X, y, tasks, sample_weight, *, incremental, epochs, classes=None):
         device = resolve_device(self.device)
@@ -477,6 +495,14 @@ class BaseMultiTaskNet(TrainingMixin, TaskEstimatorMixin, BaseEstimator):
                 **history,
                 **data["attributes"],
             }
+        fitted = next(self.module_.parameters()).dtype
+        if fitted != dtype:
+            raise ValueError(
+                f"dtype={self.dtype!r} differs from the fitted network's "
+                f"{str(fitted).removeprefix('torch.')}: a continued fit "
+                "(warm_start=True or partial_fit) keeps the network's precision; "
+                "set warm_start=False for a new network."
+            )
         # continue from the fitted state, on copies (a failed call changes nothing)
         module = copy.deepcopy(self.module_).to(device=device)
         weighting = copy.deepcopy(self.task_weighting_)
@@ -492,8 +518,21 @@ class BaseMultiTaskNet(TrainingMixin, TaskEstimatorMixin, BaseEstimator):
         ]
         module.heads = nn.ModuleList(heads)
         optimizer = self.initialize_optimizer(module, weighting)
-        if (old_index >= 0).all() and len(new) == len(old):
+        if (
+            (old_index >= 0).all()
+            and len(new) == len(old)
+            and type(optimizer) is type(self.optimizer_)
+        ):
+            # carry the per-parameter state (Adam's moments) over, but keep the
+            # groups' current settings: load_state_dict would restore the old
+            # learning_rate / optimizer__<name> set before this call
+            settings = [
+                {k: v for k, v in g.items() if k != "params"}
+                for g in optimizer.param_groups
+            ]
             optimizer.load_state_dict(self.optimizer_.state_dict())
+            for group, setting in zip(optimizer.param_groups, settings):
+                group.update(setting)
         else:
             weighting.reindex_tasks(old_index)
             optimizer = self.initialize_optimizer(module, weighting)
@@ -524,8 +563,10 @@ class BaseMultiTaskNet(TrainingMixin, TaskEstimatorMixin, BaseEstimator):
 
     # ------------------------------------------------------------- batches
     def _batch(self, X, rows, device):
+        # X is already in the network's precision (a dense batch keeps it too)
         if sp.issparse(X):
-            return CSRBatch.from_scipy(X[rows], device, DTYPES[self.dtype])
+            dtype = torch.float64 if X.dtype == np.float64 else torch.float32
+            return CSRBatch.from_scipy(X[rows], device, dtype)
         return torch.as_tensor(np.ascontiguousarray(X[rows]), device=device)
 
     # ----------------------------------------------------------- predict
@@ -535,7 +576,9 @@ class BaseMultiTaskNet(TrainingMixin, TaskEstimatorMixin, BaseEstimator):
         X = validate_data(
             self, X, reset=False, accept_sparse="csr", dtype=[np.float64, np.float32]
         )
-        np_dtype = _NP_DTYPES[self.dtype]
+        # the fitted network's precision (dtype may have been set since)
+        fitted = next(self.module_.parameters()).dtype
+        np_dtype = np.float64 if fitted == torch.float64 else np.float32
         if X.dtype != np_dtype:
             X = X.astype(np_dtype)
         if sp.issparse(X):

@@ -64,7 +64,11 @@ default="adam"
         or of the validation score with early stopping) before training stops.
     tol : float, default=1e-4
     warm_start : bool, default=False
-        ``fit`` continues from the fitted network instead of a new one.
+        ``fit`` continues from the fitted network instead of a new one. A
+        continued fit (or ``partial_fit``) keeps the network, its precision
+        (``dtype``) included; the optimizer takes the current
+        ``learning_rate`` and ``optimizer__<name>`` settings, with its
+        per-parameter state (Adam's moments) when ``optimizer`` is unchanged.
     random_state : int, RandomState instance or None, default=None
         Seeds the initial weights, dropout, the shuffling and the validation
         split; the same seed gives the same model on CPU.

@@ -49,6 +49,10 @@ class TaskWeighting(BaseEstimator):
     :meth:`backward` on each batch and :meth:`end_epoch` after each epoch.
     """
 
+    #: subclasses declare their parameters' constraints (checked when a
+    #: network takes the weighting, by :func:`resolve_weighting`)
+    _parameter_constraints: dict = {}
+
     def initialize(self, n_tasks, device, dtype):
         self.n_tasks_ = n_tasks
         self.device_, self.dtype_ = device, dtype
@@ -549,4 +553,7 @@ def resolve_weighting(weighting):
 
     if isinstance(weighting, str):
         return WEIGHTING_ALIASES[weighting]()
-    return clone(weighting)
+    weighting = clone(weighting)
+    if isinstance(weighting, BaseEstimator):
+        weighting._validate_params()  # the declared constraints, named
+    return weighting

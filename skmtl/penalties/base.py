@@ -60,6 +60,8 @@ A penalty has two faces:
     solve it; the solver returns ``W`` (the sum) and the parts.
 """
 
+from numbers import Real
+
 import numpy as np
 from sklearn.base import BaseEstimator
 
@@ -94,7 +96,8 @@ class BasePenalty(BaseEstimator):
 
     def _check_strength(self, name):
         value = getattr(self, name)
-        if not np.isscalar(value) or not np.isfinite(value) or value < 0:
+        # Real first: np.isfinite raises a TypeError on a string
+        if not isinstance(value, Real) or not np.isfinite(value) or value < 0:
             raise ValueError(
                 f"{type(self).__name__}.{name} must be a finite non-negative number, "
                 f"got {value!r}."

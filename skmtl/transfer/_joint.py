@@ -122,15 +122,24 @@ class _JointTransferBase(TaskEstimatorMixin, BaseEstimator):
             model = self._model_class(**settings).fit(X, y, sample_weight=w)
             self.target_task_ = 0
         else:
-            # coupled models, one per domain; every source domain shares lam
-            labels = np.where(is_target, "target", domains.astype(str))
-            sources = sorted(set(labels[~is_target]))
+            # coupled models, one per domain, named by the text of the user's
+            # labels (domains of mixed types, 0 and "target", sort as text);
+            # every source domain shares lam
+            # (str of each label: astype(str) refuses tuple labels)
+            labels = np.array([str(d) for d in domains.tolist()])
+            if len(set(labels.tolist())) != len(set(domains.tolist())):
+                raise ValueError(
+                    "tasks has distinct domain labels with the same text (e.g. 1 "
+                    "and '1'); use labels whose str() differ."
+                )
+            target = labels[is_target][0]
+            sources = sorted(set(labels[~is_target].tolist()))
             weights = {s: lam / max(len(sources), 1) for s in sources}
-            weights["target"] = 1.0 - lam
+            weights[target] = 1.0 - lam
             model = self._model_class(
                 penalty=self.penalty, task_weights=weights, **settings
             ).fit(X, y, tasks=labels, sample_weight=sample_weight)
-            self.target_task_ = "target"
+            self.target_task_ = target
         self.model_ = model
         self.n_iter_ = model.n_iter_
         return self

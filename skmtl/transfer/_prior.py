@@ -1,5 +1,6 @@
 """Model-based transfer: regularization toward a fitted source model."""
 
+import copy
 from numbers import Real
 
 import numpy as np
@@ -14,6 +15,12 @@ from ..penalties import TransferPrior
 from ..solvers import SOLVER_CONSTRAINTS
 
 __all__ = ["RegularizedTransferRegressor", "RegularizedTransferClassifier"]
+
+
+_NO_TASKS = (
+    "source_task={!r} was given but the source has no tasks (it is not a skmtl "
+    "multi-task model); leave source_task=None."
+)
 
 
 def source_parts(source, *, source_task=None):
@@ -33,7 +40,9 @@ def source_parts(source, *, source_task=None):
     if inner is not None and hasattr(source, "__sklearn_clone__"):
         source = inner
     if isinstance(source, Pipeline):
-        features, source = source[:-1], source[-1]
+        # a copy of the fitted steps: refitting the source later must not
+        # change the target model (fitted state never aliases a parameter)
+        features, source = copy.deepcopy(source[:-1]), source[-1]
     if not hasattr(source, "coef_"):
         if hasattr(source, "fit"):
             raise ValueError(
@@ -42,13 +51,21 @@ def source_parts(source, *, source_task=None):
                 "returns unfitted copies: wrap the source in "
                 "sklearn.frozen.FrozenEstimator(source)."
             )
+        if source_task is not None:
+            raise ValueError(_NO_TASKS.format(source_task))
         coef = np.asarray(source, dtype=float)
         return coef, features, classes
-    coef = np.asarray(source.coef_, dtype=float)
+    coef = np.array(source.coef_, dtype=float)  # a copy, as the steps
     classes = getattr(source, "classes_", None)
     if hasattr(source, "tasks_"):  # a skmtl multi-task model
         if source_task is not None:
-            coef = coef[list(source.tasks_).index(source_task)]
+            labels = np.asarray(source.tasks_).tolist()
+            if source_task not in labels:
+                raise ValueError(
+                    f"source_task={source_task!r} is not a task of the source; "
+                    f"its tasks are {labels}."
+                )
+            coef = coef[labels.index(source_task)]
         elif hasattr(source, "shared_coef_"):
             coef = np.asarray(source.shared_coef_, dtype=float)
         elif len(source.tasks_) == 1:
@@ -58,6 +75,8 @@ def source_parts(source, *, source_task=None):
                 f"source is a multi-task model with {len(source.tasks_)} tasks and "
                 "no shared part: choose one with source_task=..."
             )
+    elif source_task is not None:
+        raise ValueError(_NO_TASKS.format(source_task))
     elif classes is not None and len(classes) == 2:
         coef = coef.reshape(-1)  # sklearn binary: (1, n_features)
     return coef, features, classes
