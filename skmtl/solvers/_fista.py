@@ -39,7 +39,7 @@ class FISTA(BaseSolver):
       sum, ``components`` and ``memory`` the parts.
     - With ``gram=True`` (default), a squared loss on few features and numba
       installed, those parts are solved by the same iterations on the per-task
-      Gram matrices, compiled (:mod:`skmtl.solvers._fista_gram`: 2-3x faster
+      Gram matrices, compiled (``skmtl.solvers._fista_gram``: 2-3x faster
       fits of dirty and rMTFL models on small problems); ``gram=False``
       always works on X.
     """
