@@ -225,7 +225,7 @@ def test_refit_starts_cold_when_the_folds_cannot_tell():
     trains = [np.setdiff1d(tr, dropped) for tr, _ in folds]
     solutions = []
     for tr in trains:
-        s = cv_module._FoldSolutions(None, X.shape[1], TASKS3, np.array([0, 1]))
+        s = cv_module._FoldSolutions(None, TASKS3, np.array([0, 1]))
         m = MultiTaskClassifier(alpha=0.1).fit(X[tr], y[tr], tasks=tasks[tr])
         s.add(m)
         solutions.append(s)

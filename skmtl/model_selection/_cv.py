@@ -26,6 +26,7 @@ from ..base import (
 from ..linear_model import MultiTaskClassifier, MultiTaskRegressor, fit_path
 from ..penalties import PENALTY_ALIASES, resolve_penalty
 from ..solvers import SOLVER_CONSTRAINTS
+from ._fold_basis import expand_coef, feature_reduction, fold_basis
 
 __all__ = ["MultiTaskRegressorCV", "MultiTaskClassifierCV"]
 
@@ -60,7 +61,7 @@ def _default_score(estimator, X, y, tasks):
 
 def _fold_scores(
     base, penalties, alphas, X, y, tasks, sw, train, test, scoring, fold=None,
-    drop_absent=False, keep_budget=0,
+    reduction=None, keep_budget=0,
 ):  # fmt: skip
     """Scores of one fold at every (penalty setting, alpha): (n_settings, n_alphas).
 
@@ -73,7 +74,7 @@ def _fold_scores(
     try:
         return _fold_scores_unchecked(
             base, penalties, alphas, X, y, tasks, sw, train, test, scoring,
-            drop_absent, keep_budget,
+            reduction, keep_budget,
         )  # fmt: skip
     except ValueError as exc:
         if fold is None:
@@ -88,11 +89,12 @@ class _FoldSolutions:
     """A fold's solution at every point of its path, to warm-start the refit.
 
     ``coefs[k]`` / ``intercepts[k]``: point ``k`` (settings outermost), in the
-    public layout, over the fold's ``features`` only (None: all of them).
+    public layout, over the fold's reduced columns ``X A`` (``basis`` A, see
+    :func:`fold_basis`; None: all the features).
     """
 
-    def __init__(self, features, n_features, tasks, classes):
-        self.features, self.n_features = features, n_features
+    def __init__(self, basis, tasks, classes):
+        self.basis = basis
         self.tasks, self.classes = tasks, classes
         self.coefs, self.intercepts = [], []
 
@@ -102,17 +104,12 @@ class _FoldSolutions:
 
     def coef(self, k):
         """The coefficients of point ``k`` over all the features."""
-        c = np.asarray(self.coefs[k], dtype=np.float64)
-        if self.features is None:
-            return c
-        full = np.zeros(c.shape[:-1] + (self.n_features,))
-        full[..., self.features] = c
-        return full
+        return expand_coef(self.basis, self.coefs[k])
 
 
 def _fold_scores_unchecked(
     base, penalties, alphas, X, y, tasks, sw, train, test, scoring,
-    drop_absent=False, keep_budget=0,
+    reduction=None, keep_budget=0,
 ):  # fmt: skip
     if sw is not None:
         # a row of weight 0 is absent: it is not scored either
@@ -121,19 +118,17 @@ def _fold_scores_unchecked(
             return np.full((len(penalties), len(alphas)), np.nan), 0.0, None
     X_tr, X_te = _index(X, train), _index(X, test)
     start = time.perf_counter()
-    features = None
-    if drop_absent and sp.issparse(X_tr):
-        # A feature no training row of the fold uses has a zero column: with
-        # a penalty that keeps such rows of W at 0 (checked by
-        # _drops_absent_features) the fold's problem is the same without it,
-        # and every vector operation of the solver is that much shorter (a
-        # fifth of the features of a 20 Newsgroups fold). The test rows and
-        # the scorer see the kept features, whose weights are the model's.
-        X_tr = X_tr.tocsr()  # stored entries by column index (arrays too)
-        present = np.flatnonzero(np.bincount(X_tr.indices, minlength=X_tr.shape[1]))
-        if len(present) <= _DROP_MIN_FRACTION * X_tr.shape[1]:
-            features = present
-            X_tr, X_te = X_tr[:, features], X_te[:, features]
+    basis = None
+    if reduction is not None and sp.issparse(X_tr):
+        # The fold's training rows in fewer columns, the same solution (see
+        # _fold_basis: absent features dropped, and with a quadratic coupling
+        # the columns one row uses alone merged). The test rows and the
+        # scorer see the same columns, X_te A, whose weights are the model's.
+        X_tr = X_tr.tocsr(copy=True)
+        X_tr.eliminate_zeros()
+        basis = fold_basis(X_tr, merge=reduction == "merge")
+        if basis is not None:
+            X_tr, X_te = X_tr @ basis, X_te.tocsr() @ basis
     # tasks=None: the shared design (2-D y, one column per task)
     tasks_tr = None if tasks is None else tasks[train]
     y_te, tasks_te = y[test], (None if tasks is None else tasks[test])
@@ -153,7 +148,7 @@ def _fold_scores_unchecked(
     for k, fitted in enumerate(path):
         if k == 0 and fitted.coef_.size * len(penalties) * len(alphas) <= keep_budget:
             solutions = _FoldSolutions(
-                features, X.shape[1], fitted.tasks_, getattr(fitted, "classes_", None)
+                basis, fitted.tasks_, getattr(fitted, "classes_", None)
             )
         if solutions is not None:
             solutions.add(fitted)
@@ -166,9 +161,6 @@ def _fold_scores_unchecked(
     return scores, elapsed, solutions
 
 
-#: drop a fold's absent features only when at most this fraction is kept
-#: (slicing the columns costs a copy of the fold's rows)
-_DROP_MIN_FRACTION = 0.95
 #: the refit's warm start keeps every fold's solutions up to this many floats
 _KEEP_BUDGET = 20_000_000
 
@@ -176,27 +168,21 @@ _KEEP_BUDGET = 20_000_000
 def _drops_absent_features(penalty, task_labels):
     """Whether a feature without data keeps a zero row of W under ``penalty``.
 
-    True when the bound penalty declares a per-feature structure and zero is
-    optimal for a row whose data gradient vanishes: a smooth quadratic task
-    coupling (``coupling_hessian``, the same for every feature) whose gradient
-    is zero at zero (no linear term, unlike a transfer prior), or a
-    non-smooth penalty ``separable_by_feature`` whose KKT violation at a zero
-    row with a zero data gradient is zero (L2,1). Such a feature can be left
-    out of a fold's problem without changing its solution.
+    True when :func:`feature_reduction` allows a reduction ("drop" or the
+    stronger "merge"): such a feature can be left out of a fold's problem
+    without changing its solution.
     """
-    try:
-        bound = resolve_penalty(penalty).bind(task_labels, 1.0)
-        if getattr(bound, "n_components", 1) != 1:
-            return False
-        zero = np.zeros((2, len(task_labels)))
-        grad = bound.gradient(zero)
-        if bound.is_smooth:
-            return bound.coupling_hessian is not None and not np.any(grad)
-        return bool(bound.separable_by_feature) and (
-            bound.kkt_violation(zero, grad) == 0
-        )
-    except (ValueError, TypeError, AttributeError):
-        return False
+    return feature_reduction(penalty, task_labels) is not None
+
+
+def _fold_reduction(penalties, task_labels, X):
+    """The reduction every penalty setting allows on a fold of ``X``, or None."""
+    if not sp.issparse(X):
+        return None
+    kinds = {feature_reduction(p, task_labels) for p in penalties}
+    if None in kinds:
+        return None
+    return "merge" if kinds == {"merge"} else "drop"
 
 
 def _refit_start(solutions, point, train_rows, n_rows, sw):
@@ -449,9 +435,7 @@ class _MultiTaskCVBase(TaskEstimatorMixin, BaseEstimator):
         penalties = [
             _checked_setting(base, params, task_labels, alphas[0]) for params in grid
         ]
-        drop_absent = sp.issparse(X) and all(
-            _drops_absent_features(p, task_labels) for p in penalties
-        )
+        reduction = _fold_reduction(penalties, task_labels, X)
         keep_budget = _KEEP_BUDGET // max(len(splits), 1) if self.refit else 0
         jobs = (
             delayed(_fold_scores)(
@@ -466,7 +450,7 @@ class _MultiTaskCVBase(TaskEstimatorMixin, BaseEstimator):
                 te,
                 scoring,
                 fold=k,
-                drop_absent=drop_absent,
+                reduction=reduction,
                 keep_budget=keep_budget,
             )  # fmt: skip
             for k, (tr, te) in enumerate(splits)
@@ -616,7 +600,10 @@ _DOC = """Cross-validated {model}: alpha and penalty strengths over a grid.
     solution warm-starting the next (each setting starting from the previous
     setting's first solution); the test rows are validated once. With sparse
     X a fold leaves out the features none of its training rows uses, when the
-    penalty keeps such rows of the weights at zero (the same solution). A
+    penalty keeps such rows of the weights at zero, and with a quadratic
+    coupling (independent, mean, graph) it merges the features one training
+    row uses alone into one column per row: the same solution on shorter
+    vectors (user guide: "Cross-validated estimators"). A
     ``GridSearchCV`` over the same grid and folds refits from scratch for every
     candidate. The best candidate (highest mean test score, first in parameter
     order on ties, as ``GridSearchCV``) is refitted on all the data, starting
