@@ -228,10 +228,6 @@ def short_list(values, limit=10):
     return f"[{text}]"
 
 
-# the former private name, still imported by skmtl/penalties/_quadratic.py
-_short_list = short_list
-
-
 def _is_labelled_series(values):
     """A pandas Series whose index holds labels, not the default positions."""
     index = getattr(values, "index", None)

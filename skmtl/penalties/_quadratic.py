@@ -19,7 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._design import public_coef
-from .._tasks import TaskIndex, _short_list
+from .._tasks import TaskIndex, short_list
 from .base import BasePenalty, BoundPenalty
 
 
@@ -221,7 +221,7 @@ def _frame_by_labels(frame, task_labels):
         unknown = [v for v in index + columns if v not in wanted][:5]
         raise ValueError(
             "adjacency is a DataFrame whose index and columns are not the task "
-            f"labels {_short_list(task_labels)} (unknown labels: {unknown}); "
+            f"labels {short_list(task_labels)} (unknown labels: {unknown}); "
             "label both by task, or pass a numpy array in the order of the "
             "sorted task labels."
         )
@@ -293,7 +293,7 @@ class GraphLaplacian(BasePenalty):
                 if np.any(codes < 0):
                     raise ValueError(
                         f"adjacency names task pair {pair!r} with a task not in the "
-                        f"training data; known tasks: {_short_list(task_labels)}."
+                        f"training data; known tasks: {short_list(task_labels)}."
                     )
                 if not isinstance(weight, numbers.Real):
                     raise ValueError(f"adjacency weight of {pair!r} must be a number.")
