@@ -261,3 +261,46 @@ def test_merged_folds_match_grid_search(EstCV, Est, classification, penalty, gri
     assert_allclose(
         cvm.best_estimator_.coef_, gs.best_estimator_.coef_, rtol=1e-5, atol=1e-6
     )
+
+
+@pytest.mark.parametrize(
+    "case", ["shared-design", "weights-stacked", "weights-iterable"]
+)
+def test_merged_folds_equal_unreduced_folds(case, monkeypatch):
+    # the reduction switched off (fold_basis -> None) is the reference
+    X, z, tasks = _text_like(False, n=150)
+    rng = np.random.default_rng(0)
+    sw = rng.uniform(0.5, 2.0, size=len(z))
+    sw[:10] = 0.0  # absent rows, inside a given fold's training rows below
+    if case == "shared-design":
+        Est, args = MultiTaskRegressorCV, (X, np.column_stack([z, -z + 0.3 * z**2]))
+        kw, cv = {}, 3
+    elif case == "weights-stacked":
+        Est, args, kw, cv = MultiTaskRegressorCV, (X, z), dict(tasks=tasks), 3
+        kw["sample_weight"] = sw
+    else:
+        Est, args = MultiTaskClassifierCV, (X, (z > 0).astype(int))
+        kw = dict(tasks=tasks, sample_weight=sw)
+        cv = [
+            (np.r_[0:40, 50:90, 100:140], np.r_[40:50, 90:100, 140:150]),
+            (np.r_[10:50, 60:100, 110:150], np.r_[0:10, 50:60, 100:110]),
+        ]
+    calls = []
+    original = cv_module.fold_basis
+
+    def counting(X, merge):
+        basis = original(X, merge)
+        calls.append(basis is not None and merge)
+        return basis
+
+    monkeypatch.setattr(cv_module, "fold_basis", counting)
+    merged = Est([1.0, 0.1, 0.01], penalty="mean", cv=cv, tol=1e-10).fit(*args, **kw)
+    assert calls and all(calls)
+    monkeypatch.setattr(cv_module, "fold_basis", lambda X, merge: None)
+    plain = Est([1.0, 0.1, 0.01], penalty="mean", cv=cv, tol=1e-10).fit(*args, **kw)
+    for k in range(len(calls)):
+        name = f"split{k}_test_score"
+        assert_allclose(merged.cv_results_[name], plain.cv_results_[name], atol=1e-7)
+    assert np.ptp(plain.cv_results_["mean_test_score"]) > 1e-3
+    assert_allclose(merged.best_estimator_.coef_, plain.best_estimator_.coef_,
+                    rtol=1e-5, atol=1e-7)  # fmt: skip
