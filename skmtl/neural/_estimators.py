@@ -343,6 +343,11 @@ class MultiTaskNetRegressor(TaskRegressorMixin, BaseMultiTaskNet):
         return self._partial_fit(X, y, tasks, sample_weight)
 
     def _prepare_targets(self, y, data, incremental, classes):
+        try:
+            # numeric strings are numbers, as for MultiTaskRegressor and Ridge
+            y = np.asarray(y, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"y must hold numbers for a regressor: {exc}") from None
         if not np.all(np.isfinite(y)):
             raise ValueError("Input y contains NaN or infinity.")
         data["n_outputs"] = 1

@@ -1,0 +1,60 @@
+"""Behaviour a demanding new user hits (one test a bug), third probe.
+
+Each test is the smallest repro of a bug found by probing the public API as a
+scikit-learn user would (see /work/notes/breakit3.md); the fix is in the
+module named above the test.
+"""
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture
+def four_tasks():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 4))
+    tasks = np.repeat(["a", "b", "c", "d"], 30)
+    y = X[:, 0] + (tasks == "b") * X[:, 1] + 0.3 * rng.normal(size=120)
+    return X, y, tasks
+
+
+# ------------------------------------------------------- skmtl/neural/_estimators.py
+@pytest.mark.parametrize("bad", [[0, np.nan, 1], [0, None, 1], [[0, 1], [2, 3]]])
+def test_network_partial_fit_refuses_a_missing_or_2d_classes(four_tasks, bad):
+    # The linear classifier refuses these; the network made NaN a third class
+    # (a third predict_proba column), died in sorting on None ("'<' not
+    # supported") and flattened a 2-D classes silently.
+    pytest.importorskip("torch")
+    from skmtl.neural import MultiTaskNetClassifier
+
+    X, y, tasks = four_tasks
+    y = (y > 0).astype(int)
+    net = MultiTaskNetClassifier((4,), random_state=0)
+    with pytest.raises(ValueError, match="classes"):
+        net.partial_fit(X, y, tasks=tasks, classes=bad)
+    assert not hasattr(net, "classes_")
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("y_kind", ["numeric strings", "words"])
+def test_network_regressor_target_strings_like_the_linear_regressor(four_tasks, y_kind):
+    # MultiTaskRegressor (like Ridge) reads numeric strings as numbers and
+    # refuses words; the network regressor died in numpy's
+    # "ufunc 'isfinite' not supported" in both cases.
+    pytest.importorskip("torch")
+    from skmtl import MultiTaskRegressor
+    from skmtl.neural import MultiTaskNetRegressor
+
+    X, y, tasks = four_tasks
+    net = MultiTaskNetRegressor((), max_epochs=2, random_state=0)
+    if y_kind == "words":
+        words = np.where(y > 0, "up", "down")
+        with pytest.raises(ValueError):
+            MultiTaskRegressor().fit(X, words, tasks=tasks)
+        with pytest.raises(ValueError, match=r"\by\b"):
+            net.fit(X, words, tasks=tasks)
+        return
+    text = np.char.mod("%.17g", y)
+    as_text = net.fit(X, text, tasks=tasks).predict(X, tasks=tasks)
+    as_float = net.fit(X, y, tasks=tasks).predict(X, tasks=tasks)
+    np.testing.assert_array_equal(as_text, as_float)
