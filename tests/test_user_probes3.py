@@ -82,3 +82,56 @@ def test_readme_school_row_says_what_the_demo_computes():
     scores = demo.run(str(_SCHOOL), n_splits=3, out=io.StringIO())
     names = ["independent", "pooled", "mean", "graph", "l21"]
     assert [float(c) for c in cells] == [round(scores[n], 3) for n in names]
+
+
+# --------------------------------- skmtl/transfer/_entropy.py, _unlabelled.py
+@pytest.mark.parametrize(
+    "name", ["ImportanceWeightedClassifier", "EntropyRegularizedClassifier"]
+)
+def test_no_target_row_error_names_the_users_target_label(name):
+    # The rows are mapped to "target" / "source" before the shared check, so
+    # target="tgt" was reported as "no row of tasks is the target 'target'",
+    # while rows labelled "target" were right there.
+    from skmtl import transfer
+
+    Est = getattr(transfer, name)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3))
+    y = (X[:, 0] > 0).astype(int)
+    tasks = np.repeat(["source", "target"], 20)
+    with pytest.raises(ValueError, match="target 'tgt'"):
+        Est(target="tgt").fit(X, y, tasks=tasks)
+
+
+# ----------------------------------------------- skmtl/transfer/_alignment.py
+def test_coral_with_tasks_but_no_target_row_is_refused():
+    # tasks given, but no row is the target (a typo in target=): CORAL
+    # silently returned the identity (nothing aligned), where the other
+    # transfer estimators refuse the same tasks naming target.
+    from skmtl.transfer import CORAL
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3))
+    tasks = np.repeat(["source", "target"], 20)
+    aligned = CORAL().fit(X, tasks=tasks).coral_matrix_
+    assert not np.allclose(aligned, np.eye(3))
+    with pytest.raises(ValueError, match="target 'tgt'"):
+        CORAL(target="tgt").fit(X, tasks=tasks)
+    # every row a target row (or tasks=None): nothing to align, as documented
+    assert np.array_equal(CORAL().fit(X, tasks="target").coral_matrix_, np.eye(3))
+
+
+# ---------------------------------------------------- skmtl/transfer/_prior.py
+@pytest.mark.parametrize(
+    "name", ["RegularizedTransferClassifier", "FineTunedRegressor"]
+)
+def test_source_task_without_a_source_is_refused(name):
+    # source=None is a prior at zero; a source_task was silently ignored there
+    # (breakit2 refused it for sources without tasks, not for no source).
+    from skmtl import transfer
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3))
+    y = (X[:, 0] > 0).astype(int)
+    with pytest.raises(ValueError, match="source_task"):
+        getattr(transfer, name)(source_task="a").fit(X, y)

@@ -146,12 +146,20 @@ class CORAL(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         TypeError
             Sparse ``X``.
         ValueError
-            Fewer than 2 rows in a domain that has rows.
+            Fewer than 2 rows in a domain that has rows; ``tasks`` without
+            a row labelled ``target``.
         """
         X = self._validate(X, reset=True)
         n, p = X.shape
         is_target = _is_target(tasks, self.target, n)
-        if is_target.all() or not is_target.any():
+        if not is_target.any():
+            # a typo in target= would otherwise align nothing, silently (the
+            # other transfer estimators refuse the same tasks)
+            raise ValueError(
+                f"no row of tasks is the target {self.target!r}; set target= to "
+                "the label of the target domain."
+            )
+        if is_target.all():
             # one domain: nothing to align
             self.coral_matrix_ = np.eye(p)
             return self

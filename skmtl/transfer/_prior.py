@@ -35,6 +35,11 @@ def source_parts(source, *, source_task=None):
     """
     features, classes = None, None
     if source is None:
+        if source_task is not None:
+            raise ValueError(
+                f"source_task={source_task!r} was given without a source "
+                "(source=None is a prior at zero); leave source_task=None."
+            )
         return None, None, None
     inner = getattr(source, "estimator", None)  # FrozenEstimator
     if inner is not None and hasattr(source, "__sklearn_clone__"):

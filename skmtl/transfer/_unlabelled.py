@@ -119,12 +119,16 @@ class TransferRows:
     """
 
 
-def check_transfer_rows(y, tasks, sample_weight, unlabelled, target, n_samples):
+def check_transfer_rows(
+    y, tasks, sample_weight, unlabelled, target, n_samples, *, shown_target=None
+):
     """Validate ``y``, ``tasks``, ``sample_weight`` and ``unlabelled`` together.
 
     Raises a ``ValueError`` naming the argument for a bad mask, weights or
     tasks, when no labelled row of positive weight is left, or (with
-    ``tasks`` given) when no row is a target row.
+    ``tasks`` given) when no row is a target row. ``shown_target``: the
+    user's target label for that message, when ``tasks`` were relabelled
+    (None: ``target``).
     """
     mask = check_unlabelled(unlabelled, n_samples)
     y_lab = labelled_targets(y, mask)
@@ -138,8 +142,9 @@ def check_transfer_rows(y, tasks, sample_weight, unlabelled, target, n_samples):
         is_target |= mask
         domains[mask] = repeat_label(target, int(mask.sum()))
         if not is_target.any():
+            shown = target if shown_target is None else shown_target
             raise ValueError(
-                f"no row of tasks is the target {target!r} and no row is "
+                f"no row of tasks is the target {shown!r} and no row is "
                 "unlabelled; set target= to the label of the target domain."
             )
     keep = sw > 0
