@@ -135,3 +135,48 @@ def test_source_task_without_a_source_is_refused(name):
     y = (X[:, 0] > 0).astype(int)
     with pytest.raises(ValueError, match="source_task"):
         getattr(transfer, name)(source_task="a").fit(X, y)
+
+
+# -------------------------------------------------------- skmtl/penalties/*.py
+@pytest.mark.parametrize(
+    "penalty",
+    [
+        "GraphLaplacian(adjacency='bogus')",
+        "GraphLaplacian(adjacency=[['a', 'b'], ['c', 'd']])",
+        "TaskRelationship(task_relationship='bogus')",
+        "TaskRelationship(task_relationship={'x': 1})",
+        "TransferPrior(coef=['a', 'b', 'c', 'd'])",
+    ],
+)
+def test_penalty_matrix_that_is_not_numbers_is_named(four_tasks, penalty):
+    # numpy's "could not convert string to float: 'bogus'" (or "float()
+    # argument must be ... not 'dict'") did not say which argument was wrong.
+    from skmtl import MultiTaskRegressor, penalties
+
+    X, y, tasks = four_tasks
+    obj = eval(penalty, vars(penalties))
+    name = penalty.split("(")[1].split("=")[0]
+    with pytest.raises(ValueError, match=name):
+        MultiTaskRegressor(penalty=obj).fit(X, y, tasks=tasks)
+
+
+def test_transfer_source_array_that_is_not_numbers_is_named(four_tasks):
+    from skmtl.transfer import RegularizedTransferRegressor
+
+    X, y, _ = four_tasks
+    with pytest.raises(ValueError, match="source"):
+        RegularizedTransferRegressor(source=["a", "b", "c", "d"]).fit(X, y)
+
+
+# ------------------------------------------------------ skmtl/_task_column.py
+@pytest.mark.parametrize("bad", [1.5, np.nan, True])
+def test_task_column_estimator_feature_columns_not_a_key_is_named(four_tasks, bad):
+    # a float or a bool died in "'float' object is not iterable"
+    from skmtl import MultiTaskRegressor
+    from skmtl.pipeline import TaskColumnEstimator
+
+    X, y, _ = four_tasks
+    Xt = np.column_stack([np.repeat([0, 1, 2, 3], 30), X])
+    est = TaskColumnEstimator(MultiTaskRegressor(), task_column=0, feature_columns=bad)
+    with pytest.raises((TypeError, ValueError), match="feature_columns"):
+        est.fit(Xt, y)

@@ -58,7 +58,13 @@ def source_parts(source, *, source_task=None):
             )
         if source_task is not None:
             raise ValueError(_NO_TASKS.format(source_task))
-        coef = np.asarray(source, dtype=float)
+        try:
+            coef = np.asarray(source, dtype=float)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                "source must be a fitted linear model (with coef_) or an array of "
+                f"weights (numbers): {exc}"
+            ) from None
         return coef, features, classes
     coef = np.array(source.coef_, dtype=float)  # a copy, as the steps
     classes = getattr(source, "classes_", None)
