@@ -180,3 +180,29 @@ def test_task_column_estimator_feature_columns_not_a_key_is_named(four_tasks, ba
     est = TaskColumnEstimator(MultiTaskRegressor(), task_column=0, feature_columns=bad)
     with pytest.raises((TypeError, ValueError), match="feature_columns"):
         est.fit(Xt, y)
+
+
+# ------------------------------------------------- skmtl/linear_model/_base.py
+def test_fit_path_alphas_that_are_not_numbers_are_named(four_tasks):
+    # numpy's "could not convert string to float: 'a'" named no argument
+    from skmtl import MultiTaskRegressor
+    from skmtl.linear_model import fit_path
+
+    X, y, tasks = four_tasks
+    with pytest.raises(ValueError, match="alphas"):
+        list(fit_path(MultiTaskRegressor(), X, y, tasks, alphas=[0.1, "a"]))
+
+
+# ----------------------------------------------- skmtl/model_selection/_cv.py
+@pytest.mark.xfail(
+    strict=True,
+    reason="_cv.py is edited by another session: MultiTaskRegressorCV converts "
+    "alphas with np.asarray(alphas, dtype=float) outside its finite-values "
+    "check, so numpy's 'could not convert string to float' escapes unnamed",
+)
+def test_cv_alphas_that_are_not_numbers_are_named(four_tasks):
+    from skmtl.model_selection import MultiTaskRegressorCV
+
+    X, y, tasks = four_tasks
+    with pytest.raises(ValueError, match="alphas"):
+        MultiTaskRegressorCV(alphas=[0.1, "a"], cv=2).fit(X, y, tasks=tasks)
