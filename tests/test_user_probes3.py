@@ -206,3 +206,29 @@ def test_cv_alphas_that_are_not_numbers_are_named(four_tasks):
     X, y, tasks = four_tasks
     with pytest.raises(ValueError, match="alphas"):
         MultiTaskRegressorCV(alphas=[0.1, "a"], cv=2).fit(X, y, tasks=tasks)
+
+
+# ------------------------------------------------------ skmtl/neural/_finetune.py
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_unfreeze_after_already_passed_by_a_continued_fit_still_unfreezes(four_tasks):
+    # The schedule compared n_iter_ == unfreeze_after at each epoch end: a
+    # warm-started fit (or partial_fit) already past that epoch, e.g. after
+    # set_params(unfreeze_after=2) on a model trained 5 epochs, kept the
+    # encoder frozen for ever, silently.
+    pytest.importorskip("torch")
+    from skmtl.neural import FineTunedNetClassifier
+
+    X, y, tasks = four_tasks
+    y = (y > 0).astype(int)
+    net = FineTunedNetClassifier(
+        hidden_layer_sizes=(4,),
+        freeze="encoder",
+        max_epochs=5,
+        n_iter_no_change=100,
+        warm_start=True,
+        random_state=0,
+    ).fit(X, y, tasks=tasks)
+    assert net.unfrozen_epoch_ is None
+    net.set_params(unfreeze_after=2, max_epochs=2).fit(X, y, tasks=tasks)
+    assert net.unfrozen_epoch_ == 6
+    assert all(p.requires_grad for p in net.module_.parameters())

@@ -290,9 +290,11 @@ class _FineTunedMixin:
         return self._make_optimizer(groups)
 
     def _on_epoch_end(self, state):
+        # ">=": a continued fit may start past the epoch (unfreeze_after set
+        # after a fit); it then unfreezes at its first epoch end
         if (
             self.unfreeze_after is None
-            or state["n_iter_"] != self.unfreeze_after
+            or state["n_iter_"] < self.unfreeze_after
             or state.get("unfrozen_epoch_") is not None
         ):
             return
@@ -430,8 +432,9 @@ _FINETUNE_DOC = """Fine-tuning of a source network on target tasks.
         network's frozen parameters as they are.
     unfreeze_after : int or None, default=None
         Epochs after which the frozen parameters join training (the encoder's
-        at ``encoder_learning_rate``); ``unfrozen_epoch_`` records it. Not
-        with ``optimizer="lbfgs"`` (no epochs of mini-batches).
+        at ``encoder_learning_rate``); ``unfrozen_epoch_`` records it. A
+        continued fit that starts past that epoch unfreezes at its first
+        epoch end. Not with ``optimizer="lbfgs"`` (no epochs of mini-batches).
     encoder_learning_rate : float or None, default=None
         Learning rate of the encoder's parameters (a parameter group); None:
         ``learning_rate``. Not with ``optimizer="lbfgs"`` (one rate).
