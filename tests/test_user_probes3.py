@@ -232,3 +232,31 @@ def test_unfreeze_after_already_passed_by_a_continued_fit_still_unfreezes(four_t
     net.set_params(unfreeze_after=2, max_epochs=2).fit(X, y, tasks=tasks)
     assert net.unfrozen_epoch_ == 6
     assert all(p.requires_grad for p in net.module_.parameters())
+
+
+# ---------------------------------------------------- skmtl/neural/_estimators.py
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_network_classifier_validation_accuracy_is_sample_weighted(four_tasks):
+    # Early stopping of the network classifier scored its validation rows by
+    # plain accuracy, ignoring sample_weight (the network regressor's R^2 and
+    # the linear FineTuned* early stopping weight them). A near-zero learning
+    # rate keeps the initial network, so both fits below see the same hits on
+    # the same validation rows (3 of the 30 rows of each task).
+    pytest.importorskip("torch")
+    from skmtl.neural import MultiTaskNetClassifier
+
+    X, y, tasks = four_tasks
+    y = (y > 0).astype(int)
+    kw = dict(
+        optimizer="sgd", learning_rate=1e-12, max_epochs=1, early_stopping=True,
+        dtype="float64", random_state=0,
+    )  # fmt: skip
+    plain = MultiTaskNetClassifier((), **kw).fit(X, y, tasks=tasks)
+    hit = plain.predict(X, tasks=tasks) == y
+    weights = np.where(hit, 9.0, 1.0)
+    weighted = MultiTaskNetClassifier((), **kw).fit(
+        X, y, tasks=tasks, sample_weight=weights
+    )
+    h = plain.validation_scores_[0] * 3  # hits among each task's 3 rows
+    expected = 9 * h / (9 * h + 3 - h)
+    np.testing.assert_allclose(weighted.validation_scores_[0], expected)

@@ -101,7 +101,8 @@ _ATTRIBUTES_DOC = """
     task_weights_history_ : ndarray of shape (n_epochs, n_tasks)
         Mean weight the task weighting gave each task at each epoch.
     validation_scores_ : ndarray of shape (n_epochs, n_tasks)
-        Per-task validation score (empty without early stopping).
+        Per-task validation score, sample-weighted (accuracy for the
+        classifier, R^2 for the regressor; empty without early stopping).
     best_validation_score_ : float
         Only with early stopping.
     n_iter_ : int
@@ -273,10 +274,12 @@ class MultiTaskNetClassifier(
         scores = self._scores_from_outputs(out, codes, data["mask"])
         pred = (scores > 0).astype(int) if scores.ndim == 1 else scores.argmax(axis=1)
         hit = pred == data["targets"][rows]
+        # sample-weighted accuracy, as the regressor's R^2 and score()
+        sw = data["sample_weight"][rows]
         n_tasks = len(data["task_labels"])
         with np.errstate(invalid="ignore", divide="ignore"):
-            return np.bincount(codes, hit, n_tasks) / np.bincount(
-                codes, minlength=n_tasks
+            return np.bincount(codes, hit * sw, n_tasks) / np.bincount(
+                codes, sw, n_tasks
             )
 
     def decision_function(self, X, tasks=None):
