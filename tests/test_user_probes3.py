@@ -260,3 +260,42 @@ def test_network_classifier_validation_accuracy_is_sample_weighted(four_tasks):
     h = plain.validation_scores_[0] * 3  # hits among each task's 3 rows
     expected = 9 * h / (9 * h + 3 - h)
     np.testing.assert_allclose(weighted.validation_scores_[0], expected)
+
+
+def test_coral_rows_of_weight_zero_are_absent():
+    # CORAL's fit took no sample_weight, so in a Pipeline whose classifier is
+    # weighted the covariances still counted the rows of weight 0. They are
+    # now absent (weights are numpy.cov's aweights: unit weights give the
+    # unweighted covariances, scaling all weights changes nothing).
+    import sklearn
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    from skmtl.transfer import CORAL
+
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(size=(40, 3)), 3 * rng.normal(size=(40, 3))])
+    y = (X[:, 0] > 0).astype(int)
+    tasks = np.repeat(["source", "target"], 40)
+    sw = np.ones(80)
+    sw[[0, 1, 50, 51, 52]] = 0
+    keep = sw > 0
+    ref = CORAL().fit(X[keep], tasks=tasks[keep]).coral_matrix_
+    got = CORAL().fit(X, tasks=tasks, sample_weight=sw).coral_matrix_
+    np.testing.assert_allclose(got, ref, rtol=1e-12)
+    scaled = CORAL().fit(X, tasks=tasks, sample_weight=2.5 * sw).coral_matrix_
+    np.testing.assert_allclose(scaled, ref, rtol=1e-12)
+    plain = CORAL().fit(X, tasks=tasks).coral_matrix_
+    unit = CORAL().fit(X, tasks=tasks, sample_weight=np.ones(80)).coral_matrix_
+    np.testing.assert_allclose(unit, plain, rtol=1e-12)
+    # in a Pipeline with routing, the weights reach CORAL and the classifier
+    with sklearn.config_context(enable_metadata_routing=True):
+        pipe = make_pipeline(
+            CORAL().set_fit_request(sample_weight=True),
+            LogisticRegression().set_fit_request(sample_weight=True),
+        )
+        pipe.fit(X, y, tasks=tasks, sample_weight=sw)
+        dropped = make_pipeline(CORAL(), LogisticRegression()).fit(
+            X[keep], y[keep], tasks=tasks[keep]
+        )
+    np.testing.assert_allclose(pipe[-1].coef_, dropped[-1].coef_, rtol=1e-6)
