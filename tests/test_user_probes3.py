@@ -299,3 +299,31 @@ def test_coral_rows_of_weight_zero_are_absent():
             X[keep], y[keep], tasks=tasks[keep]
         )
     np.testing.assert_allclose(pipe[-1].coef_, dropped[-1].coef_, rtol=1e-6)
+
+
+# ----------------------------------------------- skmtl/transfer/_unlabelled.py
+@pytest.mark.parametrize(
+    "name",
+    [
+        "EntropyRegularizedClassifier",
+        "SelfTrainingTransferClassifier",
+        "ImportanceWeightedClassifier",
+        "EMTransferClassifier",
+    ],
+)
+def test_target_rows_all_of_weight_zero_are_no_target_rows(name):
+    # Rows of weight 0 are absent: without them there is no target row, which
+    # these estimators refuse; with them at weight 0 the fit went on silently
+    # (the target check looked at every row, weight 0 or not).
+    from skmtl import transfer
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(80, 3))
+    y = (X[:, 0] > 0).astype(int)
+    tasks = np.repeat(["source", "target"], 40)
+    sw = np.where(tasks == "target", 0.0, 1.0)
+    Est = getattr(transfer, name)
+    with pytest.raises(ValueError, match="target 'target'"):
+        Est().fit(X[:40], y[:40], tasks=tasks[:40])
+    with pytest.raises(ValueError, match="target 'target'"):
+        Est().fit(X, y, tasks=tasks, sample_weight=sw)

@@ -141,11 +141,13 @@ def check_transfer_rows(
         is_target = rows_with_label(domains, target)
         is_target |= mask
         domains[mask] = repeat_label(target, int(mask.sum()))
-        if not is_target.any():
+        # a row of weight 0 is absent: it makes no target row
+        if not (is_target & (sw > 0)).any():
             shown = target if shown_target is None else shown_target
             raise ValueError(
-                f"no row of tasks is the target {shown!r} and no row is "
-                "unlabelled; set target= to the label of the target domain."
+                f"no row of tasks (of positive sample_weight) is the target "
+                f"{shown!r} and no such row is unlabelled; set target= to the "
+                "label of the target domain."
             )
     keep = sw > 0
     if not (keep & ~mask).any():
