@@ -327,3 +327,31 @@ def test_target_rows_all_of_weight_zero_are_no_target_rows(name):
         Est().fit(X[:40], y[:40], tasks=tasks[:40])
     with pytest.raises(ValueError, match="target 'target'"):
         Est().fit(X, y, tasks=tasks, sample_weight=sw)
+
+
+# ------------------------------ skmtl/transfer/_tradaboost.py, _distill.py
+@pytest.mark.parametrize("name", ["TrAdaBoostClassifier", "DistilledClassifier"])
+def test_labels_of_rows_of_weight_zero_are_absent(name):
+    # A label seen only on rows of weight 0 must not count: TrAdaBoost read
+    # the target type from every row ("Only binary classification is
+    # supported ... multiclass") and DistilledClassifier looked every label up
+    # among the teacher's classes ("y has labels ['2'] that are not among the
+    # teacher's classes_"), where fitting without those rows works.
+    from skmtl import transfer
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(80, 3))
+    y = (X[:, 0] > 0).astype(int)
+    tasks = np.repeat(["source", "target"], 40)
+    y[[3, 45]] = 2
+    sw = np.ones(80)
+    sw[[3, 45]] = 0
+    keep = sw > 0
+    kw = {"tasks": tasks} if name == "TrAdaBoostClassifier" else {}
+    Est = getattr(transfer, name)
+    dropped = Est().fit(X[keep], y[keep], **{k: v[keep] for k, v in kw.items()})
+    weighted = Est().fit(X, y, sample_weight=sw, **kw)
+    np.testing.assert_array_equal(weighted.classes_, [0, 1])
+    np.testing.assert_allclose(
+        weighted.predict_proba(X), dropped.predict_proba(X), rtol=1e-10
+    )

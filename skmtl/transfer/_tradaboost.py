@@ -263,21 +263,27 @@ class TrAdaBoostClassifier(TaskClassifierMixin, BaseEstimator):
             self, X, y, accept_sparse=("csr", "csc"), dtype=[np.float64, np.float32]
         )
         check_classification_targets(y)
-        y_type = type_of_target(y, input_name="y")
+        n_samples = X.shape[0]
+        sw = check_sample_weight(sample_weight, n_samples)
+        # a row of weight 0 is absent, its label included
+        present = sw > 0
+        if not present.any():
+            raise ValueError("sample_weight is zero on every row.")
+        y_type = type_of_target(y[present], input_name="y")
         if y_type != "binary":
             raise ValueError(
                 "Only binary classification is supported. TrAdaBoost (Dai et al., "
                 f"2007) is a two-class method; the type of the target is {y_type}."
             )
-        self.classes_, y01 = np.unique(y, return_inverse=True)
+        self.classes_ = np.unique(y[present])
         if len(self.classes_) != 2:
             raise ValueError(
                 "TrAdaBoostClassifier needs y with 2 classes; got 1 class: "
                 f"{self.classes_.tolist()}."
             )
-        n_samples = X.shape[0]
+        # absent rows get class 0: at weight 0 no learner reads it
+        y01 = np.where(present, np.searchsorted(self.classes_, y), 0)
         self.tasks_, is_target = self._split_domains(tasks, n_samples)
-        sw = check_sample_weight(sample_weight, n_samples)
         if not sw[is_target].sum() > 0:
             raise ValueError("sample_weight is zero on every target row.")
 
