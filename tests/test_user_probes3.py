@@ -355,3 +355,26 @@ def test_labels_of_rows_of_weight_zero_are_absent(name):
     np.testing.assert_allclose(
         weighted.predict_proba(X), dropped.predict_proba(X), rtol=1e-10
     )
+
+
+def test_tradaboost_source_rows_all_of_weight_zero_are_no_source_rows():
+    # Without the source rows TrAdaBoost refuses to fit ("No source rows");
+    # with them at weight 0 it silently boosted the target alone, and a
+    # domain seen only on rows of weight 0 stayed in tasks_.
+    from skmtl.transfer import TrAdaBoostClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(80, 3))
+    y = (X[:, 0] > 0).astype(int)
+    tasks = np.repeat(["source", "target"], 40)
+    with pytest.raises(ValueError, match="No source rows"):
+        TrAdaBoostClassifier().fit(X[40:], y[40:], tasks=tasks[40:])
+    sw = np.where(tasks == "source", 0.0, 1.0)
+    with pytest.raises(ValueError, match="source"):
+        TrAdaBoostClassifier().fit(X, y, tasks=tasks, sample_weight=sw)
+    three = np.where(np.arange(80) < 5, "other", tasks)
+    sw = np.where(three == "other", 0.0, 1.0)
+    fitted = TrAdaBoostClassifier(n_estimators=2).fit(
+        X, y, tasks=three, sample_weight=sw
+    )
+    assert fitted.tasks_.tolist() == ["source", "target"]

@@ -211,8 +211,8 @@ class TrAdaBoostClassifier(TaskClassifierMixin, BaseEstimator):
         tags.input_tags.sparse = get_tags(self._template()).input_tags.sparse
         return tags
 
-    def _split_domains(self, tasks, n_samples):
-        """Task labels seen and a boolean mask of the target rows."""
+    def _split_domains(self, tasks, n_samples, present):
+        """Task labels seen (on rows of positive weight), mask of the target rows."""
         if tasks is None:
             labels, _ = encode_tasks(repeat_label(self.target, n_samples), n_samples)
             return labels, np.ones(n_samples, dtype=bool)
@@ -233,7 +233,16 @@ class TrAdaBoostClassifier(TaskClassifierMixin, BaseEstimator):
                 f"{self.target!r}. TrAdaBoost needs source rows (tasks != target); "
                 "pass tasks=None to boost on the target rows alone."
             )
-        return labels, codes == target_code
+        is_target = codes == target_code
+        if present[is_target].any() and not present[~is_target].any():
+            # a row of weight 0 is absent: as if the source rows were dropped
+            raise ValueError(
+                "No source rows: sample_weight is zero on every source row (a "
+                "row of weight 0 is absent). TrAdaBoost needs source rows; pass "
+                "tasks=None to boost on the target rows alone."
+            )
+        # a domain seen only on rows of weight 0 is absent
+        return labels[np.unique(codes[present])], is_target
 
     @_fit_context(prefer_skip_nested_validation=True)
     @fit_or_restore
@@ -283,7 +292,7 @@ class TrAdaBoostClassifier(TaskClassifierMixin, BaseEstimator):
             )
         # absent rows get class 0: at weight 0 no learner reads it
         y01 = np.where(present, np.searchsorted(self.classes_, y), 0)
-        self.tasks_, is_target = self._split_domains(tasks, n_samples)
+        self.tasks_, is_target = self._split_domains(tasks, n_samples, present)
         if not sw[is_target].sum() > 0:
             raise ValueError("sample_weight is zero on every target row.")
 
