@@ -378,3 +378,26 @@ def test_tradaboost_source_rows_all_of_weight_zero_are_no_source_rows():
         X, y, tasks=three, sample_weight=sw
     )
     assert fitted.tasks_.tolist() == ["source", "target"]
+
+
+# ----------------------------------------------------- skmtl/transfer/_joint.py
+def test_joint_transfer_coupled_source_domain_of_weight_zero_is_absent():
+    # With a coupling penalty each domain is a task whose weight is set by
+    # task_weights; a source domain whose rows all weigh 0 was still given a
+    # share of source_weight, and the inner model (which drops it) died with
+    # "task_weights names task(s) that are not in the training data".
+    from skmtl.transfer import JointTransferClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(90, 3))
+    y = (X[:, 0] > 0).astype(int)
+    domains = np.repeat(["source", "target", "other"], 30)
+    sw = np.where(domains == "other", 0.0, 1.0)
+    keep = sw > 0
+    est = JointTransferClassifier(penalty="mean", tol=1e-10)
+    dropped = est.fit(X[keep], y[keep], tasks=domains[keep]).predict_proba(X)
+    weighted = est.fit(X, y, tasks=domains, sample_weight=sw).predict_proba(X)
+    np.testing.assert_allclose(weighted, dropped, rtol=1e-10)
+    only_target = np.where(domains == "target", 1.0, 0.0)
+    with pytest.raises(ValueError, match="zero on every"):
+        est.fit(X, y, tasks=domains, sample_weight=1.0 - only_target)
