@@ -401,3 +401,22 @@ def test_joint_transfer_coupled_source_domain_of_weight_zero_is_absent():
     only_target = np.where(domains == "target", 1.0, 0.0)
     with pytest.raises(ValueError, match="zero on every"):
         est.fit(X, y, tasks=domains, sample_weight=1.0 - only_target)
+
+
+# --------------------------------------------------- skmtl/transfer/_augment.py
+def test_feature_augmenter_feature_names_out_checks_input_features():
+    # get_feature_names_out(["x"]) on a 2-feature fit returned 2 names for 4
+    # output columns; scikit-learn's transformers check input_features
+    # against n_features_in_ and feature_names_in_.
+    import pandas as pd
+
+    from skmtl.transfer import FeatureAugmenter
+
+    X = np.random.default_rng(0).normal(size=(6, 2))
+    aug = FeatureAugmenter().fit(X, tasks=[0] * 6)
+    assert len(aug.get_feature_names_out(["u", "v"])) == 4
+    with pytest.raises(ValueError, match="input_features"):
+        aug.get_feature_names_out(["x"])
+    named = FeatureAugmenter().fit(pd.DataFrame(X, columns=["a", "b"]), tasks=[0] * 6)
+    with pytest.raises(ValueError, match="input_features"):
+        named.get_feature_names_out(["b", "a"])
