@@ -444,3 +444,28 @@ def test_feature_augmenter_feature_names_out_checks_input_features():
     named = FeatureAugmenter().fit(pd.DataFrame(X, columns=["a", "b"]), tasks=[0] * 6)
     with pytest.raises(ValueError, match="input_features"):
         named.get_feature_names_out(["b", "a"])
+
+
+# ------------------------------------------- skmtl/linear_model/_incremental.py
+@pytest.mark.parametrize("Est", ["MultiTaskRegressor", "MultiTaskClassifier"])
+def test_stream_of_scalar_task_labels_gives_fits_tasks(four_tasks, Est):
+    # Rows arriving task by task with a scalar label (partial_fit(X_t, y_t,
+    # tasks="b")) merged a '<U1' array and an object array into an object
+    # tasks_ mixing str and numpy.str_ (array(['a', np.str_('b')])); a fit on
+    # the same rows gives array(['a', 'b'], dtype='<U1'), as the networks'
+    # streams do.
+    import skmtl
+
+    X, y, tasks = four_tasks
+    y = (y > 0).astype(int)
+    kw = {"classes": [0, 1]} if Est == "MultiTaskClassifier" else {}
+    stream = getattr(skmtl, Est)(penalty="mean")
+    stream.partial_fit(X[:30], y[:30], tasks="b", **kw)
+    stream.partial_fit(X[30:60], y[30:60], tasks=np.repeat("a", 30))
+    stream.partial_fit(X[60:90], y[60:90], tasks="c")
+    fitted = getattr(skmtl, Est)(penalty="mean").fit(
+        X[:90], y[:90], tasks=np.repeat(["b", "a", "c"], 30)
+    )
+    assert stream.tasks_.dtype == fitted.tasks_.dtype
+    assert [type(t) for t in stream.tasks_.tolist()] == [str] * 3
+    np.testing.assert_array_equal(stream.tasks_, fitted.tasks_)
