@@ -469,3 +469,43 @@ def test_stream_of_scalar_task_labels_gives_fits_tasks(four_tasks, Est):
     assert stream.tasks_.dtype == fitted.tasks_.dtype
     assert [type(t) for t in stream.tasks_.tolist()] == [str] * 3
     np.testing.assert_array_equal(stream.tasks_, fitted.tasks_)
+
+
+# ------------- skmtl/neural/_finetune.py, _estimators.py; linear_model/_laplace.py
+def test_error_messages_print_plain_labels_not_numpy_reprs(four_tasks):
+    # Under numpy 2, list(array) holds numpy scalars whose repr is
+    # np.str_('a') / np.int64(0): the messages read "classes=[np.int64(0),
+    # np.int64(1), np.int64(2)] differs ..." and "source tasks:
+    # [np.str_('a'), ...]" (left by breakit2 while tidy moved the file).
+    pytest.importorskip("torch")
+    from skmtl import MultiTaskClassifier
+    from skmtl.neural import FineTunedNetClassifier, MultiTaskNetClassifier
+
+    X, y, tasks = four_tasks
+    y = (y > 0).astype(int)
+    calls = [
+        lambda: (
+            MultiTaskClassifier()
+            .partial_fit(X, y, tasks=tasks, classes=np.array([0, 1]))
+            .partial_fit(X, y, tasks=tasks, classes=np.array([0, 1, 2]))
+        ),
+        lambda: (
+            MultiTaskNetClassifier((3,))
+            .partial_fit(X, y, tasks=tasks, classes=np.array([0, 1]))
+            .partial_fit(X, y, tasks=tasks, classes=np.array([0, 2]))
+        ),
+    ]
+    source = MultiTaskNetClassifier((3,), max_epochs=1, random_state=0)
+    source.fit(X, y, tasks=tasks)
+    calls += [
+        lambda: FineTunedNetClassifier(source, heads="copy", max_epochs=1).fit(
+            X, y, tasks=np.repeat(["p", "q", "r", "s"], 30)
+        ),
+        lambda: FineTunedNetClassifier(source, heads="copy", max_epochs=1).fit(
+            X, y + 5, tasks=tasks
+        ),
+    ]
+    for call in calls:
+        with pytest.raises(ValueError) as info:
+            call()
+        assert "np." not in str(info.value), str(info.value)

@@ -196,8 +196,9 @@ class MultiTaskNetClassifier(
         if incremental:
             classes_ = self.classes_
             if classes is not None and not np.array_equal(np.unique(classes), classes_):
+                given = np.asarray(classes).tolist()  # plain labels
                 raise ValueError(
-                    f"classes={list(classes)} differs from the classes of the first "
+                    f"classes={given} differs from the classes of the first "
                     f"partial_fit call: {classes_.tolist()}."
                 )
         elif classes is not None:

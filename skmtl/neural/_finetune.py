@@ -68,9 +68,10 @@ def _copy_pairs(src, src_tasks, labels):
     pairs = [(k, lookup.get(t)) for k, t in enumerate(labels.tolist())]
     pairs = [(k, i) for k, i in pairs if i is not None]
     if not pairs:
+        source = np.asarray(src_tasks).tolist()  # plain labels, not numpy reprs
         raise ValueError(
             'heads="copy": no target task is a task of the source (source '
-            f"tasks: {list(src_tasks)}, target tasks: {labels.tolist()})."
+            f"tasks: {source}, target tasks: {labels.tolist()})."
         )
     return pairs
 
@@ -219,9 +220,10 @@ class _FineTunedMixin:
         classes = data["attributes"].get("classes_")
         if src_classes is not None and classes is not None:
             if not np.array_equal(np.asarray(src_classes), np.asarray(classes)):
+                source = np.asarray(src_classes).tolist()  # plain labels
                 raise ValueError(
-                    f'heads="copy": the source classes {list(src_classes)} differ '
-                    f"from the target classes {list(classes)}."
+                    f'heads="copy": the source classes {source} differ from the '
+                    f"target classes {np.asarray(classes).tolist()}."
                 )
         for k, i in _copy_pairs(src, src_tasks, labels):
             head, new = src.heads[i], module.heads[k]
