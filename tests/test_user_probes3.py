@@ -381,21 +381,16 @@ def test_labels_of_rows_of_weight_zero_are_absent(name):
     )
 
 
-def test_tradaboost_source_rows_all_of_weight_zero_are_no_source_rows():
-    # Without the source rows TrAdaBoost refuses to fit ("No source rows");
-    # with them at weight 0 it silently boosted the target alone, and a
-    # domain seen only on rows of weight 0 stayed in tasks_.
+def test_tradaboost_tasks_lists_the_domains_of_rows_of_positive_weight():
+    # A domain seen only on rows of weight 0 stayed in tasks_ (a fit without
+    # those rows does not list it). Source rows all of weight 0 stay AdaBoost
+    # on the target (tests/test_weights.py, an earlier issue's decision).
     from skmtl.transfer import TrAdaBoostClassifier
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(80, 3))
     y = (X[:, 0] > 0).astype(int)
     tasks = np.repeat(["source", "target"], 40)
-    with pytest.raises(ValueError, match="No source rows"):
-        TrAdaBoostClassifier().fit(X[40:], y[40:], tasks=tasks[40:])
-    sw = np.where(tasks == "source", 0.0, 1.0)
-    with pytest.raises(ValueError, match="source"):
-        TrAdaBoostClassifier().fit(X, y, tasks=tasks, sample_weight=sw)
     three = np.where(np.arange(80) < 5, "other", tasks)
     sw = np.where(three == "other", 0.0, 1.0)
     fitted = TrAdaBoostClassifier(n_estimators=2).fit(
@@ -509,3 +504,22 @@ def test_error_messages_print_plain_labels_not_numpy_reprs(four_tasks):
         with pytest.raises(ValueError) as info:
             call()
         assert "np." not in str(info.value), str(info.value)
+
+
+@pytest.mark.parametrize(
+    "name", ["RegularizedTransferClassifier", "FineTunedClassifier"]
+)
+def test_transfer_classes_mismatch_message_prints_plain_labels(name):
+    # "the source's classes [np.int64(0), np.int64(1)] differ from the
+    # target's [np.int64(3), np.int64(4)]" under numpy 2
+    from sklearn.linear_model import LogisticRegression
+
+    from skmtl import transfer
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3))
+    y = (X[:, 0] > 0).astype(int)
+    source = LogisticRegression().fit(X, y)
+    with pytest.raises(ValueError, match=r"classes \[0, 1\] differ") as info:
+        getattr(transfer, name)(source).fit(X, y + 3)
+    assert "np." not in str(info.value)

@@ -210,8 +210,9 @@ class _RegularizedTransferBase(_TargetModel):
             and not np.array_equal(np.asarray(source_classes), model.classes_)
         ):
             raise ValueError(
-                f"the source's classes {list(source_classes)} differ from the "
-                f"target's {list(model.classes_)}: the weights cannot be matched."
+                f"the source's classes {np.asarray(source_classes).tolist()} differ "
+                f"from the target's {model.classes_.tolist()}: the weights cannot be "
+                "matched."
             )
         self.model_ = model
         self.coef_ = model.coef_[0]

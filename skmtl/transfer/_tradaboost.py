@@ -233,16 +233,9 @@ class TrAdaBoostClassifier(TaskClassifierMixin, BaseEstimator):
                 f"{self.target!r}. TrAdaBoost needs source rows (tasks != target); "
                 "pass tasks=None to boost on the target rows alone."
             )
-        is_target = codes == target_code
-        if present[is_target].any() and not present[~is_target].any():
-            # a row of weight 0 is absent: as if the source rows were dropped
-            raise ValueError(
-                "No source rows: sample_weight is zero on every source row (a "
-                "row of weight 0 is absent). TrAdaBoost needs source rows; pass "
-                "tasks=None to boost on the target rows alone."
-            )
-        # a domain seen only on rows of weight 0 is absent
-        return labels[np.unique(codes[present])], is_target
+        # a domain seen only on rows of weight 0 is absent (source rows all of
+        # weight 0 boost the target alone, as tasks=None: tests/test_weights.py)
+        return labels[np.unique(codes[present])], codes == target_code
 
     @_fit_context(prefer_skip_nested_validation=True)
     @fit_or_restore
