@@ -154,6 +154,13 @@ def split_task_column(X, task_column, feature_columns=None):
         keep = [_column_position(X, feature_columns, "feature_columns")]
         squeeze = True
     else:
+        if isinstance(feature_columns, (bool, float)) or not np.iterable(
+            feature_columns
+        ):
+            raise TypeError(
+                "feature_columns must be a column name, an integer position, a "
+                f"list of them or None, got {feature_columns!r}."
+            )
         keep = [_column_position(X, c, "feature_columns") for c in feature_columns]
         squeeze = False
         if not keep:

@@ -83,7 +83,8 @@ def per_task_row_weights(sample_weight, codes, task_weights, task_labels):
     totals = np.bincount(codes, weights=sample_weight, minlength=n_tasks)
     empty = np.flatnonzero(totals <= 0)
     if empty.size:
-        names = ", ".join(repr(task_labels[t]) for t in empty[:5])
+        plain = np.asarray(task_labels).tolist()  # not numpy reprs (np.str_)
+        names = ", ".join(repr(plain[t]) for t in empty[:5])
         raise ValueError(
             f"task(s) {names} have no rows with positive sample_weight; every task "
             f"needs at least one weighted row (drop the task or its zero weights)."

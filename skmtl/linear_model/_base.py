@@ -520,7 +520,10 @@ def fit_path(
         )
     base = clone(estimator)
     base._validate_params()
-    alphas = np.asarray(alphas, dtype=np.float64).ravel()
+    try:
+        alphas = np.asarray(alphas, dtype=np.float64).ravel()
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"alphas must be a sequence of numbers: {exc}") from None
     if alphas.size == 0 or not np.all(np.isfinite(alphas)) or np.any(alphas < 0):
         raise ValueError(
             f"alphas must be a non-empty sequence of finite values >= 0, got {alphas}."

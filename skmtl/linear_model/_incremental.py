@@ -17,7 +17,7 @@ import hashlib
 import numpy as np
 import scipy.sparse as sp
 
-from .._tasks import TaskIndex, unique_sorted
+from .._tasks import TaskIndex, encode_tasks
 from ..penalties import GraphLaplacian, Independent, MeanRegularized, resolve_penalty
 
 __all__ = ["TaskMoments", "PARTIAL_FIT_MAX_FEATURES", "quadratic_coupling"]
@@ -170,10 +170,11 @@ def union_labels(a, b):
     kinds = {a.dtype.kind, b.dtype.kind}
     if kinds <= set("biuf") or kinds <= set("U") or kinds <= set("S"):
         return np.unique(np.concatenate([a, b]))
-    both = np.empty(len(a) + len(b), dtype=object)
-    for i, v in enumerate(list(a) + list(b)):
-        both[i] = v  # keep tuples whole
-    return unique_sorted(both, "tasks")
+    # plain Python labels (tolist: str, not numpy.str_), encoded as fit
+    # encodes a list of them: a scalar label's object array and a '<U1'
+    # array give '<U1' again, tuples stay whole
+    merged = a.tolist() + b.tolist()
+    return encode_tasks(merged, len(merged))[0]
 
 
 def quadratic_coupling(estimator):

@@ -453,8 +453,9 @@ def _check_classes(est, classes, first):
     if classes is not None and not np.array_equal(
         np.unique(np.asarray(classes)), est.classes_
     ):
+        given = np.asarray(classes).tolist()  # plain labels, not numpy reprs
         raise ValueError(
-            f"classes={list(classes)} differs from the classes of the first "
+            f"classes={given} differs from the classes of the first "
             f"partial_fit call: {est.classes_.tolist()}."
         )
     return est.classes_

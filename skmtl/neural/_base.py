@@ -298,6 +298,14 @@ class BaseMultiTaskNet(TrainingMixin, TaskEstimatorMixin, BaseEstimator):
         first = not incremental
         if is_classifier(self):
             check_class_labels(y)
+            # partial_fit's classes: refused as the linear classifier refuses
+            # them (NaN would become a class, None dies in sorting)
+            check_class_labels(classes, name="classes")
+            if classes is not None and np.ndim(classes) != 1:
+                raise ValueError(
+                    "classes must be a 1-D array-like of labels, got shape "
+                    f"{np.shape(classes)}."
+                )
         X, y = validate_data(
             self,
             X,

@@ -101,7 +101,8 @@ _ATTRIBUTES_DOC = """
     task_weights_history_ : ndarray of shape (n_epochs, n_tasks)
         Mean weight the task weighting gave each task at each epoch.
     validation_scores_ : ndarray of shape (n_epochs, n_tasks)
-        Per-task validation score (empty without early stopping).
+        Per-task validation score, sample-weighted (accuracy for the
+        classifier, R^2 for the regressor; empty without early stopping).
     best_validation_score_ : float
         Only with early stopping.
     n_iter_ : int
@@ -195,8 +196,9 @@ class MultiTaskNetClassifier(
         if incremental:
             classes_ = self.classes_
             if classes is not None and not np.array_equal(np.unique(classes), classes_):
+                given = np.asarray(classes).tolist()  # plain labels
                 raise ValueError(
-                    f"classes={list(classes)} differs from the classes of the first "
+                    f"classes={given} differs from the classes of the first "
                     f"partial_fit call: {classes_.tolist()}."
                 )
         elif classes is not None:
@@ -273,10 +275,12 @@ class MultiTaskNetClassifier(
         scores = self._scores_from_outputs(out, codes, data["mask"])
         pred = (scores > 0).astype(int) if scores.ndim == 1 else scores.argmax(axis=1)
         hit = pred == data["targets"][rows]
+        # sample-weighted accuracy, as the regressor's R^2 and score()
+        sw = data["sample_weight"][rows]
         n_tasks = len(data["task_labels"])
         with np.errstate(invalid="ignore", divide="ignore"):
-            return np.bincount(codes, hit, n_tasks) / np.bincount(
-                codes, minlength=n_tasks
+            return np.bincount(codes, hit * sw, n_tasks) / np.bincount(
+                codes, sw, n_tasks
             )
 
     def decision_function(self, X, tasks=None):
@@ -343,6 +347,11 @@ class MultiTaskNetRegressor(TaskRegressorMixin, BaseMultiTaskNet):
         return self._partial_fit(X, y, tasks, sample_weight)
 
     def _prepare_targets(self, y, data, incremental, classes):
+        try:
+            # numeric strings are numbers, as for MultiTaskRegressor and Ridge
+            y = np.asarray(y, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"y must hold numbers for a regressor: {exc}") from None
         if not np.all(np.isfinite(y)):
             raise ValueError("Input y contains NaN or infinity.")
         data["n_outputs"] = 1

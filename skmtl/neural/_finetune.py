@@ -68,9 +68,10 @@ def _copy_pairs(src, src_tasks, labels):
     pairs = [(k, lookup.get(t)) for k, t in enumerate(labels.tolist())]
     pairs = [(k, i) for k, i in pairs if i is not None]
     if not pairs:
+        source = np.asarray(src_tasks).tolist()  # plain labels, not numpy reprs
         raise ValueError(
             'heads="copy": no target task is a task of the source (source '
-            f"tasks: {list(src_tasks)}, target tasks: {labels.tolist()})."
+            f"tasks: {source}, target tasks: {labels.tolist()})."
         )
     return pairs
 
@@ -219,9 +220,10 @@ class _FineTunedMixin:
         classes = data["attributes"].get("classes_")
         if src_classes is not None and classes is not None:
             if not np.array_equal(np.asarray(src_classes), np.asarray(classes)):
+                source = np.asarray(src_classes).tolist()  # plain labels
                 raise ValueError(
-                    f'heads="copy": the source classes {list(src_classes)} differ '
-                    f"from the target classes {list(classes)}."
+                    f'heads="copy": the source classes {source} differ from the '
+                    f"target classes {np.asarray(classes).tolist()}."
                 )
         for k, i in _copy_pairs(src, src_tasks, labels):
             head, new = src.heads[i], module.heads[k]
@@ -290,9 +292,11 @@ class _FineTunedMixin:
         return self._make_optimizer(groups)
 
     def _on_epoch_end(self, state):
+        # ">=": a continued fit may start past the epoch (unfreeze_after set
+        # after a fit); it then unfreezes at its first epoch end
         if (
             self.unfreeze_after is None
-            or state["n_iter_"] != self.unfreeze_after
+            or state["n_iter_"] < self.unfreeze_after
             or state.get("unfrozen_epoch_") is not None
         ):
             return
@@ -430,8 +434,9 @@ _FINETUNE_DOC = """Fine-tuning of a source network on target tasks.
         network's frozen parameters as they are.
     unfreeze_after : int or None, default=None
         Epochs after which the frozen parameters join training (the encoder's
-        at ``encoder_learning_rate``); ``unfrozen_epoch_`` records it. Not
-        with ``optimizer="lbfgs"`` (no epochs of mini-batches).
+        at ``encoder_learning_rate``); ``unfrozen_epoch_`` records it. A
+        continued fit that starts past that epoch unfreezes at its first
+        epoch end. Not with ``optimizer="lbfgs"`` (no epochs of mini-batches).
     encoder_learning_rate : float or None, default=None
         Learning rate of the encoder's parameters (a parameter group); None:
         ``learning_rate``. Not with ``optimizer="lbfgs"`` (one rate).

@@ -70,7 +70,7 @@ class TransferPrior(BasePenalty):
     def bind(self, task_labels, alpha):
         if self.coef is None:
             raise ValueError("TransferPrior needs the source weights: coef=...")
-        coef = np.asarray(self.coef, dtype=float)
+        coef = self._float_array("coef")
         if not np.all(np.isfinite(coef)):
             raise ValueError("TransferPrior.coef contains NaN or infinite values.")
         return _BoundPrior(coef, alpha)

@@ -309,7 +309,7 @@ class GraphLaplacian(BasePenalty):
         elif hasattr(A, "columns") and hasattr(A, "index"):
             A = _frame_by_labels(A, task_labels)
         else:
-            A = np.array(A, dtype=float)
+            A = self._float_array("adjacency")
         if A.shape != (n_tasks, n_tasks):
             raise ValueError(
                 f"adjacency must have shape (n_tasks, n_tasks) = "

@@ -236,7 +236,7 @@ default=None
         if self.task_relationship is None:
             return _BoundRelationship(alpha, ridge, coupling)
         n_tasks = len(task_labels)
-        omega = np.array(self.task_relationship, dtype=np.float64)
+        omega = self._float_array("task_relationship")
         if omega.shape != (n_tasks, n_tasks):
             raise ValueError(
                 f"task_relationship must have shape (n_tasks, n_tasks) = "

@@ -104,6 +104,17 @@ class BasePenalty(BaseEstimator):
             )
         return float(value)
 
+    def _float_array(self, name):
+        """Parameter ``name`` as a float64 array, refused by name otherwise."""
+        value = getattr(self, name)
+        try:
+            return np.array(value, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            # numpy's "could not convert string to float" names no argument
+            raise ValueError(
+                f"{type(self).__name__}.{name} must be an array of numbers: {exc}"
+            ) from None
+
 
 class BoundPenalty:
     """Defaults of the declared capabilities; subclasses override what is true."""

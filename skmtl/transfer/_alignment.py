@@ -21,6 +21,7 @@ from sklearn.utils.validation import (
 )
 
 from .._tasks import check_task_labels
+from .._validation import check_sample_weight
 from ..base import TaskClassifierMixin, fit_or_restore
 from ._base_model import UnlabelledTargetTagsMixin, weight_key, weighted_clone
 from ._entropy import transfer_rows
@@ -125,7 +126,7 @@ class CORAL(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     @_fit_context(prefer_skip_nested_validation=True)
     @fit_or_restore
-    def fit(self, X, y=None, tasks=None):
+    def fit(self, X, y=None, tasks=None, sample_weight=None):
         """Estimate both covariances and ``coral_matrix_``.
 
         Parameters
@@ -136,6 +137,10 @@ class CORAL(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         tasks : array-like of shape (n_samples,), default=None
             Domain of each row; None: every row is a target row (``A`` is then
             the identity).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Row weights of the covariances (numpy.cov's ``aweights``: unit
+            weights give the plain covariances, scaling every weight changes
+            nothing). A row of weight 0 is absent.
 
         Returns
         -------
@@ -146,12 +151,26 @@ class CORAL(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         TypeError
             Sparse ``X``.
         ValueError
-            Fewer than 2 rows in a domain that has rows.
+            Fewer than 2 rows in a domain that has rows; ``tasks`` without
+            a row labelled ``target``.
         """
         X = self._validate(X, reset=True)
         n, p = X.shape
         is_target = _is_target(tasks, self.target, n)
-        if is_target.all() or not is_target.any():
+        sw = check_sample_weight(sample_weight, n)
+        if not (sw > 0).any():
+            raise ValueError("sample_weight is zero for every row.")
+        # a row of weight 0 is absent from both domains
+        present = sw > 0
+        X, sw, is_target = X[present], sw[present], is_target[present]
+        if not is_target.any():
+            # a typo in target= would otherwise align nothing, silently (the
+            # other transfer estimators refuse the same tasks)
+            raise ValueError(
+                f"no row of tasks is the target {self.target!r}; set target= to "
+                "the label of the target domain."
+            )
+        if is_target.all():
             # one domain: nothing to align
             self.coral_matrix_ = np.eye(p)
             return self
@@ -163,8 +182,10 @@ class CORAL(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 )
         eye = self.reg * np.eye(p)
         Xd = X.astype(np.float64, copy=False)
-        Cs = np.atleast_2d(np.cov(Xd[~is_target], rowvar=False)) + eye
-        Ct = np.atleast_2d(np.cov(Xd[is_target], rowvar=False)) + eye
+        Cs, Ct = (
+            np.atleast_2d(np.cov(Xd[rows], rowvar=False, aweights=sw[rows])) + eye
+            for rows in (~is_target, is_target)
+        )
         self.coral_matrix_ = _sqrtm_psd(Cs, -0.5) @ _sqrtm_psd(Ct, 0.5)
         return self
 
@@ -190,9 +211,10 @@ class CORAL(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             out[src] = (X[src] @ self.coral_matrix_).astype(X.dtype, copy=False)
         return out
 
-    def fit_transform(self, X, y=None, tasks=None):
+    def fit_transform(self, X, y=None, tasks=None, sample_weight=None):
         """Fit, then transform the same rows (``tasks`` goes to both)."""
-        return self.fit(X, y, tasks=tasks).transform(X, tasks=tasks)
+        fitted = self.fit(X, y, tasks=tasks, sample_weight=sample_weight)
+        return fitted.transform(X, tasks=tasks)
 
 
 def _estimator_has(attr):

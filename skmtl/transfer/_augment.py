@@ -163,11 +163,21 @@ class FeatureAugmenter(TransformerMixin, BaseEstimator):
     def get_feature_names_out(self, input_features=None):
         """``shared__<name>`` then ``task_<label>__<name>`` for every task."""
         check_is_fitted(self)
+        # scikit-learn's rule: the fitted names, else x0 ... x{n-1}; a given
+        # input_features must agree with them
+        n = self.n_features_in_
+        fitted = getattr(self, "feature_names_in_", None)
         if input_features is None:
-            input_features = getattr(
-                self, "feature_names_in_",
-                [f"x{i}" for i in range(self.n_features_in_)],
-            )  # fmt: skip
+            input_features = [f"x{i}" for i in range(n)] if fitted is None else fitted
+        elif fitted is not None and not np.array_equal(
+            np.asarray(input_features, dtype=object), fitted
+        ):
+            raise ValueError("input_features is not equal to feature_names_in_.")
+        elif len(input_features) != n:
+            raise ValueError(
+                f"input_features should have length equal to number of features "
+                f"({n}), got {len(input_features)}."
+            )
         names = [f"shared__{f}" for f in input_features]
         for label in self.tasks_:
             names += [f"task_{label}__{f}" for f in input_features]

@@ -306,6 +306,8 @@ default="auto"
         )
         n = X.shape[0]
         sw = check_sample_weight(sample_weight, n)
+        if not (sw > 0).any():
+            raise ValueError("sample_weight is zero on every row.")
         unlabelled = check_unlabelled(unlabelled, n, require_labelled=False)
         labelled = ~unlabelled
         if labelled.any():
@@ -323,16 +325,20 @@ default="auto"
                 "or more."
             )
         lookup = {c: k for k, c in enumerate(classes.tolist())}
+        # a row of weight 0 is absent: its label is not looked up (code 0)
+        present = sw[labelled] > 0
+        y_codes = np.zeros(len(y_lab), dtype=int)
         try:
-            y_codes = np.array([lookup[v] for v in y_lab.tolist()], dtype=int)
+            y_codes[present] = [lookup[v] for v in y_lab[present].tolist()]
         except (KeyError, TypeError):
             unknown = sorted(
-                {repr(v) for v in y_lab.tolist()} - set(map(repr, classes.tolist()))
+                {repr(v) for v in y_lab[present].tolist()}
+                - set(map(repr, classes.tolist()))
             )
             raise ValueError(
-                f"y has labels {unknown[:5]} that are not among the teacher's "
-                f"classes_ {classes.tolist()[:10]} (mark unlabelled rows with "
-                "unlabelled=, a bool mask)."
+                f"y has labels {', '.join(unknown[:5])} that are not among the "
+                f"teacher's classes_ {classes.tolist()[:10]} (mark unlabelled rows "
+                "with unlabelled=, a bool mask)."
             ) from None
         self.classes_ = classes
         self.teacher_ = teacher
@@ -368,7 +374,7 @@ default="auto"
             return self.teacher
         if teacher_X is not None:
             raise ValueError("teacher_X needs a teacher: teacher=None fits one on X.")
-        seen = np.unique(y_lab).tolist()
+        seen = np.unique(y_lab[sw[labelled] > 0]).tolist()
         if len(seen) < 2:
             raise ValueError(
                 "teacher=None (self-distillation) needs labelled rows of at least 2 "

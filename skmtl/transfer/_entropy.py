@@ -36,7 +36,9 @@ def transfer_rows(y, tasks, sample_weight, unlabelled, target, n_samples):
             (v == target for v in labels.tolist()), dtype=bool, count=n_samples
         )
         tasks = np.where(is_target, "target", "source")
-    return check_transfer_rows(y, tasks, sample_weight, unlabelled, "target", n_samples)
+    return check_transfer_rows(
+        y, tasks, sample_weight, unlabelled, "target", n_samples, shown_target=target
+    )
 
 
 def _row_weights(sw, labelled, is_target, source_weight, entropy_weight):

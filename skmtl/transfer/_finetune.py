@@ -131,8 +131,9 @@ class _FineTunedBase(_TargetModel):
             # the source's weights are matched to the target's classes by
             # position: different classes would start from the wrong weights
             raise ValueError(
-                f"the source's classes {list(source_classes)} differ from the "
-                f"target's {list(model.classes_)}: the weights cannot be matched."
+                f"the source's classes {np.asarray(source_classes).tolist()} differ "
+                f"from the target's {model.classes_.tolist()}: the weights cannot be "
+                "matched."
             )
         self.model_ = model
         self.coef_ = model.coef_[0]

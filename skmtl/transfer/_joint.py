@@ -104,16 +104,16 @@ class _JointTransferBase(TaskEstimatorMixin, BaseEstimator):
             tol=self.tol,
             max_iter=self.max_iter,
         )
+        sw = check_sample_weight(sample_weight, n)
+        src_total, tgt_total = sw[~is_target].sum(), sw[is_target].sum()
+        if tgt_total <= 0:
+            raise ValueError(
+                "sample_weight is zero on every target row: the target loss "
+                "is undefined."
+            )
         if self.penalty is None:
             # one model for both domains: per-row weights lam / n_source and
             # (1 - lam) / n_target give exactly lam L_source + (1 - lam) L_target
-            sw = check_sample_weight(sample_weight, n)
-            src_total, tgt_total = sw[~is_target].sum(), sw[is_target].sum()
-            if tgt_total <= 0:
-                raise ValueError(
-                    "sample_weight is zero on every target row: the target loss "
-                    "is undefined."
-                )
             w = np.where(
                 is_target,
                 (1 - lam) * sw / tgt_total,
@@ -133,7 +133,8 @@ class _JointTransferBase(TaskEstimatorMixin, BaseEstimator):
                     "and '1'); use labels whose str() differ."
                 )
             target = labels[is_target][0]
-            sources = sorted(set(labels[~is_target].tolist()))
+            # a domain whose rows all weigh 0 is absent: no share of lam
+            sources = sorted(set(labels[~is_target & (sw > 0)].tolist()))
             weights = {s: lam / max(len(sources), 1) for s in sources}
             weights[target] = 1.0 - lam
             model = self._model_class(

@@ -35,6 +35,11 @@ def source_parts(source, *, source_task=None):
     """
     features, classes = None, None
     if source is None:
+        if source_task is not None:
+            raise ValueError(
+                f"source_task={source_task!r} was given without a source "
+                "(source=None is a prior at zero); leave source_task=None."
+            )
         return None, None, None
     inner = getattr(source, "estimator", None)  # FrozenEstimator
     if inner is not None and hasattr(source, "__sklearn_clone__"):
@@ -53,7 +58,13 @@ def source_parts(source, *, source_task=None):
             )
         if source_task is not None:
             raise ValueError(_NO_TASKS.format(source_task))
-        coef = np.asarray(source, dtype=float)
+        try:
+            coef = np.asarray(source, dtype=float)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                "source must be a fitted linear model (with coef_) or an array of "
+                f"weights (numbers): {exc}"
+            ) from None
         return coef, features, classes
     coef = np.array(source.coef_, dtype=float)  # a copy, as the steps
     classes = getattr(source, "classes_", None)
@@ -199,8 +210,9 @@ class _RegularizedTransferBase(_TargetModel):
             and not np.array_equal(np.asarray(source_classes), model.classes_)
         ):
             raise ValueError(
-                f"the source's classes {list(source_classes)} differ from the "
-                f"target's {list(model.classes_)}: the weights cannot be matched."
+                f"the source's classes {np.asarray(source_classes).tolist()} differ "
+                f"from the target's {model.classes_.tolist()}: the weights cannot be "
+                "matched."
             )
         self.model_ = model
         self.coef_ = model.coef_[0]

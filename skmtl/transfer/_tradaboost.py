@@ -211,8 +211,8 @@ class TrAdaBoostClassifier(TaskClassifierMixin, BaseEstimator):
         tags.input_tags.sparse = get_tags(self._template()).input_tags.sparse
         return tags
 
-    def _split_domains(self, tasks, n_samples):
-        """Task labels seen and a boolean mask of the target rows."""
+    def _split_domains(self, tasks, n_samples, present):
+        """Task labels seen (on rows of positive weight), mask of the target rows."""
         if tasks is None:
             labels, _ = encode_tasks(repeat_label(self.target, n_samples), n_samples)
             return labels, np.ones(n_samples, dtype=bool)
@@ -233,7 +233,9 @@ class TrAdaBoostClassifier(TaskClassifierMixin, BaseEstimator):
                 f"{self.target!r}. TrAdaBoost needs source rows (tasks != target); "
                 "pass tasks=None to boost on the target rows alone."
             )
-        return labels, codes == target_code
+        # a domain seen only on rows of weight 0 is absent (source rows all of
+        # weight 0 boost the target alone, as tasks=None: tests/test_weights.py)
+        return labels[np.unique(codes[present])], codes == target_code
 
     @_fit_context(prefer_skip_nested_validation=True)
     @fit_or_restore
@@ -263,21 +265,27 @@ class TrAdaBoostClassifier(TaskClassifierMixin, BaseEstimator):
             self, X, y, accept_sparse=("csr", "csc"), dtype=[np.float64, np.float32]
         )
         check_classification_targets(y)
-        y_type = type_of_target(y, input_name="y")
+        n_samples = X.shape[0]
+        sw = check_sample_weight(sample_weight, n_samples)
+        # a row of weight 0 is absent, its label included
+        present = sw > 0
+        if not present.any():
+            raise ValueError("sample_weight is zero on every row.")
+        y_type = type_of_target(y[present], input_name="y")
         if y_type != "binary":
             raise ValueError(
                 "Only binary classification is supported. TrAdaBoost (Dai et al., "
                 f"2007) is a two-class method; the type of the target is {y_type}."
             )
-        self.classes_, y01 = np.unique(y, return_inverse=True)
+        self.classes_ = np.unique(y[present])
         if len(self.classes_) != 2:
             raise ValueError(
                 "TrAdaBoostClassifier needs y with 2 classes; got 1 class: "
                 f"{self.classes_.tolist()}."
             )
-        n_samples = X.shape[0]
-        self.tasks_, is_target = self._split_domains(tasks, n_samples)
-        sw = check_sample_weight(sample_weight, n_samples)
+        # absent rows get class 0: at weight 0 no learner reads it
+        y01 = np.where(present, np.searchsorted(self.classes_, y), 0)
+        self.tasks_, is_target = self._split_domains(tasks, n_samples, present)
         if not sw[is_target].sum() > 0:
             raise ValueError("sample_weight is zero on every target row.")
 

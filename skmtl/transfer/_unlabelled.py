@@ -119,12 +119,16 @@ class TransferRows:
     """
 
 
-def check_transfer_rows(y, tasks, sample_weight, unlabelled, target, n_samples):
+def check_transfer_rows(
+    y, tasks, sample_weight, unlabelled, target, n_samples, *, shown_target=None
+):
     """Validate ``y``, ``tasks``, ``sample_weight`` and ``unlabelled`` together.
 
     Raises a ``ValueError`` naming the argument for a bad mask, weights or
     tasks, when no labelled row of positive weight is left, or (with
-    ``tasks`` given) when no row is a target row.
+    ``tasks`` given) when no row is a target row. ``shown_target``: the
+    user's target label for that message, when ``tasks`` were relabelled
+    (None: ``target``).
     """
     mask = check_unlabelled(unlabelled, n_samples)
     y_lab = labelled_targets(y, mask)
@@ -137,10 +141,13 @@ def check_transfer_rows(y, tasks, sample_weight, unlabelled, target, n_samples):
         is_target = rows_with_label(domains, target)
         is_target |= mask
         domains[mask] = repeat_label(target, int(mask.sum()))
-        if not is_target.any():
+        # a row of weight 0 is absent: it makes no target row
+        if not (is_target & (sw > 0)).any():
+            shown = target if shown_target is None else shown_target
             raise ValueError(
-                f"no row of tasks is the target {target!r} and no row is "
-                "unlabelled; set target= to the label of the target domain."
+                f"no row of tasks (of positive sample_weight) is the target "
+                f"{shown!r} and no such row is unlabelled; set target= to the "
+                "label of the target domain."
             )
     keep = sw > 0
     if not (keep & ~mask).any():
