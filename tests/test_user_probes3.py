@@ -194,12 +194,6 @@ def test_fit_path_alphas_that_are_not_numbers_are_named(four_tasks):
 
 
 # ----------------------------------------------- skmtl/model_selection/_cv.py
-@pytest.mark.xfail(
-    strict=True,
-    reason="_cv.py is edited by another session: MultiTaskRegressorCV converts "
-    "alphas with np.asarray(alphas, dtype=float) outside its finite-values "
-    "check, so numpy's 'could not convert string to float' escapes unnamed",
-)
 def test_cv_alphas_that_are_not_numbers_are_named(four_tasks):
     from skmtl.model_selection import MultiTaskRegressorCV
 
@@ -208,12 +202,6 @@ def test_cv_alphas_that_are_not_numbers_are_named(four_tasks):
         MultiTaskRegressorCV(alphas=[0.1, "a"], cv=2).fit(X, y, tasks=tasks)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_cv.py is edited by another session: a scorer built by "
-    "sklearn.metrics.make_scorer is called with tasks= in every fold and "
-    "refuses it without routing, reported as an error of fold 0",
-)
 def test_cv_with_a_scikit_learn_scorer_object_is_not_a_fold_error(four_tasks):
     # scoring=make_scorer(f1_score) is the usual scikit-learn way; the CV
     # estimators call every callable as scoring(est, X, y, tasks=tasks), and
@@ -225,11 +213,14 @@ def test_cv_with_a_scikit_learn_scorer_object_is_not_a_fold_error(four_tasks):
     X, y, tasks = four_tasks
     y = (y > 0).astype(int)
     cv = MultiTaskClassifierCV(alphas=[1.0, 0.1], cv=3, scoring=make_scorer(f1_score))
-    try:
+    with pytest.raises(ValueError, match="make_task_scorer") as info:
         cv.fit(X, y, tasks=tasks)
-    except (TypeError, ValueError) as exc:
-        assert "fold" not in str(exc)
-        assert "scoring" in str(exc) and "make_task_scorer" in str(exc)
+    assert "fold" not in str(info.value) and "scoring=" in str(info.value)
+    # and the way the message points to works
+    from skmtl.metrics import make_task_scorer
+
+    cv.set_params(scoring=make_task_scorer(f1_score)).fit(X, y, tasks=tasks)
+    assert np.all(np.isfinite(cv.cv_results_["mean_test_score"]))
 
 
 # ------------------------------------------------------ skmtl/neural/_finetune.py

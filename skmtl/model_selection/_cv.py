@@ -235,6 +235,15 @@ def _checked_setting(base, params, task_labels, alpha):
     return penalty
 
 
+def _is_sklearn_scorer(scoring):
+    """Whether ``scoring`` is a ``sklearn.metrics`` scorer (make_scorer, get_scorer)."""
+    try:
+        from sklearn.metrics._scorer import _BaseScorer
+    except ImportError:  # pragma: no cover - a future scikit-learn
+        return False
+    return isinstance(scoring, _BaseScorer)
+
+
 def _split_present(cv, X, y, tasks, sw, shared):
     """``cv``'s folds over the rows of positive weight, as row indices of ``X``.
 
@@ -333,7 +342,10 @@ class _MultiTaskCVBase(TaskEstimatorMixin, BaseEstimator):
 
     def _check_alphas(self):
         alphas = DEFAULT_ALPHAS if self.alphas is None else self.alphas
-        alphas = np.asarray(alphas, dtype=float).ravel()
+        try:
+            alphas = np.asarray(alphas, dtype=float).ravel()
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"alphas must be a sequence of numbers: {exc}") from exc
         if alphas.size == 0 or not np.all(np.isfinite(alphas)) or np.any(alphas < 0):
             raise ValueError("alphas must be a non-empty list of finite values >= 0.")
         # largest first: strong penalties are cheap and warm-start the rest
@@ -359,6 +371,16 @@ class _MultiTaskCVBase(TaskEstimatorMixin, BaseEstimator):
                     f"one of {list(METRIC_NAMES)}, a callable or None."
                 )
             return make_task_scorer(self.scoring)
+        if _is_sklearn_scorer(self.scoring):
+            # sklearn's scorers call estimator.predict(X) without the rows'
+            # tasks and refuse tasks= without metadata routing: every fold
+            # would fail, so say it once, here
+            raise ValueError(
+                f"scoring={self.scoring!r} is a scikit-learn scorer, which cannot "
+                "pass the test rows' tasks to the model; build it with "
+                "skmtl.metrics.make_task_scorer (the same arguments as "
+                "sklearn.metrics.make_scorer), or pass a metric name."
+            )
         return self.scoring
 
     @fit_or_restore
@@ -627,7 +649,9 @@ _DOC = """Cross-validated {model}: alpha and penalty strengths over a grid.
         None uses the estimator's ``score`` with the test rows' tasks; a str
         is turned into a task-aware scorer by
         :func:`skmtl.metrics.make_task_scorer`; a callable is called as
-        ``scoring(estimator, X, y, tasks=tasks)``.
+        ``scoring(estimator, X, y, tasks=tasks)``. A scikit-learn scorer
+        (``sklearn.metrics.make_scorer``) raises ValueError: it cannot pass
+        the rows' tasks to the model; build it with ``make_task_scorer``.
     n_jobs : int, default=None
         Folds run in parallel, one job each, through joblib (any joblib
         backend, e.g. dask, applies).
