@@ -138,17 +138,21 @@ class _RowBlocks:
 
 
 class _GramSource:
-    """Raw weighted Grams ``X_g^T diag(h_g) X_g`` of the columns asked for.
+    """Weighted Grams ``X_g^T diag(h_g) X_g`` of the columns asked for.
 
     ``h`` (per row, task-grouped) fixes the weights. For the shared design,
     when every task weighs the rows alike up to a factor (the squared loss),
     one Gram serves all tasks (``scales``); otherwise there is one per task.
+    With ``fit_intercept`` the Grams are kept centred (the weighted column
+    means ``m_g = X_g^T h_g / H_g`` taken out: ``X_g^T h_g X_g - H_g m_g
+    m_g^T``), the curvature of the model with its intercepts eliminated, so
+    that :class:`_GramModel` takes them as they are, without a copy.
     Columns computed once are kept: a growing working set (or the next
     point of a path, for the squared loss whose weights do not change) pays
     only for its new columns.
     """
 
-    def __init__(self, rows, h, u=None):
+    def __init__(self, rows, h, u=None, fit_intercept=False):
         design = rows.design
         T, b = design.n_tasks, design.bounds
         self.rows = rows
@@ -166,42 +170,63 @@ class _GramSource:
                 self.groups = [(0, Hm[t]) for t in range(T)]
         else:
             self.groups = [(t, h[b[t] : b[t + 1]]) for t in range(T)]
+        # each group's total weight: the centring of its Gram
+        self.Hg = np.array([float(hg.sum()) for _, hg in self.groups])
+        self.fit_intercept = fit_intercept
         self.h = h
         # u fixed for every working set (the squared loss: u = h * y): its
         # products with X's columns are kept with the Grams
         self.u = u
         self.features = np.empty(0, dtype=np.intp)
         self.position = np.full(design.n_features, -1, dtype=np.intp)
-        self.raw = np.zeros((0, 0, len(self.groups)))
+        self.gram = np.zeros((0, 0, len(self.groups)))
         self.hx = np.zeros((len(self.groups), 0))
         self.xu = np.zeros((0, T))
 
+    def means(self, hx):
+        """Column means ``X_g^T h_g / H_g`` from ``hx`` (0 without intercept)."""
+        if not self.fit_intercept:
+            return np.zeros_like(hx)
+        return hx / np.where(self.Hg > 0, self.Hg, 1.0)[:, None]
+
     def grams(self, ws):
-        """``(R, hx)``: raw Grams (k, k, n_groups) and ``X_g^T h_g`` (n_groups, k)."""
+        """``(G, hx)``: Grams (k, k, n_groups), centred with ``fit_intercept``,
+        and ``X_g^T h_g`` (n_groups, k)."""
+        self.add(ws)
+        pos = self.position[ws]
+        if np.array_equal(pos, np.arange(len(self.features))):
+            return self.gram, self.hx  # the working set is every column so far
+        return self.gram[np.ix_(pos, pos)], self.hx[:, pos]
+
+    def add(self, ws):
+        """Compute the Grams' columns of the features of ``ws`` not held yet."""
         new = ws[self.position[ws] < 0]
         if new.size:
             old, K = self.features, len(self.features)
-            raw = np.empty((K + new.size, K + new.size, len(self.groups)))
-            raw[:K, :K] = self.raw
+            gram = np.empty((K + new.size, K + new.size, len(self.groups)))
+            gram[:K, :K] = self.gram
             hx = np.empty((len(self.groups), K + new.size))
             hx[:, :K] = self.hx
             for g, (block, h) in enumerate(self.groups):
                 Xn = self.rows.columns(block, new)
+                hx[g, K:] = np.asarray(Xn.T @ h).ravel()
+                # centring: minus H_g m_i m_j = m_i * (X^T h)_j, new columns only
+                m = hx[g] / (self.Hg[g] if self.Hg[g] > 0 else 1.0)
                 if K:
                     cross = _cross(self.rows.columns(block, old), h, Xn)
-                    raw[:K, K:, g] = cross
-                    raw[K:, :K, g] = cross.T
-                raw[K:, K:, g] = _cross(Xn, h, Xn)
-                hx[g, K:] = np.asarray(Xn.T @ h).ravel()
+                    if self.fit_intercept:
+                        cross -= np.outer(m[:K], hx[g, K:])
+                    gram[:K, K:, g] = cross
+                    gram[K:, :K, g] = cross.T
+                square = _cross(Xn, h, Xn)
+                if self.fit_intercept:
+                    square -= np.outer(m[K:], hx[g, K:])
+                gram[K:, K:, g] = square
             if self.u is not None:
                 self.xu = np.concatenate([self.xu, self.response(new, self.u)])
             self.features = np.concatenate([old, new])
             self.position[new] = np.arange(K, K + new.size)
-            self.raw, self.hx = raw, hx
-        pos = self.position[ws]
-        if np.array_equal(pos, np.arange(len(self.features))):
-            return self.raw, self.hx  # the working set is every column so far
-        return self.raw[np.ix_(pos, pos)], self.hx[:, pos]
+            self.gram, self.hx = gram, hx
 
     def response(self, ws, u):
         """``X_t^T u_t`` for every task, shape (k, T)."""
@@ -244,38 +269,46 @@ class _GramModel:
     def __init__(self, source, ws, u, fit_intercept):
         design = source.rows.design
         T, k, bounds = design.n_tasks, len(ws), design.bounds
-        self.H = H = source.H
+        self.H = source.H
         self.usum = np.array([u[bounds[t] : bounds[t + 1]].sum() for t in range(T)])
         self.fit_intercept = fit_intercept
         self.scales = source.scales
-        raw, hx = source.grams(ws)  # before response: it may fill its cache
-        n_groups = raw.shape[2]
-        Hg = H[:n_groups] if self.scales is None else H[[np.argmax(H)]]
-        if fit_intercept:
-            m = hx / np.where(Hg > 0, Hg, 1.0)[:, None]  # (n_groups, k)
-            mT = m.T  # (k, n_groups)
-            # not in place: raw may be the source's own array
-            raw = raw - mT[:, None, :] * (mT * Hg)[None, :, :]
-        else:
-            m = np.zeros_like(hx)
+        # (ws, last ws, its A V): see start; set by the solver
+        self.previous = None
+        # the source's Grams are centred already (fit_intercept): no copy
+        # here when the working set is every column the source holds
+        assert source.fit_intercept == fit_intercept
+        gram, hx = source.grams(ws)  # before response: it may fill its cache
+        m = source.means(hx)  # (n_groups, k)
         if self.scales is not None:
-            self.G = np.ascontiguousarray(raw[:, :, 0])
+            self.G = np.ascontiguousarray(gram[:, :, 0])
             self.means = np.broadcast_to(m[0], (T, k))
             self.diag = np.diag(self.G) * self.scales.max(initial=0.0)
         else:
             # G[j] holds column j of every task's Gram, shape (k, T): a block
             # step reads one contiguous slice
-            self.G = np.ascontiguousarray(raw)
+            self.G = np.ascontiguousarray(gram)
             self.means = m
             self.diag = np.einsum("jjt->jt", self.G).max(axis=1)
         # c_t = X_t^T u_t - m_t sum(u_t): the centred working response
         self.C = source.response(ws, u) - self.means.T * self.usum
 
-    def product(self, V):
-        """``A_t v_t`` for every task, shape (k, T)."""
-        if self.scales is not None:
-            return np.asfortranarray((self.G @ V) * self.scales)
-        return np.einsum("jlt,lt->jt", self.G, V)
+    def product(self, V, rows=None):
+        """``A_t v_t`` for every task, shape (k, T) (its ``rows`` only if given)."""
+        # the rows of V that are not zero only (the support, a prefix of the
+        # working set when it grew from the last one): a product of k s T
+        # instead of k^2 T
+        nz = np.flatnonzero(np.any(V != 0, axis=1))
+        G = self.G if rows is None else self.G[rows]
+        if self.scales is None:
+            return np.einsum("jlt,lt->jt", G[:, nz], V[nz])
+        if len(nz) == 0:
+            return np.zeros((G.shape[0], V.shape[1]))
+        if nz[-1] == len(nz) - 1:
+            GV = G[:, : len(nz)] @ V[: len(nz)]
+        else:
+            GV = G[:, nz] @ V[nz]
+        return np.ascontiguousarray(GV * self.scales)
 
     def intercepts(self, V):
         """Minimising raw intercepts ``b_t = (sum u_t) / H_t - m_t . v_t``."""
@@ -286,7 +319,25 @@ class _GramModel:
 
     # the interface of _cd_epochs: a state that follows V (here Q = A V)
     def start(self, V):
-        return self.product(V)
+        if self.previous is None:
+            return self.product(V)
+        # the last working set's A V (the same Grams: the squared loss) holds
+        # the rows of its features already, V being 0 outside its support
+        ws, ws_prev, Q_prev = self.previous
+        where = np.full(max(ws.max(initial=-1), ws_prev.max(initial=-1)) + 1, -1)
+        where[ws_prev] = np.arange(len(ws_prev))
+        at = where[ws]
+        known = at >= 0
+        if not np.any(known):
+            return self.product(V)
+        Q = np.empty(V.shape)
+        Q[known] = Q_prev[at[known]]
+        fresh = np.flatnonzero(~known)
+        if fresh.size:
+            if fresh[0] == len(ws) - fresh.size:  # the new features at the end
+                fresh = slice(fresh[0], None)
+            Q[fresh] = self.product(V, fresh)
+        return Q
 
     def epoch(self, V, Q, lam, r, compiled):
         Q = cd_epoch(self.G, self.scales, self.C, V, Q, self.diag + r, lam, r, compiled)
@@ -428,7 +479,8 @@ def _cd_epochs(quad, penalty, V, tol, max_epochs, compiled=True):
     update per moved block, ``O(k T)``. Every few epochs an Anderson
     extrapolation of the iterates is taken when it lowers the model
     objective (Bertrand & Massias, 2021). Stops when the model's max KKT
-    violation is at most ``tol``. Returns ``(n_epochs, violation)``.
+    violation is at most ``tol``. Returns ``(n_epochs, violation, state)``,
+    ``state`` the model's state at ``V`` (``A V`` on Grams).
     """
     r, lam = penalty.row_curvature, penalty.row_l2_weight
     state = quad.start(V)
@@ -465,7 +517,7 @@ def _cd_epochs(quad, penalty, V, tol, max_epochs, compiled=True):
         viol = float(penalty.feature_violations(V, grad).max(initial=0.0))
         if viol <= tol:
             break
-    return epoch, viol
+    return epoch, viol, state
 
 
 class BlockCoordinateDescent(BaseSolver):
@@ -554,6 +606,64 @@ class BlockCoordinateDescent(BaseSolver):
             kkt = max(kkt, float(np.max(np.abs(gb), initial=0.0)))
         return kkt, viol, grad
 
+    def _kkt_model(self, loss, penalty, W, b, S, solved):
+        """:meth:`_kkt` after a working set solved on Grams (the squared loss).
+
+        The model is the loss: the working set's gradient is ``A V - C``,
+        which the epochs keep (no product with X), and its intercepts are
+        the exact minimisers given ``V`` (their gradient is 0). Only the
+        features outside the working set take a product with X^T, restricted
+        to their columns when they are few (shared dense X). Returns
+        ``(kkt, viol, grad, S)``; ``S`` is computed here when it was left
+        out (None) and the features outside need it.
+        """
+        ws, quad, Q, V = solved
+        design = loss.design
+        n_features, T = W.shape
+        gW = np.empty_like(W)
+        gW[ws] = quad.gradient(V, Q)
+        outside = np.ones(n_features, dtype=bool)
+        outside[ws] = False
+        outside = np.flatnonzero(outside)
+        gb = np.zeros(T)
+        if outside.size:
+            if S is None:
+                S = loss.scores(W, b)
+            X = design.X
+            if (
+                design.mode == "shared"
+                and not sp.issparse(X)
+                and 2 * outside.size <= n_features
+            ):
+                n = design.bounds[1]
+                g = loss.datafit.gradient(S).reshape(T, n)
+                gb = g.sum(axis=1)
+                # (G^T X)^T: the layout OpenBLAS runs fastest on C-ordered
+                # columns (see TaskDesign.backward)
+                gW[outside] = (g @ _columns(X, outside)).T
+                if design.means is not None:
+                    gW[outside] -= design.means[:, outside].T * gb
+            else:
+                full, gb = loss.grad_from_scores(S)
+                gW[outside] = full[outside]
+        grad = gW + penalty.gradient(W)
+        viol = penalty.feature_violations(W, grad)
+        kkt = float(viol.max(initial=0.0))
+        if loss.fit_intercept:
+            kkt = max(kkt, float(np.max(np.abs(gb), initial=0.0)))
+        return kkt, viol, grad, S
+
+    def _objective(self, loss, penalty, W, S, solved):
+        """The objective at ``W``; from the model when the scores were left out."""
+        if S is not None:
+            return loss.value_from_scores(S) + penalty.value(W)
+        # the model is the loss up to its value at V = 0 (with the best
+        # intercepts): an O(n T) evaluation instead of a product with X
+        _, quad, Q, V = solved
+        b0 = quad.intercepts(np.zeros_like(V))
+        S0 = np.repeat(b0, np.diff(loss.design.bounds))
+        return loss.value_from_scores(S0) + quad.value(V, Q) + penalty.value(W)
+
     def _solve(self, loss, penalty, W0, b0, tol_abs, memory=None):
         n_features = W0.shape[0]
         design, datafit = loss.design, loss.datafit
@@ -568,12 +678,20 @@ class BlockCoordinateDescent(BaseSolver):
             rows, source = _RowBlocks(design), None
         if loss.is_quadratic and source is None:
             h = datafit.hessian_diag(S)
-            source = _GramSource(rows, h, h * S - datafit.gradient(S))
+            source = _GramSource(
+                rows, h, h * S - datafit.gradient(S), loss.fit_intercept
+            )
         n_epochs, kkt, stalled, n_ws = 0, np.inf, False, 0
+        # the last working set's model, when it can give the KKT (Gram form
+        # of the squared loss): (ws, model, its state, V)
+        solved = None
         while True:
-            kkt, viol, grad = self._kkt(loss, penalty, W, S)
+            if solved is None:
+                kkt, viol, grad = self._kkt(loss, penalty, W, S)
+            else:
+                kkt, viol, grad, S = self._kkt_model(loss, penalty, W, b, S, solved)
             if self.verbose:
-                obj = loss.value_from_scores(S) + penalty.value(W)
+                obj = self._objective(loss, penalty, W, S, solved)
                 print(f"[BCD] epoch {n_epochs}: objective {obj:.10g}, KKT {kkt:.3g}")
             if kkt <= tol_abs or n_epochs >= self.max_iter or stalled:
                 break
@@ -612,17 +730,19 @@ class BlockCoordinateDescent(BaseSolver):
                 # the Grams of the new features now, and the working set in
                 # the Grams' order: when it holds every feature seen so far,
                 # the model takes the cached Gram without a copy
-                source.grams(ws)
+                source.add(ws)
                 ws = ws[np.argsort(source.position[ws], kind="stable")]
             V, b_raw = W[ws], design.intercept_from_centered(W, b)
-            V, b_raw, S, epochs, stalled = self._solve_working_set(
-                loss, rows, source, penalty, V, b_raw, S, ws, inner_tol, n_epochs
-            )
+            V, b_raw, S, epochs, stalled, quad, state = self._solve_working_set(
+                loss, rows, source, penalty, V, b_raw, S, ws, inner_tol, n_epochs,
+                solved=solved,
+            )  # fmt: skip
             n_epochs += epochs
             W = np.zeros_like(W)
             W[ws] = V
             b = design.intercept_to_centered(W, b_raw)
-        objective = loss.value_from_scores(S) + penalty.value(W)
+            solved = None if state is None else (ws, quad, state, V)
+        objective = self._objective(loss, penalty, W, S, solved)
         memory = {"loss": loss, "rows": rows, "source": source}
         result = SolverResult(W, b, n_epochs, kkt, objective, kkt <= tol_abs, memory)
         reason = "no further decrease (line search)" if stalled else None
@@ -632,63 +752,89 @@ class BlockCoordinateDescent(BaseSolver):
         return result
 
     def _solve_working_set(
-        self, loss, rows, source, penalty, V, b_raw, S, ws, tol, n_epochs
-    ):
+        self, loss, rows, source, penalty, V, b_raw, S, ws, tol, n_epochs,
+        solved=None,
+    ):  # fmt: skip
         """Proximal Newton steps on the working set ``ws`` until its KKT <= tol.
 
         ``V`` (k, T) and ``b_raw`` (T,) in the raw parametrisation (scores
-        ``X_ws V + b_raw``); returns them updated, with the scores.
+        ``X_ws V + b_raw``); returns them updated, with the scores, the
+        epochs, whether the line search stalled, and for the squared loss on
+        Grams the model and its state at ``V`` (else None): the outer loop's
+        KKT on the working set. The scores are then None when the working
+        set holds every feature (no product with X: nothing outside needs
+        them, and the objective comes from the model). ``solved``: the last
+        working set's ``(ws, model, state, V)`` on the same Grams, whose
+        ``A V`` starts this one's.
         """
         datafit, fit_b = loss.datafit, loss.fit_intercept
         quadratic = loss.is_quadratic
+        n_features = loss.design.n_features
         epochs, stalled = 0, False
         cd_tol = tol if quadratic else None
+        quad = state = None
         for _ in range(self.max_newton):
-            g, h = datafit.gradient(S), datafit.hessian_diag(S)
-            if not quadratic:
-                source = _GramSource(rows, h)
-            Model = _ResidualModel if _use_residuals(source, len(ws)) else _GramModel
-            # the squared loss: u = h * y whatever the scores (the source's)
-            u = source.u if quadratic else h * S - g
+            if quadratic:
+                # u = h * y whatever the scores (the source's)
+                g, u = None, source.u
+            else:
+                g, h = datafit.gradient(S), datafit.hessian_diag(S)
+                source = _GramSource(rows, h, fit_intercept=fit_b)
+                u = h * S - g
+            residuals = _use_residuals(source, len(ws))
+            Model = _ResidualModel if residuals else _GramModel
             quad = Model(source, ws, u, fit_b)
+            if quadratic and not residuals and solved is not None:
+                quad.previous = (ws, solved[0], solved[2])
             if cd_tol is None:  # inexact Newton: the first steps loosely
                 kkt = _raw_kkt(source, penalty, ws, V, g, fit_b)
                 cd_tol = max(0.3 * kkt, 0.5 * tol)
             V_new = V.copy()
             budget = max(1, self.max_iter - n_epochs - epochs)
-            e, _ = _cd_epochs(quad, penalty, V_new, cd_tol, budget, self.use_numba)
+            e, _, state = _cd_epochs(
+                quad, penalty, V_new, cd_tol, budget, self.use_numba
+            )
             epochs += e
             b_new = quad.intercepts(V_new) if fit_b else b_raw
-            dS = rows.scores(ws, V_new - V, b_new - b_raw)
             if quadratic:
                 # the model is the loss: the block steps decreased it
-                step = 1.0
-            else:
-                f0 = datafit.value(S) + penalty.value(V)
-                slope = float(g @ dS) + penalty.value(V_new) - penalty.value(V)
+                V, b_raw = V_new, b_new
+                if residuals:
+                    state = None  # the outer loop takes the full gradient
+                if residuals or len(ws) < n_features:
+                    # the scores afresh, from the support's columns only
+                    nz = np.flatnonzero(np.any(V != 0, axis=1))
+                    S = rows.scores(ws[nz], V[nz], b_raw)
+                else:
+                    S = None
+                # the model is exact and its epochs stopped at tol (or at the
+                # budget); the outer loop checks every feature next
+                break
+            dS = rows.scores(ws, V_new - V, b_new - b_raw)
+            f0 = datafit.value(S) + penalty.value(V)
+            slope = float(g @ dS) + penalty.value(V_new) - penalty.value(V)
 
-                def evaluate(t, V=V, V_new=V_new, S=S, dS=dS):
-                    Vt = V + t * (V_new - V)
-                    return datafit.value(S + t * dS) + penalty.value(Vt), None
+            def evaluate(t, V=V, V_new=V_new, S=S, dS=dS):
+                Vt = V + t * (V_new - V)
+                return datafit.value(S + t * dS) + penalty.value(Vt), None
 
-                found = armijo_backtracking(evaluate, f0, min(slope, 0.0))
-                if found is None:
-                    stalled = True
-                    break
-                step = found[0]
+            found = armijo_backtracking(evaluate, f0, min(slope, 0.0))
+            if found is None:
+                stalled = True
+                break
+            step = found[0]
             V = V + step * (V_new - V)
             b_raw = b_raw + step * (b_new - b_raw)
             S = S + step * dS
-            if quadratic or n_epochs + epochs >= self.max_iter:
-                # the squared loss: the model is exact and its epochs stopped
-                # at tol (or at the budget); the outer loop checks every
-                # feature next
+            if n_epochs + epochs >= self.max_iter:
                 break
             kkt = _raw_kkt(source, penalty, ws, V, datafit.gradient(S), fit_b)
             if kkt <= tol:
                 break
             cd_tol = max(0.3 * kkt, 0.5 * tol)
-        return V, b_raw, S, epochs, stalled
+        if not quadratic:
+            quad = state = None
+        return V, b_raw, S, epochs, stalled, quad, state
 
 
 def _raw_kkt(source, penalty, ws, V, g, fit_intercept):

@@ -269,6 +269,8 @@ def cd_epoch(G, scales, C, V, Q, L, lam, r, compiled=True, chunk=None):
     """
     kernels = _compiled() if compiled else None
     if kernels is None:
+        if scales is not None:
+            Q = np.asfortranarray(Q)  # BLAS ger updates it in place
         return _epoch_python(G, scales, C, V, Q, L, lam, r)
     shared, tasks, _ = kernels
     if scales is None:
