@@ -597,8 +597,19 @@ class BlockCoordinateDescent(BaseSolver):
             )
         return None
 
-    def _kkt(self, loss, penalty, W, S):
-        gW, gb = loss.grad_from_scores(S)
+    def _kkt(self, loss, penalty, W, S, b=None):
+        zero = loss.cache.zero_gradient
+        if (
+            zero is not None
+            and b is not None
+            and zero[1].shape == W.shape
+            and np.array_equal(zero[0], b)
+            and not np.any(W)
+        ):
+            # the zero model, whose gradient gave the tolerance's scale
+            gW, gb = zero[1], zero[2]
+        else:
+            gW, gb = loss.grad_from_scores(S)
         grad = gW + penalty.gradient(W)
         viol = penalty.feature_violations(W, grad)
         kkt = float(viol.max(initial=0.0))
@@ -687,7 +698,7 @@ class BlockCoordinateDescent(BaseSolver):
         solved = None
         while True:
             if solved is None:
-                kkt, viol, grad = self._kkt(loss, penalty, W, S)
+                kkt, viol, grad = self._kkt(loss, penalty, W, S, b)
             else:
                 kkt, viol, grad, S = self._kkt_model(loss, penalty, W, b, S, solved)
             if self.verbose:
