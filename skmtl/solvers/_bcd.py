@@ -722,6 +722,15 @@ class BlockCoordinateDescent(BaseSolver):
             n_violating = int(np.count_nonzero(viol[~in_support] > 0))
             margin = -(-len(support) // 10)
             size = min(size, len(support) + n_violating + margin)
+            if grow == 4 and 4 * size >= 3 * n_features:
+                # a dense solution that will hold most features: all of them
+                # now. The quarter left out would cost one more outer step
+                # (the scores, X^T on the rest, a working set that adds
+                # them) for epochs at most 1.8x cheaper (measured: n=p=2000,
+                # T=50 at alpha_max / 100, 100 -> 400 -> 2000 features in
+                # 18 epochs, 0.47 s, instead of 100 -> 400 -> 1600 -> 2000
+                # in 21, 0.53 s; n=500, p=5000 reaches 54% and is unchanged)
+                size = n_features
             n_ws = size
             priority = np.sqrt(np.einsum("jt,jt->j", grad, grad))
             priority[support] = np.inf  # the support always stays in
