@@ -821,6 +821,14 @@ class BlockCoordinateDescent(BaseSolver):
                 V, b_raw = V_new, b_new
                 if residuals:
                     state = None  # the outer loop takes the full gradient
+                else:
+                    # A V afresh (the support's columns, k s T): the epochs'
+                    # rank-B updates drift by rounding, and the outer loop's
+                    # KKT check and objective read it (measured: 2564 epochs
+                    # of an ill-conditioned uncentred problem drifted the
+                    # gradient by half the tolerance; 12 epochs at n=p=2000
+                    # by 1e-14 of it)
+                    state = quad.product(V)
                 if residuals or len(ws) < n_features:
                     # the scores afresh, from the support's columns only
                     nz = np.flatnonzero(np.any(V != 0, axis=1))
