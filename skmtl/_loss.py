@@ -38,7 +38,11 @@ class SolverCache:
     - ``task_losses``: ``{t: SmoothLoss}``, the per-task losses of
       :meth:`SmoothLoss.restrict`;
     - ``parent``: for a loss made by :meth:`SmoothLoss.restrict_features`, the
-      parent loss and the feature indices.
+      parent loss and the feature indices;
+    - ``zero_gradient``: ``(b, gW, gb)``, the gradient at ``W = 0`` with the
+      intercepts ``b``, computed for the tolerance's scale
+      (:func:`~skmtl.solvers.absolute_tolerance`): a solver starting there
+      takes it instead of a product with X^T.
     """
 
     gram: tuple = None
@@ -48,6 +52,7 @@ class SolverCache:
     power: tuple = None
     task_losses: dict = field(default_factory=dict)
     parent: tuple = None
+    zero_gradient: tuple = None
 
 
 class SmoothLoss:

@@ -399,10 +399,12 @@ def _random_residual_model(seed=0, k=100, n=30, T=4):
     return DT, scales, V, E, L
 
 
+@pytest.mark.parametrize("blas_outer", [False, True])
 @pytest.mark.parametrize("chunk", [1, 7, 32, 200])
-def test_chunked_epochs_equal_one_block_at_a_time(chunk):
-    # the compiled epochs update Q and the residuals chunk by chunk; their
-    # iterates are those of the NumPy loop, one block at a time
+def test_chunked_epochs_equal_one_block_at_a_time(chunk, blas_outer):
+    # the compiled epochs update Q and the residuals chunk by chunk (Q in
+    # the kernel or by a BLAS call per chunk); their iterates are those of
+    # the NumPy loop, one block at a time
     if not have_numba():
         pytest.skip("numba is not installed: only the NumPy epochs run")
     from skmtl.solvers._bcd_kernels import chunk_grams, residual_epoch
@@ -417,7 +419,9 @@ def test_chunked_epochs_equal_one_block_at_a_time(chunk):
     Q = (G @ V) * scales
     L = np.diag(G) * scales.max() + 0.3
     V1, V2 = V.copy(), V.copy()
-    Q1 = cd_epoch(G, scales, C, V1, Q.copy(), L, 2.0, 0.3, chunk=chunk)
+    Q1 = cd_epoch(
+        G, scales, C, V1, Q.copy(), L, 2.0, 0.3, chunk=chunk, blas_outer=blas_outer
+    )
     Q2 = cd_epoch(G, scales, C, V2, Q.copy(), L, 2.0, 0.3, compiled=False)
     assert np.count_nonzero(V1 != V) > 50
     assert_allclose(V1, V2, rtol=1e-10, atol=1e-10)
