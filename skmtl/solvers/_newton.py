@@ -246,9 +246,18 @@ class NewtonCG(BaseSolver):
         best_b = self._fits_intercepts(loss, W0)
         intercept_tol = 0.1 * tol_abs
 
-        def loss_parts(W, b):
-            """``(S, f, gW, gb)`` of the loss and the intercepts ``b`` used."""
-            S = loss.scores(W, b)
+        def loss_parts(W, b, zero=False):
+            """``(S, f, gW, gb)`` of the loss and the intercepts ``b`` used.
+
+            ``zero``: W is all zeros (the usual start): its scores are the
+            intercepts' (no product), and the design answers the backward of
+            the zero model's gradient from :func:`absolute_tolerance`'s, when
+            that is the same (see ``TaskDesign.zero_scores``).
+            """
+            if zero:
+                S = loss.design.zero_scores(b if fit_b else None, W.shape[2:])
+            else:
+                S = loss.scores(W, b)
             if not best_b:
                 gW, gb = loss.grad_from_scores(S)
                 return (S, loss.value_from_scores(S), gW, gb), b
@@ -272,7 +281,7 @@ class NewtonCG(BaseSolver):
             parts = memory.parts
         else:
             W, b = W0.astype(np.float64).copy(), b0.astype(np.float64).copy()
-            parts, b = loss_parts(W, b)
+            parts, b = loss_parts(W, b, zero=not W.any())
         S, f, gW, gb = value_grad(W, parts)
         kkt = max(float(np.max(np.abs(gW))), float(np.max(np.abs(gb), initial=0.0)))
         n_iter, reason, flat = 0, None, 0

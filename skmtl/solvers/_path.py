@@ -26,7 +26,14 @@ def absolute_tolerance(loss, W_zero, b_zero, tol):
     """
     n_outputs = int(np.prod(np.shape(W_zero)[2:], dtype=np.int64))
     with blas_threads(loss.design.product_work(n_outputs)):  # skmtl._threads
-        _, gW, _ = loss.value_grad(W_zero, b_zero)
+        if np.any(W_zero):
+            _, gW, _ = loss.value_grad(W_zero, b_zero)
+        else:
+            # no product for the scores; the solver's start reuses the
+            # backward (TaskDesign.zero_scores)
+            b = b_zero if loss.fit_intercept else None
+            S = loss.design.zero_scores(b, np.shape(W_zero)[2:])
+            gW, _ = loss.grad_from_scores(S)
     scale = float(np.max(np.abs(gW), initial=0.0))
     return tol * (scale if scale > 0 else 1.0)
 
