@@ -400,7 +400,7 @@ class TaskDesign:
         wsum = np.where(wsum > 0, wsum, 1.0)
         self.means = None  # the sums below must not be centred themselves
         self._zero_memo = None
-        rows = (np.array(row_weights, dtype=np.float64), 1.0 / wsum)
+        centring = (np.array(row_weights, dtype=np.float64), 1.0 / wsum)
         if self.mode == "shared":
             rows = np.reshape(row_weights, (self.n_tasks, -1))
             if np.all(rows == rows[0]):
@@ -409,12 +409,12 @@ class TaskDesign:
                 with blas_threads(one.product_work()):  # skmtl._threads
                     sums, _ = one.backward(rows[0])
                 self.means = np.repeat(sums.T, self.n_tasks, axis=0) / wsum[:, None]
-                self._centring_rows = (self.means, *rows)
+                self._centring_rows = (self.means, *centring)
                 return self
         with blas_threads(self.product_work()):  # the policy of skmtl._threads
             sums, _ = self.backward(row_weights)
         self.means = sums.T / wsum[:, None]
-        self._centring_rows = (self.means, *rows)
+        self._centring_rows = (self.means, *centring)
         return self
 
     def _row_centring(self):
