@@ -12,7 +12,9 @@ a single ``X @ W`` instead of one product per task.
 
 With an intercept, the design is centred implicitly: the solvers work with
 ``(X_t - m_t) @ w_t + b'_t`` where ``m_t`` is task t's weighted feature mean,
-computed as ``X_t @ w_t - m_t . w_t`` so that sparse X stays sparse. This is an
+computed as ``X_t @ w_t - m_t . w_t`` so that sparse X stays sparse (with the
+means of :meth:`TaskDesign.center`, from the rows: see
+``TaskDesign._row_centring``). This is an
 exact change of variables (``b_t = b'_t - m_t . w_t``) that removes the
 coupling between intercept and weights, which otherwise slows first-order
 solvers badly on uncentred features.
