@@ -509,12 +509,11 @@ class TaskDesign:
         """Scores of the zero model ``W = 0``: the intercepts ``b`` alone (or 0).
 
         Those of :meth:`forward` at ``W = 0``, without a product (no pass is
-        counted). It also arms a one-entry memory of :meth:`backward`: the
-        next backward before any forward, on the score gradient of this zero
-        model, is stored, and a later one on an equal gradient (after
-        ``zero_scores`` again) is answered from it with no pass. The zero
-        model is evaluated twice per fit: for the scale of the tolerance
-        (:func:`~skmtl.solvers.absolute_tolerance`) and at the solver's start.
+        counted). It arms a one-entry memory of :meth:`backward`: the next
+        backward before any forward is stored, and a later one on an equal
+        gradient (after ``zero_scores`` again) is answered from it, no pass.
+        For the zero model's two evaluations per fit: the tolerance's scale
+        (:func:`~skmtl.solvers.absolute_tolerance`) and the solver's start.
         """
         S = np.zeros((self.n_rows,) + tuple(out_shape))
         if b is not None:
