@@ -69,10 +69,12 @@ class NewtonCG(BaseSolver):
     ``min(0.5, sqrt(||g||))`` (the forcing sequence of Eisenstat & Walker,
     superlinear convergence), with Hessian-vector products from the datafit's
     second derivative in score space and the penalty's linear gradient, then an
-    Armijo backtracking step. From a nearby solution (warm starts along an
-    alpha path) one or two Newton steps usually suffice, where L-BFGS must
-    rebuild its curvature model. Stops when the KKT violation (max-norm of the
-    gradient) is at most ``tol_abs``.
+    Armijo backtracking step, whose trial points cost no product with X (their
+    scores are the iterate's plus ``t`` times the step's, which CG combines
+    from the scores its Hessian products compute). From a nearby solution
+    (warm starts along an alpha path) one or two Newton steps usually
+    suffice, where L-BFGS must rebuild its curvature model. Stops when the
+    KKT violation (max-norm of the gradient) is at most ``tol_abs``.
 
     For the logistic loss every evaluated point gets the best intercepts for
     its weights (one-dimensional Newton steps per task on the scores, no pass
