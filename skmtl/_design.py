@@ -510,8 +510,10 @@ class TaskDesign:
 
         Those of :meth:`forward` at ``W = 0``, without a product (no pass is
         counted). It arms a one-entry memory of :meth:`backward`: the next
-        backward before any forward is stored, and a later one on an equal
-        gradient (after ``zero_scores`` again) is answered from it, no pass.
+        backward before any forward is stored, and a later one (after
+        ``zero_scores`` again) on an equal gradient, or one that differs by
+        ``d_i c_t`` (``d`` the centring weights: other intercepts of the zero
+        model), is answered from it with no pass.
         For the zero model's two evaluations per fit: the tolerance's scale
         (:func:`~skmtl.solvers.absolute_tolerance`) and the solver's start.
         """
@@ -583,15 +585,20 @@ class TaskDesign:
         """Adjoint of :meth:`forward`: gradients of W and b given d loss / d scores."""
         armed, self._zero_armed = getattr(self, "_zero_armed", False), False
         memo = getattr(self, "_zero_memo", None) if armed else None
-        if (
-            memo is not None
-            and memo[0].shape == G.shape
-            and memo[0].dtype == G.dtype
-            and np.array_equal(memo[0], G)
-        ):
+        if memo is not None and memo[0].shape == G.shape and memo[0].dtype == G.dtype:
             # the zero model's gradient again (see zero_scores): no pass
-            self._zero_memo = None
-            return memo[1].copy(), memo[2].copy()
+            if np.array_equal(memo[0], G):
+                self._zero_memo = None
+                return memo[1].copy(), memo[2].copy()
+            # or shifted by d_i c_t (other intercepts, a GLM loss): that shift
+            # centred in row space is 0, so is its product (to rounding)
+            rows = self._row_centring()
+            if rows is not None:
+                D = G - memo[0]
+                R = self._centred_row_gradient(D, self.task_sums(D), rows)
+                if np.max(np.abs(R), initial=0) <= 1e-13 * np.max(np.abs(G), initial=0):
+                    self._zero_memo = None
+                    return memo[1].copy(), self.task_sums(G)
         gW, gb = self._backward(G)
         if armed:
             self._zero_memo = (G.copy(), gW.copy(), gb.copy())

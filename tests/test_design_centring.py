@@ -148,6 +148,30 @@ def test_zero_scores_and_the_zero_models_backward(mode):
     assert_allclose(gW2, gW, rtol=0, atol=0)
     assert_allclose(gb2, gb, rtol=0, atol=0)
     gW2 += 1.0  # a copy: the memory is not the caller's array
+    # other intercepts of the zero model shift a GLM gradient by d_i c_t:
+    # the weights' gradient is unchanged (row-space centring), no pass
+    c = rng.normal(size=T)
+    codes_rows = design.row_codes
+    G_shift = G + rw * c[codes_rows]
+    design.zero_scores(b)
+    design.backward(G)  # stored again
+    design.zero_scores(b)
+    with count_data_passes() as passes:
+        gW4, gb4 = design.backward(G_shift)
+    assert passes.total == 0
+    fresh = TaskDesign(sp.csr_matrix(X), None if mode == "shared" else codes, T)
+    fresh.center(rw)
+    gW_ref, gb_ref = fresh.backward(G_shift)
+    assert_allclose(gW4, gW_ref, rtol=1e-12, atol=1e-13)
+    assert_allclose(gb4, gb_ref, rtol=1e-12, atol=1e-13)
+    # a shift not proportional to the centring weights: a product
+    design.zero_scores(b)
+    design.backward(G)
+    design.zero_scores(b)
+    with count_data_passes() as passes:
+        gW5, _ = design.backward(G + c[codes_rows])
+    assert passes.backward == 1
+    assert_allclose(gW5, fresh.backward(G + c[codes_rows])[0], rtol=1e-12, atol=1e-13)
     # not armed (a forward came between), or another gradient: a product
     for arm, G2 in ((False, G), (True, G + 1e-3)):
         if arm:
