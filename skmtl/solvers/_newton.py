@@ -69,10 +69,12 @@ class NewtonCG(BaseSolver):
     ``min(0.5, sqrt(||g||))`` (the forcing sequence of Eisenstat & Walker,
     superlinear convergence), with Hessian-vector products from the datafit's
     second derivative in score space and the penalty's linear gradient, then an
-    Armijo backtracking step. From a nearby solution (warm starts along an
-    alpha path) one or two Newton steps usually suffice, where L-BFGS must
-    rebuild its curvature model. Stops when the KKT violation (max-norm of the
-    gradient) is at most ``tol_abs``.
+    Armijo backtracking step, whose trial points cost no product with X (their
+    scores are the iterate's plus ``t`` times the step's, which CG combines
+    from the scores its Hessian products compute). From a nearby solution
+    (warm starts along an alpha path) one or two Newton steps usually
+    suffice, where L-BFGS must rebuild its curvature model. Stops when the
+    KKT violation (max-norm of the gradient) is at most ``tol_abs``.
 
     For the logistic loss every evaluated point gets the best intercepts for
     its weights (one-dimensional Newton steps per task on the scores, no pass
@@ -170,14 +172,17 @@ class NewtonCG(BaseSolver):
         return float(np.max(np.abs(S - S_precond), initial=0.0)) > 1.0
 
     def _cg(self, hvp, gW, gb, eta, precond, floor):
-        """Truncated (preconditioned) CG on ``H d = -g``: ``(dW, db, steps)``.
+        """Truncated (preconditioned) CG on ``H d = -g``: ``(dW, db, dS, steps)``.
 
-        Stops at a residual of ``eta`` times ``||g||`` (2-norm) or of at most
-        ``floor`` in max-norm, whichever comes first, or after ``max_cg``
-        steps.
+        ``hvp(VW, vb)`` returns ``(HW, Hb, SV)``, ``SV`` the scores of the
+        direction ``(VW, vb)`` it computed on the way; ``dS`` are those of the
+        solution ``d`` (the same combination of the search directions' scores,
+        no product; None when no step was taken). Stops at a residual of
+        ``eta`` times ``||g||`` (2-norm) or of at most ``floor`` in max-norm,
+        whichever comes first, or after ``max_cg`` steps.
         """
         gnorm = np.sqrt(_dot(gW, gb, gW, gb))
-        dW, db = np.zeros_like(gW), np.zeros_like(gb)
+        dW, db, dS = np.zeros_like(gW), np.zeros_like(gb), None
         rW, rb = -gW, -gb
         zW, zb = precond(rW, rb) if precond is not None else (rW, rb)
         pW, pb = zW.copy(), zb.copy()
@@ -185,13 +190,17 @@ class NewtonCG(BaseSolver):
         steps = 0
         for _ in range(self.max_cg):
             steps += 1
-            qW, qb = hvp(pW, pb)
+            qW, qb, pS = hvp(pW, pb)
             pq = _dot(pW, pb, qW, qb)
             if pq <= 0:
                 break
             step = rz / pq
             dW += step * pW
             db += step * pb
+            if dS is None:
+                dS = step * pS
+            else:
+                dS += step * pS
             rW -= step * qW
             rb -= step * qb
             if np.sqrt(_dot(rW, rb, rW, rb)) <= eta * gnorm:
@@ -206,7 +215,7 @@ class NewtonCG(BaseSolver):
             pb *= rz_new / rz
             pb += zb
             rz = rz_new
-        return dW, db, steps
+        return dW, db, dS, steps
 
     @staticmethod
     def _memory_for(memory, loss):
@@ -246,9 +255,21 @@ class NewtonCG(BaseSolver):
         best_b = self._fits_intercepts(loss, W0)
         intercept_tol = 0.1 * tol_abs
 
-        def loss_parts(W, b):
-            """``(S, f, gW, gb)`` of the loss and the intercepts ``b`` used."""
-            S = loss.scores(W, b)
+        def loss_parts(W, b, zero=False, scores=None):
+            """``(S, f, gW, gb)`` of the loss and the intercepts ``b`` used.
+
+            ``zero``: W is all zeros (the usual start): its scores are the
+            intercepts' (no product), and the design answers the backward of
+            the zero model's gradient from :func:`absolute_tolerance`'s, when
+            that is the same (see ``TaskDesign.zero_scores``). ``scores``:
+            those of ``(W, b)`` when already known (no product).
+            """
+            if zero:
+                S = loss.design.zero_scores(b if fit_b else None, W.shape[2:])
+            elif scores is not None:
+                S = scores
+            else:
+                S = loss.scores(W, b)
             if not best_b:
                 gW, gb = loss.grad_from_scores(S)
                 return (S, loss.value_from_scores(S), gW, gb), b
@@ -272,7 +293,7 @@ class NewtonCG(BaseSolver):
             parts = memory.parts
         else:
             W, b = W0.astype(np.float64).copy(), b0.astype(np.float64).copy()
-            parts, b = loss_parts(W, b)
+            parts, b = loss_parts(W, b, zero=not W.any())
         S, f, gW, gb = value_grad(W, parts)
         kkt = max(float(np.max(np.abs(gW))), float(np.max(np.abs(gb), initial=0.0)))
         n_iter, reason, flat = 0, None, 0
@@ -289,13 +310,16 @@ class NewtonCG(BaseSolver):
         last_parts = None
         while kkt > tol_abs and n_iter < self.max_iter:
             n_iter += 1
-            # the loss' Hessian at the iterate, as a product closure
-            loss_hvp = loss.hessian_product(S)
+            # the loss' Hessian at the iterate, as a product closure (that of
+            # SmoothLoss.hessian_product, also returning the direction's
+            # scores: CG combines them into the step's, see evaluate)
+            apply_h = loss.datafit.hessian_operator(S)
 
-            def hvp(VW, vb, loss_hvp=loss_hvp):
-                hW, hb = loss_hvp(VW, vb)
+            def hvp(VW, vb, apply_h=apply_h):
+                SV = loss.scores(VW, vb)
+                hW, hb = loss.grad_from_score_gradient(apply_h(SV))
                 hW += penalty.hvp(VW)
-                return hW, hb
+                return hW, hb, SV
 
             # conjugate gradient on H d = -g, truncated at a relative residual
             # of eta (Eisenstat-Walker forcing)
@@ -314,15 +338,20 @@ class NewtonCG(BaseSolver):
                     precond = coupled_preconditioner(
                         penalty.coupling_hessian, *curvature
                     )
-            dW, db, steps = self._cg(hvp, gW, gb, eta, precond, 0.1 * tol_abs)
+            dW, db, dS, steps = self._cg(hvp, gW, gb, eta, precond, 0.1 * tol_abs)
             n_inner.append(steps)
             if not np.any(dW) and not np.any(db):
-                dW, db = -gW, -gb
+                dW, db, dS = -gW, -gb, None
             slope = _dot(gW, gb, dW, db)
 
-            def evaluate(t, W=W, b=b, dW=dW, db=db):
+            def evaluate(t, W=W, b=b, dW=dW, db=db, S=S, dS=dS):
                 W_t = W + t * dW
-                parts_t, b_t = loss_parts(W_t, b + t * db)
+                # the scores are linear in (W, b): those of the trial point
+                # from the iterate's and the step's, with no product (one
+                # pass per trial saved, as LIBLINEAR's Newton line search,
+                # Galli & Lin 2021)
+                S_t = None if dS is None else S + t * dS
+                parts_t, b_t = loss_parts(W_t, b + t * db, scores=S_t)
                 S_t, f_t, gW_t, gb_t = value_grad(W_t, parts_t)
                 return f_t, (S_t, gW_t, gb_t, parts_t, b_t)
 

@@ -26,10 +26,17 @@ def absolute_tolerance(loss, W_zero, b_zero, tol):
     """
     n_outputs = int(np.prod(np.shape(W_zero)[2:], dtype=np.int64))
     with blas_threads(loss.design.product_work(n_outputs)):  # skmtl._threads
-        _, gW, gb = loss.value_grad(W_zero, b_zero)
-    if not np.any(W_zero):
-        # the start of most fits: kept for the solver's first KKT check
-        loss.cache.zero_gradient = (np.array(b_zero, dtype=np.float64), gW, gb)
+        if np.any(W_zero):
+            _, gW, _ = loss.value_grad(W_zero, b_zero)
+        else:
+            # no product for the scores; the solver's start reuses the
+            # backward (TaskDesign.zero_scores)
+            b = b_zero if loss.fit_intercept else None
+            S = loss.design.zero_scores(b, np.shape(W_zero)[2:])
+            gW, gb = loss.grad_from_scores(S)
+            # the start of most fits: kept for the solver's first KKT check
+            # (block coordinate descent)
+            loss.cache.zero_gradient = (np.array(b_zero, dtype=np.float64), gW, gb)
     scale = float(np.max(np.abs(gW), initial=0.0))
     return tol * (scale if scale > 0 else 1.0)
 
