@@ -564,6 +564,9 @@ def main(
     start = time.perf_counter()
     rows, notes, summary, sections = [], [], [], []
     command = command or f"bench_core.main(quick={quick})"
+    if out_dir is not None:
+        # the growth step saves its plot there before the first write()
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
 
     def write(summary, sections, partial=False):
         """Write core.md (also after each issue step: a run cut short keeps them)."""

@@ -587,9 +587,10 @@ class TaskDesign:
         memo = getattr(self, "_zero_memo", None) if armed else None
         if memo is not None and memo[0].shape == G.shape and memo[0].dtype == G.dtype:
             # the zero model's gradient again (see zero_scores): no pass
+            # (the memory is released: its arrays are the caller's, no copy)
             if np.array_equal(memo[0], G):
                 self._zero_memo = None
-                return memo[1].copy(), memo[2].copy()
+                return memo[1], memo[2]
             # or shifted by d_i c_t (other intercepts, a GLM loss): that shift
             # centred in row space is 0, so is its product (to rounding)
             rows = self._row_centring()
@@ -598,7 +599,7 @@ class TaskDesign:
                 R = self._centred_row_gradient(D, self.task_sums(D), rows)
                 if np.max(np.abs(R), initial=0) <= 1e-13 * np.max(np.abs(G), initial=0):
                     self._zero_memo = None
-                    return memo[1].copy(), self.task_sums(G)
+                    return memo[1], self.task_sums(G)
         gW, gb = self._backward(G)
         if armed:
             self._zero_memo = (G.copy(), gW.copy(), gb.copy())

@@ -39,10 +39,6 @@ class SolverCache:
       :meth:`SmoothLoss.restrict`;
     - ``parent``: for a loss made by :meth:`SmoothLoss.restrict_features`, the
       parent loss and the feature indices;
-    - ``zero_gradient``: ``(b, gW, gb)``, the gradient at ``W = 0`` with the
-      intercepts ``b``, computed for the tolerance's scale
-      (:func:`~skmtl.solvers.absolute_tolerance`): a solver starting there
-      takes it instead of a product with X^T.
     """
 
     gram: tuple = None
@@ -52,7 +48,6 @@ class SolverCache:
     power: tuple = None
     task_losses: dict = field(default_factory=dict)
     parent: tuple = None
-    zero_gradient: tuple = None
 
 
 class SmoothLoss:

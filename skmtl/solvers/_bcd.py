@@ -220,18 +220,12 @@ class BlockCoordinateDescent(BaseSolver):
         return None
 
     def _kkt(self, loss, penalty, W, S, b=None):
-        zero = loss.cache.zero_gradient
-        if (
-            zero is not None
-            and b is not None
-            and zero[1].shape == W.shape
-            and np.array_equal(zero[0], b)
-            and not np.any(W)
-        ):
-            # the zero model, whose gradient gave the tolerance's scale
-            gW, gb = zero[1], zero[2]
-        else:
-            gW, gb = loss.grad_from_scores(S)
+        if b is not None and not np.any(W):
+            # the zero model, whose gradient gave the tolerance's scale: its
+            # scores armed the design's backward memory, which answers with
+            # no product with X^T (TaskDesign.zero_scores)
+            S = loss.design.zero_scores(b if loss.fit_intercept else None, W.shape[2:])
+        gW, gb = loss.grad_from_scores(S)
         grad = gW + penalty.gradient(W)
         viol = penalty.feature_violations(W, grad)
         kkt = float(viol.max(initial=0.0))

@@ -33,10 +33,7 @@ def absolute_tolerance(loss, W_zero, b_zero, tol):
             # backward (TaskDesign.zero_scores)
             b = b_zero if loss.fit_intercept else None
             S = loss.design.zero_scores(b, np.shape(W_zero)[2:])
-            gW, gb = loss.grad_from_scores(S)
-            # the start of most fits: kept for the solver's first KKT check
-            # (block coordinate descent)
-            loss.cache.zero_gradient = (np.array(b_zero, dtype=np.float64), gW, gb)
+            gW, _ = loss.grad_from_scores(S)
     scale = float(np.max(np.abs(gW), initial=0.0))
     return tol * (scale if scale > 0 else 1.0)
 
