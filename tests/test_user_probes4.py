@@ -1,0 +1,102 @@
+"""Behaviour a demanding new user hits (one test a bug), fourth probe.
+
+Each test is the smallest repro of a bug found by probing the public API as a
+scikit-learn user would (see /work/notes/breakit4.md); the fix is in the
+module named above the test.
+"""
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture
+def two_tasks():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3))
+    y = np.tile([0, 1], 20)
+    tasks = np.repeat(["a", "b"], 20)
+    return X, y, tasks
+
+
+# ------------------------------------------------------- skmtl/datasets/_splits.py
+@pytest.mark.parametrize("bad", ["no", 1, None, np.array([0, 1])])
+def test_splitters_stratify_must_be_a_bool(two_tasks, bad):
+    # stratify="no" was truthy: a stratified draw, silently (the fix of
+    # SourceTargetSplit's stratify in the second probe, for the two splitters).
+    from skmtl.datasets import train_test_split_target, train_test_split_tasks
+
+    X, y, tasks = two_tasks
+    with pytest.raises(TypeError, match="stratify"):
+        train_test_split_tasks(X, y, tasks, train_size=4, stratify=bad)
+    with pytest.raises(TypeError, match="stratify"):
+        train_test_split_target(X, y, tasks, target_task="b", labelled=4, stratify=bad)
+    # numpy's bool is a bool
+    train_test_split_tasks(X, y, tasks, train_size=4, stratify=np.bool_(False))
+
+
+def test_n_per_class_true_is_refused_naming_n_per_class(two_tasks):
+    # bool is an Integral: n_per_class=True passed the check and died in
+    # numpy ("expected a sequence of integers ..., got 'True'").
+    from skmtl.datasets import train_test_split_tasks
+
+    X, y, tasks = two_tasks
+    with pytest.raises(ValueError, match="n_per_class"):
+        train_test_split_tasks(X, y, tasks, n_per_class=True)
+
+
+# --------------------------------------------------- skmtl/datasets/_newsgroups.py
+_NO_CORPUS = dict(archive_path="/nonexistent/20news", download_if_missing=False)
+
+
+@pytest.mark.parametrize("param", ["shuffle", "one_vs_rest", "return_X_y"])
+def test_newsgroups_multitask_bool_parameters_must_be_bools(param, tmp_path):
+    # shuffle="no" shuffled and one_vs_rest="yes" built one-vs-rest tasks,
+    # silently (sklearn.datasets.fetch_20newsgroups refuses a non-bool shuffle).
+    from skmtl.datasets import fetch_20newsgroups_multitask
+
+    setting = ["comp.graphics", "sci.med"] if param == "one_vs_rest" else "comp_vs_rec"
+    with pytest.raises(TypeError, match=param):
+        fetch_20newsgroups_multitask(
+            setting, data_home=tmp_path, **{param: "no"}, **_NO_CORPUS
+        )
+
+
+@pytest.mark.parametrize("param", ["shuffle", "return_X_y"])
+def test_newsgroups_transfer_bool_parameters_must_be_bools(param, tmp_path):
+    from skmtl.datasets import fetch_20newsgroups_transfer
+
+    with pytest.raises(TypeError, match=param):
+        fetch_20newsgroups_transfer(
+            "comp_vs_sci", data_home=tmp_path, **{param: "no"}, **_NO_CORPUS
+        )
+
+
+@pytest.mark.parametrize("bad", [5, None, 1.5])
+def test_newsgroups_multitask_setting_of_a_wrong_type_names_setting(bad, tmp_path):
+    # setting=5 died with "'int' object is not iterable".
+    from skmtl.datasets import fetch_20newsgroups_multitask
+
+    with pytest.raises(TypeError, match="setting"):
+        fetch_20newsgroups_multitask(bad, data_home=tmp_path, **_NO_CORPUS)
+
+
+def test_newsgroups_remove_none_names_remove(tmp_path):
+    # remove=None died with "'NoneType' object is not iterable".
+    from skmtl.datasets import fetch_20newsgroups_multitask
+
+    with pytest.raises(TypeError, match="remove"):
+        fetch_20newsgroups_multitask(
+            "comp_vs_rec", remove=None, data_home=tmp_path, **_NO_CORPUS
+        )
+
+
+# ------------------------------------------------------- skmtl/metrics/_report.py
+def test_per_task_report_unknown_metric_names_metric(two_tasks):
+    # The error said "score_func='bogus'", a name the caller never wrote.
+    from skmtl import MultiTaskClassifier
+    from skmtl.metrics import per_task_report
+
+    X, y, tasks = two_tasks
+    model = MultiTaskClassifier().fit(X, y, tasks=tasks)
+    with pytest.raises(ValueError, match=r"^metric='bogus'"):
+        per_task_report(model, X, y, tasks, metric="bogus")
