@@ -100,3 +100,57 @@ def test_per_task_report_unknown_metric_names_metric(two_tasks):
     model = MultiTaskClassifier().fit(X, y, tasks=tasks)
     with pytest.raises(ValueError, match=r"^metric='bogus'"):
         per_task_report(model, X, y, tasks, metric="bogus")
+
+
+# ------------------------------------------------------- skmtl/neural/_base.py
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("how", ["warm_start", "partial_fit"])
+@pytest.mark.parametrize(
+    "param, value",
+    [
+        ("hidden_layer_sizes", (3,)),
+        ("head_hidden_layer_sizes", (2,)),
+        ("activation", "tanh"),
+        ("dropout", 0.5),
+    ],
+)
+def test_continued_fit_with_another_architecture_names_the_parameter(
+    two_tasks, how, param, value
+):
+    # A warm-started fit or partial_fit kept the fitted network and ignored a
+    # changed architecture silently (new tasks' heads were even built with
+    # the new head_hidden_layer_sizes next to the old heads).
+    pytest.importorskip("torch")
+    from skmtl.neural import MultiTaskNetClassifier
+
+    X, y, tasks = two_tasks
+    net = MultiTaskNetClassifier(
+        (4,), max_epochs=2, warm_start=how == "warm_start", random_state=0
+    ).fit(X, y, tasks=tasks)
+    before = net.predict_proba(X, tasks=tasks)
+    net.set_params(**{param: value})
+    call = net.fit if how == "warm_start" else net.partial_fit
+    with pytest.raises(ValueError, match=param):
+        call(X, y, tasks=tasks)
+    np.testing.assert_array_equal(net.predict_proba(X, tasks=tasks), before)
+    # the same value again, or a fresh fit, still works
+    if how == "warm_start":
+        net.set_params(warm_start=False).fit(X, y, tasks=tasks)
+        net.set_params(warm_start=True).fit(X, y, tasks=tasks)
+
+
+@pytest.mark.parametrize("device", ["meta", "mps"])
+def test_device_torch_cannot_compute_on_names_device(two_tasks, device):
+    # device="meta" died in "Tensor.item() cannot be called on meta tensors",
+    # device="mps" (torch without MPS) in "PyTorch is not linked with support
+    # for mps devices": neither named device (device="cuda" does).
+    torch = pytest.importorskip("torch")
+    from skmtl.neural import MultiTaskNetRegressor
+
+    if device == "mps" and torch.backends.mps.is_available():
+        pytest.skip("this torch has MPS")
+    X, y, tasks = two_tasks
+    net = MultiTaskNetRegressor((4,), max_epochs=1, device=device)
+    with pytest.raises(ValueError, match="device="):
+        net.fit(X, y.astype(float), tasks=tasks)
+    assert not hasattr(net, "module_")
