@@ -90,6 +90,18 @@ def test_newsgroups_remove_none_names_remove(tmp_path):
         )
 
 
+# ------------------------------------------------------- skmtl/datasets/_school.py
+@pytest.mark.parametrize("kwargs", [{"return_X_y": "no"}, {"path": 5}])
+def test_load_school_bad_arguments_are_named(kwargs):
+    # return_X_y="no" returned the tuple (truthy), path=5 died in os.fspath
+    # ("expected str, bytes or os.PathLike object, not int").
+    from skmtl.datasets import load_school
+
+    (name,) = kwargs
+    with pytest.raises(TypeError, match=name):
+        load_school(**kwargs)
+
+
 # ------------------------------------------------------- skmtl/metrics/_report.py
 def test_per_task_report_unknown_metric_names_metric(two_tasks):
     # The error said "score_func='bogus'", a name the caller never wrote.
@@ -112,6 +124,8 @@ def test_per_task_report_unknown_metric_names_metric(two_tasks):
         ("head_hidden_layer_sizes", (2,)),
         ("activation", "tanh"),
         ("dropout", 0.5),
+        ("task_weighting", "uncertainty"),
+        ("encoder", "a class"),
     ],
 )
 def test_continued_fit_with_another_architecture_names_the_parameter(
@@ -128,6 +142,10 @@ def test_continued_fit_with_another_architecture_names_the_parameter(
         (4,), max_epochs=2, warm_start=how == "warm_start", random_state=0
     ).fit(X, y, tasks=tasks)
     before = net.predict_proba(X, tasks=tasks)
+    if value == "a class":
+        import torch
+
+        value = lambda: torch.nn.Linear(3, 4)  # noqa: E731
     net.set_params(**{param: value})
     call = net.fit if how == "warm_start" else net.partial_fit
     with pytest.raises(ValueError, match=param):

@@ -413,6 +413,10 @@ class BaseMultiTaskNet(TrainingMixin, TaskEstimatorMixin, BaseEstimator):
         }
         if self.encoder is None:
             arch["hidden_layer_sizes"] = tuple(int(k) for k in self.hidden_layer_sizes)
+        # an instance is copied at fit, so its class (not its identity) counts
+        enc = self.encoder
+        arch["encoder"] = type(enc) if isinstance(enc, nn.Module) else enc
+        arch["task_weighting"] = repr(resolve_weighting(self.task_weighting))
         return arch
 
     def _adapt_module(self, module, data):
@@ -543,7 +547,8 @@ class BaseMultiTaskNet(TrainingMixin, TaskEstimatorMixin, BaseEstimator):
                     f"{name}={getattr(self, name)!r} differs from the fitted "
                     f"network's {fitted_arch[name]!r}: a continued fit "
                     "(warm_start=True or partial_fit) keeps the network's "
-                    "architecture; set warm_start=False for a new network."
+                    "architecture and task weighting; set warm_start=False for a "
+                    "new network."
                 )
         # continue from the fitted state, on copies (a failed call changes nothing)
         module = copy.deepcopy(self.module_).to(device=device)
