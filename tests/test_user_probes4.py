@@ -34,6 +34,22 @@ def test_splitters_stratify_must_be_a_bool(two_tasks, bad):
     train_test_split_tasks(X, y, tasks, train_size=4, stratify=np.bool_(False))
 
 
+@pytest.mark.parametrize("bad", [None, np.nan, 1])
+def test_splitters_name_tasks_with_a_missing_or_mixed_label(two_tasks, bad):
+    # A None / NaN / int among str task labels died in numpy's sorting
+    # ("'<' not supported between instances of 'NoneType' and 'str'"); the
+    # estimators refuse such tasks with a message naming tasks.
+    from skmtl.datasets import train_test_split_target, train_test_split_tasks
+
+    X, y, tasks = two_tasks
+    tasks = tasks.astype(object)
+    tasks[0] = bad
+    with pytest.raises((TypeError, ValueError), match="tasks"):
+        train_test_split_tasks(X, y, tasks, train_size=4)
+    with pytest.raises((TypeError, ValueError), match="tasks"):
+        train_test_split_target(X, y, tasks, target_task="b", labelled=4)
+
+
 def test_n_per_class_true_is_refused_naming_n_per_class(two_tasks):
     # bool is an Integral: n_per_class=True passed the check and died in
     # numpy ("expected a sequence of integers ..., got 'True'").

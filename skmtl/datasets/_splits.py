@@ -9,6 +9,7 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.utils import _safe_indexing, check_consistent_length, check_random_state
 
+from .._tasks import check_task_labels, encode_tasks
 from ._base import _check_bool
 
 
@@ -31,6 +32,8 @@ def _unpack(X, y, tasks, caller):
             f"y and tasks must be 1-D; got shapes {y.shape} and {tasks.shape}."
         )
     check_consistent_length(X, y, tasks)
+    # the estimators' checks: no missing label, one sortable label type
+    encode_tasks(check_task_labels(tasks, tasks.shape[0]), tasks.shape[0])
     return X, y, tasks
 
 
