@@ -173,6 +173,24 @@ def test_continued_fit_with_another_architecture_names_the_parameter(
         net.set_params(warm_start=True).fit(X, y, tasks=tasks)
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_continued_fine_tuning_checks_only_the_architecture_it_uses(two_tasks):
+    # With a network source the encoder is the source's copy and
+    # hidden_layer_sizes is documented as unused: changing it is no change;
+    # the heads' sizes are used, and a change is refused.
+    pytest.importorskip("torch")
+    from skmtl.neural import FineTunedNetClassifier, MultiTaskNetClassifier
+
+    X, y, tasks = two_tasks
+    source = MultiTaskNetClassifier((4,), max_epochs=1, random_state=0)
+    source.fit(X, y, tasks=tasks)
+    net = FineTunedNetClassifier(source, max_epochs=1, warm_start=True)
+    net.fit(X, y).set_params(hidden_layer_sizes=(9,)).fit(X, y)
+    net.set_params(head_hidden_layer_sizes=(2,))
+    with pytest.raises(ValueError, match="head_hidden_layer_sizes"):
+        net.fit(X, y)
+
+
 @pytest.mark.parametrize("device", ["meta", "mps"])
 def test_device_torch_cannot_compute_on_names_device(two_tasks, device):
     # device="meta" died in "Tensor.item() cannot be called on meta tensors",
@@ -188,3 +206,12 @@ def test_device_torch_cannot_compute_on_names_device(two_tasks, device):
     with pytest.raises(ValueError, match="device="):
         net.fit(X, y.astype(float), tasks=tasks)
     assert not hasattr(net, "module_")
+
+
+# ------------------------------------------------------- skmtl/metrics/_scorer.py
+def test_per_task_scorers_of_no_task_says_so():
+    # per_task_scorers("accuracy", []) said "tasks: no rows to fit."
+    from skmtl.metrics import per_task_scorers
+
+    with pytest.raises(ValueError, match="at least one task label"):
+        per_task_scorers("accuracy", [])
