@@ -87,13 +87,18 @@ def test_newsgroups_transfer_bool_parameters_must_be_bools(param, tmp_path):
         )
 
 
+@pytest.mark.parametrize("one_vs_rest", [False, True])
 @pytest.mark.parametrize("bad", [5, None, 1.5])
-def test_newsgroups_multitask_setting_of_a_wrong_type_names_setting(bad, tmp_path):
+def test_newsgroups_multitask_setting_of_a_wrong_type_names_setting(
+    bad, one_vs_rest, tmp_path
+):
     # setting=5 died with "'int' object is not iterable".
     from skmtl.datasets import fetch_20newsgroups_multitask
 
     with pytest.raises(TypeError, match="setting"):
-        fetch_20newsgroups_multitask(bad, data_home=tmp_path, **_NO_CORPUS)
+        fetch_20newsgroups_multitask(
+            bad, one_vs_rest=one_vs_rest, data_home=tmp_path, **_NO_CORPUS
+        )
 
 
 def test_newsgroups_remove_none_names_remove(tmp_path):

@@ -483,6 +483,11 @@ def _multitask_definition(setting, one_vs_rest):
                 "With one_vs_rest=True, setting must be 'all' or a list of "
                 f"newsgroups; got {setting!r}."
             )
+        if not np.iterable(setting):
+            raise TypeError(
+                "With one_vs_rest=True, setting must be 'all' or a list of "
+                f"newsgroups; got {setting!r}."
+            )
         groups = NEWSGROUPS if setting == "all" else _group_list(setting, "setting")
         if len(groups) < 2:
             raise ValueError("one_vs_rest=True needs at least two newsgroups.")
