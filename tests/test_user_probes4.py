@@ -220,3 +220,20 @@ def test_per_task_scorers_of_no_task_says_so():
 
     with pytest.raises(ValueError, match="at least one task label"):
         per_task_scorers("accuracy", [])
+
+
+# --------------------------------------------------- skmtl/datasets/_generators.py
+@pytest.mark.parametrize("maker", ["regression", "classification"])
+def test_generators_refuse_fractional_sizes_and_missing_task_names(maker):
+    # n_samples=[5.5, 5] drew 5 rows for the first task (cut silently);
+    # task_names=["a", None] gave a task label every estimator refuses.
+    import skmtl.datasets as datasets
+
+    make = getattr(datasets, f"make_multitask_{maker}")
+    with pytest.raises(ValueError, match="n_samples"):
+        make(n_tasks=2, n_samples=[5.5, 5])
+    with pytest.raises(ValueError, match="task_names"):
+        make(n_tasks=2, task_names=["a", None])
+    # whole floats are sizes, as before
+    X, _, tasks = make(n_tasks=2, n_samples=[6.0, 5], random_state=0)
+    assert np.bincount(tasks).tolist() == [6, 5]
