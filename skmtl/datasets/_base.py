@@ -9,6 +9,8 @@ import pickle
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 # A folder holding the raw files (archives, .mat); it may be read-only.
 DATA_ENV = "SKMTL_DATA"
 # Where skmtl writes its caches; like sklearn's SCIKIT_LEARN_DATA.
@@ -116,3 +118,10 @@ def _atomic_pickle(obj, path):
 def _load_pickle(path):
     with open(path, "rb") as f:
         return pickle.load(f)
+
+
+def _check_bool(value, name):
+    """Refuse a non-bool flag (a truthy "no" must not pass for True)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {value!r}.")
+    return bool(value)

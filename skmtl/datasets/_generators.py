@@ -10,6 +10,8 @@ import scipy.sparse as sp
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
+from .._tasks import check_task_labels
+
 _COMMON_CONSTRAINTS = {
     "n_tasks": [Interval(Integral, 1, None, closed="left")],
     "n_samples": [Interval(Integral, 1, None, closed="left"), "array-like"],
@@ -42,6 +44,15 @@ def _per_task(value, n_tasks, name, dtype):
 def _check_common(
     n_tasks, n_samples, n_features, n_informative, n_clusters, bias, task_names
 ):
+    raw = np.asarray(n_samples)
+    if raw.dtype.kind not in "iu" and not (
+        raw.dtype.kind == "f" and np.all(np.isfinite(raw) & (raw == np.round(raw)))
+    ):
+        # astype(int64) would cut 5.5 to 5, or read "5" as 5, silently
+        raise ValueError(
+            f"n_samples must be integers (one per task or one for all); got "
+            f"{n_samples!r}."
+        )
     sizes = _per_task(n_samples, n_tasks, "n_samples", np.int64)
     if np.any(sizes < 1):
         raise ValueError(f"Every task needs n_samples >= 1; got {sizes.tolist()}.")
@@ -56,6 +67,8 @@ def _check_common(
     bias = _per_task(bias, n_tasks, "bias", np.float64)
     if task_names is not None:
         task_names = np.asarray(task_names)
+        # the estimators' check: no missing label (None, NaN)
+        check_task_labels(task_names, task_names.shape[0], name="task_names")
         if task_names.shape != (n_tasks,) or len(set(task_names.tolist())) != n_tasks:
             raise ValueError(
                 f"task_names must hold {n_tasks} distinct names; got {task_names!r}."

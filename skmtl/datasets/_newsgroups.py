@@ -13,6 +13,7 @@ from importlib import resources
 import numpy as np
 from sklearn.utils import Bunch, check_random_state
 
+from ._base import _check_bool
 from ._newsgroups_archive import NEWSGROUPS, load_corpus
 
 _REMOVE_OPTIONS = ("headers", "footers", "quotes")
@@ -95,6 +96,11 @@ def _strip_quoting(text):
 def _check_remove(remove):
     if isinstance(remove, str):
         remove = (remove,)
+    if remove is None or not np.iterable(remove):
+        raise TypeError(
+            f"remove must be a tuple of options among {_REMOVE_OPTIONS} (() for "
+            f"none), got {remove!r}."
+        )
     remove = tuple(remove)
     unknown = [r for r in remove if r not in _REMOVE_OPTIONS]
     if unknown:
@@ -368,6 +374,8 @@ def fetch_20newsgroups_transfer(
     """
     name, definition, pos_name, neg_name = _transfer_definition(split)
     remove = _check_remove(remove)
+    shuffle = _check_bool(shuffle, "shuffle")
+    return_X_y = _check_bool(return_X_y, "return_X_y")
     _check_subset(subset)
     corpus = load_corpus(
         **_loader_kwargs(data_home, archive_path, download_if_missing, verbose)
@@ -475,6 +483,11 @@ def _multitask_definition(setting, one_vs_rest):
                 "With one_vs_rest=True, setting must be 'all' or a list of "
                 f"newsgroups; got {setting!r}."
             )
+        if not np.iterable(setting):
+            raise TypeError(
+                "With one_vs_rest=True, setting must be 'all' or a list of "
+                f"newsgroups; got {setting!r}."
+            )
         groups = NEWSGROUPS if setting == "all" else _group_list(setting, "setting")
         if len(groups) < 2:
             raise ValueError("one_vs_rest=True needs at least two newsgroups.")
@@ -497,6 +510,11 @@ def _multitask_definition(setting, one_vs_rest):
 
     if isinstance(setting, Mapping):
         items = list(setting.items())
+    elif not np.iterable(setting):
+        raise TypeError(
+            "setting must be a setting name, a list of (positive, negative) "
+            f"pairs or a dict of them; got {setting!r}."
+        )
     else:
         items = []
         for pair in setting:
@@ -640,8 +658,11 @@ def fetch_20newsgroups_multitask(
      'comp.sys.ibm.pc.hardware_vs_rec.sport.baseball',
      'comp.sys.mac.hardware_vs_rec.sport.hockey']
     """
+    one_vs_rest = _check_bool(one_vs_rest, "one_vs_rest")
     name, definition, target_names = _multitask_definition(setting, one_vs_rest)
     remove = _check_remove(remove)
+    shuffle = _check_bool(shuffle, "shuffle")
+    return_X_y = _check_bool(return_X_y, "return_X_y")
     _check_subset(subset)
     if max_negatives_per_task is not None and (
         isinstance(max_negatives_per_task, bool)

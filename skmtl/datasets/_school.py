@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils import Bunch
 
-from ._base import _candidate_dirs, _not_found_message, _sha256
+from ._base import _candidate_dirs, _check_bool, _not_found_message, _sha256
 
 SCHOOL_NAME = "school.mat"
 # The file distributed in the data/ folder of the MALSAR toolbox.
@@ -166,6 +166,11 @@ def load_school(path=None, *, return_X_y=False):
     """
     from scipy.io import loadmat
 
+    return_X_y = _check_bool(return_X_y, "return_X_y")
+    if path is not None and not isinstance(path, (str, os.PathLike)):
+        raise TypeError(
+            f"path must be a str or path-like (school.mat or its folder), got {path!r}."
+        )
     filename = _find_school(path)
     # The file is 45 kB: hashing and loading it whole costs milliseconds.
     digest = _sha256(filename)

@@ -9,6 +9,9 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.utils import _safe_indexing, check_consistent_length, check_random_state
 
+from .._tasks import check_task_labels, encode_tasks
+from ._base import _check_bool
+
 
 def _unpack(X, y, tasks, caller):
     """Accept either (X, y, tasks) or a Bunch with data/target/tasks."""
@@ -29,6 +32,8 @@ def _unpack(X, y, tasks, caller):
             f"y and tasks must be 1-D; got shapes {y.shape} and {tasks.shape}."
         )
     check_consistent_length(X, y, tasks)
+    # the estimators' checks: no missing label, one sortable label type
+    encode_tasks(check_task_labels(tasks, tasks.shape[0]), tasks.shape[0])
     return X, y, tasks
 
 
@@ -206,6 +211,7 @@ def train_test_split_target(
     (6, 4, [0, 1])
     """
     X, y, tasks = _unpack(X, y, tasks, "train_test_split_target")
+    stratify = _check_bool(stratify, "stratify")
     rng = check_random_state(random_state)
     target_rows = np.flatnonzero(tasks == target_task)
     if target_rows.size == 0:
@@ -302,13 +308,18 @@ def train_test_split_tasks(
     [('a', 0, 2), ('a', 1, 2), ('b', 0, 2), ('b', 1, 2)]
     """
     X, y, tasks = _unpack(X, y, tasks, "train_test_split_tasks")
+    stratify = _check_bool(stratify, "stratify")
     if n_per_class is not None:
         if train_size is not None:
             raise ValueError(
                 "train_size and n_per_class are two ways to size the draw; pass "
                 "one of them."
             )
-        if not isinstance(n_per_class, Integral) or n_per_class < 1:
+        if (
+            isinstance(n_per_class, bool)
+            or not isinstance(n_per_class, Integral)
+            or n_per_class < 1
+        ):
             raise ValueError(
                 f"n_per_class must be a positive integer, got {n_per_class!r}."
             )

@@ -4,7 +4,7 @@ import numpy as np
 from sklearn.base import is_classifier
 
 from .._tasks import check_task_labels
-from ._scorer import _resolve, _TaskScorer
+from ._scorer import METRIC_NAMES, _resolve, _TaskScorer
 
 __all__ = ["per_task_report"]
 
@@ -19,6 +19,12 @@ def _as_task_scorer(metric, estimator):
         raise TypeError(
             "metric must be 'auto', a metric name, a metric function or a scorer "
             f"from make_task_scorer, got {metric!r}."
+        )
+    if isinstance(metric, str) and metric not in METRIC_NAMES:
+        raise ValueError(
+            f"metric={metric!r} is not a known metric name; use 'auto', one of "
+            f"{list(METRIC_NAMES)}, a metric function or a scorer from "
+            "make_task_scorer."
         )
     func, sign, method, kwargs, name = _resolve(metric, None, None, {})
     return _TaskScorer(func, sign, kwargs, method, "macro", None, name)

@@ -765,6 +765,8 @@ default=None
             "tasks must be an array-like of task labels (the per-row task array "
             f"works), got {tasks!r}."
         )
+    if len(tasks) == 0:
+        raise ValueError("tasks must hold at least one task label, got none.")
     labels, _ = encode_tasks(tasks, len(tasks))
     func, sign, method, kwargs, metric_name = _resolve(
         score_func, response_method, greater_is_better, kwargs

@@ -59,6 +59,15 @@ def resolve_device(device):
             "(torch.cuda.is_available() is False). Use device='cpu', or "
             "device='auto' to take a GPU only when there is one."
         )
+    if dev.type == "meta":
+        raise ValueError(
+            f"device={device!r} holds shapes without data: a network cannot be "
+            "trained there. Use device='cpu', 'cuda' or 'auto'."
+        )
+    try:
+        torch.empty(0, device=dev)  # a build without the backend, a bad index
+    except (RuntimeError, AssertionError) as exc:
+        raise ValueError(f"device={device!r} cannot be used by torch: {exc}") from None
     return dev
 
 
@@ -226,8 +235,10 @@ class BaseMultiTaskNet(TrainingMixin, TaskEstimatorMixin, BaseEstimator):
         ------
         ValueError
             Bad input, naming the argument; a loss that becomes NaN or
-            infinite (lower ``learning_rate``); ``device="cuda"`` without
-            CUDA. A failed fit leaves a fitted model as it was.
+            infinite (lower ``learning_rate``); a ``device`` torch cannot
+            use (``"cuda"`` without CUDA, ``"meta"``); a continued fit with
+            another ``dtype`` or architecture. A failed fit leaves a fitted
+            model as it was.
         """
         self._validate_params()
         self._check_layer_sizes()
@@ -391,6 +402,23 @@ class BaseMultiTaskNet(TrainingMixin, TaskEstimatorMixin, BaseEstimator):
         heads = [self._new_head(n_out, n_outputs) for _ in range(n_tasks)]
         return MultiTaskModule(encoder, heads, sparse_aware)
 
+    def _architecture(self):
+        """The parameters that shape the network, as the fit builds it."""
+        arch = {
+            "head_hidden_layer_sizes": tuple(
+                int(k) for k in self.head_hidden_layer_sizes
+            ),
+            "activation": self.activation,
+            "dropout": float(self.dropout),
+        }
+        if self.encoder is None:
+            arch["hidden_layer_sizes"] = tuple(int(k) for k in self.hidden_layer_sizes)
+        # an instance is copied at fit, so its class (not its identity) counts
+        enc = self.encoder
+        arch["encoder"] = type(enc) if isinstance(enc, nn.Module) else enc
+        arch["task_weighting"] = repr(resolve_weighting(self.task_weighting))
+        return arch
+
     def _adapt_module(self, module, data):
         """Hook: change a freshly built network (transfer copies source weights)."""
         return module
@@ -488,6 +516,7 @@ class BaseMultiTaskNet(TrainingMixin, TaskEstimatorMixin, BaseEstimator):
                 )
             optimizer = self.initialize_optimizer(module, weighting)
             history = {
+                "_fitted_architecture": self._architecture(),
                 "loss_curve_": [],
                 "task_loss_curve_": [],
                 "validation_scores_": [],
@@ -511,6 +540,16 @@ class BaseMultiTaskNet(TrainingMixin, TaskEstimatorMixin, BaseEstimator):
                 "(warm_start=True or partial_fit) keeps the network's precision; "
                 "set warm_start=False for a new network."
             )
+        fitted_arch = getattr(self, "_fitted_architecture", None)  # None: older pickles
+        for name, value in self._architecture().items():
+            if fitted_arch is not None and fitted_arch.get(name, value) != value:
+                raise ValueError(
+                    f"{name}={getattr(self, name)!r} differs from the fitted "
+                    f"network's {fitted_arch[name]!r}: a continued fit "
+                    "(warm_start=True or partial_fit) keeps the network's "
+                    "architecture and task weighting; set warm_start=False for a "
+                    "new network."
+                )
         # continue from the fitted state, on copies (a failed call changes nothing)
         module = copy.deepcopy(self.module_).to(device=device)
         weighting = copy.deepcopy(self.task_weighting_)
@@ -552,6 +591,7 @@ class BaseMultiTaskNet(TrainingMixin, TaskEstimatorMixin, BaseEstimator):
             "module_": module,
             "optimizer_": optimizer,
             "task_weighting_": weighting,
+            "_fitted_architecture": fitted_arch,
             "tasks_": new,
             "n_iter_": self.n_iter_,
             "t_": self.t_,

@@ -66,9 +66,12 @@ default="adam"
     warm_start : bool, default=False
         ``fit`` continues from the fitted network instead of a new one. A
         continued fit (or ``partial_fit``) keeps the network, its precision
-        (``dtype``) included; the optimizer takes the current
-        ``learning_rate`` and ``optimizer__<name>`` settings, with its
-        per-parameter state (Adam's moments) when ``optimizer`` is unchanged.
+        (``dtype``), architecture (``encoder``, ``hidden_layer_sizes``,
+        ``head_hidden_layer_sizes``, ``activation``, ``dropout``) and
+        ``task_weighting`` included: a changed one is a ValueError naming it.
+        The optimizer takes the current ``learning_rate`` and
+        ``optimizer__<name>`` settings, with its per-parameter state (Adam's
+        moments) when ``optimizer`` is unchanged.
     random_state : int, RandomState instance or None, default=None
         Seeds the initial weights, dropout, the shuffling and the validation
         split; the same seed gives the same model on CPU.

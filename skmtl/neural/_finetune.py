@@ -168,6 +168,14 @@ class _FineTunedMixin:
     }
 
     # -------------------------------------------------------------- module
+    def _architecture(self):
+        arch = super()._architecture()
+        if self.source is not None and not isinstance(self.source, dict):
+            # the encoder is a copy of the source's: these two are not used
+            arch.pop("hidden_layer_sizes", None)
+            arch.pop("encoder", None)
+        return arch
+
     def _adapt_module(self, module, data):
         if self.source is not None:
             module = self._transfer(module, data)
