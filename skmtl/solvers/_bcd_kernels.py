@@ -89,43 +89,23 @@ def _group_step_source(z, v, thresh, d):  # pragma: no cover
     return moved
 
 
-#: the compiled :func:`_group_step_source`, set by :func:`_compiled` before the
-#: epochs that call it are compiled
+#: the compiled :func:`_group_step_source` and :func:`_chunk_shared_source`,
+#: set by :func:`_compiled` before the epochs that call them are compiled
 _group_step = None
+_chunk_shared = None
 
 
 def _epoch_shared_source(G, scales, C, V, Q, L, lam, r, B):  # pragma: no cover
     k, T = V.shape
-    z = np.empty(T)
-    d = np.empty(T)
+    delta = np.empty((B, T))
     for c0 in range(0, k, B):
-        # a chunk of B blocks: their Q rows follow the in-chunk steps in P,
-        # the other rows get the chunk's steps at once (one BLAS-3 product)
+        # a chunk of B blocks: their Q rows follow the in-chunk steps
+        # (_chunk_shared), the other rows get the chunk's steps at once (one
+        # BLAS-3 product)
         c1 = min(c0 + B, k)
-        P = Q[c0:c1].copy()
-        delta = np.zeros((c1 - c0, T))
-        moved_any = False
-        for jj in range(c1 - c0):
-            j = c0 + jj
-            if L[j] <= 0.0:
-                continue
-            s = 1.0 / L[j]
-            for t in range(T):
-                z[t] = V[j, t] - s * (P[jj, t] - C[j, t] + r * V[j, t])
-            if not _group_step(z, V[j], s * lam, d):
-                continue
-            moved_any = True
-            for t in range(T):
-                V[j, t] += d[t]
-                d[t] *= scales[t]
-                delta[jj, t] = d[t]
-            for ll in range(jj + 1, c1 - c0):
-                g = G[j, c0 + ll]
-                if g != 0.0:
-                    for t in range(T):
-                        P[ll, t] += g * d[t]
-        if moved_any:
-            Q += np.dot(G[c0:c1].T, delta)  # G is symmetric
+        d = delta[: c1 - c0]
+        if _chunk_shared(G, scales, C, V, Q, L, lam, r, c0, c1, d):
+            Q += np.dot(G[c0:c1].T, d)  # G is symmetric
     return Q
 
 
@@ -312,16 +292,18 @@ def _compiled():
         from numba import njit
     except ImportError:
         return None
-    global _group_step
+    global _group_step, _chunk_shared
     jit = njit(cache=True, nogil=True, fastmath=False)
-    _group_step = njit(cache=True, nogil=True, fastmath=False, inline="always")(
-        _group_step_source
-    )
+    inlined = njit(cache=True, nogil=True, fastmath=False, inline="always")
+    _group_step = inlined(_group_step_source)
+    # one chunk, called by the compiled epoch and, per chunk, from Python by
+    # _epoch_shared_blas
+    _chunk_shared = inlined(_chunk_shared_source)
     return (
         jit(_epoch_shared_source),
         jit(_epoch_tasks_source),
         jit(_residual_source),
-        jit(_chunk_shared_source),
+        _chunk_shared,
     )
 
 
