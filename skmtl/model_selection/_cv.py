@@ -124,7 +124,8 @@ def _fold_scores_unchecked(
         # _fold_basis: absent features dropped, and with a quadratic coupling
         # the columns one row uses alone merged). The test rows and the
         # scorer see the same columns, X_te A, whose weights are the model's.
-        X_tr = X_tr.tocsr(copy=True)
+        # X_tr is the fold's own copy (row indexing copies): edited in place
+        X_tr = X_tr.tocsr()
         X_tr.eliminate_zeros()
         basis = fold_basis(X_tr, merge=reduction == "merge")
         if basis is not None:

@@ -153,29 +153,22 @@ _JOINT_DOC = """Joint weighted loss over domains with a shared encoder.
 """
 
 
+def _joint_constraints(base):
+    """``base``'s parameter constraints with the joint ones, without
+    ``task_weights`` (set from ``source_weight``)."""
+    merged = {**base._parameter_constraints, **_JointTransferMixin._joint_constraints}
+    return {k: v for k, v in merged.items() if k != "task_weights"}
+
+
 class JointTransferNetClassifier(_JointTransferMixin, MultiTaskNetClassifier):
     __doc__ = _JOINT_DOC.format(
         base="MultiTaskNetClassifier", linear="JointTransferClassifier"
     )
-    _parameter_constraints = {
-        k: v
-        for k, v in {
-            **MultiTaskNetClassifier._parameter_constraints,
-            **_JointTransferMixin._joint_constraints,
-        }.items()
-        if k != "task_weights"
-    }
+    _parameter_constraints = _joint_constraints(MultiTaskNetClassifier)
 
 
 class JointTransferNetRegressor(_JointTransferMixin, MultiTaskNetRegressor):
     __doc__ = _JOINT_DOC.format(
         base="MultiTaskNetRegressor", linear="JointTransferRegressor"
     )
-    _parameter_constraints = {
-        k: v
-        for k, v in {
-            **MultiTaskNetRegressor._parameter_constraints,
-            **_JointTransferMixin._joint_constraints,
-        }.items()
-        if k != "task_weights"
-    }
+    _parameter_constraints = _joint_constraints(MultiTaskNetRegressor)
